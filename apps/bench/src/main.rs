@@ -1,0 +1,2 @@
+//! coliseum-bench (placeholder, being written).
+fn main() {}

@@ -1,0 +1,2 @@
+//! coliseum-desktop (placeholder, being written).
+fn main() {}

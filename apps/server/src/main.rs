@@ -1,0 +1,2 @@
+//! coliseum-server-bin (placeholder, being written).
+fn main() {}

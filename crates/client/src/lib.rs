@@ -1,0 +1,1 @@
+//! coliseum-client (placeholder, being written).

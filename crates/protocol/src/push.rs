@@ -1,0 +1,50 @@
+//! Unsolicited server messages. A push carries `"push":"<name>"` and no `id`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::ChatMessage;
+
+/// Every push the server sends. Clients must ignore push names they do not
+/// know (newer servers may add some).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "push", rename_all = "snake_case")]
+pub enum Push {
+    /// First frame on every accepted connection.
+    Welcome {
+        /// Always `"coliseum"`.
+        server: String,
+        /// [`crate::PROTOCOL_VERSION`].
+        protocol: u32,
+        /// Connected clients, this one included.
+        online: u64,
+    },
+    /// Sent instead of `welcome` when the connection cap is reached; the
+    /// server then closes the connection.
+    ServerFull {
+        /// The server's `--max-connections`.
+        limit: u64,
+    },
+    /// A chat message, sent to every logged-in client (the sender too).
+    Chat(ChatMessage),
+    /// A user came online (first session) or went offline (last session).
+    Presence {
+        /// The username.
+        user: String,
+        /// `true` on login, `false` on leave.
+        online: bool,
+        /// Distinct users online after the change.
+        count: u64,
+    },
+    /// Seats of an event changed, or the event was just created.
+    EventUpdate {
+        /// The event's id.
+        event_id: String,
+        /// Seats now available.
+        available: u32,
+    },
+    /// The server is stopping; the connection will close shortly.
+    Shutdown {
+        /// Why, for people.
+        reason: String,
+    },
+}

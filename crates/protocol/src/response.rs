@@ -1,0 +1,235 @@
+//! Responses (`{"id","ok","data"|"error"}`), the typed `data` of every op,
+//! and encoding helpers that serialize a frame body exactly once.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::ErrorBody;
+use crate::model::{ChatMessage, Event, Role, Ticket};
+use crate::push::Push;
+
+/// `register` → `{"user_id":"..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterData {
+    /// The new account's id.
+    pub user_id: String,
+}
+
+/// `login` / `resume` → the session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionData {
+    /// The account's id.
+    pub user_id: String,
+    /// Current username.
+    pub username: String,
+    /// Current e-mail.
+    pub email: String,
+    /// `user` or `admin`.
+    pub role: Role,
+    /// Session token for `resume`; keep it secret.
+    pub token: String,
+}
+
+/// `update_account` → the account's current name and e-mail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountData {
+    /// Username after the change.
+    pub username: String,
+    /// E-mail after the change.
+    pub email: String,
+}
+
+/// `list_events` → `{"events":[...]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventsData {
+    /// Every event, by date then name.
+    pub events: Vec<Event>,
+}
+
+/// `create_event` → `{"event":{...}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventData {
+    /// The created event.
+    pub event: Event,
+}
+
+/// `book` → `{"ticket":{...}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketData {
+    /// The ticket booked (or, for a retried `request_key`, the original one).
+    pub ticket: Ticket,
+}
+
+/// `my_tickets` → `{"tickets":[...]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketsData {
+    /// The caller's active tickets, newest first.
+    pub tickets: Vec<Ticket>,
+}
+
+/// `chat_send` → `{"seq":N}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatSendData {
+    /// The stored message's per-room sequence number.
+    pub seq: u64,
+}
+
+/// `chat_history` → `{"messages":[...]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessagesData {
+    /// Oldest first.
+    pub messages: Vec<ChatMessage>,
+}
+
+/// `online` → `{"count":N,"users":[...]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnlineData {
+    /// Distinct users logged in.
+    pub count: u64,
+    /// Their usernames, sorted.
+    pub users: Vec<String>,
+}
+
+/// `logout` / `cancel_ticket` → `{}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Empty {}
+
+#[derive(Serialize)]
+struct OkFrame<'a, T: Serialize> {
+    id: u64,
+    ok: bool,
+    data: &'a T,
+}
+
+#[derive(Serialize)]
+struct ErrFrame<'a> {
+    id: Option<u64>,
+    ok: bool,
+    error: &'a ErrorBody,
+}
+
+/// Serializes `{"id":id,"ok":true,"data":data}`.
+///
+/// # Panics
+/// Never for the types in this crate (their `Serialize` cannot fail).
+#[must_use]
+pub fn encode_ok<T: Serialize>(id: u64, data: &T) -> Bytes {
+    to_bytes(&OkFrame { id, ok: true, data })
+}
+
+/// Serializes `{"id":id|null,"ok":false,"error":{...}}`.
+#[must_use]
+pub fn encode_error(id: Option<u64>, error: &ErrorBody) -> Bytes {
+    to_bytes(&ErrFrame {
+        id,
+        ok: false,
+        error,
+    })
+}
+
+/// Serializes a push once; the resulting bytes are shared by all recipients.
+#[must_use]
+pub fn encode_push(push: &Push) -> Bytes {
+    to_bytes(push)
+}
+
+fn to_bytes<T: Serialize>(value: &T) -> Bytes {
+    // Serializing our own derive(Serialize) types with string keys into a Vec
+    // cannot fail; fall back to an internal error frame rather than panic.
+    serde_json::to_vec(value).map_or_else(
+        |_| Bytes::from_static(br#"{"id":null,"ok":false,"error":{"code":"internal","message":"serialization failed"}}"#),
+        Bytes::from,
+    )
+}
+
+/// A frame received from the server, as a client sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerMessage {
+    /// Answer to request `id` (`None` when the server could not read the id).
+    Response {
+        /// The request's id.
+        id: Option<u64>,
+        /// `data` on success, `error` on failure.
+        result: Result<Value, ErrorBody>,
+    },
+    /// An unsolicited push.
+    Push(Push),
+    /// A push whose name this client does not know; ignore it.
+    UnknownPush(String),
+}
+
+/// Decodes one server frame body.
+///
+/// # Errors
+/// A message when the frame is not a well-formed response or push.
+pub fn decode_server_message(frame: &[u8]) -> Result<ServerMessage, String> {
+    let value: Value = serde_json::from_slice(frame).map_err(|e| format!("invalid JSON: {e}"))?;
+    let Value::Object(mut object) = value else {
+        return Err("frame is not a JSON object".into());
+    };
+    if let Some(name) = object.get("push") {
+        let name = name.as_str().unwrap_or_default().to_owned();
+        return Ok(serde_json::from_value::<Push>(Value::Object(object))
+            .map_or(ServerMessage::UnknownPush(name), ServerMessage::Push));
+    }
+    let id = object.get("id").and_then(Value::as_u64);
+    let ok = object
+        .get("ok")
+        .and_then(Value::as_bool)
+        .ok_or("response without boolean \"ok\"")?;
+    let result = if ok {
+        Ok(object.remove("data").unwrap_or(Value::Object(serde_json::Map::new())))
+    } else {
+        let error = object.remove("error").ok_or("error response without \"error\"")?;
+        Err(serde_json::from_value::<ErrorBody>(error).map_err(|e| format!("bad error object: {e}"))?)
+    };
+    Ok(ServerMessage::Response { id, result })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    #[test]
+    fn ok_and_error_frames_have_the_documented_shape() {
+        let ok: Value = serde_json::from_slice(&encode_ok(3, &ChatSendData { seq: 9 })).expect("json");
+        assert_eq!(ok, serde_json::json!({"id":3,"ok":true,"data":{"seq":9}}));
+        let err: Value = serde_json::from_slice(&encode_error(
+            None,
+            &ErrorBody::new(ErrorCode::SoldOut, "no seats"),
+        ))
+        .expect("json");
+        assert_eq!(
+            err,
+            serde_json::json!({"id":null,"ok":false,"error":{"code":"sold_out","message":"no seats"}})
+        );
+    }
+
+    #[test]
+    fn decodes_pushes_responses_and_unknown_pushes() {
+        let push = encode_push(&Push::EventUpdate {
+            event_id: "1".into(),
+            available: 4,
+        });
+        assert_eq!(
+            decode_server_message(&push).expect("decode"),
+            ServerMessage::Push(Push::EventUpdate {
+                event_id: "1".into(),
+                available: 4
+            })
+        );
+        assert_eq!(
+            decode_server_message(br#"{"push":"confetti","n":1}"#).expect("decode"),
+            ServerMessage::UnknownPush("confetti".into())
+        );
+        let resp = decode_server_message(br#"{"id":5,"ok":false,"error":{"code":"brand_new","message":"x"}}"#)
+            .expect("decode");
+        let ServerMessage::Response { id, result } = resp else {
+            panic!("not a response")
+        };
+        assert_eq!(id, Some(5));
+        assert_eq!(result.expect_err("error").code, ErrorCode::Unknown);
+    }
+}

@@ -1,0 +1,1 @@
+//! coliseum-server (placeholder, being written).

@@ -1,0 +1,1 @@
+//! coliseum-store-conformance (placeholder, being written).

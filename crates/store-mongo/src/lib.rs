@@ -1,0 +1,1 @@
+//! coliseum-store-mongo (placeholder, being written).

@@ -1,0 +1,273 @@
+//! Coliseum storage.
+//!
+//! [`Store`] is shaped around the domain (`book`, `cancel_ticket`,
+//! `append_message`), not around SQL or documents, so that every backend can
+//! use its own atomic primitives: the embedded SQLite store a transaction on
+//! a single writer, MongoDB a guarded `$inc`. Every backend must pass the
+//! shared conformance suite in `crates/store-conformance`.
+//!
+//! # Layout
+//! - this file: the trait, its record types and [`StoreError`].
+//! - [`sqlite`]: the embedded store (default; nothing to install).
+//! - [`seed`]: the first-start event list (`resources/events.json`).
+
+pub mod seed;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use coliseum_protocol::{ChatMessage, Event, Role, Ticket};
+
+pub use sqlite::SqliteStore;
+
+/// What a store operation can fail with. Each variant maps to one wire
+/// error code (see `docs/protocol.md`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The record does not exist, or is not the caller's → `not_found`.
+    #[error("not found")]
+    NotFound,
+    /// A unique value is taken; the string names the field (`"username"`,
+    /// `"email"`) → `conflict`.
+    #[error("{0} is already taken")]
+    Conflict(String),
+    /// Fewer than the requested seats remain → `sold_out`.
+    #[error("only {available} seats left")]
+    SoldOut {
+        /// Seats remaining when the booking was refused.
+        available: u32,
+    },
+    /// The booking would exceed the event's per-user limit → `limit_exceeded`.
+    #[error("at most {max_per_user} seats per user; you already hold {held}")]
+    LimitExceeded {
+        /// The event's `max_per_user`.
+        max_per_user: u32,
+        /// Seats the user already holds for the event.
+        held: u32,
+    },
+    /// The backend is unreachable or timed out → `unavailable`.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else (corruption, bug) → `internal`.
+    #[error("store error: {0}")]
+    Internal(String),
+}
+
+/// Shorthand for store results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A stored account. `password_hash` is an argon2id PHC string; the store
+/// never sees a plaintext password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Opaque id.
+    pub id: String,
+    /// Unique (case-insensitive) username.
+    pub username: String,
+    /// Unique (case-insensitive) e-mail.
+    pub email: String,
+    /// PHC string, e.g. `$argon2id$v=19$m=19456,t=2,p=1$...`.
+    pub password_hash: String,
+    /// `user` or `admin`.
+    pub role: Role,
+    /// When the account was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Input of [`Store::create_user`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    /// Already validated username.
+    pub username: String,
+    /// Already validated e-mail.
+    pub email: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Role of the new account.
+    pub role: Role,
+    /// Creation time (millisecond precision).
+    pub created_at: DateTime<Utc>,
+}
+
+/// Input of [`Store::update_user`]; `None` fields stay as they are.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UserUpdate {
+    /// New username.
+    pub username: Option<String>,
+    /// New e-mail.
+    pub email: Option<String>,
+    /// New password hash.
+    pub password_hash: Option<String>,
+    /// New role.
+    pub role: Option<Role>,
+}
+
+/// Input of [`Store::create_event`]; `available` starts at `capacity`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct NewEvent {
+    /// Display name.
+    pub name: String,
+    /// Day of the event.
+    pub date: NaiveDate,
+    /// Venue.
+    pub location: String,
+    /// Total seats (≥ 1).
+    pub capacity: u32,
+    /// Per-user seat limit (1..=capacity).
+    pub max_per_user: u32,
+}
+
+/// Input of [`Store::book`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookingRequest {
+    /// Who books.
+    pub user_id: String,
+    /// Which event.
+    pub event_id: String,
+    /// Seats wanted (≥ 1).
+    pub quantity: u32,
+    /// Idempotency key, unique per user.
+    pub request_key: Option<String>,
+    /// Booking time (millisecond precision), stored as `booked_at`.
+    pub booked_at: DateTime<Utc>,
+}
+
+/// Result of a successful [`Store::book`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Booking {
+    /// The ticket (the original one when `replayed`).
+    pub ticket: Ticket,
+    /// Seats left for the event right after this booking.
+    pub available: u32,
+    /// True when `request_key` matched an earlier booking and nothing changed.
+    pub replayed: bool,
+}
+
+/// Result of a successful [`Store::cancel_ticket`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cancellation {
+    /// The event whose seats came back.
+    pub event_id: String,
+    /// Seats returned.
+    pub quantity: u32,
+    /// Seats left for the event right after the cancellation.
+    pub available: u32,
+}
+
+/// Input of [`Store::append_message`]; the store assigns `seq`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    /// Room name.
+    pub room: String,
+    /// Sender's username.
+    pub from: String,
+    /// Validated text.
+    pub text: String,
+    /// Time stored (millisecond precision).
+    pub sent_at: DateTime<Utc>,
+}
+
+/// One audit-log record: who did what, when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// When (millisecond precision).
+    pub at: DateTime<Utc>,
+    /// Acting user's username, `None` for anonymous/system actions.
+    pub actor: Option<String>,
+    /// Action name: `register`, `login`, `logout`, `update_account`,
+    /// `create_event`, `book`, `cancel_ticket`, `admin_add`, ...
+    pub action: String,
+    /// Free-form JSON-ish detail (ids, quantities); never secrets.
+    pub detail: String,
+}
+
+/// A session as stored: only the SHA-256 hash of the token is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Hex SHA-256 of the session token.
+    pub token_hash: String,
+    /// The session's user.
+    pub user_id: String,
+    /// When the session stops being valid.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The current time truncated to whole milliseconds, the precision every
+/// store keeps (BSON dates are milliseconds), so values round-trip exactly.
+#[must_use]
+pub fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_default()
+}
+
+/// Domain storage. All methods are atomic: on `Err`, nothing changed.
+/// Implementations must never block the async worker threads (use a
+/// dedicated thread or `spawn_blocking` for synchronous I/O).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Backend name for logs, e.g. `"sqlite"` or `"mongodb"`.
+    fn backend(&self) -> &'static str;
+
+    /// Creates an account. `Err(Conflict("username"|"email"))` when either is
+    /// taken, compared case-insensitively.
+    async fn create_user(&self, user: NewUser) -> StoreResult<User>;
+    /// Looks an account up by username, case-insensitively.
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    /// Looks an account up by id (`Ok(None)` for unknown or malformed ids).
+    async fn user_by_id(&self, user_id: &str) -> StoreResult<Option<User>>;
+    /// Applies the `Some` fields of `update`. `Err(NotFound)` for an unknown
+    /// id, `Err(Conflict(field))` when the new username/e-mail is taken.
+    async fn update_user(&self, user_id: &str, update: UserUpdate) -> StoreResult<User>;
+
+    /// Stores a session (token hash → user, expiry).
+    async fn create_session(&self, session: SessionRecord) -> StoreResult<()>;
+    /// The user of an unexpired session, `None` if unknown or expired at `now`.
+    async fn session_user(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<User>>;
+    /// Deletes one session (logout). Deleting an unknown one is `Ok`.
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+    /// Deletes every session of a user (password change); returns how many.
+    async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<u64>;
+
+    /// Every event, ordered by date, then name, then id.
+    async fn list_events(&self) -> StoreResult<Vec<Event>>;
+    /// One event (`Ok(None)` for unknown or malformed ids).
+    async fn event(&self, event_id: &str) -> StoreResult<Option<Event>>;
+    /// Creates an event with `available = capacity`.
+    async fn create_event(&self, event: NewEvent) -> StoreResult<Event>;
+    /// Loads `events` only if the store holds no event at all (first start);
+    /// returns how many were inserted (0 when events already existed).
+    async fn seed_events(&self, events: Vec<NewEvent>) -> StoreResult<usize>;
+
+    /// Books seats atomically. Never oversells: `Err(SoldOut)` when fewer than
+    /// `quantity` seats remain; `Err(LimitExceeded)` when the user's active
+    /// seats for the event plus `quantity` exceed `max_per_user`;
+    /// `Err(NotFound)` for an unknown event. With a `request_key` already used
+    /// by this user, returns the original ticket with `replayed = true` and
+    /// changes nothing. Holds under any number of concurrent callers.
+    async fn book(&self, request: BookingRequest) -> StoreResult<Booking>;
+    /// The user's active (not cancelled) tickets, newest first.
+    async fn tickets_for_user(&self, user_id: &str) -> StoreResult<Vec<Ticket>>;
+    /// Cancels the user's ticket and returns its seats atomically.
+    /// `Err(NotFound)` when the ticket does not exist, is another user's, or
+    /// is already cancelled.
+    async fn cancel_ticket(&self, user_id: &str, ticket_id: &str) -> StoreResult<Cancellation>;
+
+    /// Stores a chat message with the room's next `seq` (1, 2, 3, ... with no
+    /// gaps or duplicates under concurrency).
+    async fn append_message(&self, message: NewMessage) -> StoreResult<ChatMessage>;
+    /// Up to `limit` messages of `room` with `seq < before_seq` (all when
+    /// `None`), the newest such, returned oldest first.
+    async fn chat_history(
+        &self,
+        room: &str,
+        before_seq: Option<u64>,
+        limit: u32,
+    ) -> StoreResult<Vec<ChatMessage>>;
+
+    /// Appends to the audit log.
+    async fn append_audit(&self, entry: AuditEntry) -> StoreResult<()>;
+    /// The newest `limit` audit entries, oldest first.
+    async fn recent_audit(&self, limit: u32) -> StoreResult<Vec<AuditEntry>>;
+
+    /// Flushes and closes; later calls may fail with `Unavailable`.
+    async fn close(&self) -> StoreResult<()>;
+}

@@ -1,0 +1,1 @@
+//! coliseum-tests (placeholder, being written).
