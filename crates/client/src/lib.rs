@@ -1,1 +1,212 @@
-//! coliseum-client (placeholder, being written).
+//! Async client for the Coliseum wire protocol, used by the desktop app, the
+//! end-to-end tests and the load generator.
+//!
+//! A [`Client`] owns one connection. Requests may be issued concurrently from
+//! many tasks (the handle is `Clone`); each gets a fresh `id`, and a reader
+//! task routes every response to its waiting caller by `id`. Pushes go to the
+//! [`Pushes`] receiver returned by [`Client::connect`], which ends (`None`)
+//! when the connection closes.
+//!
+//! # Layout
+//! - [`connection`]: framing, the reader and writer tasks, request routing.
+//! - [`error`]: the [`ClientError`] type.
+//! - this file: the typed per-op methods.
+
+pub mod connection;
+pub mod error;
+
+use coliseum_protocol::response::{
+    AccountData, ChatSendData, EventData, EventsData, MessagesData, OnlineData, RegisterData,
+    SessionData, TicketData, TicketsData,
+};
+use coliseum_protocol::{ChatMessage, Event, Op, Ticket};
+
+pub use connection::{Client, Pushes, Welcome};
+pub use error::ClientError;
+
+impl Client {
+    /// `register` → the new account's id.
+    ///
+    /// # Errors
+    /// `bad_request` (rules broken; `field` names which), `conflict` (taken).
+    pub async fn register(
+        &self,
+        username: &str,
+        password: &str,
+        email: &str,
+    ) -> Result<RegisterData, ClientError> {
+        self.call(Op::Register {
+            username: username.to_owned(),
+            password: password.to_owned(),
+            email: email.to_owned(),
+        })
+        .await
+    }
+
+    /// `login` → the session (with its token for [`Client::resume`]).
+    ///
+    /// # Errors
+    /// `unauthenticated` for a wrong username or password.
+    pub async fn login(&self, username: &str, password: &str) -> Result<SessionData, ClientError> {
+        self.call(Op::Login {
+            username: username.to_owned(),
+            password: password.to_owned(),
+        })
+        .await
+    }
+
+    /// `resume` → re-attach the session of `token` to this connection.
+    ///
+    /// # Errors
+    /// `unauthenticated` for an unknown, revoked or expired token.
+    pub async fn resume(&self, token: &str) -> Result<SessionData, ClientError> {
+        self.call(Op::Resume {
+            token: token.to_owned(),
+        })
+        .await
+    }
+
+    /// `logout`: ends the session and revokes its token.
+    ///
+    /// # Errors
+    /// `unauthenticated` when not logged in.
+    pub async fn logout(&self) -> Result<(), ClientError> {
+        self.request(Op::Logout {}).await.map(drop)
+    }
+
+    /// `update_account`: change any of username, password, e-mail.
+    ///
+    /// # Errors
+    /// `unauthenticated` (not logged in or wrong current password),
+    /// `bad_request`, `conflict`.
+    pub async fn update_account(
+        &self,
+        current_password: &str,
+        new_username: Option<&str>,
+        new_password: Option<&str>,
+        new_email: Option<&str>,
+    ) -> Result<AccountData, ClientError> {
+        self.call(Op::UpdateAccount {
+            current_password: current_password.to_owned(),
+            new_username: new_username.map(str::to_owned),
+            new_password: new_password.map(str::to_owned),
+            new_email: new_email.map(str::to_owned),
+        })
+        .await
+    }
+
+    /// `list_events` → every event with its live seat count.
+    ///
+    /// # Errors
+    /// `unavailable` when the server's store is down.
+    pub async fn list_events(&self) -> Result<Vec<Event>, ClientError> {
+        self.call::<EventsData>(Op::ListEvents {})
+            .await
+            .map(|d| d.events)
+    }
+
+    /// `create_event` (admins only) → the new event. `date` is `YYYY-MM-DD`.
+    ///
+    /// # Errors
+    /// `forbidden` for non-admins, `bad_request` for invalid fields.
+    pub async fn create_event(
+        &self,
+        name: &str,
+        date: &str,
+        location: &str,
+        capacity: u32,
+        max_per_user: Option<u32>,
+    ) -> Result<Event, ClientError> {
+        self.call::<EventData>(Op::CreateEvent {
+            name: name.to_owned(),
+            date: date.to_owned(),
+            location: location.to_owned(),
+            capacity,
+            max_per_user,
+        })
+        .await
+        .map(|d| d.event)
+    }
+
+    /// `book` → the ticket. Reuse the same `request_key` when retrying after a
+    /// reconnect: the server then returns the original ticket.
+    ///
+    /// # Errors
+    /// `sold_out`, `limit_exceeded`, `not_found`, `unauthenticated`.
+    pub async fn book(
+        &self,
+        event_id: &str,
+        quantity: u32,
+        request_key: Option<&str>,
+    ) -> Result<Ticket, ClientError> {
+        self.call::<TicketData>(Op::Book {
+            event_id: event_id.to_owned(),
+            quantity,
+            request_key: request_key.map(str::to_owned),
+        })
+        .await
+        .map(|d| d.ticket)
+    }
+
+    /// `my_tickets` → the caller's active tickets, newest first.
+    ///
+    /// # Errors
+    /// `unauthenticated`.
+    pub async fn my_tickets(&self) -> Result<Vec<Ticket>, ClientError> {
+        self.call::<TicketsData>(Op::MyTickets {})
+            .await
+            .map(|d| d.tickets)
+    }
+
+    /// `cancel_ticket`: the seats go back to the event.
+    ///
+    /// # Errors
+    /// `not_found` (unknown, already cancelled, or someone else's ticket).
+    pub async fn cancel_ticket(&self, ticket_id: &str) -> Result<(), ClientError> {
+        self.request(Op::CancelTicket {
+            ticket_id: ticket_id.to_owned(),
+        })
+        .await
+        .map(drop)
+    }
+
+    /// `chat_send` → the stored message's `seq`. `room` defaults to `lobby`.
+    ///
+    /// # Errors
+    /// `bad_request` (empty or > 2,000 characters), `unauthenticated`.
+    pub async fn chat_send(&self, room: Option<&str>, text: &str) -> Result<u64, ClientError> {
+        self.call::<ChatSendData>(Op::ChatSend {
+            room: room.map(str::to_owned),
+            text: text.to_owned(),
+        })
+        .await
+        .map(|d| d.seq)
+    }
+
+    /// `chat_history` → up to `limit` messages before `before_seq`, oldest first.
+    ///
+    /// # Errors
+    /// `bad_request`, `unauthenticated`.
+    pub async fn chat_history(
+        &self,
+        room: Option<&str>,
+        before_seq: Option<u64>,
+        limit: Option<u32>,
+    ) -> Result<Vec<ChatMessage>, ClientError> {
+        self.call::<MessagesData>(Op::ChatHistory {
+            room: room.map(str::to_owned),
+            before_seq,
+            limit,
+        })
+        .await
+        .map(|d| d.messages)
+    }
+
+    /// `online` → distinct logged-in users and their names.
+    ///
+    /// # Errors
+    /// Only transport errors.
+    pub async fn online(&self) -> Result<OnlineData, ClientError> {
+        self.call(Op::Online {}).await
+    }
+}

@@ -46,7 +46,10 @@ mod tests {
             .encode(Bytes::from_static(b"{\"a\":1}"), &mut buf)
             .expect("encode");
         assert_eq!(&buf[..4], &[0, 0, 0, 7]);
-        let frame = codec.decode(&mut buf).expect("decode").expect("whole frame");
+        let frame = codec
+            .decode(&mut buf)
+            .expect("decode")
+            .expect("whole frame");
         assert_eq!(&frame[..], b"{\"a\":1}");
     }
 

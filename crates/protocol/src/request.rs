@@ -202,8 +202,12 @@ pub fn parse_request(frame: &[u8]) -> Result<Request, RequestError> {
         }
         return Err(bad(Some(id), format!("unknown op \"{shown}\"")));
     }
-    let op: Op = serde_json::from_value(Value::Object(object))
-        .map_err(|e| bad(Some(id), format!("invalid arguments for \"{op_name}\": {e}")))?;
+    let op: Op = serde_json::from_value(Value::Object(object)).map_err(|e| {
+        bad(
+            Some(id),
+            format!("invalid arguments for \"{op_name}\": {e}"),
+        )
+    })?;
     Ok(Request { id, op })
 }
 
@@ -213,8 +217,9 @@ mod tests {
 
     #[test]
     fn parses_a_request_and_ignores_unknown_fields() {
-        let req = parse_request(br#"{"id":7,"op":"book","event_id":"3","quantity":2,"extra":true}"#)
-            .expect("valid");
+        let req =
+            parse_request(br#"{"id":7,"op":"book","event_id":"3","quantity":2,"extra":true}"#)
+                .expect("valid");
         assert_eq!(req.id, 7);
         assert_eq!(
             req.op,
@@ -248,7 +253,10 @@ mod tests {
     fn empty_ops_accept_missing_arguments() {
         for name in ["logout", "list_events", "my_tickets", "online"] {
             let frame = format!(r#"{{"id":1,"op":"{name}"}}"#);
-            assert_eq!(parse_request(frame.as_bytes()).expect("parse").op.name(), name);
+            assert_eq!(
+                parse_request(frame.as_bytes()).expect("parse").op.name(),
+                name
+            );
         }
     }
 
@@ -275,15 +283,32 @@ mod tests {
             (br#"{"id":4}"#, Some(4), "missing \"op\""),
             (br#"{"id":4,"op":5}"#, Some(4), "must be a string"),
             (br#"{"id":4,"op":"fly"}"#, Some(4), "unknown op"),
-            (br#"{"id":4,"op":"book","event_id":"1","quantity":"two"}"#, Some(4), "invalid arguments"),
-            (br#"{"id":4,"op":"book","event_id":"1","quantity":-2}"#, Some(4), "invalid arguments"),
-            (br#"{"id":4,"op":"login","username":"bob"}"#, Some(4), "invalid arguments"),
+            (
+                br#"{"id":4,"op":"book","event_id":"1","quantity":"two"}"#,
+                Some(4),
+                "invalid arguments",
+            ),
+            (
+                br#"{"id":4,"op":"book","event_id":"1","quantity":-2}"#,
+                Some(4),
+                "invalid arguments",
+            ),
+            (
+                br#"{"id":4,"op":"login","username":"bob"}"#,
+                Some(4),
+                "invalid arguments",
+            ),
         ];
         for (frame, id, needle) in cases {
             let err = parse_request(frame).expect_err("must fail");
             assert_eq!(err.id, *id, "{}", String::from_utf8_lossy(frame));
             assert_eq!(err.error.code, ErrorCode::BadRequest);
-            assert!(err.error.message.contains(needle), "{}: {}", needle, err.error.message);
+            assert!(
+                err.error.message.contains(needle),
+                "{}: {}",
+                needle,
+                err.error.message
+            );
         }
     }
 }

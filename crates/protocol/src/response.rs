@@ -179,10 +179,15 @@ pub fn decode_server_message(frame: &[u8]) -> Result<ServerMessage, String> {
         .and_then(Value::as_bool)
         .ok_or("response without boolean \"ok\"")?;
     let result = if ok {
-        Ok(object.remove("data").unwrap_or(Value::Object(serde_json::Map::new())))
+        Ok(object
+            .remove("data")
+            .unwrap_or(Value::Object(serde_json::Map::new())))
     } else {
-        let error = object.remove("error").ok_or("error response without \"error\"")?;
-        Err(serde_json::from_value::<ErrorBody>(error).map_err(|e| format!("bad error object: {e}"))?)
+        let error = object
+            .remove("error")
+            .ok_or("error response without \"error\"")?;
+        Err(serde_json::from_value::<ErrorBody>(error)
+            .map_err(|e| format!("bad error object: {e}"))?)
     };
     Ok(ServerMessage::Response { id, result })
 }
@@ -194,7 +199,8 @@ mod tests {
 
     #[test]
     fn ok_and_error_frames_have_the_documented_shape() {
-        let ok: Value = serde_json::from_slice(&encode_ok(3, &ChatSendData { seq: 9 })).expect("json");
+        let ok: Value =
+            serde_json::from_slice(&encode_ok(3, &ChatSendData { seq: 9 })).expect("json");
         assert_eq!(ok, serde_json::json!({"id":3,"ok":true,"data":{"seq":9}}));
         let err: Value = serde_json::from_slice(&encode_error(
             None,
@@ -224,8 +230,10 @@ mod tests {
             decode_server_message(br#"{"push":"confetti","n":1}"#).expect("decode"),
             ServerMessage::UnknownPush("confetti".into())
         );
-        let resp = decode_server_message(br#"{"id":5,"ok":false,"error":{"code":"brand_new","message":"x"}}"#)
-            .expect("decode");
+        let resp = decode_server_message(
+            br#"{"id":5,"ok":false,"error":{"code":"brand_new","message":"x"}}"#,
+        )
+        .expect("decode");
         let ServerMessage::Response { id, result } = resp else {
             panic!("not a response")
         };

@@ -57,7 +57,9 @@ pub fn password(password: &str) -> Result<(), String> {
         ));
     }
     if len > PASSWORD_MAX {
-        return Err(format!("password must be at most {PASSWORD_MAX} characters long"));
+        return Err(format!(
+            "password must be at most {PASSWORD_MAX} characters long"
+        ));
     }
     Ok(())
 }
@@ -83,7 +85,9 @@ pub fn chat_text(text: &str) -> Result<(), String> {
         return Err("message must not be empty".to_owned());
     }
     if text.chars().count() > CHAT_TEXT_MAX {
-        return Err(format!("message must be at most {CHAT_TEXT_MAX} characters"));
+        return Err(format!(
+            "message must be at most {CHAT_TEXT_MAX} characters"
+        ));
     }
     Ok(())
 }
@@ -115,7 +119,9 @@ pub fn event_text(what: &str, value: &str) -> Result<(), String> {
         return Err(format!("{what} must not be empty"));
     }
     if value.chars().count() > EVENT_TEXT_MAX {
-        return Err(format!("{what} must be at most {EVENT_TEXT_MAX} characters"));
+        return Err(format!(
+            "{what} must be at most {EVENT_TEXT_MAX} characters"
+        ));
     }
     Ok(())
 }
