@@ -1,2 +1,230 @@
-//! coliseum-server-bin (placeholder, being written).
-fn main() {}
+//! `coliseum-server`: runs the Coliseum server, or manages its admins.
+//!
+//! ```text
+//! coliseum-server [--listen ADDR] [--data-dir DIR] [--max-connections N] [--log FILTER]
+//! coliseum-server [--data-dir DIR] admin add <USERNAME> [--email EMAIL]
+//! ```
+//!
+//! Start-up problems print one line on stderr and exit with status 1.
+//! SIGINT (Ctrl-C) and SIGTERM stop the server gracefully.
+//!
+//! # Layout
+//! - this file: the command line ([`Cli`]), logging, store selection
+//!   ([`open_store`]), signals, and `admin add`.
+
+use std::io::{BufRead as _, IsTerminal as _};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use coliseum_server::admin::{AdminOutcome, add_admin};
+use coliseum_server::{Server, ServerConfig, default_data_dir, open_embedded_store};
+use coliseum_store::Store;
+use tracing_subscriber::EnvFilter;
+
+/// Coliseum server: members chat in rooms and book event tickets.
+///
+/// Serves the Coliseum wire protocol (docs/protocol.md) over TCP on the
+/// embedded SQLite store. Logs go to stderr; every change is also written to
+/// the audit log (tracing target `audit`).
+#[derive(Debug, Parser)]
+#[command(name = "coliseum-server", version, about, long_about)]
+struct Cli {
+    /// Address and port to listen on. The default accepts connections from
+    /// this computer only; use 0.0.0.0:7878 to accept other machines.
+    #[arg(long, env = "COLISEUM_LISTEN", default_value = "127.0.0.1:7878")]
+    listen: SocketAddr,
+
+    /// Directory of the embedded store (created if missing). Default: the
+    /// platform's data directory for Coliseum, e.g. ~/.local/share/coliseum.
+    #[arg(long, env = "COLISEUM_DATA_DIR", global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    /// Most clients connected at once; the next one is refused with
+    /// `server_full`.
+    #[arg(long, env = "COLISEUM_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+
+    /// Log filter in tracing's env-filter syntax, e.g. `info`, `debug`,
+    /// `warn,audit=info`. Defaults to the RUST_LOG variable, else `info`.
+    #[arg(
+        long,
+        env = "RUST_LOG",
+        default_value = "info",
+        global = true,
+        value_name = "FILTER"
+    )]
+    log: String,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Manage administrators (the only way an account becomes admin).
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminAction {
+    /// Create USERNAME as an admin, or promote the existing account and set
+    /// its password. The password is asked twice on a terminal, or read from
+    /// the first line of standard input when that is not a terminal (for
+    /// scripts: `echo "$PW" | coliseum-server admin add alice`).
+    Add {
+        /// The account's username (3–32 letters, digits, '_', '-', '.').
+        username: String,
+        /// E-mail address of the account. A new account without one gets
+        /// USERNAME@coliseum.invalid.
+        #[arg(long)]
+        email: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(err) = init_logging(&cli.log) {
+        eprintln!("coliseum-server: {err}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("coliseum-server: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match &cli.command {
+            None => serve(&cli).await,
+            Some(Command::Admin {
+                action: AdminAction::Add { username, email },
+            }) => admin_add(&cli, username, email.as_deref()).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("coliseum-server: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(filter: &str) -> Result<(), String> {
+    let filter =
+        EnvFilter::try_new(filter).map_err(|e| format!("invalid --log filter {filter:?}: {e}"))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init()
+        .map_err(|e| format!("cannot set up logging: {e}"))
+}
+
+/// Opens the store the command line selects. The one place that knows
+/// about backends: today the embedded SQLite store in `--data-dir`.
+async fn open_store(cli: &Cli) -> Result<(Arc<dyn Store>, String), String> {
+    let dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
+    let store = open_embedded_store(&dir)
+        .await
+        .map_err(|e| format!("cannot open the store in {}: {e}", dir.display()))?;
+    Ok((store, format!("sqlite in {}", dir.display())))
+}
+
+async fn serve(cli: &Cli) -> Result<(), String> {
+    let (store, described) = open_store(cli).await?;
+    let config = ServerConfig {
+        listen: cli.listen,
+        max_connections: usize::try_from(cli.max_connections).unwrap_or(usize::MAX),
+        ..ServerConfig::default()
+    };
+    let server = match Server::bind(config, Arc::clone(&store)).await {
+        Ok(server) => server,
+        Err(err) => {
+            let _ = store.close().await;
+            return Err(format!("cannot listen on {}: {err}", cli.listen));
+        }
+    };
+    println!(
+        "coliseum-server listening on {} (store: {described})",
+        server.local_addr()
+    );
+    server
+        .run(shutdown_signal())
+        .await
+        .map_err(|e| format!("stopping the server: {e}"))
+}
+
+/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(%err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(%err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}
+
+async fn admin_add(cli: &Cli, username: &str, email: Option<&str>) -> Result<(), String> {
+    let password = read_password(username)?;
+    let (store, _) = open_store(cli).await?;
+    let outcome = add_admin(&*store, username, &password, email).await;
+    let closed = store.close().await;
+    let outcome = outcome?;
+    closed.map_err(|e| format!("closing the store: {e}"))?;
+    match outcome {
+        AdminOutcome::Created => println!("created admin account {username}"),
+        AdminOutcome::Promoted => println!("{username} is now an admin (password updated)"),
+    }
+    Ok(())
+}
+
+/// Asks twice on a terminal; otherwise reads the first line of stdin.
+fn read_password(username: &str) -> Result<String, String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("Password for {username}: "))
+            .map_err(|e| format!("cannot read the password: {e}"))?;
+        let second = rpassword::prompt_password("Repeat the password: ")
+            .map_err(|e| format!("cannot read the password: {e}"))?;
+        if first != second {
+            return Err("the passwords do not match".to_owned());
+        }
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+        let password = line.strip_suffix('\n').unwrap_or(&line);
+        let password = password.strip_suffix('\r').unwrap_or(password);
+        if password.is_empty() {
+            return Err("no password on stdin (expected it on the first line)".to_owned());
+        }
+        Ok(password.to_owned())
+    }
+}

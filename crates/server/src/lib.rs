@@ -1,1 +1,52 @@
-//! coliseum-server (placeholder, being written).
+//! The Coliseum server as a library: the `coliseum-server` binary runs it on
+//! its own, the desktop app embeds it for "Host on this computer", and the
+//! end-to-end tests start it on `127.0.0.1:0`.
+//!
+//! The wire contract it serves is `docs/protocol.md` (types in
+//! `coliseum_protocol`); storage is any [`coliseum_store::Store`].
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use coliseum_server::{Server, ServerConfig, open_embedded_store, default_data_dir};
+//! let store = open_embedded_store(&default_data_dir()).await?;
+//! let server = Server::bind(ServerConfig::default(), store).await?;
+//! println!("listening on {}", server.local_addr());
+//! let handle = server.spawn();
+//! // ... later:
+//! handle.shutdown().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//! - [`config`]: [`ServerConfig`], every tunable with its default and why.
+//! - [`server`]: [`Server`] (bind, accept loop, connection cap, graceful
+//!   shutdown) and [`ServerHandle`].
+//! - `connection`: one client: a reader loop answering requests in order
+//!   and a writer task draining a bounded outbound queue in batches.
+//! - `hub`: every live connection's outbound queue, presence (who is
+//!   online), and broadcasting a push serialized once to many clients.
+//! - `auth`: argon2id password hashing off the async workers, session
+//!   tokens (only their SHA-256 is stored).
+//! - `handlers`: one file per domain — `accounts` (register, login, resume,
+//!   logout, update_account), `events` (list/create events, book, tickets,
+//!   cancel), `chat` (send, history, online) — plus the op dispatcher.
+//! - `errors`: [`coliseum_store::StoreError`] → wire `ErrorBody`.
+//! - `audit`: the audit log (store + `audit` tracing target).
+//! - [`admin`]: `admin add` (the only way to make an admin).
+//! - [`embedded`]: the embedded SQLite store and its default directory.
+
+pub mod admin;
+mod audit;
+mod auth;
+pub mod config;
+mod connection;
+mod context;
+pub mod embedded;
+mod errors;
+mod handlers;
+mod hub;
+pub mod server;
+
+pub use config::ServerConfig;
+pub use embedded::{default_data_dir, open_embedded_store};
+pub use server::{Server, ServerHandle};

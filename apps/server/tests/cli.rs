@@ -1,0 +1,211 @@
+//! The real `coliseum-server` binary: `--help`, `admin add` reading the
+//! password from stdin, serving on the embedded store, SIGTERM, and start-up
+//! errors.
+
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use coliseum_client::Client;
+use coliseum_protocol::{Push, Role};
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::process::{Child, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_coliseum-server");
+const WAIT: Duration = Duration::from_secs(30);
+
+fn command(data_dir: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("RUST_LOG")
+        .env_remove("COLISEUM_LISTEN")
+        .env_remove("COLISEUM_DATA_DIR")
+        .env_remove("COLISEUM_MAX_CONNECTIONS")
+        .kill_on_drop(true);
+    command
+}
+
+async fn admin_add(data_dir: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = command(data_dir)
+        .args(["--log", "warn", "admin", "add"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut input = child.stdin.take().expect("stdin");
+    input
+        .write_all(stdin.as_bytes())
+        .await
+        .expect("write stdin");
+    drop(input);
+    tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .expect("admin add finishes")
+        .expect("output")
+}
+
+/// Starts the server on a free port; returns the child and its address,
+/// read from the "listening on" line it prints.
+async fn serve(data_dir: &Path) -> (Child, String) {
+    let mut child = command(data_dir)
+        .args(["--listen", "127.0.0.1:0", "--log", "warn"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(WAIT, lines.next_line())
+        .await
+        .expect("the server prints its address")
+        .expect("read")
+        .expect("a line");
+    let addr = line
+        .strip_prefix("coliseum-server listening on ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+        .to_owned();
+    (child, addr)
+}
+
+#[test]
+fn help_explains_every_flag() {
+    let output = std::process::Command::new(BIN)
+        .arg("--help")
+        .output()
+        .expect("run");
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for flag in [
+        "--listen",
+        "--data-dir",
+        "--max-connections",
+        "--log",
+        "admin",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
+    }
+    assert!(
+        help.contains("127.0.0.1:7878"),
+        "default listen address shown"
+    );
+    let output = std::process::Command::new(BIN)
+        .args(["admin", "add", "--help"])
+        .output()
+        .expect("run");
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(help.contains("--email"), "{help}");
+    assert!(help.contains("standard input"), "{help}");
+}
+
+#[tokio::test]
+async fn admin_add_from_stdin_makes_an_admin_who_can_create_events() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = admin_add(
+        dir.path(),
+        &["boss", "--email", "boss@example.com"],
+        "boss-password-1\n",
+    )
+    .await;
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "created admin account boss"
+    );
+
+    let (mut child, addr) = serve(dir.path()).await;
+    let (client, mut pushes) = Client::connect(addr.as_str()).await.expect("connect");
+    let session = client
+        .login("boss", "boss-password-1")
+        .await
+        .expect("login");
+    assert_eq!(session.role, Role::Admin);
+    assert_eq!(session.email, "boss@example.com");
+    let event = client
+        .create_event("Premiere", "2027-04-04", "Main Hall", 100, None)
+        .await
+        .expect("admin creates an event");
+    assert_eq!(event.available, 100);
+    // First start loaded the seed events too.
+    assert_eq!(client.list_events().await.expect("list").len(), 4);
+
+    #[cfg(unix)]
+    {
+        // SIGTERM: graceful stop, shutdown push, exit status 0.
+        let pid = child.id().expect("pid").to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let shutdown = tokio::time::timeout(WAIT, async {
+            while let Some(push) = pushes.recv().await {
+                if let Push::Shutdown { .. } = push {
+                    return true;
+                }
+            }
+            false
+        })
+        .await
+        .expect("push or close in time");
+        assert!(shutdown, "the shutdown push arrives before the close");
+        let status = tokio::time::timeout(WAIT, child.wait())
+            .await
+            .expect("exits")
+            .expect("status");
+        assert!(status.success(), "{status:?}");
+    }
+    #[cfg(not(unix))]
+    {
+        drop(pushes);
+        child.kill().await.expect("kill");
+    }
+
+    // Promoting again (an existing account) sets the new password.
+    let output = admin_add(dir.path(), &["boss"], "another-password\r\n").await;
+    assert!(output.status.success(), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("now an admin"));
+    let (_child, addr) = serve(dir.path()).await;
+    let (client, _pushes) = Client::connect(addr.as_str()).await.expect("connect");
+    client
+        .login("boss", "another-password")
+        .await
+        .expect("new password");
+}
+
+#[tokio::test]
+async fn admin_add_refuses_a_bad_password_with_one_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = admin_add(dir.path(), &["boss"], "short\n").await;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("password"), "{stderr}");
+    let output = admin_add(dir.path(), &["boss"], "").await;
+    assert!(!output.status.success());
+}
+
+#[tokio::test]
+async fn a_busy_port_is_one_clear_line_and_a_failure_status() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = tokio::time::timeout(
+        WAIT,
+        command(dir.path())
+            .args(["--listen", &addr, "--log", "off"])
+            .output(),
+    )
+    .await
+    .expect("exits")
+    .expect("run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(&addr), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

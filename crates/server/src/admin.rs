@@ -1,0 +1,94 @@
+//! `coliseum-server admin add`: the only way an account becomes an admin
+//! (issue: "No account becomes admin any other way").
+
+use coliseum_protocol::{Role, validate};
+use coliseum_store::{NewUser, Store, UserUpdate};
+use serde_json::json;
+
+use crate::{audit, auth};
+
+/// What [`add_admin`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminOutcome {
+    /// A new account was created with role `admin`.
+    Created,
+    /// An existing account was made `admin` and given the new password.
+    Promoted,
+}
+
+/// E-mail given to a new admin account created without `--email`: the
+/// `.invalid` top-level domain is reserved and never delivers.
+#[must_use]
+pub fn placeholder_email(username: &str) -> String {
+    format!("{username}@coliseum.invalid")
+}
+
+/// Creates `username` as an admin, or promotes the existing account (and
+/// sets `password`, and `email` when given). Inputs follow the same rules as
+/// `register` (`coliseum_protocol::validate`); a new account without
+/// `email` gets [`placeholder_email`]. Writes an `admin_add` audit entry.
+///
+/// # Errors
+/// A sentence for people: which rule is broken, or what the store said.
+pub async fn add_admin(
+    store: &dyn Store,
+    username: &str,
+    password: &str,
+    email: Option<&str>,
+) -> Result<AdminOutcome, String> {
+    validate::username(username)?;
+    validate::password(password)?;
+    if let Some(email) = email {
+        validate::email(email)?;
+    }
+    let owned = password.to_owned();
+    let password_hash = tokio::task::spawn_blocking(move || auth::hash_blocking(&owned))
+        .await
+        .map_err(|e| format!("password hashing failed: {e}"))??;
+    let existing = store
+        .user_by_username(username)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (user, outcome) = match existing {
+        Some(user) => {
+            let user = store
+                .update_user(
+                    &user.id,
+                    UserUpdate {
+                        username: None,
+                        email: email.map(str::to_owned),
+                        password_hash: Some(password_hash),
+                        role: Some(Role::Admin),
+                    },
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            (user, AdminOutcome::Promoted)
+        }
+        None => {
+            let user = store
+                .create_user(NewUser {
+                    username: username.to_owned(),
+                    email: email.map_or_else(|| placeholder_email(username), str::to_owned),
+                    password_hash,
+                    role: Role::Admin,
+                    created_at: coliseum_store::now(),
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            (user, AdminOutcome::Created)
+        }
+    };
+    let what = match outcome {
+        AdminOutcome::Created => "created",
+        AdminOutcome::Promoted => "promoted",
+    };
+    audit::record(
+        store,
+        None,
+        "admin_add",
+        json!({ "user_id": user.id, "username": user.username, "outcome": what }),
+    )
+    .await;
+    Ok(outcome)
+}

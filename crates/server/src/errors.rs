@@ -1,0 +1,97 @@
+//! Mapping failures to wire errors. Every handler returns
+//! `Result<_, ErrorBody>`; these helpers build the bodies so the codes and
+//! messages stay uniform.
+
+use std::fmt::Display;
+
+use coliseum_protocol::{ErrorBody, ErrorCode};
+use coliseum_store::StoreError;
+
+/// Maps a store failure to its wire error (table in `docs/protocol.md`).
+/// `Internal` is logged here and answered with a generic message, so that
+/// no internal detail reaches clients; `Unavailable` is logged as a warning.
+pub(crate) fn from_store(err: StoreError) -> ErrorBody {
+    match err {
+        StoreError::NotFound => ErrorBody::new(ErrorCode::NotFound, "not found"),
+        StoreError::Conflict(field) => {
+            ErrorBody::new(ErrorCode::Conflict, format!("{field} is already taken"))
+                .with_field(field)
+        }
+        StoreError::SoldOut { available } => {
+            ErrorBody::new(ErrorCode::SoldOut, format!("only {available} seats left"))
+        }
+        StoreError::LimitExceeded { max_per_user, held } => ErrorBody::new(
+            ErrorCode::LimitExceeded,
+            format!("at most {max_per_user} seats per user; you already hold {held}"),
+        ),
+        StoreError::Unavailable(detail) => {
+            tracing::warn!(%detail, "store unavailable");
+            ErrorBody::new(
+                ErrorCode::Unavailable,
+                "the server's database is unavailable; try again shortly",
+            )
+        }
+        StoreError::Internal(detail) => internal("store", detail),
+    }
+}
+
+/// An `internal` error: logs `detail` with `what` failed, answers a generic
+/// message.
+pub(crate) fn internal(what: &str, detail: impl Display) -> ErrorBody {
+    tracing::error!(%detail, "{what} failed");
+    ErrorBody::new(ErrorCode::Internal, "internal server error")
+}
+
+/// `bad_request` for a value breaking an input rule, naming the field.
+pub(crate) fn invalid(field: &str, message: impl Into<String>) -> ErrorBody {
+    ErrorBody::new(ErrorCode::BadRequest, message).with_field(field)
+}
+
+/// `unauthenticated` with `message`.
+pub(crate) fn unauthenticated(message: &str) -> ErrorBody {
+    ErrorBody::new(ErrorCode::Unauthenticated, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_errors_map_to_their_codes() {
+        let cases = [
+            (StoreError::NotFound, ErrorCode::NotFound),
+            (StoreError::Conflict("email".into()), ErrorCode::Conflict),
+            (StoreError::SoldOut { available: 2 }, ErrorCode::SoldOut),
+            (
+                StoreError::LimitExceeded {
+                    max_per_user: 4,
+                    held: 3,
+                },
+                ErrorCode::LimitExceeded,
+            ),
+            (
+                StoreError::Unavailable("down".into()),
+                ErrorCode::Unavailable,
+            ),
+            (
+                StoreError::Internal("disk on fire".into()),
+                ErrorCode::Internal,
+            ),
+        ];
+        for (err, code) in cases {
+            assert_eq!(from_store(err).code, code);
+        }
+    }
+
+    #[test]
+    fn details_are_kept_where_useful_and_hidden_where_internal() {
+        let conflict = from_store(StoreError::Conflict("email".into()));
+        assert_eq!(conflict.field.as_deref(), Some("email"));
+        assert_eq!(
+            from_store(StoreError::SoldOut { available: 3 }).message,
+            "only 3 seats left"
+        );
+        let internal = from_store(StoreError::Internal("secret path /x".into()));
+        assert!(!internal.message.contains("/x"));
+    }
+}

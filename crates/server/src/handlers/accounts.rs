@@ -1,0 +1,259 @@
+//! Accounts and sessions: `register`, `login`, `resume`, `logout`,
+//! `update_account`.
+
+use chrono::Utc;
+use coliseum_protocol::response::{AccountData, Empty, RegisterData, SessionData};
+use coliseum_protocol::{ErrorBody, Role, validate};
+use coliseum_store::{NewUser, SessionRecord, StoreError, User, UserUpdate};
+use serde_json::json;
+
+use super::session;
+use crate::audit;
+use crate::auth::{new_token, token_hash};
+use crate::context::{ConnState, Session, Shared};
+use crate::errors::{from_store, internal, invalid, unauthenticated};
+use crate::hub::Member;
+
+/// The one message for a failed login, whichever part was wrong.
+const WRONG_CREDENTIALS: &str = "wrong username or password";
+
+/// `register`: validates, hashes the password, creates a `user` account.
+/// Does not log in.
+pub(super) async fn register(
+    shared: &Shared,
+    username: &str,
+    password: &str,
+    email: &str,
+) -> Result<RegisterData, ErrorBody> {
+    validate::username(username).map_err(|m| invalid("username", m))?;
+    validate::password(password).map_err(|m| invalid("password", m))?;
+    validate::email(email).map_err(|m| invalid("email", m))?;
+    let password_hash = shared.passwords.hash(password).await?;
+    let user = shared
+        .store
+        .create_user(NewUser {
+            username: username.to_owned(),
+            email: email.to_owned(),
+            password_hash,
+            role: Role::User,
+            created_at: coliseum_store::now(),
+        })
+        .await
+        .map_err(from_store)?;
+    audit::record(
+        &*shared.store,
+        Some(&user.username),
+        "register",
+        json!({ "user_id": user.id }),
+    )
+    .await;
+    Ok(RegisterData { user_id: user.id })
+}
+
+/// `login`: verifies the password (an unknown username costs the same and
+/// answers the same), stores a new session and attaches it.
+pub(super) async fn login(
+    shared: &Shared,
+    conn: &mut ConnState,
+    username: &str,
+    password: &str,
+) -> Result<SessionData, ErrorBody> {
+    // A name that breaks the rules cannot exist: skip the lookup, keep the cost.
+    let user = if validate::username(username).is_ok() {
+        shared
+            .store
+            .user_by_username(username)
+            .await
+            .map_err(from_store)?
+    } else {
+        None
+    };
+    let password_ok = validate::password(password).is_ok();
+    let phc = user.as_ref().map(|u| u.password_hash.as_str());
+    let matched = shared.passwords.verify(password, phc).await? && password_ok;
+    let Some(user) = user.filter(|_| matched) else {
+        tracing::info!(target: "audit", action = "login_failed", peer = %conn.peer);
+        return Err(unauthenticated(WRONG_CREDENTIALS));
+    };
+    let (token, token_hash) = new_token()?;
+    store_session(shared, &user.id, &token_hash).await?;
+    attach(shared, conn, &user, token_hash);
+    audit::record(
+        &*shared.store,
+        Some(&user.username),
+        "login",
+        json!({ "user_id": user.id, "peer": conn.peer.to_string() }),
+    )
+    .await;
+    Ok(session_data(user, token))
+}
+
+/// `resume`: re-attaches the session of `token` to this connection.
+pub(super) async fn resume(
+    shared: &Shared,
+    conn: &mut ConnState,
+    token: &str,
+) -> Result<SessionData, ErrorBody> {
+    let token_hash = token_hash(token);
+    let user = shared
+        .store
+        .session_user(&token_hash, Utc::now())
+        .await
+        .map_err(from_store)?
+        .ok_or_else(|| unauthenticated("session expired or revoked: log in again"))?;
+    attach(shared, conn, &user, token_hash);
+    tracing::info!(user = %user.username, peer = %conn.peer, "session resumed");
+    Ok(session_data(user, token.to_owned()))
+}
+
+/// `logout`: deletes the session (its token stops working) and detaches it;
+/// the connection stays open, anonymous.
+pub(super) async fn logout(shared: &Shared, conn: &mut ConnState) -> Result<Empty, ErrorBody> {
+    let current = session(conn)?;
+    shared
+        .store
+        .delete_session(&current.token_hash)
+        .await
+        .map_err(from_store)?;
+    let username = current.username.clone();
+    conn.session = None;
+    shared.hub.set_member(conn.id, None);
+    audit::record(&*shared.store, Some(&username), "logout", json!({})).await;
+    Ok(Empty {})
+}
+
+/// `update_account`: needs the current password. A new password revokes
+/// every session of the account; this connection's token is then stored
+/// again (with a fresh expiry), so this connection stays logged in and can
+/// still `resume` after a reconnect, while every other token is dead.
+pub(super) async fn update_account(
+    shared: &Shared,
+    conn: &mut ConnState,
+    current_password: &str,
+    new_username: Option<&str>,
+    new_password: Option<&str>,
+    new_email: Option<&str>,
+) -> Result<AccountData, ErrorBody> {
+    let current = session(conn)?.clone();
+    if let Some(name) = new_username {
+        validate::username(name).map_err(|m| invalid("new_username", m))?;
+    }
+    if let Some(password) = new_password {
+        validate::password(password).map_err(|m| invalid("new_password", m))?;
+    }
+    if let Some(email) = new_email {
+        validate::email(email).map_err(|m| invalid("new_email", m))?;
+    }
+    let user = shared
+        .store
+        .user_by_id(&current.user_id)
+        .await
+        .map_err(from_store)?
+        .ok_or_else(|| unauthenticated("this account no longer exists"))?;
+    if !shared
+        .passwords
+        .verify(current_password, Some(&user.password_hash))
+        .await?
+    {
+        return Err(unauthenticated("wrong current password").with_field("current_password"));
+    }
+    let password_hash = match new_password {
+        Some(password) => Some(shared.passwords.hash(password).await?),
+        None => None,
+    };
+    let password_changed = password_hash.is_some();
+    let updated = shared
+        .store
+        .update_user(
+            &user.id,
+            UserUpdate {
+                username: new_username.map(str::to_owned),
+                email: new_email.map(str::to_owned),
+                password_hash,
+                role: None,
+            },
+        )
+        .await
+        .map_err(|err| match err {
+            // Name the request's field, as for validation errors.
+            StoreError::Conflict(field) => {
+                from_store(StoreError::Conflict(field.clone())).with_field(format!("new_{field}"))
+            }
+            other => from_store(other),
+        })?;
+    if password_changed {
+        let revoked = shared
+            .store
+            .delete_user_sessions(&user.id)
+            .await
+            .map_err(from_store)?;
+        store_session(shared, &user.id, &current.token_hash).await?;
+        tracing::info!(user = %updated.username, revoked, "password changed: other sessions revoked");
+    }
+    if updated.username != current.username {
+        shared.hub.rename(&user.id, &updated.username);
+    }
+    if let Some(session) = conn.session.as_mut() {
+        session.username.clone_from(&updated.username);
+        session.email.clone_from(&updated.email);
+    }
+    audit::record(
+        &*shared.store,
+        Some(&updated.username),
+        "update_account",
+        json!({
+            "user_id": user.id,
+            "username_changed": updated.username != user.username,
+            "email_changed": updated.email != user.email,
+            "password_changed": password_changed,
+        }),
+    )
+    .await;
+    Ok(AccountData {
+        username: updated.username,
+        email: updated.email,
+    })
+}
+
+async fn store_session(shared: &Shared, user_id: &str, token_hash: &str) -> Result<(), ErrorBody> {
+    let ttl = chrono::Duration::from_std(shared.config.session_ttl)
+        .map_err(|e| internal("session expiry", e))?;
+    shared
+        .store
+        .create_session(SessionRecord {
+            token_hash: token_hash.to_owned(),
+            user_id: user_id.to_owned(),
+            expires_at: coliseum_store::now() + ttl,
+        })
+        .await
+        .map_err(from_store)
+}
+
+/// Makes `user` this connection's session (replacing any other) and tells
+/// the hub, which announces the user if this is their first session.
+fn attach(shared: &Shared, conn: &mut ConnState, user: &User, token_hash: String) {
+    conn.session = Some(Session {
+        user_id: user.id.clone(),
+        username: user.username.clone(),
+        email: user.email.clone(),
+        role: user.role,
+        token_hash,
+    });
+    shared.hub.set_member(
+        conn.id,
+        Some(Member {
+            user_id: user.id.clone(),
+            username: user.username.clone(),
+        }),
+    );
+}
+
+fn session_data(user: User, token: String) -> SessionData {
+    SessionData {
+        user_id: user.id,
+        username: user.username,
+        email: user.email,
+        role: user.role,
+        token,
+    }
+}

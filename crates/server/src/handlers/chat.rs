@@ -1,0 +1,70 @@
+//! Chat: `chat_send` and `chat_history`. Messages are stored with a per-room
+//! sequence number and pushed as `chat` to every logged-in client, the
+//! sender included. Two messages sent at the same moment from different
+//! connections may be pushed in either order; clients order by `seq`.
+
+use coliseum_protocol::response::{ChatSendData, MessagesData};
+use coliseum_protocol::validate::{self, HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX};
+use coliseum_protocol::{DEFAULT_ROOM, ErrorBody, Push};
+use coliseum_store::NewMessage;
+
+use super::session;
+use crate::context::{ConnState, Shared};
+use crate::errors::{from_store, invalid};
+
+fn room(room: Option<&str>) -> Result<&str, ErrorBody> {
+    let room = room.unwrap_or(DEFAULT_ROOM);
+    validate::room(room).map_err(|m| invalid("room", m))?;
+    Ok(room)
+}
+
+/// `chat_send`: store, then push to every logged-in client.
+pub(super) async fn send(
+    shared: &Shared,
+    conn: &ConnState,
+    room_name: Option<&str>,
+    text: &str,
+) -> Result<ChatSendData, ErrorBody> {
+    let user = session(conn)?;
+    let room = room(room_name)?;
+    validate::chat_text(text).map_err(|m| invalid("text", m))?;
+    let message = shared
+        .store
+        .append_message(NewMessage {
+            room: room.to_owned(),
+            from: user.username.clone(),
+            text: text.to_owned(),
+            sent_at: coliseum_store::now(),
+        })
+        .await
+        .map_err(from_store)?;
+    let seq = message.seq;
+    shared.hub.broadcast_members(&Push::Chat(message));
+    Ok(ChatSendData { seq })
+}
+
+/// `chat_history`: up to `limit` (default 50, 1–200) messages with
+/// `seq < before_seq`, oldest first.
+pub(super) async fn history(
+    shared: &Shared,
+    conn: &ConnState,
+    room_name: Option<&str>,
+    before_seq: Option<u64>,
+    limit: Option<u32>,
+) -> Result<MessagesData, ErrorBody> {
+    session(conn)?;
+    let room = room(room_name)?;
+    let limit = limit.unwrap_or(HISTORY_LIMIT_DEFAULT);
+    if !(1..=HISTORY_LIMIT_MAX).contains(&limit) {
+        return Err(invalid(
+            "limit",
+            format!("limit must be between 1 and {HISTORY_LIMIT_MAX}"),
+        ));
+    }
+    let messages = shared
+        .store
+        .chat_history(room, before_seq, limit)
+        .await
+        .map_err(from_store)?;
+    Ok(MessagesData { messages })
+}

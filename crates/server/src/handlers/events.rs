@@ -1,0 +1,177 @@
+//! Events and bookings: `list_events`, `create_event`, `book`,
+//! `my_tickets`, `cancel_ticket`. Every change of seats (and every new
+//! event) is pushed to every connected client as `event_update`.
+
+use coliseum_protocol::response::{Empty, EventData, EventsData, TicketData, TicketsData};
+use coliseum_protocol::validate::{self, CAPACITY_MAX, DEFAULT_MAX_PER_USER};
+use coliseum_protocol::{ErrorBody, Push};
+use coliseum_store::{BookingRequest, NewEvent};
+use serde_json::json;
+
+use super::{admin_session, session};
+use crate::audit;
+use crate::context::{ConnState, Shared};
+use crate::errors::{from_store, invalid};
+
+/// Longest `request_key`, in characters (`docs/protocol.md`).
+const REQUEST_KEY_MAX: usize = 128;
+
+/// The arguments of `create_event`, as received.
+pub(super) struct EventForm<'a> {
+    pub name: &'a str,
+    pub date: &'a str,
+    pub location: &'a str,
+    pub capacity: u32,
+    pub max_per_user: Option<u32>,
+}
+
+/// `list_events`: every event with its live seat count. No session needed.
+pub(super) async fn list_events(shared: &Shared) -> Result<EventsData, ErrorBody> {
+    let events = shared.store.list_events().await.map_err(from_store)?;
+    Ok(EventsData { events })
+}
+
+/// `create_event` (admins only).
+pub(super) async fn create_event(
+    shared: &Shared,
+    conn: &ConnState,
+    form: EventForm<'_>,
+) -> Result<EventData, ErrorBody> {
+    let admin = admin_session(conn)?;
+    validate::event_text("name", form.name).map_err(|m| invalid("name", m))?;
+    let date = validate::event_date(form.date).map_err(|m| invalid("date", m))?;
+    validate::event_text("location", form.location).map_err(|m| invalid("location", m))?;
+    let max_per_user = form.max_per_user.unwrap_or(DEFAULT_MAX_PER_USER);
+    validate::capacity(form.capacity, max_per_user).map_err(|m| {
+        let field = if (1..=CAPACITY_MAX).contains(&form.capacity) {
+            "max_per_user"
+        } else {
+            "capacity"
+        };
+        invalid(field, m)
+    })?;
+    let event = shared
+        .store
+        .create_event(NewEvent {
+            name: form.name.to_owned(),
+            date,
+            location: form.location.to_owned(),
+            capacity: form.capacity,
+            max_per_user,
+        })
+        .await
+        .map_err(from_store)?;
+    audit::record(
+        &*shared.store,
+        Some(&admin.username),
+        "create_event",
+        json!({ "event_id": event.id, "name": event.name, "capacity": event.capacity }),
+    )
+    .await;
+    shared.hub.broadcast_all(&Push::EventUpdate {
+        event_id: event.id.clone(),
+        available: event.available,
+    });
+    Ok(EventData { event })
+}
+
+/// `book`: atomic in the store; a replayed `request_key` returns the
+/// original ticket and changes (and pushes) nothing.
+pub(super) async fn book(
+    shared: &Shared,
+    conn: &ConnState,
+    event_id: &str,
+    quantity: u32,
+    request_key: Option<&str>,
+) -> Result<TicketData, ErrorBody> {
+    let user = session(conn)?;
+    if quantity == 0 {
+        return Err(invalid("quantity", "quantity must be at least 1"));
+    }
+    if let Some(key) = request_key {
+        let len = key.chars().count();
+        if len == 0 || len > REQUEST_KEY_MAX {
+            return Err(invalid(
+                "request_key",
+                format!("request_key must be 1–{REQUEST_KEY_MAX} characters"),
+            ));
+        }
+    }
+    let booking = shared
+        .store
+        .book(BookingRequest {
+            user_id: user.user_id.clone(),
+            event_id: event_id.to_owned(),
+            quantity,
+            request_key: request_key.map(str::to_owned),
+            booked_at: coliseum_store::now(),
+        })
+        .await
+        .map_err(from_store)?;
+    if booking.replayed {
+        tracing::info!(user = %user.username, ticket = %booking.ticket.id, "booking replayed");
+    } else {
+        audit::record(
+            &*shared.store,
+            Some(&user.username),
+            "book",
+            json!({
+                "event_id": booking.ticket.event_id,
+                "ticket_id": booking.ticket.id,
+                "quantity": booking.ticket.quantity,
+            }),
+        )
+        .await;
+        shared.hub.broadcast_all(&Push::EventUpdate {
+            event_id: booking.ticket.event_id.clone(),
+            available: booking.available,
+        });
+    }
+    Ok(TicketData {
+        ticket: booking.ticket,
+    })
+}
+
+/// `my_tickets`: the caller's active tickets, newest first.
+pub(super) async fn my_tickets(
+    shared: &Shared,
+    conn: &ConnState,
+) -> Result<TicketsData, ErrorBody> {
+    let user = session(conn)?;
+    let tickets = shared
+        .store
+        .tickets_for_user(&user.user_id)
+        .await
+        .map_err(from_store)?;
+    Ok(TicketsData { tickets })
+}
+
+/// `cancel_ticket`: only the owner's; another user's ticket is `not_found`.
+pub(super) async fn cancel_ticket(
+    shared: &Shared,
+    conn: &ConnState,
+    ticket_id: &str,
+) -> Result<Empty, ErrorBody> {
+    let user = session(conn)?;
+    let cancelled = shared
+        .store
+        .cancel_ticket(&user.user_id, ticket_id)
+        .await
+        .map_err(from_store)?;
+    audit::record(
+        &*shared.store,
+        Some(&user.username),
+        "cancel_ticket",
+        json!({
+            "event_id": cancelled.event_id,
+            "ticket_id": ticket_id,
+            "quantity": cancelled.quantity,
+        }),
+    )
+    .await;
+    shared.hub.broadcast_all(&Push::EventUpdate {
+        event_id: cancelled.event_id,
+        available: cancelled.available,
+    });
+    Ok(Empty {})
+}

@@ -1,0 +1,127 @@
+//! Turning a parsed request into its response frame. One file per domain;
+//! this file dispatches and holds the session checks they share.
+
+mod accounts;
+mod chat;
+mod events;
+
+use bytes::Bytes;
+use coliseum_protocol::{ErrorBody, ErrorCode, Op, Request, Role, encode_error, encode_ok};
+use serde::Serialize;
+
+use crate::context::{ConnState, Session, Shared};
+
+/// Runs `request` on behalf of the connection and encodes its response.
+pub(crate) async fn dispatch(shared: &Shared, conn: &mut ConnState, request: Request) -> Bytes {
+    let id = request.id;
+    match request.op {
+        Op::Register {
+            username,
+            password,
+            email,
+        } => reply(
+            id,
+            accounts::register(shared, &username, &password, &email).await,
+        ),
+        Op::Login { username, password } => reply(
+            id,
+            accounts::login(shared, conn, &username, &password).await,
+        ),
+        Op::Resume { token } => reply(id, accounts::resume(shared, conn, &token).await),
+        Op::Logout {} => reply(id, accounts::logout(shared, conn).await),
+        Op::UpdateAccount {
+            current_password,
+            new_username,
+            new_password,
+            new_email,
+        } => reply(
+            id,
+            accounts::update_account(
+                shared,
+                conn,
+                &current_password,
+                new_username.as_deref(),
+                new_password.as_deref(),
+                new_email.as_deref(),
+            )
+            .await,
+        ),
+        Op::ListEvents {} => reply(id, events::list_events(shared).await),
+        Op::CreateEvent {
+            name,
+            date,
+            location,
+            capacity,
+            max_per_user,
+        } => reply(
+            id,
+            events::create_event(
+                shared,
+                conn,
+                events::EventForm {
+                    name: &name,
+                    date: &date,
+                    location: &location,
+                    capacity,
+                    max_per_user,
+                },
+            )
+            .await,
+        ),
+        Op::Book {
+            event_id,
+            quantity,
+            request_key,
+        } => reply(
+            id,
+            events::book(shared, conn, &event_id, quantity, request_key.as_deref()).await,
+        ),
+        Op::MyTickets {} => reply(id, events::my_tickets(shared, conn).await),
+        Op::CancelTicket { ticket_id } => {
+            reply(id, events::cancel_ticket(shared, conn, &ticket_id).await)
+        }
+        Op::ChatSend { room, text } => {
+            reply(id, chat::send(shared, conn, room.as_deref(), &text).await)
+        }
+        Op::ChatHistory {
+            room,
+            before_seq,
+            limit,
+        } => reply(
+            id,
+            chat::history(shared, conn, room.as_deref(), before_seq, limit).await,
+        ),
+        Op::Online {} => reply(id, Ok(shared.hub.online())),
+    }
+}
+
+fn reply<T: Serialize>(id: u64, result: Result<T, ErrorBody>) -> Bytes {
+    match result {
+        Ok(data) => encode_ok(id, &data),
+        Err(error) => encode_error(Some(id), &error),
+    }
+}
+
+/// The connection's session, or `unauthenticated`.
+fn session(conn: &ConnState) -> Result<&Session, ErrorBody> {
+    conn.session.as_ref().ok_or_else(|| {
+        ErrorBody::new(
+            ErrorCode::Unauthenticated,
+            "log in first: this operation needs a session",
+        )
+    })
+}
+
+/// The connection's session if its role is admin; `unauthenticated` or
+/// `forbidden` otherwise.
+fn admin_session(conn: &ConnState) -> Result<&Session, ErrorBody> {
+    let session = session(conn)?;
+    if session.role == Role::Admin {
+        Ok(session)
+    } else {
+        Err(ErrorBody::new(
+            ErrorCode::Forbidden,
+            "only administrators may do this",
+        ))
+    }
+}

@@ -1,0 +1,358 @@
+//! The hub: every live connection's outbound queue, who is logged in where
+//! (presence), and broadcasting.
+//!
+//! A push is serialized once ([`encode_push`]) and the resulting `Bytes`
+//! (reference-counted) cloned into each recipient's queue: no per-recipient
+//! JSON work. Delivery uses `try_send`: a full queue means that client reads
+//! too slowly, and it is disconnected (its kill token cancelled) rather than
+//! waited for, so one slow reader never delays the broadcaster or anyone
+//! else.
+//!
+//! Presence is counted per user id: a user comes online with their first
+//! logged-in connection and goes offline when the last one logs out or
+//! disconnects; each transition is pushed to every logged-in client.
+//! Transitions and their pushes happen under one write lock, so every
+//! client sees them in the same order as the counts change.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use bytes::Bytes;
+use coliseum_protocol::response::OnlineData;
+use coliseum_protocol::{Push, encode_push};
+use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio_util::sync::CancellationToken;
+
+/// Identifies one connection for the server's lifetime.
+pub(crate) type ConnId = u64;
+
+/// A user logged in on a connection, as presence sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Member {
+    /// Stable account id (presence is counted per account).
+    pub user_id: String,
+    /// Name shown in `presence` and `online`.
+    pub username: String,
+}
+
+/// One connection as the hub sees it.
+struct Peer {
+    /// The connection's bounded outbound queue.
+    tx: mpsc::Sender<Bytes>,
+    /// Cancelled to disconnect the client at once (slow reader).
+    kill: CancellationToken,
+    /// `Some` while logged in.
+    member: Option<Member>,
+}
+
+/// A user with at least one logged-in connection.
+struct Online {
+    /// Current username.
+    username: String,
+    /// Logged-in connections of this user.
+    sessions: usize,
+}
+
+#[derive(Default)]
+struct State {
+    peers: HashMap<ConnId, Peer>,
+    online: HashMap<String, Online>,
+}
+
+/// See the module docs.
+#[derive(Default)]
+pub(crate) struct Hub {
+    state: RwLock<State>,
+    next_id: AtomicU64,
+}
+
+impl Hub {
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers a connection and queues `welcome(connected)` as its very
+    /// first frame (`connected` counts this one too). Returns its id.
+    pub(crate) fn join(
+        &self,
+        tx: mpsc::Sender<Bytes>,
+        kill: CancellationToken,
+        welcome: impl FnOnce(u64) -> Bytes,
+    ) -> ConnId {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut state = self.write();
+        let connected = u64::try_from(state.peers.len() + 1).unwrap_or(u64::MAX);
+        // Under the write lock no broadcast can slip in before the welcome;
+        // the queue is new, so there is room.
+        if tx.try_send(welcome(connected)).is_err() {
+            kill.cancel();
+        }
+        state.peers.insert(
+            id,
+            Peer {
+                tx,
+                kill,
+                member: None,
+            },
+        );
+        id
+    }
+
+    /// Removes a connection (closed or dropped); if it was logged in, its
+    /// user may go offline.
+    pub(crate) fn leave(&self, id: ConnId) {
+        let mut state = self.write();
+        if let Some(peer) = state.peers.remove(&id)
+            && let Some(member) = peer.member
+        {
+            sign_off(&mut state, &member);
+        }
+    }
+
+    /// Sets who is logged in on connection `id` (`None`: nobody), pushing
+    /// `presence` when a user's first session starts or last one ends.
+    pub(crate) fn set_member(&self, id: ConnId, member: Option<Member>) {
+        let mut state = self.write();
+        let Some(peer) = state.peers.get_mut(&id) else {
+            return;
+        };
+        if peer.member == member {
+            return;
+        }
+        let old = std::mem::replace(&mut peer.member, member.clone());
+        if let Some(old) = old {
+            sign_off(&mut state, &old);
+        }
+        if let Some(new) = member {
+            sign_on(&mut state, new);
+        }
+    }
+
+    /// A logged-in user changed their username: presence and `online` show
+    /// the new one from now on.
+    pub(crate) fn rename(&self, user_id: &str, username: &str) {
+        let mut state = self.write();
+        if let Some(online) = state.online.get_mut(user_id) {
+            username.clone_into(&mut online.username);
+        }
+        for peer in state.peers.values_mut() {
+            if let Some(member) = peer.member.as_mut().filter(|m| m.user_id == user_id) {
+                username.clone_into(&mut member.username);
+            }
+        }
+    }
+
+    /// Distinct logged-in users, sorted by name.
+    pub(crate) fn online(&self) -> OnlineData {
+        let state = self.read();
+        let mut users: Vec<String> = state.online.values().map(|o| o.username.clone()).collect();
+        users.sort_unstable();
+        OnlineData {
+            count: u64::try_from(users.len()).unwrap_or(u64::MAX),
+            users,
+        }
+    }
+
+    /// Connected clients, logged in or not.
+    pub(crate) fn connected(&self) -> usize {
+        self.read().peers.len()
+    }
+
+    /// Pushes to every connected client.
+    pub(crate) fn broadcast_all(&self, push: &Push) {
+        let frame = encode_push(push);
+        let state = self.read();
+        for peer in state.peers.values() {
+            deliver(peer, &frame);
+        }
+    }
+
+    /// Pushes to every logged-in client.
+    pub(crate) fn broadcast_members(&self, push: &Push) {
+        let frame = encode_push(push);
+        deliver_to_members(&self.read(), &frame);
+    }
+}
+
+fn sign_on(state: &mut State, member: Member) {
+    let entry = state
+        .online
+        .entry(member.user_id.clone())
+        .or_insert_with(|| Online {
+            username: member.username.clone(),
+            sessions: 0,
+        });
+    entry.sessions += 1;
+    if entry.sessions == 1 {
+        tracing::info!(user = %member.username, "user online");
+        announce(state, member.username, true);
+    }
+}
+
+fn sign_off(state: &mut State, member: &Member) {
+    let Some(entry) = state.online.get_mut(&member.user_id) else {
+        return;
+    };
+    entry.sessions = entry.sessions.saturating_sub(1);
+    if entry.sessions == 0 {
+        let username = entry.username.clone();
+        state.online.remove(&member.user_id);
+        tracing::info!(user = %username, "user offline");
+        announce(state, username, false);
+    }
+}
+
+fn announce(state: &State, user: String, online: bool) {
+    let count = u64::try_from(state.online.len()).unwrap_or(u64::MAX);
+    let frame = encode_push(&Push::Presence {
+        user,
+        online,
+        count,
+    });
+    deliver_to_members(state, &frame);
+}
+
+fn deliver_to_members(state: &State, frame: &Bytes) {
+    for peer in state.peers.values().filter(|p| p.member.is_some()) {
+        deliver(peer, frame);
+    }
+}
+
+fn deliver(peer: &Peer, frame: &Bytes) {
+    match peer.tx.try_send(frame.clone()) {
+        Ok(()) | Err(TrySendError::Closed(_)) => {}
+        Err(TrySendError::Full(_)) => {
+            if !peer.kill.is_cancelled() {
+                tracing::warn!("outbound queue full: disconnecting a slow reader");
+                peer.kill.cancel();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coliseum_protocol::decode_server_message;
+    use coliseum_protocol::response::ServerMessage;
+
+    fn member(id: &str, name: &str) -> Option<Member> {
+        Some(Member {
+            user_id: id.into(),
+            username: name.into(),
+        })
+    }
+
+    fn drain(rx: &mut mpsc::Receiver<Bytes>) -> Vec<Push> {
+        let mut out = Vec::new();
+        while let Ok(frame) = rx.try_recv() {
+            match decode_server_message(&frame).expect("decode") {
+                ServerMessage::Push(push) => out.push(push),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        out
+    }
+
+    fn join(hub: &Hub, capacity: usize) -> (ConnId, mpsc::Receiver<Bytes>, CancellationToken) {
+        let (tx, rx) = mpsc::channel(capacity);
+        let kill = CancellationToken::new();
+        let id = hub.join(tx, kill.clone(), |online| {
+            encode_push(&Push::Welcome {
+                server: "coliseum".into(),
+                protocol: 1,
+                online,
+            })
+        });
+        (id, rx, kill)
+    }
+
+    #[test]
+    fn welcome_comes_first_and_counts_connections() {
+        let hub = Hub::default();
+        let (_, mut a, _) = join(&hub, 8);
+        let (_, mut b, _) = join(&hub, 8);
+        assert!(matches!(
+            drain(&mut a)[..],
+            [Push::Welcome { online: 1, .. }]
+        ));
+        assert!(matches!(
+            drain(&mut b)[..],
+            [Push::Welcome { online: 2, .. }]
+        ));
+        assert_eq!(hub.connected(), 2);
+    }
+
+    #[test]
+    fn presence_is_pushed_on_first_session_and_last_leave_only() {
+        let hub = Hub::default();
+        let (a, mut ra, _) = join(&hub, 16);
+        let (b, mut rb, _) = join(&hub, 16);
+        let (c, mut rc, _) = join(&hub, 16);
+        drain(&mut ra);
+        drain(&mut rb);
+        drain(&mut rc);
+        hub.set_member(a, member("1", "giulia"));
+        let online = Push::Presence {
+            user: "giulia".into(),
+            online: true,
+            count: 1,
+        };
+        assert_eq!(drain(&mut ra), [online]);
+        assert!(
+            drain(&mut rb).is_empty(),
+            "anonymous clients get no presence"
+        );
+        // Second session of the same user: no push.
+        hub.set_member(b, member("1", "giulia"));
+        hub.set_member(c, member("2", "marco"));
+        assert_eq!(drain(&mut ra).len(), 1);
+        assert_eq!(hub.online().users, ["giulia", "marco"]);
+        hub.leave(a);
+        assert_eq!(
+            drain(&mut rc).len(),
+            1,
+            "only marco's arrival, giulia still online"
+        );
+        hub.set_member(b, None);
+        assert_eq!(
+            drain(&mut rc),
+            [Push::Presence {
+                user: "giulia".into(),
+                online: false,
+                count: 1
+            }]
+        );
+        assert_eq!(hub.online().count, 1);
+    }
+
+    #[test]
+    fn a_full_queue_disconnects_that_client_only() {
+        let hub = Hub::default();
+        let (_, _slow_rx, slow_kill) = join(&hub, 1); // the welcome fills it
+        let (_, mut fast_rx, fast_kill) = join(&hub, 8);
+        let push = Push::Shutdown {
+            reason: "test".into(),
+        };
+        hub.broadcast_all(&push);
+        assert!(slow_kill.is_cancelled());
+        assert!(!fast_kill.is_cancelled());
+        assert_eq!(drain(&mut fast_rx).len(), 2);
+    }
+
+    #[test]
+    fn rename_changes_the_online_list() {
+        let hub = Hub::default();
+        let (a, _ra, _) = join(&hub, 8);
+        hub.set_member(a, member("1", "giulia"));
+        hub.rename("1", "giulia.r");
+        assert_eq!(hub.online().users, ["giulia.r"]);
+        hub.set_member(a, None);
+        assert_eq!(hub.online().count, 0);
+    }
+}

@@ -1,0 +1,242 @@
+//! The listener: accept loop, connection cap, graceful shutdown.
+//!
+//! - The cap is a [`Semaphore`] of `max_connections` permits. A permit is
+//!   taken right after `accept` with `try_acquire_owned`; when none is left
+//!   the client gets `{"push":"server_full","limit":N}` and is closed
+//!   (the issue wants the refusal said on the wire, so the accept happens
+//!   first). The permit moves into the connection's task and is released
+//!   when its socket closes.
+//! - Failed accepts (e.g. out of file descriptors) back off exponentially,
+//!   1 ms up to 1 s, and the loop keeps going.
+//! - Shutdown (the future given to [`Server::run`]): stop accepting, push
+//!   `shutdown` to everyone, let each connection finish the request it is
+//!   handling and flush, wait up to `shutdown_grace` (then drop the rest),
+//!   and close the store.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use coliseum_protocol::{Push, encode_push, frame_codec};
+use coliseum_store::Store;
+use futures::SinkExt;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_util::codec::FramedWrite;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::Passwords;
+use crate::config::ServerConfig;
+use crate::connection;
+use crate::context::Shared;
+use crate::hub::Hub;
+
+/// The reason sent in the `shutdown` push.
+pub const SHUTDOWN_REASON: &str = "server is shutting down";
+
+/// How long a refused client gets to receive its `server_full` push.
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A bound, not yet running, server. See the module docs.
+pub struct Server {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .field("store", &self.shared.store.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Binds `config.listen` and prepares to serve `store`. Nothing is
+    /// accepted until [`Server::run`] or [`Server::spawn`].
+    ///
+    /// # Errors
+    /// The bind error (address in use, permission denied, ...).
+    pub async fn bind(config: ServerConfig, store: Arc<dyn Store>) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(config.listen).await?;
+        let local_addr = listener.local_addr()?;
+        let shutdown = CancellationToken::new();
+        let shared = Arc::new(Shared {
+            store,
+            hub: Hub::default(),
+            passwords: Passwords::new(config.hash_concurrency),
+            config,
+            shutdown,
+            abort: CancellationToken::new(),
+        });
+        Ok(Self {
+            listener,
+            local_addr,
+            shared,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    #[must_use]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` resolves, then stops gracefully (module
+    /// docs) and closes the store.
+    ///
+    /// # Errors
+    /// Closing the store failed (reported as `io::ErrorKind::Other`).
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let Self {
+            listener,
+            local_addr,
+            shared,
+        } = self;
+        let tracker = TaskTracker::new();
+        tracing::info!(
+            addr = %local_addr,
+            store = shared.store.backend(),
+            max_connections = shared.config.max_connections,
+            "server listening"
+        );
+        tokio::select! {
+            () = accept_loop(&listener, &shared, &tracker) => {}
+            () = shutdown => {}
+        }
+        drop(listener);
+        tracing::info!(
+            connected = shared.hub.connected(),
+            "shutting down: no longer accepting"
+        );
+        shared.hub.broadcast_all(&Push::Shutdown {
+            reason: SHUTDOWN_REASON.to_owned(),
+        });
+        shared.shutdown.cancel();
+        tracker.close();
+        if tokio::time::timeout(shared.config.shutdown_grace, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown grace period over: dropping the remaining connections");
+            shared.abort.cancel();
+            tracker.wait().await;
+        }
+        shared.store.close().await.map_err(std::io::Error::other)?;
+        tracing::info!("server stopped");
+        Ok(())
+    }
+
+    /// Runs the server on the current tokio runtime; stop it with
+    /// [`ServerHandle::shutdown`].
+    #[must_use]
+    pub fn spawn(self) -> ServerHandle {
+        let local_addr = self.local_addr;
+        let trigger = CancellationToken::new();
+        let task = tokio::spawn(self.run(trigger.clone().cancelled_owned()));
+        ServerHandle {
+            local_addr,
+            trigger,
+            task,
+        }
+    }
+}
+
+/// A running server started by [`Server::spawn`]. Dropping the handle
+/// leaves the server running until the runtime stops.
+#[derive(Debug)]
+pub struct ServerHandle {
+    local_addr: SocketAddr,
+    trigger: CancellationToken,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl ServerHandle {
+    /// The address the server listens on.
+    #[must_use]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops the server gracefully and waits until every connection is
+    /// closed and the store is closed.
+    ///
+    /// # Errors
+    /// As [`Server::run`], or if the server task panicked.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        self.trigger.cancel();
+        self.task.await.map_err(std::io::Error::other)?
+    }
+}
+
+/// Accepts forever, spawning one task per client (or per refusal).
+async fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, tracker: &TaskTracker) {
+    let limit = Arc::new(Semaphore::new(shared.config.max_connections));
+    let mut backoff = Duration::from_millis(1);
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => {
+                backoff = Duration::from_millis(1);
+                accepted
+            }
+            Err(err) => {
+                tracing::warn!(%err, retry_in = ?backoff, "accept failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(%err, "cannot set TCP_NODELAY");
+        }
+        match Arc::clone(&limit).try_acquire_owned() {
+            Ok(permit) => {
+                tracker.spawn(accept_tcp(stream, peer, Arc::clone(shared), permit));
+            }
+            Err(_) => {
+                let cap = shared.config.max_connections;
+                tracing::warn!(%peer, cap, "connection cap reached: refusing");
+                tracker.spawn(refuse(stream, u64::try_from(cap).unwrap_or(u64::MAX)));
+            }
+        }
+    }
+}
+
+/// Turns an accepted TCP stream into a served connection. The one place
+/// where a transport layer (TLS) wraps the stream before the protocol runs.
+async fn accept_tcp(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    permit: OwnedSemaphorePermit,
+) {
+    connection::serve(stream, peer, shared, permit).await;
+}
+
+/// Sends `server_full` and closes (bounded by [`REFUSAL_TIMEOUT`]).
+async fn refuse<S>(stream: S, limit: u64)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut framed = FramedWrite::new(stream, frame_codec());
+    let frame = encode_push(&Push::ServerFull { limit });
+    let refused = async {
+        framed.send(frame).await?;
+        SinkExt::<bytes::Bytes>::close(&mut framed).await
+    };
+    if let Err(err) = tokio::time::timeout(REFUSAL_TIMEOUT, refused)
+        .await
+        .unwrap_or_else(|elapsed| Err(elapsed.into()))
+    {
+        tracing::debug!(%err, "could not tell a refused client");
+    }
+}
