@@ -221,7 +221,8 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a session (token hash → user, expiry).
     async fn create_session(&self, session: SessionRecord) -> StoreResult<()>;
     /// The user of an unexpired session, `None` if unknown or expired at `now`.
-    async fn session_user(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<User>>;
+    async fn session_user(&self, token_hash: &str, now: DateTime<Utc>)
+    -> StoreResult<Option<User>>;
     /// Deletes one session (logout). Deleting an unknown one is `Ok`.
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
     /// Deletes every session of a user (password change); returns how many.

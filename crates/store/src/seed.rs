@@ -29,9 +29,16 @@ mod tests {
     fn seed_has_the_three_brief_events_in_2027() {
         let events = super::default_events().expect("valid seed");
         let names: Vec<_> = events.iter().map(|e| e.name.as_str()).collect();
-        assert_eq!(names, ["Concerto Rock", "Spettacolo di Magia", "Festival del Cibo"]);
+        assert_eq!(
+            names,
+            ["Concerto Rock", "Spettacolo di Magia", "Festival del Cibo"]
+        );
         let caps: Vec<_> = events.iter().map(|e| e.capacity).collect();
         assert_eq!(caps, [150, 200, 300]);
-        assert!(events.iter().all(|e| e.date.to_string().starts_with("2027-")));
+        assert!(
+            events
+                .iter()
+                .all(|e| e.date.to_string().starts_with("2027-"))
+        );
     }
 }

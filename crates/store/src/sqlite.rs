@@ -1,1 +1,316 @@
-pub struct SqliteStore;
+//! The embedded store: one SQLite file in the data directory.
+//!
+//! # Design: one writer, group commit, a pool of readers
+//!
+//! SQLite allows one writer at a time per database. Letting every request
+//! open its own write transaction would make them queue on the file lock
+//! (busy-waiting with `busy_timeout`), and each would pay its own fsync: with
+//! `synchronous = FULL` that is one disk flush per booking, a few hundred per
+//! second at best. So:
+//!
+//! - **One writer thread** (`coliseum-sqlite-writer`) owns the only
+//!   read-write connection. Every write (`book`, `cancel_ticket`,
+//!   `append_message`, `create_user`, ...) is a closure sent to it over a
+//!   bounded channel together with a oneshot reply; callers `await` the
+//!   reply, so no async worker thread ever blocks on SQLite. A full queue
+//!   makes callers wait asynchronously (back-pressure).
+//! - **Group commit.** The writer takes the first queued command and then
+//!   everything else already queued (up to 512), and runs them in *one*
+//!   transaction with a `SAVEPOINT` per command. A command that fails (sold
+//!   out, limit exceeded, username taken, an error) rolls back to its
+//!   savepoint, undoing only itself. One `COMMIT` (one fsync) then makes the
+//!   whole group durable, and only then is every reply sent: a booking is
+//!   acknowledged only once it is on disk. If the commit fails, every command
+//!   of the group is answered `Internal` and nothing of it is kept.
+//! - **Correctness comes from the single writer**, not from locks: each
+//!   booking's checks (event exists, idempotency key, per-user limit, seats
+//!   left via `UPDATE … WHERE available >= ?`) and its changes run on the
+//!   writer, one command after another, so they cannot interleave with
+//!   another booking. The same makes chat sequence numbers
+//!   (`MAX(seq) + 1` per room) gap-free and unique.
+//! - **Reads** (`list_events`, `event`, user and session lookups,
+//!   `tickets_for_user`, `chat_history`, `recent_audit`) run on a small pool
+//!   of read-only connections through `tokio::task::spawn_blocking`. WAL
+//!   mode lets them proceed while the writer writes; they see the last
+//!   committed state.
+//!
+//! Under load the queue fills while the writer flushes, so the next batch is
+//! larger: the cost of the fsync is shared by more bookings exactly when it
+//! matters, while a lone request still commits right away (no timer).
+//!
+//! # Layout
+//! - this file: [`SqliteStore`] and its [`Store`] implementation;
+//! - `sqlite/writer.rs`: the writer thread and group commit;
+//! - `sqlite/readers.rs`: the reader pool;
+//! - `sqlite/schema.rs`: connection settings and versioned migrations;
+//! - `sqlite/sql.rs`: the SQL of each operation;
+//! - `sqlite/convert.rs`: ids, times and error mapping.
+
+mod convert;
+mod readers;
+mod schema;
+mod sql;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use coliseum_protocol::{ChatMessage, Event, Ticket};
+
+use self::readers::ReaderPool;
+use self::writer::{Writer, closed};
+use crate::{
+    AuditEntry, Booking, BookingRequest, Cancellation, NewEvent, NewMessage, NewUser,
+    SessionRecord, Store, StoreError, StoreResult, User, UserUpdate,
+};
+
+/// Read-only connections in the pool (concurrent reads). Small: the machine
+/// has few cores and every read is a short indexed query.
+const READERS: usize = 4;
+
+/// The embedded SQLite store (the default backend). See the [module
+/// docs](self) for the writer/group-commit design.
+///
+/// Cheap to share behind an `Arc`; every method takes `&self`. Dropping it
+/// without [`Store::close`] still lets the writer finish the queued commands
+/// (in the background) before the connection closes.
+pub struct SqliteStore {
+    /// The database file.
+    path: PathBuf,
+    /// The single writer thread.
+    writer: Writer,
+    /// Read-only connections.
+    readers: Arc<ReaderPool>,
+    /// Set by `close`; later calls fail with `Unavailable`.
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .field("readers", &self.readers.size())
+            .field("closed", &self.closed.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Name of the database file inside the data directory. SQLite keeps two
+    /// companions beside it while open: `coliseum.sqlite3-wal` and `-shm`.
+    pub const DB_FILE_NAME: &'static str = "coliseum.sqlite3";
+
+    /// The schema version this build writes, kept in the file's
+    /// `PRAGMA user_version`. Opening a file with a higher version fails.
+    pub const SCHEMA_VERSION: u32 = schema::SCHEMA_VERSION;
+
+    /// Opens (creating if needed) the store in `data_dir`: creates the
+    /// directory, opens `data_dir/coliseum.sqlite3` in WAL mode with
+    /// `synchronous = FULL` and foreign keys on, applies pending schema
+    /// migrations, opens the reader pool and starts the writer thread.
+    ///
+    /// Blocking (file I/O, usually milliseconds): call it at start-up or
+    /// from `spawn_blocking`. It needs no tokio runtime; the returned store's
+    /// methods must be awaited inside one (reads use `spawn_blocking`).
+    ///
+    /// # Errors
+    /// `Internal` with a message naming the path when the directory or file
+    /// cannot be created or opened, when the file is not a SQLite database,
+    /// when a migration fails, or when the file's schema version is newer
+    /// than [`SqliteStore::SCHEMA_VERSION`] (written by a newer Coliseum).
+    pub fn open(data_dir: &Path) -> StoreResult<Self> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Internal(format!(
+                "cannot create data directory {}: {e}",
+                data_dir.display()
+            ))
+        })?;
+        let path = data_dir.join(Self::DB_FILE_NAME);
+        let conn = schema::open_writer(&path)?;
+        let readers = Arc::new(ReaderPool::open(path.clone(), READERS)?);
+        let writer = Writer::start(conn)?;
+        tracing::debug!(path = %path.display(), "sqlite store open");
+        Ok(Self {
+            path,
+            writer,
+            readers,
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// The database file (`<data_dir>/coliseum.sqlite3`).
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `Err(Unavailable)` once closed.
+    fn check_open(&self) -> StoreResult<()> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(closed())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Runs a write on the writer thread (see [`Writer::run`]).
+    async fn write<T, F>(&self, op: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.check_open()?;
+        self.writer.run(op).await
+    }
+
+    /// Runs a read on the reader pool (see [`ReaderPool::run`]).
+    async fn read<T, F>(&self, op: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.check_open()?;
+        self.readers.run(op).await
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn create_user(&self, user: NewUser) -> StoreResult<User> {
+        self.write(move |conn| sql::create_user(conn, &user)).await
+    }
+
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        let username = username.to_owned();
+        self.read(move |conn| sql::user_by_username(conn, &username))
+            .await
+    }
+
+    async fn user_by_id(&self, user_id: &str) -> StoreResult<Option<User>> {
+        if convert::parse_id(user_id).is_none() {
+            self.check_open()?;
+            return Ok(None);
+        }
+        let user_id = user_id.to_owned();
+        self.read(move |conn| sql::user_by_id(conn, &user_id)).await
+    }
+
+    async fn update_user(&self, user_id: &str, update: UserUpdate) -> StoreResult<User> {
+        let user_id = user_id.to_owned();
+        self.write(move |conn| sql::update_user(conn, &user_id, &update))
+            .await
+    }
+
+    async fn create_session(&self, session: SessionRecord) -> StoreResult<()> {
+        self.write(move |conn| sql::create_session(conn, &session))
+            .await
+    }
+
+    async fn session_user(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<User>> {
+        let token_hash = token_hash.to_owned();
+        self.read(move |conn| sql::session_user(conn, &token_hash, now))
+            .await
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
+        let token_hash = token_hash.to_owned();
+        self.write(move |conn| sql::delete_session(conn, &token_hash))
+            .await
+    }
+
+    async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<u64> {
+        let user_id = user_id.to_owned();
+        self.write(move |conn| sql::delete_user_sessions(conn, &user_id))
+            .await
+    }
+
+    async fn list_events(&self) -> StoreResult<Vec<Event>> {
+        self.read(sql::list_events).await
+    }
+
+    async fn event(&self, event_id: &str) -> StoreResult<Option<Event>> {
+        if convert::parse_id(event_id).is_none() {
+            self.check_open()?;
+            return Ok(None);
+        }
+        let event_id = event_id.to_owned();
+        self.read(move |conn| sql::event(conn, &event_id)).await
+    }
+
+    async fn create_event(&self, event: NewEvent) -> StoreResult<Event> {
+        self.write(move |conn| sql::create_event(conn, &event))
+            .await
+    }
+
+    async fn seed_events(&self, events: Vec<NewEvent>) -> StoreResult<usize> {
+        self.write(move |conn| sql::seed_events(conn, &events))
+            .await
+    }
+
+    async fn book(&self, request: BookingRequest) -> StoreResult<Booking> {
+        self.write(move |conn| sql::book(conn, &request)).await
+    }
+
+    async fn tickets_for_user(&self, user_id: &str) -> StoreResult<Vec<Ticket>> {
+        let user_id = user_id.to_owned();
+        self.read(move |conn| sql::tickets_for_user(conn, &user_id))
+            .await
+    }
+
+    async fn cancel_ticket(&self, user_id: &str, ticket_id: &str) -> StoreResult<Cancellation> {
+        let (user_id, ticket_id) = (user_id.to_owned(), ticket_id.to_owned());
+        let now = crate::now();
+        self.write(move |conn| sql::cancel_ticket(conn, &user_id, &ticket_id, now))
+            .await
+    }
+
+    async fn append_message(&self, message: NewMessage) -> StoreResult<ChatMessage> {
+        self.write(move |conn| sql::append_message(conn, &message))
+            .await
+    }
+
+    async fn chat_history(
+        &self,
+        room: &str,
+        before_seq: Option<u64>,
+        limit: u32,
+    ) -> StoreResult<Vec<ChatMessage>> {
+        let room = room.to_owned();
+        self.read(move |conn| sql::chat_history(conn, &room, before_seq, limit))
+            .await
+    }
+
+    async fn append_audit(&self, entry: AuditEntry) -> StoreResult<()> {
+        self.write(move |conn| sql::append_audit(conn, &entry))
+            .await
+    }
+
+    async fn recent_audit(&self, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        self.read(move |conn| sql::recent_audit(conn, limit)).await
+    }
+
+    /// Refuses new calls (`Unavailable`), closes the idle readers, lets the
+    /// writer run every command already queued, checkpoints the WAL into the
+    /// database file, closes the writer connection, then returns.
+    /// Idempotent.
+    ///
+    /// # Errors
+    /// `Internal` when the final checkpoint or close failed; committed data
+    /// is safe in the WAL regardless and is recovered on the next open.
+    async fn close(&self) -> StoreResult<()> {
+        self.closed.store(true, Ordering::Release);
+        self.readers.close();
+        self.writer.shutdown().await
+    }
+}

@@ -1,0 +1,29 @@
+//! The cases, one `pub async fn name(store: TestStore)` each. Every case
+//! creates its own uniquely named records, asserts on them and ends with
+//! `close()`. [`conformance_suite!`](crate::conformance_suite) runs them all.
+
+mod accounts;
+mod booking;
+mod chat;
+mod concurrency;
+mod events;
+
+pub use accounts::{
+    duplicate_email_conflicts_case_insensitively, duplicate_username_conflicts_case_insensitively,
+    malformed_and_unknown_ids_are_not_found, sessions_lifecycle_and_expiry,
+    update_user_fields_conflicts_and_not_found, users_create_and_lookup,
+};
+pub use booking::{
+    book_limit_exceeded_reports_held, book_sold_out_reports_available_and_changes_nothing,
+    book_success_decrements_and_returns_ticket, book_unknown_event_is_not_found,
+    cancel_returns_seats_once_and_only_for_owner, request_key_replay_is_idempotent_per_user,
+    tickets_for_user_newest_first_own_and_active_only,
+};
+pub use chat::{
+    audit_append_and_recent_order, chat_history_pages_oldest_first, chat_sequence_numbers_per_room,
+};
+pub use concurrency::{
+    concurrent_bookings_never_oversell, concurrent_bookings_respect_user_limit,
+    concurrent_cancel_and_book_keep_seats_consistent, concurrent_chat_appends_are_gap_free,
+};
+pub use events::{events_create_list_order_and_lookup, seed_events_only_when_empty};

@@ -1,0 +1,199 @@
+//! Opening connections and the versioned schema.
+//!
+//! The schema version lives in SQLite's `PRAGMA user_version` (an integer in
+//! the database header, 0 in a new file). [`MIGRATIONS`] lists every step
+//! ever shipped, oldest first; step `i` brings the database from version `i`
+//! to `i + 1`. Opening applies the missing steps in one `IMMEDIATE`
+//! transaction (so two processes cannot migrate at once and a failed step
+//! leaves the file as it was) and refuses a database whose version is newer
+//! than this build knows: an older binary must not write to a schema it does
+//! not understand. Shipped steps are never edited, only appended to.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use super::convert::map_err;
+use crate::{StoreError, StoreResult};
+
+/// How long a connection waits for a lock held by another connection or
+/// process before failing with `SQLITE_BUSY` (mapped to `Unavailable`).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Prepared statements kept per connection (every statement of this store
+/// fits, so none is re-parsed on the hot path).
+const STATEMENT_CACHE: usize = 64;
+
+/// Version 1: the initial schema.
+///
+/// - `users.username` / `users.email` are `COLLATE NOCASE UNIQUE`: lookups
+///   and the uniqueness rule ignore ASCII case (usernames are ASCII by the
+///   protocol's rule; e-mails compare ASCII-case-insensitively).
+/// - `events.available` is guarded by a `CHECK` so that even a bug cannot
+///   oversell or over-return seats; the booking code never relies on it.
+/// - `tickets.event_name` keeps the event's name at booking time (the wire
+///   `Ticket` carries it). `cancelled_at` is `NULL` while the ticket is
+///   active. `UNIQUE (user_id, request_key)` makes the idempotency key unique
+///   per user (`NULL` keys never collide).
+/// - `messages` is keyed by `(room, seq)`: a duplicate sequence number is
+///   impossible even if the single-writer rule were broken.
+const SCHEMA_V1: &str = "
+CREATE TABLE users (
+    id            INTEGER PRIMARY KEY,
+    username      TEXT    NOT NULL COLLATE NOCASE UNIQUE,
+    email         TEXT    NOT NULL COLLATE NOCASE UNIQUE,
+    password_hash TEXT    NOT NULL,
+    role          TEXT    NOT NULL CHECK (role IN ('user', 'admin')),
+    created_at    INTEGER NOT NULL
+);
+CREATE TABLE sessions (
+    token_hash TEXT    PRIMARY KEY,
+    user_id    INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX sessions_by_user ON sessions (user_id);
+CREATE TABLE events (
+    id           INTEGER PRIMARY KEY,
+    name         TEXT    NOT NULL,
+    date         TEXT    NOT NULL,
+    location     TEXT    NOT NULL,
+    capacity     INTEGER NOT NULL CHECK (capacity >= 1),
+    available    INTEGER NOT NULL CHECK (available BETWEEN 0 AND capacity),
+    max_per_user INTEGER NOT NULL CHECK (max_per_user >= 1)
+);
+CREATE INDEX events_by_date ON events (date, name, id);
+CREATE TABLE tickets (
+    id           INTEGER PRIMARY KEY,
+    user_id      INTEGER NOT NULL REFERENCES users (id),
+    event_id     INTEGER NOT NULL REFERENCES events (id),
+    event_name   TEXT    NOT NULL,
+    quantity     INTEGER NOT NULL CHECK (quantity >= 1),
+    booked_at    INTEGER NOT NULL,
+    cancelled_at INTEGER,
+    request_key  TEXT,
+    UNIQUE (user_id, request_key)
+);
+CREATE INDEX tickets_by_user_event ON tickets (user_id, event_id);
+CREATE TABLE messages (
+    room    TEXT    NOT NULL,
+    seq     INTEGER NOT NULL CHECK (seq >= 1),
+    sender  TEXT    NOT NULL,
+    text    TEXT    NOT NULL,
+    sent_at INTEGER NOT NULL,
+    PRIMARY KEY (room, seq)
+) WITHOUT ROWID;
+CREATE TABLE audit (
+    id     INTEGER PRIMARY KEY,
+    at     INTEGER NOT NULL,
+    actor  TEXT,
+    action TEXT    NOT NULL,
+    detail TEXT    NOT NULL
+);
+";
+
+/// Every schema step, oldest first; the database's `user_version` is the
+/// number of steps applied.
+const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+
+/// The schema version this build writes: the number of [`MIGRATIONS`].
+pub(super) const SCHEMA_VERSION: u32 = {
+    assert!(MIGRATIONS.len() <= u32::MAX as usize);
+    MIGRATIONS.len() as u32
+};
+
+/// Opens the read-write connection: WAL journal (readers never block the
+/// writer nor the writer them), `synchronous = FULL` (a commit returns only
+/// once the WAL is fsynced, so an acknowledged booking survives power loss),
+/// foreign keys on, busy timeout. Then brings the schema up to date.
+///
+/// # Errors
+/// `Internal` when the file cannot be opened or migrated, or when its schema
+/// is newer than [`SCHEMA_VERSION`].
+pub(super) fn open_writer(path: &Path) -> StoreResult<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| StoreError::Internal(format!("cannot open {}: {e}", path.display())))?;
+    configure(&conn)?;
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(map_err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Internal(format!(
+            "{}: SQLite refused WAL mode (journal_mode is {mode})",
+            path.display()
+        )));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(map_err)?;
+    conn.pragma_update(None, "foreign_keys", true)
+        .map_err(map_err)?;
+    migrate(&mut conn, path)?;
+    Ok(conn)
+}
+
+/// Opens a read-only connection (used by the reader pool). It sees the last
+/// committed state; in WAL mode it never waits for the writer.
+///
+/// # Errors
+/// `Internal` when the file cannot be opened.
+pub(super) fn open_reader(path: &Path) -> StoreResult<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| StoreError::Internal(format!("cannot open {}: {e}", path.display())))?;
+    configure(&conn)?;
+    Ok(conn)
+}
+
+/// Settings every connection shares.
+fn configure(conn: &Connection) -> StoreResult<()> {
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(())
+}
+
+/// Applies the missing [`MIGRATIONS`] in one transaction.
+///
+/// # Errors
+/// `Internal` naming the file when its version is newer than this build's
+/// (or negative), or when a step fails (nothing is changed then).
+fn migrate(conn: &mut Connection, path: &Path) -> StoreResult<()> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(map_err)?;
+    let current: i64 = tx
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(map_err)?;
+    let current = match usize::try_from(current) {
+        Ok(v) if v <= MIGRATIONS.len() => v,
+        Ok(_) => {
+            return Err(StoreError::Internal(format!(
+                "{}: database schema version {current} is newer than the newest this build of \
+                 Coliseum knows ({SCHEMA_VERSION}); run a newer Coliseum or use another data \
+                 directory",
+                path.display()
+            )));
+        }
+        Err(_) => {
+            return Err(StoreError::Internal(format!(
+                "{}: database schema version {current} is invalid (not a Coliseum database?)",
+                path.display()
+            )));
+        }
+    };
+    for (step, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let version = step + 1;
+        tx.execute_batch(sql).map_err(|e| {
+            StoreError::Internal(format!(
+                "{}: schema migration to version {version} failed: {e}",
+                path.display()
+            ))
+        })?;
+        tx.pragma_update(None, "user_version", version)
+            .map_err(map_err)?;
+        tracing::info!(path = %path.display(), version, "sqlite schema migrated");
+    }
+    tx.commit().map_err(map_err)
+}

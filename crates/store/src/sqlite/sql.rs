@@ -1,0 +1,480 @@
+//! The SQL of every operation, as synchronous functions on a connection.
+//!
+//! Write functions run on the writer thread inside their own savepoint (see
+//! [`super::writer`]): they may leave partial changes behind on `Err`, the
+//! savepoint is rolled back then. Read functions run on a pooled read-only
+//! connection. Every statement goes through the prepared-statement cache.
+
+use chrono::{DateTime, Utc};
+use coliseum_protocol::{ChatMessage, Event, Ticket};
+use rusqlite::{Connection, OptionalExtension as _, Row, params};
+
+use super::convert::{date_col, id_col, map_err, parse_id, role_col, time_col, to_millis};
+use crate::{
+    AuditEntry, Booking, BookingRequest, Cancellation, NewEvent, NewMessage, NewUser,
+    SessionRecord, StoreError, StoreResult, User, UserUpdate,
+};
+
+// ----- users -----------------------------------------------------------------
+
+/// Columns read by [`user_row`].
+const USER_COLUMNS: &str = "id, username, email, password_hash, role, created_at";
+
+/// Maps a row of [`USER_COLUMNS`].
+fn user_row(row: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: id_col(row, 0)?,
+        username: row.get(1)?,
+        email: row.get(2)?,
+        password_hash: row.get(3)?,
+        role: role_col(row, 4)?,
+        created_at: time_col(row, 5)?,
+    })
+}
+
+/// Inserts a user.
+pub(super) fn create_user(conn: &Connection, user: &NewUser) -> StoreResult<User> {
+    let sql = format!(
+        "INSERT INTO users (username, email, password_hash, role, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5) RETURNING {USER_COLUMNS}"
+    );
+    conn.prepare_cached(&sql)
+        .and_then(|mut stmt| {
+            stmt.query_row(
+                params![
+                    user.username,
+                    user.email,
+                    user.password_hash,
+                    user.role.as_str(),
+                    to_millis(user.created_at)
+                ],
+                user_row,
+            )
+        })
+        .map_err(map_err)
+}
+
+/// A user by username (case-insensitive through the column's collation).
+pub(super) fn user_by_username(conn: &Connection, username: &str) -> StoreResult<Option<User>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1");
+    conn.prepare_cached(&sql)
+        .and_then(|mut stmt| stmt.query_row([username], user_row).optional())
+        .map_err(map_err)
+}
+
+/// A user by id.
+pub(super) fn user_by_id(conn: &Connection, user_id: &str) -> StoreResult<Option<User>> {
+    let Some(id) = parse_id(user_id) else {
+        return Ok(None);
+    };
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1");
+    conn.prepare_cached(&sql)
+        .and_then(|mut stmt| stmt.query_row([id], user_row).optional())
+        .map_err(map_err)
+}
+
+/// Applies the `Some` fields of `update`.
+pub(super) fn update_user(
+    conn: &Connection,
+    user_id: &str,
+    update: &UserUpdate,
+) -> StoreResult<User> {
+    let id = parse_id(user_id).ok_or(StoreError::NotFound)?;
+    let sql = format!(
+        "UPDATE users SET username = COALESCE(?2, username), email = COALESCE(?3, email), \
+         password_hash = COALESCE(?4, password_hash), role = COALESCE(?5, role) \
+         WHERE id = ?1 RETURNING {USER_COLUMNS}"
+    );
+    conn.prepare_cached(&sql)
+        .and_then(|mut stmt| {
+            stmt.query_row(
+                params![
+                    id,
+                    update.username,
+                    update.email,
+                    update.password_hash,
+                    update.role.map(coliseum_protocol::Role::as_str)
+                ],
+                user_row,
+            )
+            .optional()
+        })
+        .map_err(map_err)?
+        .ok_or(StoreError::NotFound)
+}
+
+// ----- sessions --------------------------------------------------------------
+
+/// Inserts a session; `NotFound` when its user does not exist.
+pub(super) fn create_session(conn: &Connection, session: &SessionRecord) -> StoreResult<()> {
+    let user_id = parse_id(&session.user_id).ok_or(StoreError::NotFound)?;
+    conn.prepare_cached(
+        "INSERT INTO sessions (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            session.token_hash,
+            user_id,
+            to_millis(session.expires_at)
+        ])
+    })
+    .map(|_| ())
+    .map_err(map_err)
+}
+
+/// The user of a session that expires strictly after `now`.
+pub(super) fn session_user(
+    conn: &Connection,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<User>> {
+    conn.prepare_cached(
+        "SELECT u.id, u.username, u.email, u.password_hash, u.role, u.created_at \
+         FROM sessions s JOIN users u ON u.id = s.user_id \
+         WHERE s.token_hash = ?1 AND s.expires_at > ?2",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_row(params![token_hash, to_millis(now)], user_row)
+            .optional()
+    })
+    .map_err(map_err)
+}
+
+/// Deletes one session (absent is fine).
+pub(super) fn delete_session(conn: &Connection, token_hash: &str) -> StoreResult<()> {
+    conn.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")
+        .and_then(|mut stmt| stmt.execute([token_hash]))
+        .map(|_| ())
+        .map_err(map_err)
+}
+
+/// Deletes a user's sessions; returns how many.
+pub(super) fn delete_user_sessions(conn: &Connection, user_id: &str) -> StoreResult<u64> {
+    let Some(id) = parse_id(user_id) else {
+        return Ok(0);
+    };
+    conn.prepare_cached("DELETE FROM sessions WHERE user_id = ?1")
+        .and_then(|mut stmt| stmt.execute([id]))
+        .map(|n| n as u64)
+        .map_err(map_err)
+}
+
+// ----- events ----------------------------------------------------------------
+
+/// Columns read by [`event_row`].
+const EVENT_COLUMNS: &str = "id, name, date, location, capacity, available, max_per_user";
+
+/// Maps a row of [`EVENT_COLUMNS`].
+fn event_row(row: &Row<'_>) -> rusqlite::Result<Event> {
+    Ok(Event {
+        id: id_col(row, 0)?,
+        name: row.get(1)?,
+        date: date_col(row, 2)?,
+        location: row.get(3)?,
+        capacity: row.get(4)?,
+        available: row.get(5)?,
+        max_per_user: row.get(6)?,
+    })
+}
+
+/// Every event by date, name, id.
+pub(super) fn list_events(conn: &Connection) -> StoreResult<Vec<Event>> {
+    let sql = format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY date, name, id");
+    conn.prepare_cached(&sql)
+        .and_then(|mut stmt| stmt.query_map([], event_row)?.collect())
+        .map_err(map_err)
+}
+
+/// One event by id.
+pub(super) fn event(conn: &Connection, event_id: &str) -> StoreResult<Option<Event>> {
+    let Some(id) = parse_id(event_id) else {
+        return Ok(None);
+    };
+    event_by_rowid(conn, id)
+}
+
+/// One event by row id.
+fn event_by_rowid(conn: &Connection, id: i64) -> StoreResult<Option<Event>> {
+    let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1");
+    conn.prepare_cached(&sql)
+        .and_then(|mut stmt| stmt.query_row([id], event_row).optional())
+        .map_err(map_err)
+}
+
+/// Inserts an event with `available = capacity`.
+pub(super) fn create_event(conn: &Connection, event: &NewEvent) -> StoreResult<Event> {
+    let sql = format!(
+        "INSERT INTO events (name, date, location, capacity, available, max_per_user) \
+         VALUES (?1, ?2, ?3, ?4, ?4, ?5) RETURNING {EVENT_COLUMNS}"
+    );
+    conn.prepare_cached(&sql)
+        .and_then(|mut stmt| {
+            stmt.query_row(
+                params![
+                    event.name,
+                    event.date.to_string(),
+                    event.location,
+                    event.capacity,
+                    event.max_per_user
+                ],
+                event_row,
+            )
+        })
+        .map_err(map_err)
+}
+
+/// Inserts `events` if there is no event yet; returns how many.
+pub(super) fn seed_events(conn: &Connection, events: &[NewEvent]) -> StoreResult<usize> {
+    let any: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM events)")
+        .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+        .map_err(map_err)?;
+    if any {
+        return Ok(0);
+    }
+    for event in events {
+        create_event(conn, event)?;
+    }
+    Ok(events.len())
+}
+
+// ----- tickets ---------------------------------------------------------------
+
+/// Columns read by [`ticket_row`].
+const TICKET_COLUMNS: &str = "id, event_id, event_name, quantity, booked_at";
+
+/// Maps a row of [`TICKET_COLUMNS`].
+fn ticket_row(row: &Row<'_>) -> rusqlite::Result<Ticket> {
+    Ok(Ticket {
+        id: id_col(row, 0)?,
+        event_id: id_col(row, 1)?,
+        event_name: row.get(2)?,
+        quantity: row.get(3)?,
+        booked_at: time_col(row, 4)?,
+    })
+}
+
+/// Books seats; every rule is checked here, on the single writer, so the
+/// checks and the changes cannot interleave with another booking.
+pub(super) fn book(conn: &Connection, request: &BookingRequest) -> StoreResult<Booking> {
+    let user_id = parse_id(&request.user_id).ok_or(StoreError::NotFound)?;
+    let event_id = parse_id(&request.event_id).ok_or(StoreError::NotFound)?;
+    let event = event_by_rowid(conn, event_id)?.ok_or(StoreError::NotFound)?;
+
+    if let Some(key) = &request.request_key {
+        let sql =
+            format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE user_id = ?1 AND request_key = ?2");
+        let original = conn
+            .prepare_cached(&sql)
+            .and_then(|mut stmt| stmt.query_row(params![user_id, key], ticket_row).optional())
+            .map_err(map_err)?;
+        if let Some(ticket) = original {
+            return Ok(Booking {
+                ticket,
+                available: event.available,
+                replayed: true,
+            });
+        }
+    }
+
+    let held: u64 = conn
+        .prepare_cached(
+            "SELECT COALESCE(SUM(quantity), 0) FROM tickets \
+             WHERE user_id = ?1 AND event_id = ?2 AND cancelled_at IS NULL",
+        )
+        .and_then(|mut stmt| stmt.query_row([user_id, event_id], |row| row.get(0)))
+        .map_err(map_err)?;
+    if held + u64::from(request.quantity) > u64::from(event.max_per_user) {
+        return Err(StoreError::LimitExceeded {
+            max_per_user: event.max_per_user,
+            held: u32::try_from(held).unwrap_or(u32::MAX),
+        });
+    }
+
+    let available: Option<u32> = conn
+        .prepare_cached(
+            "UPDATE events SET available = available - ?2 \
+             WHERE id = ?1 AND available >= ?2 RETURNING available",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(params![event_id, request.quantity], |row| row.get(0))
+                .optional()
+        })
+        .map_err(map_err)?;
+    let Some(available) = available else {
+        return Err(StoreError::SoldOut {
+            available: event.available,
+        });
+    };
+
+    let sql = format!(
+        "INSERT INTO tickets (user_id, event_id, event_name, quantity, booked_at, request_key) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING {TICKET_COLUMNS}"
+    );
+    let ticket = conn
+        .prepare_cached(&sql)
+        .and_then(|mut stmt| {
+            stmt.query_row(
+                params![
+                    user_id,
+                    event_id,
+                    event.name,
+                    request.quantity,
+                    to_millis(request.booked_at),
+                    request.request_key
+                ],
+                ticket_row,
+            )
+        })
+        .map_err(map_err)?;
+    Ok(Booking {
+        ticket,
+        available,
+        replayed: false,
+    })
+}
+
+/// A user's active tickets, newest first.
+pub(super) fn tickets_for_user(conn: &Connection, user_id: &str) -> StoreResult<Vec<Ticket>> {
+    let Some(id) = parse_id(user_id) else {
+        return Ok(Vec::new());
+    };
+    let sql = format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets WHERE user_id = ?1 AND cancelled_at IS NULL \
+         ORDER BY booked_at DESC, id DESC"
+    );
+    conn.prepare_cached(&sql)
+        .and_then(|mut stmt| stmt.query_map([id], ticket_row)?.collect())
+        .map_err(map_err)
+}
+
+/// Cancels the user's active ticket and returns its seats.
+pub(super) fn cancel_ticket(
+    conn: &Connection,
+    user_id: &str,
+    ticket_id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Cancellation> {
+    let user_id = parse_id(user_id).ok_or(StoreError::NotFound)?;
+    let ticket_id = parse_id(ticket_id).ok_or(StoreError::NotFound)?;
+    let (event_id, quantity): (i64, u32) = conn
+        .prepare_cached(
+            "UPDATE tickets SET cancelled_at = ?3 \
+             WHERE id = ?1 AND user_id = ?2 AND cancelled_at IS NULL \
+             RETURNING event_id, quantity",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(params![ticket_id, user_id, to_millis(now)], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .optional()
+        })
+        .map_err(map_err)?
+        .ok_or(StoreError::NotFound)?;
+    let available: u32 = conn
+        .prepare_cached(
+            "UPDATE events SET available = available + ?2 WHERE id = ?1 RETURNING available",
+        )
+        .and_then(|mut stmt| stmt.query_row(params![event_id, quantity], |row| row.get(0)))
+        .map_err(map_err)?;
+    Ok(Cancellation {
+        event_id: super::convert::render_id(event_id),
+        quantity,
+        available,
+    })
+}
+
+// ----- chat ------------------------------------------------------------------
+
+/// Maps a row of `room, seq, sender, text, sent_at`.
+fn message_row(row: &Row<'_>) -> rusqlite::Result<ChatMessage> {
+    Ok(ChatMessage {
+        room: row.get(0)?,
+        seq: row.get(1)?,
+        from: row.get(2)?,
+        text: row.get(3)?,
+        sent_at: time_col(row, 4)?,
+    })
+}
+
+/// Stores a message with the room's next sequence number. Only the single
+/// writer runs this, so `MAX(seq) + 1` cannot race.
+pub(super) fn append_message(conn: &Connection, message: &NewMessage) -> StoreResult<ChatMessage> {
+    conn.prepare_cached(
+        "INSERT INTO messages (room, seq, sender, text, sent_at) \
+         SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4 FROM messages WHERE room = ?1 \
+         RETURNING room, seq, sender, text, sent_at",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_row(
+            params![
+                message.room,
+                message.from,
+                message.text,
+                to_millis(message.sent_at)
+            ],
+            message_row,
+        )
+    })
+    .map_err(map_err)
+}
+
+/// Up to `limit` messages with `seq < before_seq`, the newest such, oldest
+/// first.
+pub(super) fn chat_history(
+    conn: &Connection,
+    room: &str,
+    before_seq: Option<u64>,
+    limit: u32,
+) -> StoreResult<Vec<ChatMessage>> {
+    let before = before_seq.map_or(i64::MAX, |seq| i64::try_from(seq).unwrap_or(i64::MAX));
+    let mut messages: Vec<ChatMessage> = conn
+        .prepare_cached(
+            "SELECT room, seq, sender, text, sent_at FROM messages \
+             WHERE room = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_map(params![room, before, limit], message_row)?
+                .collect()
+        })
+        .map_err(map_err)?;
+    messages.reverse();
+    Ok(messages)
+}
+
+// ----- audit -----------------------------------------------------------------
+
+/// Appends an audit record.
+pub(super) fn append_audit(conn: &Connection, entry: &AuditEntry) -> StoreResult<()> {
+    conn.prepare_cached("INSERT INTO audit (at, actor, action, detail) VALUES (?1, ?2, ?3, ?4)")
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                to_millis(entry.at),
+                entry.actor,
+                entry.action,
+                entry.detail
+            ])
+        })
+        .map(|_| ())
+        .map_err(map_err)
+}
+
+/// The newest `limit` audit records (by insertion order), oldest first.
+pub(super) fn recent_audit(conn: &Connection, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+    let mut entries: Vec<AuditEntry> = conn
+        .prepare_cached("SELECT at, actor, action, detail FROM audit ORDER BY id DESC LIMIT ?1")
+        .and_then(|mut stmt| {
+            stmt.query_map([limit], |row| {
+                Ok(AuditEntry {
+                    at: time_col(row, 0)?,
+                    actor: row.get(1)?,
+                    action: row.get(2)?,
+                    detail: row.get(3)?,
+                })
+            })?
+            .collect()
+        })
+        .map_err(map_err)?;
+    entries.reverse();
+    Ok(entries)
+}

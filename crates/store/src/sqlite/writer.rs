@@ -1,0 +1,272 @@
+//! The single writer thread and its group commit (see the module docs of
+//! [`crate::sqlite`] for why).
+//!
+//! Protocol of one round:
+//! 1. block until a command arrives, then take whatever else is already
+//!    queued, up to [`MAX_BATCH`] operations;
+//! 2. `BEGIN IMMEDIATE`; for each operation `SAVEPOINT op`, run it, then
+//!    `RELEASE op` if it succeeded or `ROLLBACK TO op; RELEASE op` if it
+//!    failed (sold out, limit, conflict, error), so a failure undoes only
+//!    its own changes;
+//! 3. `COMMIT` (durable: `synchronous = FULL` fsyncs the WAL);
+//! 4. only then send every reply. If anything in 2–3 fails at the
+//!    transaction level, the whole batch is rolled back and every operation
+//!    of it is answered `Internal`: nothing is acknowledged that is not on
+//!    disk.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::thread::JoinHandle;
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{StoreError, StoreResult};
+
+/// Most operations committed by one transaction. Bounds the latency a batch
+/// adds to its first operation and the work lost to a failed commit.
+const MAX_BATCH: usize = 512;
+
+/// Commands that may wait in the queue; when it is full, callers wait
+/// (asynchronously) for room, which is the store's back-pressure.
+const QUEUE_CAPACITY: usize = 4096;
+
+/// One queued write whose reply is sent only after its batch committed.
+trait Job: Send {
+    /// Runs the operation inside its savepoint; `true` keeps its changes.
+    fn execute(&mut self, conn: &Connection) -> bool;
+    /// Sends the reply: the operation's own result, or `failure` when the
+    /// batch could not be committed (then nothing of it was kept).
+    fn finish(self: Box<Self>, failure: Option<&StoreError>);
+}
+
+/// A [`Job`] built from a closure and the caller's reply channel.
+struct Pending<T, F> {
+    /// The operation; taken when it runs.
+    op: Option<F>,
+    /// Its result, held until the batch commits.
+    result: Option<StoreResult<T>>,
+    /// Where the caller awaits the result.
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T, F> Job for Pending<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> StoreResult<T> + Send,
+{
+    fn execute(&mut self, conn: &Connection) -> bool {
+        let result = match self.op.take() {
+            // A panic in an operation must not take the writer (and so the
+            // whole store) down: it becomes this operation's error and its
+            // savepoint is rolled back.
+            Some(op) => catch_unwind(AssertUnwindSafe(|| op(conn))).unwrap_or_else(|_| {
+                Err(StoreError::Internal(
+                    "sqlite write operation panicked".to_owned(),
+                ))
+            }),
+            None => Err(StoreError::Internal(
+                "sqlite write operation ran twice".to_owned(),
+            )),
+        };
+        let keep = result.is_ok();
+        self.result = Some(result);
+        keep
+    }
+
+    fn finish(self: Box<Self>, failure: Option<&StoreError>) {
+        let result = match (failure, self.result) {
+            (Some(err), _) => Err(err.clone()),
+            (None, Some(result)) => result,
+            (None, None) => Err(StoreError::Internal(
+                "sqlite write operation never ran".to_owned(),
+            )),
+        };
+        // The caller may have given up (its future was dropped); the write
+        // is committed either way.
+        let _ = self.reply.send(result);
+    }
+}
+
+/// What the writer thread receives.
+enum Command {
+    /// A write operation.
+    Write(Box<dyn Job>),
+    /// Stop taking commands, finish the queued ones, checkpoint, close, then
+    /// answer.
+    Shutdown(oneshot::Sender<StoreResult<()>>),
+}
+
+/// Handle to the writer thread. Dropping it (and so the queue's sender) also
+/// stops the thread after it has run every queued command.
+pub(super) struct Writer {
+    /// The queue into the thread.
+    queue: mpsc::Sender<Command>,
+    /// The thread, kept so that it is named in debuggers and could be joined.
+    _thread: JoinHandle<()>,
+}
+
+impl Writer {
+    /// Starts the writer thread, which owns `conn` from now on.
+    ///
+    /// # Errors
+    /// `Internal` if the OS refuses to start a thread.
+    pub(super) fn start(conn: Connection) -> StoreResult<Self> {
+        let (queue, commands) = mpsc::channel(QUEUE_CAPACITY);
+        let thread = std::thread::Builder::new()
+            .name("coliseum-sqlite-writer".to_owned())
+            .spawn(move || run(conn, commands))
+            .map_err(|e| StoreError::Internal(format!("cannot start the sqlite writer: {e}")))?;
+        Ok(Self {
+            queue,
+            _thread: thread,
+        })
+    }
+
+    /// Queues `op` to run on the writer connection inside its own savepoint
+    /// and waits (asynchronously) until its batch is durably committed.
+    ///
+    /// # Errors
+    /// The operation's own error; `Internal` when its batch failed to
+    /// commit; `Unavailable` once the writer is shut down.
+    pub(super) async fn run<T, F>(&self, op: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(Pending {
+            op: Some(op),
+            result: None,
+            reply,
+        });
+        self.queue
+            .send(Command::Write(job))
+            .await
+            .map_err(|_| closed())?;
+        answer.await.map_err(|_| {
+            StoreError::Internal("the sqlite writer dropped a request unanswered".to_owned())
+        })?
+    }
+
+    /// Asks the writer to finish every queued command, checkpoint the WAL
+    /// into the database file and close the connection; returns when done.
+    /// Idempotent: later calls return `Ok` at once.
+    ///
+    /// # Errors
+    /// `Internal` when the final checkpoint or close failed (every committed
+    /// write is still safe in the WAL).
+    pub(super) async fn shutdown(&self) -> StoreResult<()> {
+        let (reply, answer) = oneshot::channel();
+        if self.queue.send(Command::Shutdown(reply)).await.is_err() {
+            return Ok(());
+        }
+        answer.await.unwrap_or(Ok(()))
+    }
+}
+
+/// The error of calls made after shutdown.
+pub(super) fn closed() -> StoreError {
+    StoreError::Unavailable("the sqlite store is closed".to_owned())
+}
+
+/// The writer thread's loop.
+fn run(conn: Connection, mut commands: mpsc::Receiver<Command>) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
+    let mut shutdown_replies = Vec::new();
+    // `blocking_recv` returns `None` once the queue is closed (shutdown) or
+    // every sender is dropped, *and* it is empty: queued work always runs.
+    while let Some(first) = commands.blocking_recv() {
+        let mut next = Some(first);
+        while let Some(command) = next.take() {
+            match command {
+                Command::Write(job) => batch.push(job),
+                Command::Shutdown(reply) => {
+                    commands.close();
+                    shutdown_replies.push(reply);
+                }
+            }
+            if batch.len() < MAX_BATCH {
+                next = commands.try_recv().ok();
+            }
+        }
+        if !batch.is_empty() {
+            commit_batch(&conn, &mut batch);
+        }
+    }
+    let closed = close(conn);
+    for reply in shutdown_replies {
+        let _ = reply.send(closed.clone());
+    }
+}
+
+/// Runs `batch` in one transaction, one savepoint per job, then answers
+/// every job (after the commit). Leaves `batch` empty.
+fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>) {
+    let outcome = execute_all(conn, batch);
+    let failure = match outcome {
+        Ok(()) => exec(conn, "COMMIT")
+            .err()
+            .map(|e| format!("commit failed: {e}")),
+        Err(message) => Some(message),
+    };
+    let failure = failure.map(|message| {
+        tracing::error!(batch = batch.len(), %message, "sqlite batch rolled back");
+        if !conn.is_autocommit()
+            && let Err(e) = exec(conn, "ROLLBACK")
+        {
+            tracing::error!(error = %e, "sqlite rollback failed");
+        }
+        StoreError::Internal(format!("sqlite: {message}"))
+    });
+    for job in batch.drain(..) {
+        job.finish(failure.as_ref());
+    }
+}
+
+/// Opens the transaction and runs every job in its savepoint.
+///
+/// # Errors
+/// A message when the transaction itself failed (it may have been rolled
+/// back by SQLite); the batch must not be committed then.
+fn execute_all(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
+    exec(conn, "BEGIN IMMEDIATE").map_err(|e| format!("begin failed: {e}"))?;
+    for job in batch.iter_mut() {
+        exec(conn, "SAVEPOINT op").map_err(|e| format!("savepoint failed: {e}"))?;
+        if job.execute(conn) {
+            exec(conn, "RELEASE op")
+        } else {
+            exec(conn, "ROLLBACK TO op").and_then(|()| exec(conn, "RELEASE op"))
+        }
+        .map_err(|e| format!("savepoint release failed: {e}"))?;
+        // Some errors (I/O, disk full) make SQLite roll the whole
+        // transaction back on its own: the batch is lost, report it.
+        if conn.is_autocommit() {
+            return Err("the transaction was rolled back by sqlite".to_owned());
+        }
+    }
+    Ok(())
+}
+
+/// Runs one statement without parameters or results through the statement
+/// cache.
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+/// Checkpoints the WAL into the main file (truncating it) and closes.
+fn close(conn: Connection) -> StoreResult<()> {
+    let checkpoint = conn
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+            row.get::<_, i64>(0)
+        })
+        .map_err(|e| StoreError::Internal(format!("sqlite checkpoint failed: {e}")));
+    if let Ok(busy) = checkpoint
+        && busy != 0
+    {
+        tracing::warn!("sqlite checkpoint could not finish (a reader was active)");
+    }
+    let closed = conn
+        .close()
+        .map_err(|(_, e)| StoreError::Internal(format!("sqlite close failed: {e}")));
+    checkpoint.and(closed)
+}
