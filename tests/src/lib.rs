@@ -62,6 +62,7 @@ pub struct TestServer {
     dir: TempDir,
     options: Options,
     faults: Option<Arc<FaultyStore>>,
+    store: Arc<dyn Store>,
 }
 
 /// Starts a server with default options on a fresh data directory.
@@ -86,6 +87,7 @@ async fn start_in(dir: TempDir, options: Options) -> TestServer {
     coliseum_server::admin::add_admin(&*store, ADMIN, ADMIN_PASSWORD, None)
         .await
         .expect("add admin");
+    let real = Arc::clone(&store);
     let (store, faults): (Arc<dyn Store>, _) = if options.faulty {
         let faulty = Arc::new(FaultyStore::new(store));
         (Arc::clone(&faulty) as Arc<dyn Store>, Some(faulty))
@@ -106,6 +108,7 @@ async fn start_in(dir: TempDir, options: Options) -> TestServer {
         dir,
         options,
         faults,
+        store: real,
     }
 }
 
@@ -114,6 +117,12 @@ impl TestServer {
     #[must_use]
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The server's store, to check what it recorded (e.g. the audit log).
+    #[must_use]
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
     }
 
     /// The fault switch, when started with `faulty: true`.

@@ -99,6 +99,19 @@ async fn an_oversize_frame_gets_frame_too_large_and_the_connection_closes() {
 }
 
 #[tokio::test]
+async fn an_oversize_frame_sent_whole_still_gets_its_error_before_the_close() {
+    let server = start_server().await;
+    let (mut conn, _) = RawConn::connect(server.addr()).await;
+    let len: u32 = 1_048_577;
+    let mut frame = len.to_be_bytes().to_vec();
+    frame.resize(4 + 1_048_577, b' ');
+    conn.write_raw(&frame).await;
+    let response = conn.response().await;
+    assert_eq!(error_code(&response), "frame_too_large");
+    assert_eq!(conn.recv().await, None);
+}
+
+#[tokio::test]
 async fn a_frame_of_exactly_one_mib_is_read_and_answered() {
     let server = start_server().await;
     let (mut conn, _) = RawConn::connect(server.addr()).await;

@@ -10,8 +10,10 @@
 //! - Responses wait for room in the queue (`send().await`: back-pressure on
 //!   this connection only); pushes never wait (see `hub`).
 //! - A frame announcing more than 1 MiB gets `frame_too_large` (id `null`)
-//!   and the connection closes; an unreadable request gets `bad_request`
-//!   and the connection stays usable.
+//!   and the connection closes (after our side is flushed and shut down,
+//!   the rest of the oversize frame is read and discarded for a moment, so
+//!   the close is not a reset that could destroy the error in flight); an
+//!   unreadable request gets `bad_request` and the connection stays usable.
 //! - Graceful shutdown: the reader stops taking requests (the one being
 //!   handled finishes), then the writer flushes what is queued (the
 //!   `shutdown` push, the last response) and closes. The kill token drops
@@ -19,6 +21,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use coliseum_protocol::codec::is_frame_too_large;
@@ -26,10 +29,11 @@ use coliseum_protocol::{
     ErrorBody, ErrorCode, MAX_FRAME_LEN, PROTOCOL_VERSION, Push, SERVER_NAME, encode_error,
     encode_push, frame_codec, parse_request,
 };
-use futures::{Sink, SinkExt as _, Stream, StreamExt as _};
+use futures::{Sink, SinkExt as _, StreamExt as _};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncReadExt as _, ReadHalf};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
-use tokio_util::codec::Framed;
+use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
 use crate::context::{ConnState, Shared};
@@ -37,6 +41,23 @@ use crate::handlers;
 
 /// Most frames written between two flushes.
 const MAX_BATCH: usize = 256;
+
+/// After `frame_too_large`, how long the rest of the client's oversize frame
+/// is read and discarded so that closing does not reset the connection
+/// (which could destroy the error before the client reads it) ...
+const LINGER: Duration = Duration::from_secs(2);
+/// ... and at most how many bytes.
+const LINGER_BYTES: u64 = 4 * MAX_FRAME_LEN as u64;
+
+/// Why the reader stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// The client closed, a read failed, the server is stopping, or the
+    /// connection was killed.
+    Closed,
+    /// The client announced an oversize frame (answered `frame_too_large`).
+    FrameTooLarge,
+}
 
 /// Serves one accepted client until it leaves, is dropped, or the server
 /// stops. `permit` is the connection-cap slot, released when the socket is
@@ -49,7 +70,9 @@ pub(crate) async fn serve<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (sink, frames) = Framed::new(stream, frame_codec()).split();
+    let (reader, writer) = tokio::io::split(stream);
+    let mut frames = FramedRead::new(reader, frame_codec());
+    let sink = FramedWrite::new(writer, frame_codec());
     let (tx, rx) = mpsc::channel::<Bytes>(shared.config.outbound_queue.max(1));
     let kill = shared.abort.child_token();
     let id = shared.hub.join(tx.clone(), kill.clone(), |online| {
@@ -67,7 +90,7 @@ pub(crate) async fn serve<S>(
         peer,
         session: None,
     };
-    read_loop(frames, &tx, &kill, &shared, &mut state).await;
+    let ending = read_loop(&mut frames, &tx, &kill, &shared, &mut state).await;
 
     shared.hub.leave(id);
     drop(tx);
@@ -75,6 +98,9 @@ pub(crate) async fn serve<S>(
     // the kill token fires.
     if let Err(err) = writer.await {
         tracing::error!(conn = id, %err, "connection writer panicked");
+    }
+    if ending == Ending::FrameTooLarge && !kill.is_cancelled() {
+        linger(frames.into_inner()).await;
     }
     drop(permit);
     tracing::info!(
@@ -86,23 +112,24 @@ pub(crate) async fn serve<S>(
 }
 
 async fn read_loop<R>(
-    mut frames: R,
+    frames: &mut FramedRead<R, LengthDelimitedCodec>,
     tx: &mpsc::Sender<Bytes>,
     kill: &CancellationToken,
     shared: &Shared,
     state: &mut ConnState,
-) where
-    R: Stream<Item = std::io::Result<bytes::BytesMut>> + Unpin,
+) -> Ending
+where
+    R: AsyncRead + Unpin,
 {
     loop {
         let next = tokio::select! {
             biased;
-            () = kill.cancelled() => return,
-            () = shared.shutdown.cancelled() => return,
+            () = kill.cancelled() => return Ending::Closed,
+            () = shared.shutdown.cancelled() => return Ending::Closed,
             next = frames.next() => next,
         };
         let response = match next {
-            None => return,
+            None => return Ending::Closed,
             Some(Err(err)) if is_frame_too_large(&err) => {
                 tracing::info!(conn = state.id, "frame too large: closing");
                 let body = ErrorBody::new(
@@ -110,11 +137,11 @@ async fn read_loop<R>(
                     format!("frames are limited to {MAX_FRAME_LEN} bytes"),
                 );
                 send(tx, kill, encode_error(None, &body)).await;
-                return;
+                return Ending::FrameTooLarge;
             }
             Some(Err(err)) => {
                 tracing::debug!(conn = state.id, %err, "read failed");
-                return;
+                return Ending::Closed;
             }
             // Not raced against shutdown: a request once read is answered.
             Some(Ok(frame)) => match parse_request(&frame) {
@@ -123,9 +150,16 @@ async fn read_loop<R>(
             },
         };
         if !send(tx, kill, response).await {
-            return;
+            return Ending::Closed;
         }
     }
+}
+
+/// Reads and discards what the client still sends (bounded in time and
+/// bytes), after our side has finished writing and shut down.
+async fn linger<R: AsyncRead + Unpin>(reader: ReadHalf<R>) {
+    let mut rest = reader.take(LINGER_BYTES);
+    let _ = tokio::time::timeout(LINGER, tokio::io::copy(&mut rest, &mut tokio::io::sink())).await;
 }
 
 /// Queues a response, waiting for room unless the connection is killed.
@@ -172,5 +206,65 @@ where
     tokio::select! {
         () = kill.cancelled() => {}
         _ = sink.close() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Passwords;
+    use crate::config::ServerConfig;
+    use crate::hub::Hub;
+    use coliseum_protocol::response::ServerMessage;
+    use coliseum_protocol::{decode_server_message, frame_codec};
+    use tokio::sync::Semaphore;
+    use tokio_util::codec::Framed;
+
+    /// The connection runs over any byte stream: here an in-memory duplex,
+    /// as TLS streams will.
+    #[tokio::test]
+    async fn serves_an_in_memory_stream_and_stops_on_shutdown() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = crate::open_embedded_store(dir.path()).await.expect("store");
+        let shared = Arc::new(Shared {
+            store,
+            hub: Hub::default(),
+            passwords: Passwords::new(1),
+            config: ServerConfig::default(),
+            shutdown: CancellationToken::new(),
+            abort: CancellationToken::new(),
+        });
+        let permit = Arc::new(Semaphore::new(1))
+            .try_acquire_owned()
+            .expect("permit");
+        let (client_end, server_end) = tokio::io::duplex(64 * 1024);
+        let peer = SocketAddr::from(([127, 0, 0, 1], 9));
+        let task = tokio::spawn(serve(server_end, peer, Arc::clone(&shared), permit));
+        let mut client = Framed::new(client_end, frame_codec());
+
+        let frame = client.next().await.expect("frame").expect("read");
+        assert!(matches!(
+            decode_server_message(&frame).expect("decode"),
+            ServerMessage::Push(Push::Welcome { online: 1, .. })
+        ));
+        client
+            .send(Bytes::from_static(br#"{"id":1,"op":"list_events"}"#))
+            .await
+            .expect("send");
+        let frame = client.next().await.expect("frame").expect("read");
+        let ServerMessage::Response { id, result } = decode_server_message(&frame).expect("decode")
+        else {
+            panic!("not a response")
+        };
+        assert_eq!(id, Some(1));
+        assert_eq!(
+            result.expect("ok")["events"].as_array().map(Vec::len),
+            Some(3)
+        );
+
+        shared.shutdown.cancel();
+        assert!(client.next().await.is_none(), "closed after shutdown");
+        task.await.expect("connection task");
+        assert_eq!(shared.hub.connected(), 0);
     }
 }
