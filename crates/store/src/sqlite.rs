@@ -34,6 +34,10 @@
 //!   mode lets them proceed while the writer writes; they see the last
 //!   committed state.
 //!
+//! A write call whose future is dropped after it was queued (e.g. its
+//! client disconnected) is not cancelled: it still runs and commits, only
+//! its reply is discarded. Callers that retry should use `request_key`.
+//!
 //! Under load the queue fills while the writer flushes, so the next batch is
 //! larger: the cost of the fsync is shared by more bookings exactly when it
 //! matters, while a lone request still commits right away (no timer).
@@ -61,6 +65,7 @@ use chrono::{DateTime, Utc};
 use coliseum_protocol::{ChatMessage, Event, Ticket};
 
 use self::readers::ReaderPool;
+pub use self::writer::WriteStats;
 use self::writer::{Writer, closed};
 use crate::{
     AuditEntry, Booking, BookingRequest, Cancellation, NewEvent, NewMessage, NewUser,
@@ -145,6 +150,14 @@ impl SqliteStore {
     #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// How many write transactions (and operations in them) the writer has
+    /// committed so far: `operations / batches` is the average group size.
+    /// For measurements and tests; cheap (three atomic loads).
+    #[must_use]
+    pub fn write_stats(&self) -> WriteStats {
+        self.writer.stats()
     }
 
     /// `Err(Unavailable)` once closed.

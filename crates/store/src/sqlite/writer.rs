@@ -15,6 +15,8 @@
 //!    disk.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
@@ -96,6 +98,31 @@ enum Command {
     Shutdown(oneshot::Sender<StoreResult<()>>),
 }
 
+/// Counters of the writer's work since the store was opened, to measure
+/// how well group commit groups (see [`crate::SqliteStore::write_stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Transactions committed (each one fsync of the WAL).
+    pub batches: u64,
+    /// Write operations in those transactions, successful or not (an
+    /// operation refused with e.g. `SoldOut` still counts).
+    pub operations: u64,
+    /// Batches that failed to commit (every operation in them was answered
+    /// `Internal`); not included in `batches` nor `operations`.
+    pub failed_batches: u64,
+}
+
+/// The live counters behind [`WriteStats`].
+#[derive(Debug, Default)]
+struct Counters {
+    /// See [`WriteStats::batches`].
+    batches: AtomicU64,
+    /// See [`WriteStats::operations`].
+    operations: AtomicU64,
+    /// See [`WriteStats::failed_batches`].
+    failed_batches: AtomicU64,
+}
+
 /// Handle to the writer thread. Dropping it (and so the queue's sender) also
 /// stops the thread after it has run every queued command.
 pub(super) struct Writer {
@@ -103,6 +130,8 @@ pub(super) struct Writer {
     queue: mpsc::Sender<Command>,
     /// The thread, kept so that it is named in debuggers and could be joined.
     _thread: JoinHandle<()>,
+    /// Work done so far.
+    counters: Arc<Counters>,
 }
 
 impl Writer {
@@ -112,14 +141,26 @@ impl Writer {
     /// `Internal` if the OS refuses to start a thread.
     pub(super) fn start(conn: Connection) -> StoreResult<Self> {
         let (queue, commands) = mpsc::channel(QUEUE_CAPACITY);
+        let counters = Arc::new(Counters::default());
+        let thread_counters = Arc::clone(&counters);
         let thread = std::thread::Builder::new()
             .name("coliseum-sqlite-writer".to_owned())
-            .spawn(move || run(conn, commands))
+            .spawn(move || run(conn, commands, &thread_counters))
             .map_err(|e| StoreError::Internal(format!("cannot start the sqlite writer: {e}")))?;
         Ok(Self {
             queue,
             _thread: thread,
+            counters,
         })
+    }
+
+    /// A snapshot of the counters.
+    pub(super) fn stats(&self) -> WriteStats {
+        WriteStats {
+            batches: self.counters.batches.load(Ordering::Relaxed),
+            operations: self.counters.operations.load(Ordering::Relaxed),
+            failed_batches: self.counters.failed_batches.load(Ordering::Relaxed),
+        }
     }
 
     /// Queues `op` to run on the writer connection inside its own savepoint
@@ -170,7 +211,7 @@ pub(super) fn closed() -> StoreError {
 }
 
 /// The writer thread's loop.
-fn run(conn: Connection, mut commands: mpsc::Receiver<Command>) {
+fn run(conn: Connection, mut commands: mpsc::Receiver<Command>, counters: &Counters) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     let mut shutdown_replies = Vec::new();
     // `blocking_recv` returns `None` once the queue is closed (shutdown) or
@@ -190,7 +231,7 @@ fn run(conn: Connection, mut commands: mpsc::Receiver<Command>) {
             }
         }
         if !batch.is_empty() {
-            commit_batch(&conn, &mut batch);
+            commit_batch(&conn, &mut batch, counters);
         }
     }
     let closed = close(conn);
@@ -201,7 +242,7 @@ fn run(conn: Connection, mut commands: mpsc::Receiver<Command>) {
 
 /// Runs `batch` in one transaction, one savepoint per job, then answers
 /// every job (after the commit). Leaves `batch` empty.
-fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>) {
+fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>, counters: &Counters) {
     let outcome = execute_all(conn, batch);
     let failure = match outcome {
         Ok(()) => exec(conn, "COMMIT")
@@ -218,6 +259,14 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>) {
         }
         StoreError::Internal(format!("sqlite: {message}"))
     });
+    if failure.is_some() {
+        counters.failed_batches.fetch_add(1, Ordering::Relaxed);
+    } else {
+        counters.batches.fetch_add(1, Ordering::Relaxed);
+        counters
+            .operations
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+    }
     for job in batch.drain(..) {
         job.finish(failure.as_ref());
     }
