@@ -1,2 +1,268 @@
-//! coliseum-bench (placeholder, being written).
-fn main() {}
+//! `coliseum-bench`: the load generator of the Coliseum server (issue 6).
+//!
+//! ```text
+//! coliseum-bench fanout --clients C --senders S --rate R --secs D
+//! coliseum-bench onsale --buyers B --capacity K --max-per-user M
+//! coliseum-bench idle   --clients C
+//! coliseum-bench login  --clients C
+//! ```
+//!
+//! By default it launches the real `coliseum-server` (next to its own
+//! executable, or `--server-bin`) on a free loopback port with a temporary
+//! data directory; with `--addr` it drives a running server instead
+//! (`--server-pid` for CPU/RSS, `--admin-user`/`--admin-password` for
+//! `onsale`). One process drives every connection on a multi-threaded tokio
+//! runtime, using `coliseum_client`.
+//!
+//! Output: exactly one JSON line on stdout (stable keys: `scenario`, `ok`,
+//! `violations`, the scenario's results, `machine`, `server`), and a
+//! readable summary plus progress on stderr. Exit status: 0 when every
+//! correctness check passed, 1 on a violation (lost messages, oversold
+//! seats, ...), 2 when the scenario could not run.
+//!
+//! # Layout
+//! - [`scenarios`]: `fanout`, `onsale`, `idle`, `login` (one file each).
+//! - [`setup`]: unique account names, creating accounts, opening many
+//!   logged-in connections with bounded concurrency.
+//! - [`target`]: launching (or naming) the server under test.
+//! - [`stats`]: latency histograms, rates, message send stamps.
+//! - [`procstat`]: CPU time and RSS from `/proc`.
+//! - [`error`]: the bench's error type, [`error::BenchError`].
+
+mod error;
+mod procstat;
+mod scenarios;
+mod setup;
+mod stats;
+mod target;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+
+use crate::error::{BenchError, Result};
+use crate::scenarios::Outcome;
+use crate::target::{Target, TargetOptions};
+
+/// Load generator for the Coliseum server: chat fan-out, an on-sale
+/// booking surge, idle connections, logins.
+///
+/// Prints one JSON line on stdout and a readable summary on stderr. Exit
+/// status 0: all correctness checks passed; 1: a violation; 2: could not run.
+#[derive(Debug, Parser)]
+#[command(name = "coliseum-bench", version, about, long_about)]
+struct Cli {
+    /// A running server to drive (loopback only). Default: launch
+    /// `coliseum-server` on a free 127.0.0.1 port with a temporary data dir.
+    #[arg(long, global = true, value_name = "HOST:PORT")]
+    addr: Option<SocketAddr>,
+    /// Pid of the running server given by --addr, to report its CPU and RSS.
+    #[arg(long, global = true, value_name = "PID")]
+    server_pid: Option<u32>,
+    /// Admin username of the running server (for onsale).
+    #[arg(long, global = true, env = "COLISEUM_BENCH_ADMIN_USER")]
+    admin_user: Option<String>,
+    /// Admin password of the running server (for onsale).
+    #[arg(
+        long,
+        global = true,
+        env = "COLISEUM_BENCH_ADMIN_PASSWORD",
+        hide_env_values = true
+    )]
+    admin_password: Option<String>,
+    /// The server binary to launch. Default: `coliseum-server` next to
+    /// this executable.
+    #[arg(long, global = true, value_name = "PATH")]
+    server_bin: Option<PathBuf>,
+    /// Data directory of the running server given by --addr (only read, to
+    /// report the argon2 parameters of a stored password hash).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Connections being opened at once.
+    #[arg(long, global = true, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    connect_concurrency: u64,
+    /// Connections creating accounts at once (each register/login is an
+    /// argon2 hash on the server).
+    #[arg(long, global = true, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=1_000))]
+    setup_concurrency: u64,
+    /// Worker threads of the bench's tokio runtime (default: one per CPU).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Debug, Subcommand)]
+enum Scenario {
+    /// C logged-in clients in the lobby, S sending at R msgs/s in total;
+    /// delivered msgs/s, end-to-end latency, messages lost.
+    Fanout(scenarios::fanout::FanoutArgs),
+    /// B buyers race for the K seats of one event (≤ M each); time to
+    /// sell out, bookings/s, latency; verifies exactly K seats sold.
+    Onsale(scenarios::onsale::OnsaleArgs),
+    /// C logged-in idle connections; the server's RSS per connection.
+    Idle(scenarios::idle::IdleArgs),
+    /// C accounts log in at once; logins/s and the argon2 parameters.
+    Login(scenarios::login::LoginArgs),
+}
+
+impl Scenario {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Fanout(_) => "fanout",
+            Self::Onsale(_) => "onsale",
+            Self::Idle(_) => "idle",
+            Self::Login(_) => "login",
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        match self {
+            Self::Fanout(a) => a.check(),
+            Self::Onsale(a) => a.check(),
+            Self::Idle(_) | Self::Login(_) => Ok(()),
+        }
+    }
+
+    fn connections(&self, setup: u64) -> u64 {
+        match self {
+            Self::Fanout(a) => a.connections(setup),
+            Self::Onsale(a) => a.connections(setup),
+            Self::Idle(a) => a.connections(setup),
+            Self::Login(a) => a.connections(setup),
+        }
+    }
+}
+
+/// The machine, for the report (figures mean little without it).
+#[derive(Debug, Serialize)]
+struct Machine {
+    nproc: usize,
+    load_avg_start: Option<[f64; 3]>,
+    load_avg_end: Option<[f64; 3]>,
+    bench_threads: usize,
+}
+
+/// The server under test, for the report.
+#[derive(Debug, Serialize)]
+struct ServerInfo {
+    addr: String,
+    pid: Option<u32>,
+    launched: bool,
+    extra_flags: Vec<String>,
+}
+
+/// The JSON line.
+#[derive(Debug, Serialize)]
+struct Line<'a> {
+    scenario: &'static str,
+    ok: bool,
+    violations: &'a [String],
+    #[serde(flatten)]
+    results: &'a serde_json::Value,
+    machine: Machine,
+    server: ServerInfo,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Many connections need many descriptors; a launched server inherits this.
+    let nofile = rlimit::increase_nofile_limit(u64::MAX).ok();
+    match run(&cli) {
+        Ok((outcome, line)) => {
+            eprintln!("{}", outcome.summary);
+            if let Some(limit) = nofile {
+                eprintln!("(file-descriptor limit {limit})");
+            }
+            for violation in &outcome.violations {
+                eprintln!("VIOLATION: {violation}");
+            }
+            println!("{line}");
+            if outcome.violations.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(err) => {
+            eprintln!("coliseum-bench: {err}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<(Outcome, String)> {
+    if let Some(addr) = cli.addr
+        && !addr.ip().is_loopback()
+    {
+        return Err(BenchError::Setup(format!(
+            "{addr} is not a loopback address: the bench only drives servers on 127.0.0.1 or ::1"
+        )));
+    }
+    cli.scenario.check()?;
+    let options = TargetOptions {
+        addr: cli.addr,
+        server_pid: cli.server_pid,
+        admin: cli.admin_user.clone().zip(cli.admin_password.clone()),
+        server_bin: cli.server_bin.clone(),
+        data_dir: cli.data_dir.clone(),
+    };
+    let load_avg_start = procstat::load_average();
+    let need_admin = matches!(cli.scenario, Scenario::Onsale(_));
+    // Room for the scenario, the set-up connections, and a margin.
+    let cap = cli.scenario.connections(cli.setup_concurrency) + 64;
+    let target = Target::prepare(&options, cap, need_admin)?;
+    let threads = cli
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
+        .max(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .map_err(|e| BenchError::Setup(format!("cannot start the tokio runtime: {e}")))?;
+    let connect = usize::try_from(cli.connect_concurrency).unwrap_or(usize::MAX);
+    let setup = usize::try_from(cli.setup_concurrency).unwrap_or(usize::MAX);
+    let result = runtime.block_on(async {
+        match &cli.scenario {
+            Scenario::Fanout(args) => scenarios::fanout::run(&target, args, connect, setup).await,
+            Scenario::Onsale(args) => scenarios::onsale::run(&target, args, connect, setup).await,
+            Scenario::Idle(args) => scenarios::idle::run(&target, args, connect, setup).await,
+            Scenario::Login(args) => scenarios::login::run(&target, args, connect, setup).await,
+        }
+    });
+    drop(runtime);
+    let outcome = result.map_err(|err| {
+        let tail = target.log_tail(20);
+        if tail.is_empty() {
+            err
+        } else {
+            BenchError::Setup(format!("{err}\n--- server log (last lines) ---\n{tail}"))
+        }
+    })?;
+    let line = Line {
+        scenario: cli.scenario.name(),
+        ok: outcome.violations.is_empty(),
+        violations: &outcome.violations,
+        results: &outcome.body,
+        machine: Machine {
+            nproc: std::thread::available_parallelism().map_or(0, usize::from),
+            load_avg_start,
+            load_avg_end: procstat::load_average(),
+            bench_threads: threads,
+        },
+        server: ServerInfo {
+            addr: target.addr.to_string(),
+            pid: target.pid,
+            launched: target.is_launched(),
+            extra_flags: target.extra_flags(),
+        },
+    };
+    let line = serde_json::to_string(&line)
+        .map_err(|e| BenchError::Setup(format!("cannot encode the report: {e}")))?;
+    Ok((outcome, line))
+}

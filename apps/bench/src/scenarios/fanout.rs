@@ -1,0 +1,450 @@
+//! `fanout`: C logged-in clients in the lobby, S of them sending chat
+//! messages at an aggregate R msgs/s for D seconds; every client (senders
+//! included, as the server pushes to every logged-in client) should
+//! receive every message.
+//!
+//! - Each message's text is `"<tag> <sender> <seq> <stamp_ns>"`
+//!   ([`crate::stats::stamp_text`]): the stamp is the send time on the
+//!   bench's monotonic clock, so each receiver computes end-to-end latency
+//!   (send → push decoded) without clock skew. At a fixed rate the stamp is
+//!   the *scheduled* send time, so a bench or server that falls behind shows
+//!   up as latency instead of silently sending less (no coordinated
+//!   omission). At `--rate 0` each sender keeps `--window` requests in
+//!   flight and stamps the actual send time.
+//! - Expected deliveries = messages acknowledged × C. After sending stops
+//!   the bench waits until all have arrived or `--drain-secs` pass; what is
+//!   missing then is reported as lost (a violation).
+//! - Delivered msgs/s = deliveries / (last delivery − first send).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use coliseum_client::{Client, ClientError, Pushes};
+use coliseum_protocol::Push;
+use futures::StreamExt as _;
+use futures::stream::FuturesUnordered;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::{CpuReport, Outcome, Stopwatch};
+use crate::error::{BenchError, Result};
+use crate::setup::{self, RunNames};
+use crate::stats::{
+    Latencies, LatencySummary, parse_stamp, per_sec, stamp_of, stamp_text, time_base,
+};
+use crate::target::Target;
+
+/// Arguments of `coliseum-bench fanout`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FanoutArgs {
+    /// Logged-in clients in the lobby (senders included).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub clients: u64,
+    /// How many of the clients send.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub senders: u64,
+    /// Aggregate messages per second over all senders; 0 = as fast as
+    /// each sender's in-flight window allows.
+    #[arg(long, default_value_t = 100.0)]
+    pub rate: f64,
+    /// Seconds of sending.
+    #[arg(long, default_value_t = 10.0)]
+    pub secs: f64,
+    /// Requests one sender keeps in flight at most (pipelined on its connection).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub window: u64,
+    /// Distinct accounts; connections beyond them resume an account's
+    /// session (default: min(clients, 100), at least --senders).
+    #[arg(long)]
+    pub accounts: Option<u64>,
+    /// After sending stops, how long to wait for missing deliveries.
+    #[arg(long, default_value_t = 10.0)]
+    pub drain_secs: f64,
+}
+
+impl FanoutArgs {
+    /// Refuses arguments that cannot work.
+    ///
+    /// # Errors
+    /// [`BenchError::Setup`] naming the problem.
+    pub fn check(&self) -> Result<()> {
+        if self.senders > self.clients {
+            return Err(BenchError::Setup(
+                "--senders cannot exceed --clients".into(),
+            ));
+        }
+        let rate_ok = self.rate >= 0.0 && self.rate.is_finite();
+        let secs_ok = self.secs > 0.0 && self.secs.is_finite();
+        if !(rate_ok && secs_ok) {
+            return Err(BenchError::Setup(
+                "--rate must be ≥ 0 and --secs > 0".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Connections the server must accept (clients + set-up connections).
+    #[must_use]
+    pub fn connections(&self, setup_concurrency: u64) -> u64 {
+        self.clients + setup_concurrency
+    }
+
+    fn accounts(&self) -> u64 {
+        self.accounts
+            .unwrap_or_else(|| self.clients.min(100))
+            .max(self.senders.min(self.clients))
+            .clamp(1, self.clients)
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct FanoutReport {
+    clients: u64,
+    senders: u64,
+    accounts: u64,
+    offered_rate: f64,
+    window: u64,
+    send_secs: f64,
+    sent: u64,
+    send_errors: u64,
+    send_rate: f64,
+    expected_deliveries: u64,
+    delivered: u64,
+    lost: u64,
+    disconnected_clients: u64,
+    delivered_per_sec: f64,
+    delivery_secs: f64,
+    latency: LatencySummary,
+    ack_latency: LatencySummary,
+    setup_secs: f64,
+    #[serde(flatten)]
+    cpu: CpuReport,
+}
+
+/// What one receiver saw.
+struct Received {
+    count: u64,
+    latencies: Latencies,
+    last: Option<Instant>,
+    closed: bool,
+}
+
+/// What one sender did.
+#[derive(Default)]
+struct Sent {
+    ok: u64,
+    errors: u64,
+    first_error: Option<String>,
+    acks: Latencies,
+}
+
+/// Runs the scenario against `target`.
+///
+/// # Errors
+/// Set-up failures (connect, register, login, resume).
+pub async fn run(
+    target: &Target,
+    args: &FanoutArgs,
+    connect_concurrency: usize,
+    setup_concurrency: usize,
+) -> Result<Outcome> {
+    args.check()?;
+    let clients = usize::try_from(args.clients).unwrap_or(usize::MAX);
+    let senders = usize::try_from(args.senders).unwrap_or(usize::MAX);
+    let accounts_n = usize::try_from(args.accounts()).unwrap_or(usize::MAX);
+    let names = RunNames::random();
+    let setup_started = Instant::now();
+    eprintln!("fanout: creating {accounts_n} accounts, connecting {clients} clients ...");
+    let accounts =
+        setup::create_accounts(target.addr, &names, accounts_n, setup_concurrency, true).await?;
+    let conns =
+        setup::connect_resumed(target.addr, &accounts, clients, connect_concurrency).await?;
+    let setup_secs = setup_started.elapsed().as_secs_f64();
+
+    let _ = time_base();
+    let stop = CancellationToken::new();
+    let delivered = Arc::new(AtomicU64::new(0));
+    let mut receivers = Vec::with_capacity(clients);
+    let mut sender_clients = Vec::with_capacity(senders);
+    for (i, (client, pushes)) in conns.into_iter().enumerate() {
+        if i < senders {
+            sender_clients.push(client.clone());
+        }
+        receivers.push(tokio::spawn(receive(
+            pushes,
+            names.tag().to_owned(),
+            stop.clone(),
+            Arc::clone(&delivered),
+            client,
+        )));
+    }
+
+    eprintln!(
+        "fanout: {clients} clients ready in {setup_secs:.1} s; sending for {} s ...",
+        args.secs
+    );
+    let watch = Stopwatch::start(target.pid);
+    let start = Instant::now();
+    let send_for = Duration::from_secs_f64(args.secs);
+    let per_sender_rate = args.rate / senders as f64;
+    let window = usize::try_from(args.window).unwrap_or(usize::MAX);
+    let mut sender_tasks = Vec::with_capacity(senders);
+    for (i, client) in sender_clients.into_iter().enumerate() {
+        // Spread the senders' schedules evenly over one aggregate interval.
+        let offset = if args.rate > 0.0 {
+            Duration::from_secs_f64(i as f64 / args.rate)
+        } else {
+            Duration::ZERO
+        };
+        sender_tasks.push(tokio::spawn(send(
+            client,
+            i,
+            names.tag().to_owned(),
+            per_sender_rate,
+            window,
+            start + offset,
+            start + send_for,
+        )));
+    }
+    let mut sent = Sent::default();
+    for task in sender_tasks {
+        let s = task
+            .await
+            .map_err(|e| BenchError::Setup(format!("sender task failed: {e}")))?;
+        sent.ok += s.ok;
+        sent.errors += s.errors;
+        if sent.first_error.is_none() {
+            sent.first_error = s.first_error;
+        }
+        sent.acks.merge(&s.acks);
+    }
+    let send_secs = start.elapsed().as_secs_f64();
+    let expected = sent.ok * args.clients;
+
+    // Drain: wait (bounded) until every expected delivery has arrived.
+    let drain_deadline = Instant::now() + Duration::from_secs_f64(args.drain_secs.max(0.0));
+    while delivered.load(Ordering::Relaxed) < expected && Instant::now() < drain_deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let cpu = watch.stop();
+    stop.cancel();
+
+    let mut latencies = Latencies::new();
+    let mut count = 0;
+    let mut last: Option<Instant> = None;
+    let mut disconnected = 0;
+    for task in receivers {
+        let r = task
+            .await
+            .map_err(|e| BenchError::Setup(format!("receiver task failed: {e}")))?;
+        count += r.count;
+        latencies.merge(&r.latencies);
+        last = last.max(r.last);
+        disconnected += u64::from(r.closed);
+    }
+    let delivery_secs = last.map_or(0.0, |l| l.saturating_duration_since(start).as_secs_f64());
+    let lost = expected.saturating_sub(count);
+    let report = FanoutReport {
+        clients: args.clients,
+        senders: args.senders,
+        accounts: args.accounts(),
+        offered_rate: args.rate,
+        window: args.window,
+        send_secs,
+        sent: sent.ok,
+        send_errors: sent.errors,
+        send_rate: per_sec(sent.ok, send_secs),
+        expected_deliveries: expected,
+        delivered: count,
+        lost,
+        disconnected_clients: disconnected,
+        delivered_per_sec: per_sec(count, delivery_secs),
+        delivery_secs,
+        latency: latencies.summary(),
+        ack_latency: sent.acks.summary(),
+        setup_secs,
+        cpu,
+    };
+    let mut violations = Vec::new();
+    if lost > 0 {
+        violations.push(format!("{lost} of {expected} deliveries lost"));
+    }
+    if disconnected > 0 {
+        violations.push(format!("{disconnected} clients were disconnected"));
+    }
+    if sent.ok == 0 {
+        violations.push("no message was sent".to_owned());
+    }
+    if sent.errors > 0 {
+        violations.push(format!(
+            "{} chat_send calls failed (first: {})",
+            sent.errors,
+            sent.first_error.as_deref().unwrap_or("?")
+        ));
+    }
+    let summary = format!(
+        "fanout: {} clients, {} senders, offered {} msgs/s for {:.1} s (window {})\n\
+         sent {} messages ({:.0} msgs/s), {} errors; deliveries {} of {} expected, {} lost, {} clients disconnected\n\
+         delivered {:.0} msgs/s (over {:.2} s)\n\
+         end-to-end latency: {}\n\
+         chat_send ack latency: {}\n\
+         {}",
+        report.clients,
+        report.senders,
+        if args.rate > 0.0 {
+            format!("{}", args.rate)
+        } else {
+            "max".to_owned()
+        },
+        args.secs,
+        args.window,
+        report.sent,
+        report.send_rate,
+        report.send_errors,
+        report.delivered,
+        report.expected_deliveries,
+        report.lost,
+        report.disconnected_clients,
+        report.delivered_per_sec,
+        report.delivery_secs,
+        report.latency,
+        report.ack_latency,
+        cpu.line(),
+    );
+    Ok(Outcome::new(&report, summary, violations))
+}
+
+/// Counts this run's chat pushes on one connection and records their
+/// latency, until `stop` (or the connection closes). Keeps `client` alive.
+async fn receive(
+    mut pushes: Pushes,
+    tag: String,
+    stop: CancellationToken,
+    delivered: Arc<AtomicU64>,
+    client: Client,
+) -> Received {
+    let mut out = Received {
+        count: 0,
+        latencies: Latencies::new(),
+        last: None,
+        closed: false,
+    };
+    loop {
+        let first = tokio::select! {
+            biased;
+            () = stop.cancelled() => break,
+            push = pushes.recv() => push,
+        };
+        let Some(first) = first else {
+            out.closed = true;
+            break;
+        };
+        // Take what is already queued too, then publish the count once.
+        let mut batch = 0;
+        let mut next = Some(first);
+        while let Some(push) = next {
+            if let Push::Chat(message) = push
+                && let Some(stamp) = parse_stamp(&message.text, &tag)
+            {
+                let now = Instant::now();
+                out.latencies
+                    .record_micros(stamp_of(now).saturating_sub(stamp) / 1000);
+                out.last = Some(now);
+                batch += 1;
+            }
+            next = pushes.try_recv().ok();
+        }
+        out.count += batch;
+        delivered.fetch_add(batch, Ordering::Relaxed);
+    }
+    drop(client);
+    out
+}
+
+/// Adds one `chat_send` answer (and how long it took) to `out`.
+fn account(out: &mut Sent, (result, took): (Result<u64, ClientError>, Duration)) {
+    match result {
+        Ok(_) => {
+            out.ok += 1;
+            out.acks.record(took);
+        }
+        Err(e) => {
+            out.errors += 1;
+            if out.first_error.is_none() {
+                out.first_error = Some(e.to_string());
+            }
+        }
+    }
+}
+
+/// Sends stamped messages from `first` until `end`: at `rate` msgs/s on a
+/// fixed schedule, or back-to-back within `window` when `rate` is 0.
+async fn send(
+    client: Client,
+    sender: usize,
+    tag: String,
+    rate: f64,
+    window: usize,
+    first: Instant,
+    end: Instant,
+) -> Sent {
+    let interval = (rate > 0.0).then(|| Duration::from_secs_f64(1.0 / rate));
+    let mut next = first;
+    let mut seq = 0u64;
+    let mut out = Sent::default();
+    let mut in_flight = FuturesUnordered::new();
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        if in_flight.len() >= window {
+            if let Some(done) = in_flight.next().await {
+                account(&mut out, done);
+            }
+            continue;
+        }
+        let stamp_at = match interval {
+            Some(interval) => {
+                if next >= end {
+                    break;
+                }
+                if next > now {
+                    // Wait for the slot, answering completions meanwhile.
+                    tokio::select! {
+                        () = tokio::time::sleep_until(next.into()) => {}
+                        Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                            account(&mut out, done);
+                            continue;
+                        }
+                    }
+                }
+                let at = next;
+                next += interval;
+                at
+            }
+            None => now,
+        };
+        let text = stamp_text(&tag, sender, seq, stamp_of(stamp_at));
+        seq += 1;
+        let client = client.clone();
+        in_flight.push(async move {
+            let t0 = Instant::now();
+            let result = client.chat_send(None, &text).await;
+            (result, t0.elapsed())
+        });
+    }
+    // Collect the answers still in flight (bounded: 30 s at most).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while let Ok(Some(done)) = tokio::time::timeout_at(deadline, in_flight.next()).await {
+        account(&mut out, done);
+    }
+    let abandoned = in_flight.len() as u64;
+    if abandoned > 0 {
+        out.errors += abandoned;
+        out.first_error
+            .get_or_insert_with(|| "no answer within 30 s".to_owned());
+    }
+    out
+}

@@ -1,0 +1,184 @@
+//! `idle`: C logged-in connections that do nothing; reports the server's
+//! resident memory per connection: (VmRSS after all are logged in − VmRSS
+//! before connecting) / C, read from `/proc/<server pid>/status`.
+//!
+//! The accounts (few; `--accounts`) are created and logged in first on
+//! temporary connections, which are closed before the baseline is read, so
+//! argon2's working memory (≈19 MiB per hash) is already part of the
+//! baseline. Each of the C connections then attaches a session with
+//! `resume`. After a short settle the server's RSS is read again, and its
+//! CPU is measured over `--hold-secs` of idleness.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::{CpuReport, Outcome, Stopwatch};
+use crate::error::{BenchError, Result};
+use crate::procstat::rss_bytes;
+use crate::setup::{self, RunNames};
+use crate::stats::per_sec;
+use crate::target::Target;
+
+/// Arguments of `coliseum-bench idle`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct IdleArgs {
+    /// Idle logged-in connections.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub clients: u64,
+    /// Distinct accounts the connections are logged in as (default min(clients, 10)).
+    #[arg(long)]
+    pub accounts: Option<u64>,
+    /// Seconds to wait before each RSS reading, so freed memory settles.
+    #[arg(long, default_value_t = 1.0)]
+    pub settle_secs: f64,
+    /// Seconds to hold the idle connections while measuring server CPU.
+    #[arg(long, default_value_t = 2.0)]
+    pub hold_secs: f64,
+}
+
+impl IdleArgs {
+    /// Connections the server must accept.
+    #[must_use]
+    pub fn connections(&self, setup_concurrency: u64) -> u64 {
+        self.clients + setup_concurrency + 1
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct IdleReport {
+    clients: u64,
+    accounts: u64,
+    server_rss_before_bytes: Option<u64>,
+    server_rss_after_bytes: Option<u64>,
+    server_rss_per_connection_bytes: Option<f64>,
+    bench_rss_per_connection_bytes: Option<f64>,
+    connected_reported_by_server: u64,
+    connect_secs: f64,
+    connections_per_sec: f64,
+    hold_secs: f64,
+    server_cpu_secs_while_idle: Option<f64>,
+    setup_secs: f64,
+    #[serde(flatten)]
+    cpu: CpuReport,
+}
+
+/// Runs the scenario against `target`.
+///
+/// # Errors
+/// Set-up failures (connect, register, login, resume).
+pub async fn run(
+    target: &Target,
+    args: &IdleArgs,
+    connect_concurrency: usize,
+    setup_concurrency: usize,
+) -> Result<Outcome> {
+    let clients = usize::try_from(args.clients).unwrap_or(usize::MAX);
+    let accounts_n = args
+        .accounts
+        .unwrap_or_else(|| args.clients.min(10))
+        .clamp(1, args.clients);
+    let names = RunNames::random();
+    let settle = Duration::from_secs_f64(args.settle_secs.max(0.0));
+    let setup_started = Instant::now();
+    let accounts = setup::create_accounts(
+        target.addr,
+        &names,
+        usize::try_from(accounts_n).unwrap_or(usize::MAX),
+        setup_concurrency,
+        true,
+    )
+    .await?;
+    let setup_secs = setup_started.elapsed().as_secs_f64();
+    tokio::time::sleep(settle).await;
+    let own_pid = std::process::id();
+    let before = target.pid.and_then(rss_bytes);
+    let bench_before = rss_bytes(own_pid);
+
+    eprintln!("idle: connecting {clients} clients ...");
+    let watch = Stopwatch::start(target.pid);
+    let started = Instant::now();
+    let conns =
+        setup::connect_resumed(target.addr, &accounts, clients, connect_concurrency).await?;
+    let connect_secs = started.elapsed().as_secs_f64();
+    let cpu = watch.stop();
+    // Presence pushes are not needed; drop the receivers, keep the clients.
+    let clients_kept: Vec<_> = conns.into_iter().map(|(client, _)| client).collect();
+    tokio::time::sleep(settle).await;
+    let after = target.pid.and_then(rss_bytes);
+    let bench_after = rss_bytes(own_pid);
+
+    // One more connection: its welcome says how many the server counts.
+    let (probe, _) = setup::connect(target.addr).await?;
+    let connected = probe.welcome().online;
+    drop(probe);
+
+    let hold = Stopwatch::start(target.pid);
+    tokio::time::sleep(Duration::from_secs_f64(args.hold_secs.max(0.0))).await;
+    let held = hold.stop();
+    let closed = clients_kept.iter().filter(|c| c.is_closed()).count();
+
+    let per_conn = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (Some(a), Some(b)) => Some((a as f64 - b as f64) / args.clients as f64),
+        _ => None,
+    };
+    let report = IdleReport {
+        clients: args.clients,
+        accounts: accounts_n,
+        server_rss_before_bytes: before,
+        server_rss_after_bytes: after,
+        server_rss_per_connection_bytes: per_conn(after, before),
+        bench_rss_per_connection_bytes: per_conn(bench_after, bench_before),
+        connected_reported_by_server: connected,
+        connect_secs,
+        connections_per_sec: per_sec(args.clients, connect_secs),
+        hold_secs: held.wall_secs,
+        server_cpu_secs_while_idle: held.server_cpu_secs,
+        setup_secs,
+        cpu,
+    };
+    let mut violations = Vec::new();
+    if connected < args.clients + 1 {
+        violations.push(format!(
+            "the server counts {connected} connections, expected at least {}",
+            args.clients + 1
+        ));
+    }
+    if closed > 0 {
+        violations.push(format!(
+            "{closed} idle connections were closed by the server"
+        ));
+    }
+    if target.pid.is_some() && before.is_none() {
+        return Err(BenchError::Setup("cannot read the server's VmRSS".into()));
+    }
+    let kib =
+        |b: Option<f64>| b.map_or_else(|| "n/a".to_owned(), |b| format!("{:.1} KiB", b / 1024.0));
+    let mib = |b: Option<u64>| {
+        b.map_or_else(
+            || "n/a".to_owned(),
+            |b| format!("{:.1} MiB", b as f64 / 1_048_576.0),
+        )
+    };
+    let summary = format!(
+        "idle: {} logged-in connections ({} accounts), connected in {:.2} s ({:.0}/s)\n\
+         server RSS {} → {}: {} per connection (bench: {} per connection)\n\
+         server counts {} connections; server CPU while idle for {:.1} s: {}\n\
+         {}",
+        args.clients,
+        accounts_n,
+        connect_secs,
+        report.connections_per_sec,
+        mib(before),
+        mib(after),
+        kib(report.server_rss_per_connection_bytes),
+        kib(report.bench_rss_per_connection_bytes),
+        connected,
+        held.wall_secs,
+        held.server_cpu_secs
+            .map_or_else(|| "n/a".to_owned(), |s| format!("{s:.2} s")),
+        cpu.line(),
+    );
+    drop(clients_kept);
+    Ok(Outcome::new(&report, summary, violations))
+}
