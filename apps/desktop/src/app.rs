@@ -1,0 +1,313 @@
+//! The eframe app: owns the settings, the network handle, the model and the
+//! views; each frame it drains network events (in `logic`), draws the screen
+//! for the current state (in `ui`), then runs the actions the views returned.
+
+use std::time::{Duration, Instant};
+
+use eframe::Storage;
+use egui::{RichText, Ui};
+
+use crate::model::{Link, Model};
+use crate::network::{Command, NetEvent, Network};
+use crate::settings::{STORAGE_KEY, Settings};
+use crate::views::admin::AdminView;
+use crate::views::chat::ChatView;
+use crate::views::connect::ConnectView;
+use crate::views::events::EventsView;
+use crate::views::login::LoginView;
+use crate::views::tickets::TicketsView;
+use crate::views::{Action, Tab, status};
+
+/// How the app starts; the defaults are those of a normal desktop run.
+#[derive(Debug, Clone, Default)]
+pub struct AppOptions {
+    /// Start from these settings instead of the persisted ones.
+    pub settings: Option<Settings>,
+    /// Do not read or write eframe's storage (tests, smoke runs).
+    pub ephemeral: bool,
+    /// A command to run at start (e.g. connect, or host, from the command line).
+    pub start: Option<Command>,
+    /// Close the window after this many frames (the `--smoke-test` run).
+    pub smoke_frames: Option<u32>,
+    /// Force this theme and turn animations off (UI tests).
+    pub fixed_theme: Option<egui::Theme>,
+    /// Data directory proposed for "Host on this computer"; `None` means the
+    /// server's default.
+    pub default_data_dir: Option<std::path::PathBuf>,
+}
+
+/// Which screen is up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Screen {
+    Connect,
+    Login,
+    Main,
+}
+
+#[derive(Debug)]
+struct Views {
+    connect: ConnectView,
+    login: LoginView,
+    events: EventsView,
+    tickets: TicketsView,
+    admin: AdminView,
+    chat: ChatView,
+}
+
+/// The Coliseum desktop app.
+pub struct ColiseumApp {
+    settings: Settings,
+    ephemeral: bool,
+    net: Network,
+    model: Model,
+    views: Views,
+    tab: Tab,
+    /// Frames left before closing, in a smoke run.
+    smoke_frames: Option<u32>,
+    /// The app icon as a texture, for the top bar.
+    logo: Option<egui::TextureHandle>,
+}
+
+impl std::fmt::Debug for ColiseumApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ColiseumApp")
+            .field("settings", &self.settings)
+            .field("model", &self.model)
+            .field("tab", &self.tab)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ColiseumApp {
+    /// Builds the app: loads the settings, applies theme and style, and starts
+    /// the network thread.
+    ///
+    /// # Errors
+    /// When the network thread or its runtime cannot be started.
+    pub fn new(cc: &eframe::CreationContext<'_>, options: AppOptions) -> std::io::Result<Self> {
+        let settings = options.settings.clone().unwrap_or_else(|| {
+            cc.storage
+                .filter(|_| !options.ephemeral)
+                .and_then(|storage| eframe::get_value(storage, STORAGE_KEY))
+                .unwrap_or_default()
+        });
+        crate::style::apply(&cc.egui_ctx, settings.theme, options.fixed_theme);
+        let net = Network::start(cc.egui_ctx.clone())?;
+        let data_dir = options
+            .default_data_dir
+            .clone()
+            .unwrap_or_else(coliseum_server::default_data_dir);
+        let mut app = Self {
+            views: Views {
+                connect: ConnectView::new(&settings, data_dir),
+                login: LoginView::new(&settings.last_username),
+                events: EventsView::default(),
+                tickets: TicketsView::default(),
+                admin: AdminView::default(),
+                chat: ChatView::default(),
+            },
+            settings,
+            ephemeral: options.ephemeral,
+            net,
+            model: Model::default(),
+            tab: Tab::default(),
+            smoke_frames: options.smoke_frames,
+            logo: crate::style::logo(&cc.egui_ctx),
+        };
+        if let Some(command) = options.start {
+            app.run(&cc.egui_ctx, Action::Net(command));
+        }
+        Ok(app)
+    }
+
+    /// What the UI currently knows (for tests and diagnostics).
+    #[must_use]
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The current settings.
+    #[must_use]
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    fn screen(&self) -> Screen {
+        if self.model.session.is_some() {
+            Screen::Main
+        } else if self.model.server.is_some() && !self.model.busy.connect {
+            Screen::Login
+        } else {
+            Screen::Connect
+        }
+    }
+
+    /// Applies one network event, with the few reactions that belong to the
+    /// app rather than the model (remembering the username, forgetting the
+    /// password).
+    fn receive(&mut self, event: NetEvent, now: Instant) {
+        match &event {
+            NetEvent::LoggedIn {
+                session,
+                resumed: false,
+            } => {
+                self.settings.last_username.clone_from(&session.username);
+                self.views.login.clear_secret();
+                self.tab = Tab::Events;
+            }
+            NetEvent::LoggedOut | NetEvent::SessionExpired(_) => self.tab = Tab::Events,
+            _ => {}
+        }
+        self.model.apply(event, now);
+    }
+
+    fn run(&mut self, ctx: &egui::Context, action: Action) {
+        match action {
+            Action::Net(command) => {
+                if self.model.begin(&command) {
+                    self.net.send(command);
+                }
+            }
+            Action::Show(tab) => self.tab = tab,
+            Action::Dismiss(index) => {
+                if index < self.model.notices.len() {
+                    self.model.notices.remove(index);
+                }
+            }
+            Action::Theme(choice) => {
+                self.settings.theme = choice;
+                ctx.set_theme(choice.preference());
+            }
+            Action::Remember(settings) => self.settings = *settings,
+        }
+    }
+
+    fn main_screen(&mut self, ui: &mut Ui, actions: &mut Vec<Action>) {
+        let is_admin = self.model.is_admin();
+        if self.tab == Tab::Admin && !is_admin {
+            self.tab = Tab::Events;
+        }
+        egui::Panel::top("nav").show(ui, |ui| {
+            ui.add_space(4.0);
+            ui.horizontal(|ui| {
+                if let Some(logo) = &self.logo {
+                    ui.add(egui::Image::new(logo).fit_to_exact_size(egui::vec2(22.0, 22.0)));
+                }
+                ui.label(RichText::new("Coliseum").strong().size(18.0));
+                ui.separator();
+                let tickets = format!("My tickets ({})", self.model.tickets.len());
+                let mut tabs = vec![(Tab::Events, "Events".to_owned()), (Tab::Tickets, tickets)];
+                if is_admin {
+                    tabs.push((Tab::Admin, "New event".to_owned()));
+                }
+                for (tab, text) in tabs {
+                    if ui.selectable_label(self.tab == tab, text).clicked() {
+                        actions.push(Action::Show(tab));
+                    }
+                }
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    let busy = self.model.busy.logout;
+                    if ui
+                        .add_enabled(!busy, egui::Button::new("Log out"))
+                        .clicked()
+                    {
+                        actions.push(Action::Net(Command::Logout));
+                    }
+                    if let Some(session) = &self.model.session {
+                        ui.label(RichText::new(&session.username).strong());
+                    }
+                });
+            });
+            ui.add_space(2.0);
+        });
+        egui::Panel::right("chat")
+            .resizable(true)
+            .default_size(340.0)
+            .min_size(260.0)
+            .show(ui, |ui| actions.extend(self.views.chat.ui(ui, &self.model)));
+        egui::CentralPanel::default().show(ui, |ui| {
+            actions.extend(status::notices(ui, &self.model));
+            let view_actions = match self.tab {
+                Tab::Events => self.views.events.ui(ui, &self.model),
+                Tab::Tickets => self.views.tickets.ui(ui, &self.model),
+                Tab::Admin => {
+                    egui::ScrollArea::vertical()
+                        .show(ui, |ui| self.views.admin.ui(ui, &self.model))
+                        .inner
+                }
+            };
+            actions.extend(view_actions);
+        });
+    }
+}
+
+impl eframe::App for ColiseumApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        let now = Instant::now();
+        let events: Vec<NetEvent> = self.net.drain().collect();
+        for event in events {
+            self.receive(event, now);
+        }
+        if let Some(next) = self.model.expire_notices(now) {
+            ctx.request_repaint_after(next);
+        }
+        if matches!(self.model.link, Link::Reconnecting { .. }) {
+            ctx.request_repaint_after(Duration::from_millis(250));
+        }
+    }
+
+    fn ui(&mut self, ui: &mut Ui, _frame: &mut eframe::Frame) {
+        let now = Instant::now();
+        let mut actions = Vec::new();
+        egui::Panel::bottom("status").show(ui, |ui| {
+            actions.extend(status::status_bar(
+                ui,
+                &self.model,
+                self.settings.theme,
+                now,
+            ));
+        });
+        match self.screen() {
+            Screen::Connect => {
+                egui::CentralPanel::default().show(ui, |ui| {
+                    egui::ScrollArea::vertical().show(ui, |ui| {
+                        actions.extend(status::notices(ui, &self.model));
+                        actions.extend(self.views.connect.ui(ui, &self.model, &self.settings));
+                    });
+                });
+            }
+            Screen::Login => {
+                egui::CentralPanel::default().show(ui, |ui| {
+                    egui::ScrollArea::vertical().show(ui, |ui| {
+                        actions.extend(status::notices(ui, &self.model));
+                        actions.extend(self.views.login.ui(ui, &self.model));
+                    });
+                });
+            }
+            Screen::Main => self.main_screen(ui, &mut actions),
+        }
+        let ctx = ui.ctx().clone();
+        for action in actions {
+            self.run(&ctx, action);
+        }
+        if let Some(frames) = self.smoke_frames.as_mut() {
+            *frames = frames.saturating_sub(1);
+            if *frames == 0 {
+                println!("smoke test: frames rendered, closing");
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            } else {
+                ctx.request_repaint();
+            }
+        }
+    }
+
+    fn save(&mut self, storage: &mut dyn Storage) {
+        if !self.ephemeral {
+            eframe::set_value(storage, STORAGE_KEY, &self.settings);
+        }
+    }
+
+    fn persist_egui_memory(&self) -> bool {
+        !self.ephemeral
+    }
+}

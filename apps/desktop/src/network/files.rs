@@ -1,0 +1,60 @@
+//! File dialogs (rfd's asynchronous API, run on the network runtime so the UI
+//! never freezes) and the file I/O behind "Export" and "Import".
+
+use std::sync::Arc;
+
+use coliseum_protocol::Ticket;
+
+use super::worker::{Link, Sink, create_all};
+use super::{ImportOutcome, NetEvent};
+use crate::transfer::{self, ExportFormat, ImportError};
+
+/// Asks where to save, then writes `tickets` in `format`.
+pub async fn export_tickets(sink: Sink, format: ExportFormat, tickets: Vec<Ticket>) {
+    let dialog = rfd::AsyncFileDialog::new()
+        .set_title("Export my tickets")
+        .set_file_name(format!("my-tickets.{}", format.extension()))
+        .add_filter(format.label(), &[format.extension()]);
+    let Some(handle) = dialog.save_file().await else {
+        return sink.emit(NetEvent::DialogCancelled);
+    };
+    let path = handle.path().to_path_buf();
+    let result = match transfer::export_tickets(format, &tickets) {
+        Ok(bytes) => tokio::fs::write(&path, bytes)
+            .await
+            .map_err(|e| format!("could not write {}: {e}", path.display())),
+        Err(e) => Err(e),
+    };
+    sink.emit(match result {
+        Ok(()) => NetEvent::Exported {
+            path,
+            count: tickets.len(),
+        },
+        Err(message) => NetEvent::ExportFailed(message),
+    });
+}
+
+/// Asks for a CSV or JSON file, validates every row, and creates the events
+/// only when all rows are valid.
+pub async fn import_events(link: Arc<Link>, sink: Sink) {
+    let dialog = rfd::AsyncFileDialog::new()
+        .set_title("Import events")
+        .add_filter("Events (CSV or JSON)", &["csv", "json"]);
+    let Some(handle) = dialog.pick_file().await else {
+        return sink.emit(NetEvent::DialogCancelled);
+    };
+    let bytes = handle.read().await;
+    let outcome = match transfer::parse_events(&handle.file_name(), &bytes) {
+        Err(ImportError::Unreadable(message)) => ImportOutcome::Unreadable(message),
+        Err(ImportError::Invalid(rows)) => ImportOutcome::Invalid(rows),
+        Ok(events) => match link.client() {
+            Ok(client) => create_all(&client, &events).await,
+            Err(error) => ImportOutcome::Interrupted {
+                created: 0,
+                row: 1,
+                message: error.to_string(),
+            },
+        },
+    };
+    sink.emit(NetEvent::Imported(outcome));
+}

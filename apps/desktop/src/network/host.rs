@@ -1,0 +1,89 @@
+//! "Host on this computer": the server library running inside the app, on
+//! the embedded SQLite store, so that one double-click gives a working
+//! server that others on the network can join.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use coliseum_server::{Server, ServerConfig, ServerHandle, open_embedded_store};
+
+use super::HostRequest;
+
+/// A server started by this app; stopped with [`HostedServer::stop`] (or
+/// when the network runtime shuts down).
+pub struct HostedServer {
+    handle: ServerHandle,
+}
+
+impl HostedServer {
+    /// Opens the store in `request.data_dir` (seeding the default events on
+    /// first start), binds `request.listen` and starts serving.
+    ///
+    /// # Errors
+    /// A sentence for people when the store cannot be opened or the address
+    /// cannot be bound (e.g. the port is taken).
+    pub async fn start(request: &HostRequest) -> Result<Self, String> {
+        let store = open_embedded_store(&request.data_dir).await.map_err(|e| {
+            format!(
+                "could not open the data directory {}: {e}",
+                request.data_dir.display()
+            )
+        })?;
+        let config = ServerConfig {
+            listen: request.listen,
+            ..ServerConfig::default()
+        };
+        let server = Server::bind(config, store)
+            .await
+            .map_err(|e| format!("could not listen on {}: {e}", request.listen))?;
+        tracing::info!(addr = %server.local_addr(), "hosting a server on this computer");
+        Ok(Self {
+            handle: server.spawn(),
+        })
+    }
+
+    /// Where the server listens (with the real port when `:0` was asked).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.handle.local_addr()
+    }
+
+    /// Where this app connects: the listening address, with a wildcard IP
+    /// (`0.0.0.0`, `::`) replaced by the matching loopback address.
+    pub fn connect_addr(&self) -> SocketAddr {
+        loopback_for(self.local_addr())
+    }
+
+    /// Graceful stop: clients get the `shutdown` push, in-flight requests finish.
+    pub async fn stop(self) {
+        if let Err(error) = self.handle.shutdown().await {
+            tracing::warn!(%error, "hosted server did not stop cleanly");
+        }
+    }
+}
+
+/// `addr` with an unspecified IP replaced by loopback of the same family.
+fn loopback_for(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::from((Ipv4Addr::LOCALHOST, addr.port()))
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::from((Ipv6Addr::LOCALHOST, addr.port()))
+        }
+        _ => addr,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcard_addresses_connect_through_loopback() {
+        let any: SocketAddr = "0.0.0.0:7878".parse().expect("addr");
+        assert_eq!(loopback_for(any).to_string(), "127.0.0.1:7878");
+        let any6: SocketAddr = "[::]:9000".parse().expect("addr");
+        assert_eq!(loopback_for(any6).to_string(), "[::1]:9000");
+        let lan: SocketAddr = "192.168.1.5:7878".parse().expect("addr");
+        assert_eq!(loopback_for(lan), lan);
+    }
+}

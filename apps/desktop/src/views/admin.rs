@@ -1,0 +1,305 @@
+//! Admins only: the "New event" form (validated with the server's rules) and
+//! the events import from a CSV or JSON file.
+
+use chrono::{Datelike as _, Days, Local, NaiveDate};
+use coliseum_protocol::validate::{self, DEFAULT_MAX_PER_USER};
+use egui::{RichText, Ui};
+
+use super::{Action, action_button, error_color, field_error, submitted, text_field};
+use crate::model::Model;
+use crate::network::{Command, ImportOutcome, NewEvent};
+
+/// Form state of "New event".
+#[derive(Debug, Clone)]
+pub struct AdminView {
+    name: String,
+    date: jiff::civil::Date,
+    location: String,
+    capacity: String,
+    max_per_user: String,
+    tried: bool,
+    /// The form was cleared after creating this event (by name).
+    handled_created: Option<String>,
+}
+
+impl Default for AdminView {
+    fn default() -> Self {
+        let today = Local::now().date_naive();
+        let date = today.checked_add_days(Days::new(30)).unwrap_or(today);
+        Self {
+            name: String::new(),
+            date: to_jiff(date),
+            location: String::new(),
+            capacity: String::new(),
+            max_per_user: DEFAULT_MAX_PER_USER.to_string(),
+            tried: false,
+            handled_created: None,
+        }
+    }
+}
+
+/// The form's values checked one by one; every field's problem is kept so
+/// each can be shown beside its field.
+struct Checked {
+    name: Result<(), String>,
+    location: Result<(), String>,
+    date: Result<NaiveDate, String>,
+    capacity: Result<u32, String>,
+    max_per_user: Result<u32, String>,
+    /// The rule tying capacity and max per user together.
+    limits: Result<(), String>,
+}
+
+impl Checked {
+    fn event(&self, name: &str, location: &str) -> Option<NewEvent> {
+        self.name.as_ref().ok()?;
+        self.location.as_ref().ok()?;
+        self.limits.as_ref().ok()?;
+        Some(NewEvent {
+            name: name.trim().to_owned(),
+            date: *self.date.as_ref().ok()?,
+            location: location.trim().to_owned(),
+            capacity: *self.capacity.as_ref().ok()?,
+            max_per_user: *self.max_per_user.as_ref().ok()?,
+        })
+    }
+}
+
+impl AdminView {
+    /// Draws the form and the import section.
+    pub fn ui(&mut self, ui: &mut Ui, model: &Model) -> Vec<Action> {
+        let mut actions = Vec::new();
+        if model.created_event.is_some() && self.handled_created != model.created_event {
+            let handled = model.created_event.clone();
+            *self = Self {
+                handled_created: handled,
+                ..Self::default()
+            };
+        }
+        ui.heading("New event");
+        ui.label(RichText::new("The event appears for everyone at once.").weak());
+        ui.add_space(8.0);
+        let checked = self.check();
+        let server = model.create_event_error.as_ref();
+        let show = |result: Result<(), String>, field: &str, touched: bool| {
+            result
+                .err()
+                .filter(|_| touched)
+                .or_else(|| server.and_then(|e| e.for_field(field)).map(str::to_owned))
+        };
+        let tried = self.tried;
+        let mut enter = false;
+        ui.scope(|ui| {
+            ui.set_max_width(420.0);
+            let field = text_field(ui, "Name", &mut self.name, false);
+            enter |= submitted(ui, &field);
+            field_error(
+                ui,
+                show(checked.name.clone(), "name", tried || !self.name.is_empty()).as_deref(),
+            );
+
+            let label = ui.label("Date");
+            ui.add(
+                egui_extras::DatePickerButton::new(&mut self.date)
+                    .id_salt("new-event-date")
+                    .calendar_week(false),
+            )
+            .labelled_by(label.id);
+            field_error(
+                ui,
+                show(checked.date.clone().map(drop), "date", true).as_deref(),
+            );
+
+            let field = text_field(ui, "Venue", &mut self.location, false);
+            enter |= submitted(ui, &field);
+            field_error(
+                ui,
+                show(
+                    checked.location.clone(),
+                    "location",
+                    tried || !self.location.is_empty(),
+                )
+                .as_deref(),
+            );
+
+            ui.columns(2, |columns| {
+                let field = text_field(&mut columns[0], "Capacity", &mut self.capacity, false);
+                enter |= submitted(&columns[0], &field);
+                field_error(
+                    &mut columns[0],
+                    show(
+                        checked.capacity.clone().map(drop),
+                        "capacity",
+                        tried || !self.capacity.is_empty(),
+                    )
+                    .as_deref(),
+                );
+                let field = text_field(
+                    &mut columns[1],
+                    "Max per user",
+                    &mut self.max_per_user,
+                    false,
+                );
+                enter |= submitted(&columns[1], &field);
+                field_error(
+                    &mut columns[1],
+                    show(checked.max_per_user.clone().map(drop), "max_per_user", true).as_deref(),
+                );
+            });
+            let touched = tried || !self.capacity.is_empty();
+            field_error(
+                ui,
+                checked.limits.clone().err().filter(|_| touched).as_deref(),
+            );
+            if let Some(error) = server.filter(|e| {
+                !matches!(
+                    e.field.as_deref(),
+                    Some("name" | "date" | "location" | "capacity" | "max_per_user")
+                )
+            }) {
+                ui.label(RichText::new(&error.message).color(error_color(ui)));
+            }
+            ui.add_space(8.0);
+            let busy = model.busy.create_event;
+            if action_button(ui, "Create event", busy, true) || (enter && !busy) {
+                self.tried = true;
+                if let Some(event) = checked.event(&self.name, &self.location) {
+                    actions.push(Action::Net(Command::CreateEvent(event)));
+                }
+            }
+        });
+        ui.add_space(16.0);
+        ui.separator();
+        ui.heading("Import events");
+        ui.label(
+            RichText::new(
+                "A CSV file with the columns name, date (YYYY-MM-DD), location, capacity \
+                 and optionally max_per_user — or a JSON array of such objects. \
+                 Every row is checked first: if any row is invalid, nothing is imported.",
+            )
+            .weak(),
+        );
+        if action_button(ui, "Import from file…", model.busy.import, true) {
+            actions.push(Action::Net(Command::ImportEvents));
+        }
+        import_report(ui, model.import.as_ref());
+        actions
+    }
+
+    fn check(&self) -> Checked {
+        let capacity = parse_count("capacity", &self.capacity);
+        let max_per_user = parse_count("max per user", &self.max_per_user);
+        let limits = match (&capacity, &max_per_user) {
+            (Ok(c), Ok(m)) => validate::capacity(*c, *m),
+            _ => Ok(()),
+        };
+        Checked {
+            name: validate::event_text("name", &self.name),
+            location: validate::event_text("venue", &self.location),
+            date: validate::event_date(&self.date.to_string()),
+            capacity,
+            max_per_user,
+            limits,
+        }
+    }
+}
+
+fn parse_count(what: &str, text: &str) -> Result<u32, String> {
+    text.trim()
+        .parse::<u32>()
+        .map_err(|_| format!("{what} must be a whole number"))
+}
+
+fn import_report(ui: &mut Ui, outcome: Option<&ImportOutcome>) {
+    let Some(outcome) = outcome else { return };
+    let error = error_color(ui);
+    match outcome {
+        ImportOutcome::Imported { count } => {
+            ui.label(format!("Imported {count} events."));
+        }
+        ImportOutcome::Unreadable(message) => {
+            ui.label(RichText::new(format!("Nothing imported: {message}")).color(error));
+        }
+        ImportOutcome::Invalid(rows) => {
+            ui.label(
+                RichText::new(format!(
+                    "Nothing imported: {} rows are invalid. Fix them and import again.",
+                    rows.len()
+                ))
+                .color(error),
+            );
+            egui::ScrollArea::vertical()
+                .id_salt("import-failures")
+                .max_height(160.0)
+                .show(ui, |ui| {
+                    for row in rows {
+                        ui.label(row.to_string());
+                    }
+                });
+        }
+        ImportOutcome::Interrupted {
+            created,
+            row,
+            message,
+        } => {
+            ui.label(
+                RichText::new(format!(
+                    "The server refused row {row} ({message}); rows before it ({created}) were created."
+                ))
+                .color(error),
+            );
+        }
+    }
+}
+
+fn to_jiff(date: NaiveDate) -> jiff::civil::Date {
+    let fallback = jiff::civil::Date::constant(2030, 1, 1);
+    let (Ok(year), Ok(month), Ok(day)) = (
+        i16::try_from(date.year()),
+        i8::try_from(date.month()),
+        i8::try_from(date.day()),
+    ) else {
+        return fallback;
+    };
+    jiff::civil::Date::new(year, month, day).unwrap_or(fallback)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_valid_form_makes_an_event_and_rules_are_the_servers() {
+        let mut view = AdminView {
+            name: " Jazz Night ".into(),
+            location: "Blue Room".into(),
+            capacity: "80".into(),
+            max_per_user: "4".into(),
+            date: jiff::civil::Date::constant(2027, 10, 2),
+            ..AdminView::default()
+        };
+        let event = view
+            .check()
+            .event(&view.name, &view.location)
+            .expect("valid");
+        assert_eq!(event.name, "Jazz Night");
+        assert_eq!(
+            event.date,
+            NaiveDate::from_ymd_opt(2027, 10, 2).expect("date")
+        );
+        assert_eq!((event.capacity, event.max_per_user), (80, 4));
+
+        view.max_per_user = "81".into();
+        assert!(view.check().limits.is_err());
+        view.capacity = "many".into();
+        assert!(view.check().capacity.is_err());
+        view.name = "  ".into();
+        assert!(view.check().name.is_err());
+    }
+
+    #[test]
+    fn chrono_dates_convert_to_the_picker() {
+        let date = NaiveDate::from_ymd_opt(2027, 2, 28).expect("date");
+        assert_eq!(to_jiff(date).to_string(), "2027-02-28");
+    }
+}

@@ -1,0 +1,231 @@
+//! The first screen: join a server by address, or host one on this computer.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use egui::{RichText, Ui};
+
+use super::{Action, action_button, error_color, field_error, submitted, text_field};
+use crate::model::Model;
+use crate::network::{Command, HostRequest};
+use crate::settings::{ConnectMode, Settings};
+
+/// Form state of the connect screen, seeded from the persisted settings.
+#[derive(Debug, Clone)]
+pub struct ConnectView {
+    mode: ConnectMode,
+    address: String,
+    listen: String,
+    data_dir: String,
+    /// The data directory used when the field is left empty.
+    default_data_dir: PathBuf,
+    /// Show rule violations even on untouched fields (after a submit attempt).
+    tried: bool,
+}
+
+impl ConnectView {
+    /// A form prefilled from `settings`; `default_data_dir` is shown as the
+    /// placeholder of the data directory field.
+    #[must_use]
+    pub fn new(settings: &Settings, default_data_dir: PathBuf) -> Self {
+        Self {
+            mode: settings.mode,
+            address: settings.server_address.clone(),
+            listen: settings.host_listen.clone(),
+            data_dir: settings
+                .host_data_dir
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            default_data_dir,
+            tried: false,
+        }
+    }
+
+    /// Draws the screen; `settings` is what is persisted now (the returned
+    /// [`Action::Remember`] carries the updated copy).
+    pub fn ui(&mut self, ui: &mut Ui, model: &Model, settings: &Settings) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let busy = model.busy.connect;
+        ui.vertical_centered(|ui| {
+            ui.add_space(24.0);
+            ui.heading(RichText::new("Coliseum").size(32.0).strong());
+            ui.label("Book event tickets and chat with other members.");
+            ui.add_space(16.0);
+        });
+        card(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.radio_value(&mut self.mode, ConnectMode::Join, "Join a server");
+                ui.radio_value(&mut self.mode, ConnectMode::Host, "Host on this computer");
+            });
+            ui.add_space(8.0);
+            let mut submit = false;
+            match self.mode {
+                ConnectMode::Join => {
+                    let field = text_field(ui, "Server address", &mut self.address, false);
+                    submit |= submitted(ui, &field);
+                    field_error(ui, self.address_error());
+                    ui.label(
+                        RichText::new("host:port of a Coliseum server, e.g. 127.0.0.1:7878")
+                            .weak()
+                            .small(),
+                    );
+                }
+                ConnectMode::Host => {
+                    let field = text_field(ui, "Listen on", &mut self.listen, false);
+                    submit |= submitted(ui, &field);
+                    field_error(ui, self.listen_error());
+                    ui.label(
+                        RichText::new(
+                            "0.0.0.0:7878 lets others on your network join; \
+                             127.0.0.1:7878 keeps the server to this computer.",
+                        )
+                        .weak()
+                        .small(),
+                    );
+                    ui.add_space(4.0);
+                    let label = ui.label("Data folder");
+                    let field = ui
+                        .add(
+                            egui::TextEdit::singleline(&mut self.data_dir)
+                                .hint_text(self.default_data_dir.display().to_string())
+                                .desired_width(f32::INFINITY),
+                        )
+                        .labelled_by(label.id);
+                    submit |= submitted(ui, &field);
+                }
+            }
+            ui.add_space(8.0);
+            let text = match self.mode {
+                ConnectMode::Join => "Connect",
+                ConnectMode::Host => "Start server and connect",
+            };
+            if action_button(ui, text, busy, true) || (submit && !busy) {
+                self.tried = true;
+                if let Some(command) = self.command() {
+                    actions.push(Action::Remember(Box::new(self.remember(settings))));
+                    actions.push(Action::Net(command));
+                }
+            }
+            if let Some(error) = &model.connect_error {
+                ui.add_space(4.0);
+                ui.label(RichText::new(error).color(error_color(ui)));
+            }
+        });
+        actions
+    }
+
+    fn address_error(&self) -> Option<&'static str> {
+        let address = self.address.trim();
+        let bad = address.is_empty()
+            || !address
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        (bad && (self.tried || !address.is_empty()))
+            .then_some("enter host:port, e.g. 127.0.0.1:7878")
+    }
+
+    fn listen_error(&self) -> Option<&'static str> {
+        let bad = self.listen.trim().parse::<SocketAddr>().is_err();
+        (bad && (self.tried || !self.listen.is_empty()))
+            .then_some("enter an IP address and port, e.g. 0.0.0.0:7878")
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        let text = self.data_dir.trim();
+        if text.is_empty() {
+            self.default_data_dir.clone()
+        } else {
+            PathBuf::from(text)
+        }
+    }
+
+    /// The command for the current form, when it is valid.
+    fn command(&self) -> Option<Command> {
+        match self.mode {
+            ConnectMode::Join => self.address_error().is_none().then(|| Command::Connect {
+                addr: self.address.trim().to_owned(),
+            }),
+            ConnectMode::Host => {
+                let listen = self.listen.trim().parse().ok()?;
+                Some(Command::Host(HostRequest {
+                    listen,
+                    data_dir: self.data_dir(),
+                }))
+            }
+        }
+    }
+
+    fn remember(&self, settings: &Settings) -> Settings {
+        let data_dir = self.data_dir.trim();
+        Settings {
+            mode: self.mode,
+            server_address: self.address.trim().to_owned(),
+            host_listen: self.listen.trim().to_owned(),
+            host_data_dir: (!data_dir.is_empty()).then(|| PathBuf::from(data_dir)),
+            ..settings.clone()
+        }
+    }
+}
+
+/// A centred, framed column of fixed width for forms.
+pub fn card<R>(ui: &mut Ui, add_contents: impl FnOnce(&mut Ui) -> R) -> R {
+    let width = ui.available_width().min(420.0);
+    let margin = ((ui.available_width() - width) / 2.0).max(0.0);
+    ui.horizontal(|ui| {
+        ui.add_space(margin);
+        ui.vertical(|ui| {
+            ui.set_width(width);
+            egui::Frame::group(ui.style())
+                .inner_margin(16.0)
+                .corner_radius(8.0)
+                .show(ui, |ui| {
+                    ui.set_width(width - 32.0);
+                    add_contents(ui)
+                })
+                .inner
+        })
+        .inner
+    })
+    .inner
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view() -> ConnectView {
+        ConnectView::new(&Settings::default(), PathBuf::from("/data"))
+    }
+
+    #[test]
+    fn join_needs_host_and_port() {
+        let mut view = view();
+        assert!(
+            matches!(view.command(), Some(Command::Connect { addr }) if addr == "127.0.0.1:7878")
+        );
+        view.address = "example.org".into();
+        assert!(view.command().is_none());
+        assert!(view.address_error().is_some());
+        view.address = " example.org:7878 ".into();
+        assert!(
+            matches!(view.command(), Some(Command::Connect { addr }) if addr == "example.org:7878")
+        );
+    }
+
+    #[test]
+    fn host_uses_the_default_data_dir_when_empty() {
+        let mut view = view();
+        view.mode = ConnectMode::Host;
+        let Some(Command::Host(request)) = view.command() else {
+            panic!("expected a host command");
+        };
+        assert_eq!(request.data_dir, PathBuf::from("/data"));
+        assert_eq!(request.listen.port(), 7878);
+        view.listen = "nonsense".into();
+        assert!(view.command().is_none());
+        let remembered = view.remember(&Settings::default());
+        assert_eq!(remembered.mode, ConnectMode::Host);
+        assert_eq!(remembered.host_data_dir, None);
+    }
+}

@@ -1,0 +1,257 @@
+//! The events table: name, date, location, seats left with a bar, a quantity
+//! and a Book button per row; sortable by name or date; filtered by a search
+//! box. Seat counts come from the model, which `event_update` pushes keep live.
+
+use std::collections::HashMap;
+
+use coliseum_protocol::Event;
+use egui::{Align, Layout, RichText, Ui};
+use egui_extras::{Column, TableBuilder};
+
+use super::{Action, error_color};
+use crate::model::Model;
+use crate::network::Command;
+
+/// Sort column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortKey {
+    /// By date, then name (the server's order).
+    #[default]
+    Date,
+    /// By name, then date.
+    Name,
+}
+
+/// UI state of the events table.
+#[derive(Debug, Clone, Default)]
+pub struct EventsView {
+    filter: String,
+    sort: SortKey,
+    descending: bool,
+    /// Quantity chosen per event id (default 1).
+    quantities: HashMap<String, u32>,
+}
+
+/// Height of a table row, in points.
+const ROW_HEIGHT: f32 = 30.0;
+
+impl EventsView {
+    /// Draws the table.
+    pub fn ui(&mut self, ui: &mut Ui, model: &Model) -> Vec<Action> {
+        let mut actions = Vec::new();
+        ui.horizontal(|ui| {
+            ui.heading("Events");
+            ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+                if ui.button("⟳ Refresh").clicked() {
+                    actions.push(Action::Net(Command::RefreshEvents));
+                }
+                ui.add(
+                    egui::TextEdit::singleline(&mut self.filter)
+                        .hint_text("name or venue")
+                        .desired_width(180.0),
+                )
+                .accessible_name("Filter events");
+                ui.label("🔍");
+            });
+        });
+        ui.add_space(4.0);
+        let rows = self.rows(&model.events);
+        if model.events.is_empty() {
+            ui.label(RichText::new("No events yet.").weak());
+            return actions;
+        }
+        if rows.is_empty() {
+            ui.label(RichText::new(format!("No event matches \"{}\".", self.filter.trim())).weak());
+            return actions;
+        }
+        TableBuilder::new(ui)
+            .id_salt("events-table")
+            .striped(true)
+            .cell_layout(Layout::left_to_right(Align::Center))
+            .column(Column::remainder().at_least(140.0).clip(true))
+            .column(Column::auto().at_least(110.0))
+            .column(Column::initial(150.0).at_least(80.0).clip(true))
+            .column(Column::auto().at_least(150.0))
+            .column(Column::exact(64.0))
+            .column(Column::exact(96.0))
+            .header(24.0, |mut header| {
+                header.col(|ui| self.sort_header(ui, "Name", SortKey::Name));
+                header.col(|ui| self.sort_header(ui, "Date", SortKey::Date));
+                header.col(|ui| {
+                    ui.strong("Venue");
+                });
+                header.col(|ui| {
+                    ui.strong("Seats left");
+                });
+                header.col(|ui| {
+                    ui.strong("Qty");
+                });
+                header.col(|_| {});
+            })
+            .body(|mut body| {
+                for event in rows {
+                    body.row(ROW_HEIGHT, |mut row| {
+                        row.col(|ui| {
+                            ui.label(RichText::new(&event.name).strong());
+                        });
+                        row.col(|ui| {
+                            ui.label(event.date.format("%a %d %b %Y").to_string());
+                        });
+                        row.col(|ui| {
+                            ui.label(&event.location);
+                        });
+                        row.col(|ui| seats_cell(ui, event));
+                        let quantity = self.quantities.entry(event.id.clone()).or_insert(1);
+                        row.col(|ui| {
+                            let max = event.max_per_user.max(1);
+                            *quantity = (*quantity).clamp(1, max);
+                            ui.add_enabled(
+                                event.available > 0,
+                                egui::DragValue::new(quantity).range(1..=max).speed(0.1),
+                            )
+                            .on_hover_text(format!("At most {max} per person"))
+                            .accessible_name(format!("Quantity for {}", event.name));
+                        });
+                        row.col(|ui| {
+                            if let Some(action) = book_cell(ui, model, event, *quantity) {
+                                actions.push(action);
+                            }
+                        });
+                    });
+                }
+            });
+        actions
+    }
+
+    fn sort_header(&mut self, ui: &mut Ui, text: &str, key: SortKey) {
+        let arrow = match (self.sort == key, self.descending) {
+            (false, _) => "",
+            (true, false) => " ⏶",
+            (true, true) => " ⏷",
+        };
+        let button =
+            egui::Button::new(RichText::new(format!("{text}{arrow}")).strong()).frame(false);
+        if ui
+            .add(button)
+            .on_hover_text(format!("Sort by {}", text.to_lowercase()))
+            .clicked()
+        {
+            if self.sort == key {
+                self.descending = !self.descending;
+            } else {
+                self.sort = key;
+                self.descending = false;
+            }
+        }
+    }
+
+    /// The events to show: filtered by name or venue (case-insensitive),
+    /// sorted by the chosen column.
+    fn rows<'a>(&self, events: &'a [Event]) -> Vec<&'a Event> {
+        let needle = self.filter.trim().to_lowercase();
+        let mut rows: Vec<&Event> = events
+            .iter()
+            .filter(|e| {
+                needle.is_empty()
+                    || e.name.to_lowercase().contains(&needle)
+                    || e.location.to_lowercase().contains(&needle)
+            })
+            .collect();
+        match self.sort {
+            SortKey::Date => rows.sort_by(|a, b| (a.date, &a.name).cmp(&(b.date, &b.name))),
+            SortKey::Name => rows.sort_by(|a, b| {
+                (a.name.to_lowercase(), a.date).cmp(&(b.name.to_lowercase(), b.date))
+            }),
+        }
+        if self.descending {
+            rows.reverse();
+        }
+        rows
+    }
+}
+
+/// "148 / 150" with a small bar, or "Sold out".
+fn seats_cell(ui: &mut Ui, event: &Event) {
+    let fraction = if event.capacity == 0 {
+        0.0
+    } else {
+        f64::from(event.available) / f64::from(event.capacity)
+    };
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "a fraction in 0..=1 fits f32"
+    )]
+    let fraction = fraction as f32;
+    ui.add(
+        egui::ProgressBar::new(fraction)
+            .desired_width(56.0)
+            .desired_height(8.0),
+    );
+    if event.available == 0 {
+        ui.label(RichText::new("Sold out").color(error_color(ui)).strong());
+    } else {
+        ui.label(format!("{} / {}", event.available, event.capacity));
+    }
+}
+
+/// The Book button (a spinner while booking; disabled when sold out).
+fn book_cell(ui: &mut Ui, model: &Model, event: &Event, quantity: u32) -> Option<Action> {
+    let booking = model.busy.books.contains(&event.id);
+    let sold_out = event.available == 0;
+    let mut action = None;
+    let button = ui
+        .add_enabled(!booking && !sold_out, egui::Button::new("Book"))
+        .accessible_name(format!("Book {}", event.name));
+    if button.clicked() && !booking {
+        action = Some(Action::Net(Command::Book {
+            event_id: event.id.clone(),
+            quantity,
+        }));
+    }
+    if booking {
+        let spinner = ui.add(egui::Spinner::new());
+        if model.busy.books_waiting.contains(&event.id) {
+            spinner.on_hover_text("Connection lost: the booking is retried when it is back");
+        }
+    } else if let Some(error) = model.book_errors.get(&event.id) {
+        ui.label(RichText::new("⚠").color(error_color(ui)))
+            .on_hover_text(error);
+    }
+    action
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn event(id: &str, name: &str, location: &str, day: u32) -> Event {
+        Event {
+            id: id.into(),
+            name: name.into(),
+            date: NaiveDate::from_ymd_opt(2027, 6, day).expect("date"),
+            location: location.into(),
+            capacity: 10,
+            available: 10,
+            max_per_user: 4,
+        }
+    }
+
+    #[test]
+    fn filters_by_name_or_venue_and_sorts() {
+        let events = [
+            event("1", "Concerto Rock", "Stadio", 12),
+            event("2", "Aria", "Teatro", 20),
+            event("3", "Zebra", "stadio nuovo", 1),
+        ];
+        let mut view = EventsView::default();
+        let ids = |rows: Vec<&Event>| rows.iter().map(|e| e.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(view.rows(&events)), ["3", "1", "2"]);
+        view.sort = SortKey::Name;
+        assert_eq!(ids(view.rows(&events)), ["2", "1", "3"]);
+        view.descending = true;
+        assert_eq!(ids(view.rows(&events)), ["3", "1", "2"]);
+        view.filter = " STADIO ".into();
+        assert_eq!(ids(view.rows(&events)), ["3", "1"]);
+    }
+}

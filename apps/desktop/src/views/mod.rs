@@ -1,0 +1,101 @@
+//! The views: each a small type holding only its own form state, with a `ui`
+//! method that reads the [`Model`](crate::model::Model) and returns the
+//! [`Action`]s the user asked for. The app runs them after drawing, so no
+//! view talks to the network or to another view.
+//!
+//! # Layout
+//! - [`connect`]: server address, or "Host on this computer".
+//! - [`login`]: log in and register forms.
+//! - [`events`]: the live events table with booking.
+//! - [`tickets`]: "My tickets", cancel and export.
+//! - [`admin`]: "New event" form and events import (admins only).
+//! - [`chat`]: the lobby side panel with the online list.
+//! - [`status`]: the status bar and the notice banner.
+
+pub mod admin;
+pub mod chat;
+pub mod connect;
+pub mod events;
+pub mod login;
+pub mod status;
+pub mod tickets;
+
+use egui::{Color32, Response, RichText, Ui};
+
+use crate::network::Command;
+use crate::settings::{Settings, ThemeChoice};
+
+/// A main-window tab (once logged in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tab {
+    /// The events table.
+    #[default]
+    Events,
+    /// The user's tickets.
+    Tickets,
+    /// "New event" (admins only).
+    Admin,
+}
+
+/// What a view asks the app to do.
+#[must_use = "an action does nothing until the app runs it"]
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Send a command to the network thread (marking it in flight first).
+    Net(Command),
+    /// Switch the main view.
+    Show(Tab),
+    /// Remove the notice at this index.
+    Dismiss(usize),
+    /// Change the theme.
+    Theme(ThemeChoice),
+    /// Remember these settings (e.g. the server address on connect).
+    Remember(Box<Settings>),
+}
+
+/// Where inline error texts are drawn.
+#[must_use]
+pub fn error_color(ui: &Ui) -> Color32 {
+    ui.visuals().error_fg_color
+}
+
+/// A label above a single-line text field, wired for accessibility (the
+/// field is named by the label) and for Tab navigation. Returns the field's
+/// response.
+pub fn text_field(ui: &mut Ui, label: &str, value: &mut String, password: bool) -> Response {
+    let label = ui.label(label);
+    ui.add(
+        egui::TextEdit::singleline(value)
+            .password(password)
+            .desired_width(f32::INFINITY),
+    )
+    .labelled_by(label.id)
+}
+
+/// An inline error under a field (nothing when `error` is `None`).
+pub fn field_error(ui: &mut Ui, error: Option<&str>) {
+    if let Some(error) = error {
+        ui.label(RichText::new(error).color(error_color(ui)).small());
+    }
+}
+
+/// True when `response`'s field just lost focus because Enter was pressed.
+#[must_use]
+pub fn submitted(ui: &Ui, response: &Response) -> bool {
+    response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter))
+}
+
+/// A button that turns into a spinner while `busy` and is disabled unless
+/// `enabled`. Returns `true` when clicked (never while busy).
+pub fn action_button(ui: &mut Ui, text: &str, busy: bool, enabled: bool) -> bool {
+    ui.horizontal(|ui| {
+        let clicked = ui
+            .add_enabled(enabled && !busy, egui::Button::new(text))
+            .clicked();
+        if busy {
+            ui.add(egui::Spinner::new());
+        }
+        clicked && !busy
+    })
+    .inner
+}

@@ -1,0 +1,128 @@
+//! The status bar (connection state, user and role, online count, theme) and
+//! the notice banner.
+
+use std::time::Instant;
+
+use egui::{Align, Color32, Layout, RichText, Ui};
+
+use super::Action;
+use crate::model::{Link, Model, NoticeLevel};
+use crate::settings::ThemeChoice;
+
+/// The connection state as the status bar words it, e.g. "Reconnecting in 4 s".
+#[must_use]
+pub fn link_text(model: &Model, now: Instant) -> String {
+    match model.link {
+        Link::Offline => "Offline".to_owned(),
+        Link::Connecting => "Connecting…".to_owned(),
+        Link::Connected => match &model.server {
+            Some(server) => format!("Connected to {server}"),
+            None => "Connected".to_owned(),
+        },
+        Link::Reconnecting { at } => {
+            let secs = at.saturating_duration_since(now).as_secs_f32().ceil();
+            format!("Reconnecting in {secs:.0} s")
+        }
+    }
+}
+
+/// Draws the status bar contents.
+pub fn status_bar(ui: &mut Ui, model: &Model, theme: ThemeChoice, now: Instant) -> Vec<Action> {
+    let mut actions = Vec::new();
+    ui.horizontal(|ui| {
+        let color = match model.link {
+            Link::Connected => Color32::from_rgb(0x2e, 0xa0, 0x43),
+            Link::Connecting | Link::Reconnecting { .. } => Color32::from_rgb(0xd2, 0x99, 0x22),
+            Link::Offline => ui.visuals().weak_text_color(),
+        };
+        ui.label(RichText::new("●").color(color));
+        ui.label(link_text(model, now));
+        if let Some(hosting) = &model.hosting {
+            ui.separator();
+            ui.label(format!("Hosting on {}", hosting.addr))
+                .on_hover_text(format!("Data: {}", hosting.data_dir.display()));
+        }
+        if let Some(session) = &model.session {
+            ui.separator();
+            ui.label(format!("{} ({})", session.username, session.role.as_str()));
+        }
+        ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+            ui.menu_button("Theme", |ui| {
+                for (choice, text) in [
+                    (ThemeChoice::System, "Follow system"),
+                    (ThemeChoice::Light, "Light"),
+                    (ThemeChoice::Dark, "Dark"),
+                ] {
+                    if ui.radio(theme == choice, text).clicked() {
+                        actions.push(Action::Theme(choice));
+                        ui.close();
+                    }
+                }
+            });
+            if model.session.is_some() || model.link == Link::Connected {
+                ui.separator();
+                ui.label(format!("{} online", model.online.count));
+            }
+        });
+    });
+    actions
+}
+
+/// Draws the notices (newest last), each with a dismiss button.
+pub fn notices(ui: &mut Ui, model: &Model) -> Vec<Action> {
+    let mut actions = Vec::new();
+    for (index, notice) in model.notices.iter().enumerate() {
+        let (fill, text) = match notice.level {
+            NoticeLevel::Info => (ui.visuals().extreme_bg_color, ui.visuals().text_color()),
+            NoticeLevel::Error => (
+                ui.visuals().error_fg_color.gamma_multiply(0.15),
+                ui.visuals().error_fg_color,
+            ),
+        };
+        egui::Frame::new()
+            .fill(fill)
+            .corner_radius(6.0)
+            .inner_margin(egui::Margin::symmetric(10, 6))
+            .show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    ui.label(RichText::new(&notice.text).color(text));
+                    ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+                        if ui
+                            .small_button("✖")
+                            .on_hover_text("Dismiss")
+                            .accessible_name(format!("Dismiss: {}", notice.text))
+                            .clicked()
+                        {
+                            actions.push(Action::Dismiss(index));
+                        }
+                    });
+                });
+            });
+        ui.add_space(4.0);
+    }
+    actions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn reconnect_countdown_rounds_up() {
+        let now = Instant::now();
+        let model = Model {
+            link: Link::Reconnecting {
+                at: now + Duration::from_millis(3_200),
+            },
+            ..Model::default()
+        };
+        assert_eq!(link_text(&model, now), "Reconnecting in 4 s");
+        let model = Model {
+            link: Link::Connected,
+            server: Some("127.0.0.1:7878".into()),
+            ..Model::default()
+        };
+        assert_eq!(link_text(&model, now), "Connected to 127.0.0.1:7878");
+    }
+}

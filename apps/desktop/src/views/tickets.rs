@@ -1,0 +1,154 @@
+//! "My tickets": event, seats, booked at, and Cancel (after a confirmation);
+//! export to CSV or JSON.
+
+use chrono::Local;
+use coliseum_protocol::Ticket;
+use egui::{Align, Layout, RichText, Ui};
+use egui_extras::{Column, TableBuilder};
+
+use super::{Action, Tab, error_color};
+use crate::model::{Model, seats};
+use crate::network::Command;
+use crate::transfer::ExportFormat;
+
+/// UI state of "My tickets".
+#[derive(Debug, Clone, Default)]
+pub struct TicketsView {
+    /// The ticket whose cancellation awaits confirmation.
+    confirm: Option<Ticket>,
+}
+
+impl TicketsView {
+    /// Draws the view (and the confirmation dialog when open).
+    pub fn ui(&mut self, ui: &mut Ui, model: &Model) -> Vec<Action> {
+        let mut actions = Vec::new();
+        ui.horizontal(|ui| {
+            ui.heading("My tickets");
+            ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+                let exporting = model.busy.export;
+                if exporting {
+                    ui.add(egui::Spinner::new());
+                }
+                for format in [ExportFormat::Json, ExportFormat::Csv] {
+                    let button = ui.add_enabled(
+                        !exporting && !model.tickets.is_empty(),
+                        egui::Button::new(format!("Export {}…", format.label())),
+                    );
+                    if button.clicked() {
+                        actions.push(Action::Net(Command::ExportTickets {
+                            format,
+                            tickets: model.tickets.clone(),
+                        }));
+                    }
+                }
+                if ui.button("⟳ Refresh").clicked() {
+                    actions.push(Action::Net(Command::RefreshTickets));
+                }
+            });
+        });
+        ui.add_space(4.0);
+        if model.tickets.is_empty() {
+            ui.label(RichText::new("You have no tickets yet.").weak());
+            if ui.link("Find an event to book").clicked() {
+                actions.push(Action::Show(Tab::Events));
+            }
+        } else {
+            self.table(ui, model);
+        }
+        if let Some(action) = self.confirmation(ui) {
+            actions.push(action);
+        }
+        actions
+    }
+
+    fn table(&mut self, ui: &mut Ui, model: &Model) {
+        TableBuilder::new(ui)
+            .id_salt("tickets-table")
+            .striped(true)
+            .cell_layout(Layout::left_to_right(Align::Center))
+            .column(Column::remainder().at_least(160.0).clip(true))
+            .column(Column::auto().at_least(70.0))
+            .column(Column::auto().at_least(150.0))
+            .column(Column::exact(110.0))
+            .header(24.0, |mut header| {
+                for title in ["Event", "Seats", "Booked at"] {
+                    header.col(|ui| {
+                        ui.strong(title);
+                    });
+                }
+                header.col(|_| {});
+            })
+            .body(|mut body| {
+                for ticket in &model.tickets {
+                    body.row(30.0, |mut row| {
+                        row.col(|ui| {
+                            ui.label(RichText::new(&ticket.event_name).strong());
+                        });
+                        row.col(|ui| {
+                            ui.label(ticket.quantity.to_string());
+                        });
+                        row.col(|ui| {
+                            ui.label(
+                                ticket
+                                    .booked_at
+                                    .with_timezone(&Local)
+                                    .format("%d %b %Y %H:%M")
+                                    .to_string(),
+                            );
+                        });
+                        row.col(|ui| {
+                            let cancelling = model.busy.cancels.contains(&ticket.id);
+                            let button = ui
+                                .add_enabled(!cancelling, egui::Button::new("Cancel…"))
+                                .accessible_name(format!(
+                                    "Cancel ticket for {}",
+                                    ticket.event_name
+                                ));
+                            if button.clicked() {
+                                self.confirm = Some(ticket.clone());
+                            }
+                            if cancelling {
+                                ui.add(egui::Spinner::new());
+                            } else if let Some(error) = model.cancel_errors.get(&ticket.id) {
+                                ui.label(RichText::new("⚠").color(error_color(ui)))
+                                    .on_hover_text(error);
+                            }
+                        });
+                    });
+                }
+            });
+    }
+
+    /// The "Cancel this ticket?" dialog.
+    fn confirmation(&mut self, ui: &mut Ui) -> Option<Action> {
+        let ticket = self.confirm.clone()?;
+        let mut action = None;
+        let mut close = false;
+        let modal = egui::Modal::new(egui::Id::unique("confirm-cancel")).show(ui.ctx(), |ui| {
+            ui.set_max_width(360.0);
+            ui.heading("Cancel ticket?");
+            ui.label(format!(
+                "Give back {} {} for {}? This cannot be undone.",
+                ticket.quantity,
+                seats(ticket.quantity),
+                ticket.event_name
+            ));
+            ui.add_space(8.0);
+            ui.horizontal(|ui| {
+                if ui.button("Cancel ticket").clicked() {
+                    action = Some(Action::Net(Command::CancelTicket {
+                        ticket_id: ticket.id.clone(),
+                    }));
+                    close = true;
+                }
+                if ui.button("Keep ticket").clicked() {
+                    close = true;
+                }
+            });
+        });
+        if close || modal.should_close() {
+            self.confirm = None;
+        }
+        action
+    }
+}
