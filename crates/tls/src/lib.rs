@@ -15,6 +15,37 @@
 //!
 //! `docs/security.md` explains the threat model, rotation and trust modes.
 //!
+//! # Example
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), coliseum_tls::TlsError> {
+//! use std::path::Path;
+//! use coliseum_tls::{PinStore, TlsError, Trust};
+//!
+//! // Server: load or generate the identity, print its fingerprint, accept.
+//! let identity = coliseum_tls::load_or_create_server_identity(Path::new("data"), None, None)?;
+//! println!("TLS certificate fingerprint (SHA-256): {}", identity.fingerprint());
+//! let acceptor = identity.acceptor();
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:7878").await.expect("bind");
+//! # let _ = (acceptor, listener);
+//!
+//! // Client: trust on first use.
+//! let store = PinStore::open(PinStore::default_path()?)?;
+//! let trust = Trust::TrustOnFirstUse { store: store.clone(), host: "localhost:7878".into() };
+//! let tcp = tokio::net::TcpStream::connect("127.0.0.1:7878").await.expect("connect");
+//! match coliseum_tls::connect(tcp, "localhost", &trust).await {
+//!     Ok(_tls_stream) => { /* speak the protocol */ }
+//!     Err(TlsError::UnknownHost { host, fingerprint }) => {
+//!         // Show `fingerprint`; if the user accepts it:
+//!         store.pin(&host, fingerprint)?;
+//!         // ...and connect again.
+//!     }
+//!     Err(other) => return Err(other),
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Layout
 //! - `server`: [`ServerIdentity`] and [`load_or_create_server_identity`].
 //! - `client`: [`Trust`], [`connect`], [`client_config`] and the pin verifier.
