@@ -41,6 +41,26 @@ pub struct Welcome {
 
 type Reply = Result<Value, ErrorBody>;
 
+/// How [`Client::connect_with`] reaches the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// TLS 1.2+ (rustls), the server's default, trusting the server as
+    /// [`coliseum_tls::Trust`] says.
+    Tls(coliseum_tls::Trust),
+    /// Unencrypted TCP, only for servers run with `--insecure-plaintext`
+    /// (tests, load generation on loopback).
+    Plaintext,
+}
+
+/// The host part of `host:port` (without IPv6 brackets), used as the TLS
+/// server name.
+fn server_name(addr: &str) -> &str {
+    let host = addr.rsplit_once(':').map_or(addr, |(host, _port)| host);
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
 /// Requests waiting for their response; `None` once the connection closed.
 type Pending = Mutex<Option<HashMap<u64, oneshot::Sender<Reply>>>>;
 
@@ -78,6 +98,29 @@ impl Client {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         Self::connect_stream(stream).await
+    }
+
+    /// Connects to `addr` (`host:port`, IPv6 as `[::1]:7878`) with the given
+    /// transport: TLS (the server's default) verified as `Trust` says, or
+    /// plaintext for servers started with `--insecure-plaintext`.
+    ///
+    /// # Errors
+    /// As [`Client::connect`], plus [`ClientError::Tls`] when the handshake
+    /// fails or the certificate is not trusted — for trust on first use,
+    /// `TlsError::UnknownHost` carries the fingerprint to show the user.
+    pub async fn connect_with(
+        addr: &str,
+        transport: &Transport,
+    ) -> Result<(Self, Pushes), ClientError> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        match transport {
+            Transport::Plaintext => Self::connect_stream(stream).await,
+            Transport::Tls(trust) => {
+                let tls = coliseum_tls::connect(stream, server_name(addr), trust).await?;
+                Self::connect_stream(tls).await
+            }
+        }
     }
 
     /// Runs the protocol over an already-established byte stream (a TLS
@@ -303,6 +346,14 @@ mod tests {
         assert_eq!(pushes.recv().await, None);
         assert!(matches!(client.online().await, Err(ClientError::Closed)));
         assert!(client.is_closed());
+    }
+
+    #[test]
+    fn server_name_strips_port_and_brackets() {
+        assert_eq!(server_name("example.org:7878"), "example.org");
+        assert_eq!(server_name("127.0.0.1:7878"), "127.0.0.1");
+        assert_eq!(server_name("[::1]:7878"), "::1");
+        assert_eq!(server_name("localhost"), "localhost");
     }
 
     #[tokio::test]

@@ -20,6 +20,10 @@ pub enum ClientError {
     /// The connection closed before the answer arrived.
     #[error("connection closed")]
     Closed,
+    /// The TLS handshake failed or the server's certificate is not trusted
+    /// (unknown host for trust on first use, changed certificate, ...).
+    #[error(transparent)]
+    Tls(#[from] coliseum_tls::TlsError),
     /// The server sent something this client cannot understand.
     #[error("protocol error: {0}")]
     Protocol(String),

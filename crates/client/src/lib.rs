@@ -21,7 +21,8 @@ use coliseum_protocol::response::{
 };
 use coliseum_protocol::{ChatMessage, Event, Op, Ticket};
 
-pub use connection::{Client, Pushes, Welcome};
+pub use coliseum_tls::{Fingerprint, PinStore, TlsError, Trust};
+pub use connection::{Client, Pushes, Transport, Welcome};
 pub use error::ClientError;
 
 impl Client {
