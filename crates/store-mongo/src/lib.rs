@@ -1,1 +1,530 @@
-//! coliseum-store-mongo (placeholder, being written).
+//! Coliseum's MongoDB store: [`coliseum_store::Store`] on the official
+//! `mongodb` driver (3.x, tokio).
+//!
+//! ```no_run
+//! # async fn demo() -> coliseum_store::StoreResult<()> {
+//! use coliseum_store_mongo::{MongoOptions, MongoStore};
+//! let store = MongoStore::connect(MongoOptions::new("mongodb://127.0.0.1:27017")).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Guarantees
+//! - Usernames and e-mails are unique case-insensitively (unique indexes on
+//!   lowercased copies); ids are ObjectIds, handed out as 24-digit hex.
+//! - Booking never oversells and never exceeds the per-user limit, under any
+//!   number of concurrent callers and server processes: the seat counter and
+//!   the per-(user, event) holding only change through guarded single-document
+//!   updates (`available ≥ q`, `held ≤ max − q`). With transactions (replica
+//!   set, sharded cluster) a booking is all-or-nothing; without them, the
+//!   marker protocol of `booking.rs` plus `recovery.rs` makes a crash between
+//!   steps neither sell a seat twice nor lose one (see `docs/storage.md`).
+//! - Chat `seq` comes from an atomic per-room counter (`findOneAndUpdate` +
+//!   `$inc`): never given out twice.
+//! - Every call answers within [`MongoOptions::timeout`]: when MongoDB is
+//!   unreachable or slow the caller gets [`StoreError::Unavailable`]. The
+//!   call itself runs in its own task and is never dropped half-way (a
+//!   dropped driver future could leave a booking between steps); the driver
+//!   reconnects by itself when MongoDB is back.
+//!
+//! # Layout
+//! - this file: [`MongoOptions`], [`MongoStore`] (connect, the per-call task
+//!   and deadline, close) and the `Store` impl;
+//! - `setup.rs`: driver options, deployment detection, indexes;
+//! - `store.rs`: collections and the simple operations;
+//! - `booking.rs`: booking and cancelling (transaction and marker paths);
+//! - `recovery.rs`: repairs what a crash left of the marker path;
+//! - `model.rs`: the stored documents; `error.rs`: driver error mapping.
+
+mod booking;
+mod error;
+mod model;
+mod recovery;
+mod setup;
+mod store;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use coliseum_protocol::{ChatMessage, Event, Ticket};
+use coliseum_store::{
+    AuditEntry, Booking, BookingRequest, Cancellation, NewEvent, NewMessage, NewUser,
+    SessionRecord, Store, StoreError, StoreResult, User, UserUpdate,
+};
+use futures::TryStreamExt as _;
+use mongodb::Client;
+use mongodb::bson::doc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use recovery::{RECONCILE_EVERY, RecoveryReport, STALE_AFTER};
+
+use crate::error::one_line;
+use crate::store::Inner;
+
+/// Default database name (`--mongodb-db`).
+pub const DEFAULT_DATABASE: &str = "coliseum";
+
+/// Default [`MongoOptions::timeout`].
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How to reach MongoDB.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MongoOptions {
+    /// Connection string, e.g. `mongodb://127.0.0.1:27017` or
+    /// `mongodb://host1,host2/?replicaSet=rs0` (`mongodb+srv://` works too).
+    /// It may carry credentials: this crate never prints it.
+    pub uri: String,
+    /// Database name; default [`DEFAULT_DATABASE`] (`"coliseum"`).
+    pub database: String,
+    /// Bounds server selection, connecting, and each store call: a call
+    /// that has not finished by then answers `Unavailable` (it still runs to
+    /// its end in the background). Overrides `serverSelectionTimeoutMS` and
+    /// `connectTimeoutMS` in the URI. Default [`DEFAULT_TIMEOUT`] (5 s).
+    pub timeout: Duration,
+}
+
+impl MongoOptions {
+    /// Options for `uri` with the default database and timeout.
+    #[must_use]
+    pub fn new(uri: impl Into<String>) -> Self {
+        Self {
+            uri: uri.into(),
+            database: DEFAULT_DATABASE.to_owned(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+impl Default for MongoOptions {
+    /// `mongodb://127.0.0.1:27017`, database `coliseum`, 5 s.
+    fn default() -> Self {
+        Self::new("mongodb://127.0.0.1:27017")
+    }
+}
+
+/// Whether the store repairs interrupted bookings and cancels on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Recovery {
+    /// A background task runs recovery at start-up and every
+    /// [`RECONCILE_EVERY`] (what [`MongoStore::connect`] does).
+    #[default]
+    Background,
+    /// Only [`MongoStore::reconcile`] runs it (tests, maintenance tools).
+    Manual,
+}
+
+/// The MongoDB-backed [`Store`]. Cheap to share behind an `Arc`; one driver
+/// client (connection pool) per store.
+pub struct MongoStore {
+    /// Collections and operations, shared with the per-call tasks.
+    inner: Arc<Inner>,
+    /// Every per-call task and the recovery task, so `close` can wait.
+    tasks: TaskTracker,
+    /// Stops the background recovery loop.
+    stop: CancellationToken,
+    /// Set by `close`; later calls answer `Unavailable`.
+    closed: AtomicBool,
+    /// The database name, for logs.
+    database: String,
+}
+
+impl std::fmt::Debug for MongoStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MongoStore")
+            .field("database", &self.database)
+            .field("transactions", &self.inner.transactions)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs `future` in its own task and waits at most `timeout` for it; on
+/// expiry the task goes on (it is never dropped half-way) and the caller
+/// gets `Unavailable` naming `what`.
+async fn bounded<T, F>(what: &str, timeout: Duration, future: F) -> StoreResult<T>
+where
+    T: Send + 'static,
+    F: Future<Output = StoreResult<T>> + Send + 'static,
+{
+    let task = tokio::spawn(future);
+    match tokio::time::timeout(timeout, task).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(join)) => Err(StoreError::Internal(format!("{what} failed: {join}"))),
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "MongoDB did not complete {what} within {} ms",
+            timeout.as_millis()
+        ))),
+    }
+}
+
+impl MongoStore {
+    /// Connects, checks that MongoDB answers (`ping`), detects whether the
+    /// deployment supports transactions, creates the indexes and starts the
+    /// background recovery (at once, then every [`RECONCILE_EVERY`]).
+    ///
+    /// # Errors
+    /// `Unavailable` with one line naming the hosts (never the URI, which may
+    /// hold a password) when MongoDB cannot be reached within
+    /// `options.timeout`, or answers with an error (e.g. a server too old
+    /// for the driver); `Internal` for a malformed URI or failed index
+    /// creation.
+    pub async fn connect(options: MongoOptions) -> StoreResult<Self> {
+        Self::connect_with(options, Recovery::Background).await
+    }
+
+    /// [`MongoStore::connect`] with a choice of [`Recovery`].
+    ///
+    /// # Errors
+    /// As [`MongoStore::connect`].
+    pub async fn connect_with(options: MongoOptions, recovery: Recovery) -> StoreResult<Self> {
+        let timeout = options.timeout;
+        let uri = options.uri.clone();
+        let driver_options = bounded("connect", timeout, async move {
+            setup::client_options(&uri, timeout)
+                .await
+                .map_err(|e| StoreError::Internal(format!("invalid MongoDB URI: {}", one_line(&e))))
+        })
+        .await?;
+        let hosts = driver_options
+            .hosts
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let client = Client::with_options(driver_options).map_err(|e| {
+            StoreError::Internal(format!("invalid MongoDB options: {}", one_line(&e)))
+        })?;
+
+        let unreachable = |detail: String| {
+            StoreError::Unavailable(format!(
+                "cannot reach MongoDB at {hosts} within {} ms: {detail}",
+                timeout.as_millis()
+            ))
+        };
+        let probe = client.clone();
+        let hello = bounded("connect", timeout, async move {
+            probe
+                .database("admin")
+                .run_command(doc! { "ping": 1 })
+                .await
+                .map_err(|e| StoreError::Unavailable(one_line(&e)))?;
+            setup::describe_server(&probe)
+                .await
+                .map_err(|e| StoreError::Unavailable(one_line(&e)))
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::Unavailable(detail) | StoreError::Internal(detail) => unreachable(detail),
+            other => other,
+        })?;
+        let transactions = setup::supports_transactions(&hello);
+
+        let db = client.database(&options.database);
+        let index_db = db.clone();
+        bounded("connect", timeout, async move {
+            setup::create_indexes(&index_db).await.map_err(|e| {
+                StoreError::Internal(format!("cannot create MongoDB indexes: {}", one_line(&e)))
+            })
+        })
+        .await?;
+
+        let inner = Arc::new(Inner::new(client, db, transactions, timeout));
+        let store = Self {
+            inner,
+            tasks: TaskTracker::new(),
+            stop: CancellationToken::new(),
+            closed: AtomicBool::new(false),
+            database: options.database,
+        };
+        if recovery == Recovery::Background {
+            store.start_recovery();
+        }
+        tracing::info!(
+            database = %store.database,
+            transactions,
+            "MongoDB store ready at {hosts}"
+        );
+        Ok(store)
+    }
+
+    /// True when booking and cancelling use multi-document transactions
+    /// (replica set or sharded cluster), false for the marker path.
+    #[must_use]
+    pub fn uses_transactions(&self) -> bool {
+        self.inner.transactions
+    }
+
+    /// The database name.
+    #[must_use]
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// Runs one recovery pass now over interrupted bookings and cancels
+    /// whose state is older than `older_than` (the background task uses
+    /// [`STALE_AFTER`]; `Duration::ZERO` is only safe when no other call is
+    /// in flight, e.g. in tests or maintenance).
+    ///
+    /// # Errors
+    /// `Unavailable`/`Internal` as for any call.
+    pub async fn reconcile(&self, older_than: Duration) -> StoreResult<RecoveryReport> {
+        self.run("reconcile", move |inner| async move {
+            inner.reconcile(older_than).await
+        })
+        .await
+    }
+
+    /// The names of the collections the store has created so far (for
+    /// diagnostics and tests).
+    ///
+    /// # Errors
+    /// `Unavailable`/`Internal` as for any call.
+    pub async fn collection_names(&self) -> StoreResult<Vec<String>> {
+        self.run("collection_names", |inner| async move {
+            let mut names: Vec<String> = inner
+                .db
+                .list_collection_names()
+                .await
+                .map_err(|e| error::map_err("collection_names", &e))?;
+            names.sort();
+            Ok(names)
+        })
+        .await
+    }
+
+    /// Starts the background recovery loop (see `recovery.rs`).
+    fn start_recovery(&self) {
+        let inner = Arc::clone(&self.inner);
+        let stop = self.stop.clone();
+        self.tasks.spawn(async move {
+            loop {
+                if let Err(error) = inner.reconcile(STALE_AFTER).await {
+                    tracing::warn!("MongoDB store recovery pass failed: {error}");
+                }
+                // Only the sleep races the stop signal, never a driver call.
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep(RECONCILE_EVERY) => {}
+                }
+            }
+        });
+    }
+
+    /// Runs `call` on its own task, bounded by the timeout (see [`bounded`]).
+    async fn run<T, F, Fut>(&self, what: &'static str, call: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Inner>) -> Fut,
+        Fut: Future<Output = StoreResult<T>> + Send + 'static,
+    {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Unavailable(
+                "the MongoDB store is closed".to_owned(),
+            ));
+        }
+        let future = self.tasks.track_future(call(Arc::clone(&self.inner)));
+        bounded(what, self.inner.timeout, future).await
+    }
+}
+
+#[async_trait]
+impl Store for MongoStore {
+    fn backend(&self) -> &'static str {
+        "mongodb"
+    }
+
+    async fn create_user(&self, user: NewUser) -> StoreResult<User> {
+        self.run("create_user", |i| async move { i.create_user(user).await })
+            .await
+    }
+
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        let username = username.to_owned();
+        self.run("user_by_username", |i| async move {
+            i.user_by_username(&username).await
+        })
+        .await
+    }
+
+    async fn user_by_id(&self, user_id: &str) -> StoreResult<Option<User>> {
+        let user_id = user_id.to_owned();
+        self.run(
+            "user_by_id",
+            |i| async move { i.user_by_id(&user_id).await },
+        )
+        .await
+    }
+
+    async fn update_user(&self, user_id: &str, update: UserUpdate) -> StoreResult<User> {
+        let user_id = user_id.to_owned();
+        self.run("update_user", |i| async move {
+            i.update_user(&user_id, update).await
+        })
+        .await
+    }
+
+    async fn create_session(&self, session: SessionRecord) -> StoreResult<()> {
+        self.run("create_session", |i| async move {
+            i.create_session(session).await
+        })
+        .await
+    }
+
+    async fn session_user(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<User>> {
+        let token_hash = token_hash.to_owned();
+        self.run("session_user", |i| async move {
+            i.session_user(&token_hash, now).await
+        })
+        .await
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
+        let token_hash = token_hash.to_owned();
+        self.run("delete_session", |i| async move {
+            i.delete_session(&token_hash).await
+        })
+        .await
+    }
+
+    async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<u64> {
+        let user_id = user_id.to_owned();
+        self.run("delete_user_sessions", |i| async move {
+            i.delete_user_sessions(&user_id).await
+        })
+        .await
+    }
+
+    async fn list_events(&self) -> StoreResult<Vec<Event>> {
+        self.run("list_events", |i| async move { i.list_events().await })
+            .await
+    }
+
+    async fn event(&self, event_id: &str) -> StoreResult<Option<Event>> {
+        let event_id = event_id.to_owned();
+        self.run("event", |i| async move { i.event(&event_id).await })
+            .await
+    }
+
+    async fn create_event(&self, event: NewEvent) -> StoreResult<Event> {
+        self.run(
+            "create_event",
+            |i| async move { i.create_event(event).await },
+        )
+        .await
+    }
+
+    async fn seed_events(&self, events: Vec<NewEvent>) -> StoreResult<usize> {
+        self.run(
+            "seed_events",
+            |i| async move { i.seed_events(events).await },
+        )
+        .await
+    }
+
+    async fn book(&self, request: BookingRequest) -> StoreResult<Booking> {
+        self.run("book", |i| async move { i.book(request).await })
+            .await
+    }
+
+    async fn tickets_for_user(&self, user_id: &str) -> StoreResult<Vec<Ticket>> {
+        let user_id = user_id.to_owned();
+        self.run("tickets_for_user", |i| async move {
+            let Some(user) = model::parse_id(&user_id) else {
+                return Ok(Vec::new());
+            };
+            let docs: Vec<model::TicketDoc> = i
+                .tickets
+                .find(doc! { "user_id": user, "status": "active" })
+                .sort(doc! { "booked_at": -1, "_id": -1 })
+                .await
+                .map_err(|e| error::map_err("tickets_for_user", &e))?
+                .try_collect()
+                .await
+                .map_err(|e| error::map_err("tickets_for_user", &e))?;
+            docs.iter().map(model::TicketDoc::to_ticket).collect()
+        })
+        .await
+    }
+
+    async fn cancel_ticket(&self, user_id: &str, ticket_id: &str) -> StoreResult<Cancellation> {
+        let (user_id, ticket_id) = (user_id.to_owned(), ticket_id.to_owned());
+        self.run("cancel_ticket", |i| async move {
+            i.cancel_ticket(&user_id, &ticket_id).await
+        })
+        .await
+    }
+
+    async fn append_message(&self, message: NewMessage) -> StoreResult<ChatMessage> {
+        self.run("append_message", |i| async move {
+            i.append_message(message).await
+        })
+        .await
+    }
+
+    async fn chat_history(
+        &self,
+        room: &str,
+        before_seq: Option<u64>,
+        limit: u32,
+    ) -> StoreResult<Vec<ChatMessage>> {
+        let room = room.to_owned();
+        self.run("chat_history", |i| async move {
+            i.chat_history(&room, before_seq, limit).await
+        })
+        .await
+    }
+
+    async fn append_audit(&self, entry: AuditEntry) -> StoreResult<()> {
+        self.run(
+            "append_audit",
+            |i| async move { i.append_audit(entry).await },
+        )
+        .await
+    }
+
+    async fn recent_audit(&self, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        self.run(
+            "recent_audit",
+            |i| async move { i.recent_audit(limit).await },
+        )
+        .await
+    }
+
+    /// Refuses new calls, stops the recovery loop, waits (at most the
+    /// timeout) for calls in flight to finish, then shuts the driver client
+    /// down (closing its connections).
+    async fn close(&self) -> StoreResult<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.stop.cancel();
+        self.tasks.close();
+        let timeout = self.inner.timeout;
+        if tokio::time::timeout(timeout, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("MongoDB store closed with calls still in flight");
+            return Ok(());
+        }
+        let client = self.inner.client.clone();
+        // `shutdown` waits for sessions and cursors, which no finished call
+        // holds; bounded anyway, on its own task.
+        bounded("close", timeout, async move {
+            client.shutdown().await;
+            Ok(())
+        })
+        .await
+        .or_else(|error| {
+            tracing::warn!("MongoDB client shutdown: {error}");
+            Ok(())
+        })
+    }
+}

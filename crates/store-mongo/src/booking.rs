@@ -1,0 +1,850 @@
+//! Booking and cancelling: never oversell, never exceed the per-user limit,
+//! and survive a crash between steps.
+//!
+//! # Two paths, chosen at start-up
+//! - **Transactions** (replica set or sharded cluster): the checks and the
+//!   writes (event `$inc`, holding `$inc`, ticket insert) run in one
+//!   multi-document transaction (snapshot read concern, majority write
+//!   concern); conflicting transactions are retried a bounded number of
+//!   times. A crash before commit leaves nothing behind.
+//! - **Markers** (standalone server, mongo-java-server): a sequence of
+//!   single-document atomic updates, each guarded by a filter, with the
+//!   ticket written first as `pending`:
+//!   1. insert the ticket `{status: "pending"}` (the unique `request_ref`
+//!      index makes a request key usable once per user);
+//!   2. reserve the user's allowance on the holding
+//!      `{_id: "<user>:<event>"}`: filter `held ≤ max − q`, `$inc held +q`,
+//!      `$push holds {t: ticket, q}` (upsert; a lost upsert race is a
+//!      duplicate key, then re-read and retry);
+//!   3. reserve the seats on the event: filter `available ≥ q`,
+//!      `$inc available −q`, `$push holds {t: ticket, q}`
+//!      (`findOneAndUpdate`; `available` after = before − q, see
+//!      `store::loop_upsert_counter` for why not `ReturnDocument::After`);
+//!   4. activate: `pending → active` (guarded by `status: "pending"`):
+//!      **this is the commit point**;
+//!   5. `$pull` the two markers (cleanup only).
+//!
+//!   On failure the booking claims its ticket `pending → failed` (which also
+//!   frees its request key), undoes each marker that is still there
+//!   (`$inc` back and `$pull` in one update filtered on the marker, so an
+//!   undo happens at most once) and deletes the ticket. Because every seat
+//!   move carries its ticket's marker in the same atomic update, a crash at
+//!   any point leaves enough to finish or undo it; `recovery.rs` does that.
+//!
+//!   Cancelling: `active → cancelling` (guarded by owner and status; the
+//!   commit point), then `$inc` the seats back on the event and the holding,
+//!   each guarded by the absence of a `releases` marker that the same update
+//!   pushes, then `cancelling → cancelled`, then `$pull` the markers.
+//!   Recovery finishes stale `cancelling` tickets.
+//!
+//! Every multi-step call stops issuing writes once it has run for [`LEASE`]
+//! (it then answers `Unavailable`); recovery only touches tickets whose state
+//! is older than `recovery::STALE_AFTER`, which is longer.
+
+use std::time::{Duration, Instant};
+
+use coliseum_store::{Booking, BookingRequest, Cancellation, StoreError, StoreResult};
+use mongodb::ClientSession;
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::{Bson, doc};
+use mongodb::options::{ReadConcern, ReturnDocument, WriteConcern};
+
+use crate::error::{duplicate_key_index, is_unavailable, map_err};
+use crate::model::{
+    EventDoc, TicketDoc, TicketStatus, holding_id, names, parse_id, request_ref, to_bson_time,
+    to_u32,
+};
+use crate::store::{Inner, UPSERT_ATTEMPTS};
+
+/// Longest a booking or cancel keeps issuing writes.
+pub(crate) const LEASE: Duration = Duration::from_secs(60);
+
+/// How often a seat reservation is retried when it failed although the
+/// re-read shows enough seats (seats came back meanwhile).
+const SEAT_ATTEMPTS: usize = 8;
+
+/// How often a transaction is retried after a transient error (write
+/// conflict with a concurrent booking, election).
+const TRANSACTION_ATTEMPTS: usize = 30;
+
+/// How often a replay waits for a concurrent booking with the same request
+/// key to finish, and how long between looks.
+const REPLAY_POLLS: u32 = 100;
+/// See [`REPLAY_POLLS`].
+const REPLAY_POLL_EVERY: Duration = Duration::from_millis(20);
+
+/// The start of a multi-step call; see [`LEASE`].
+struct Lease(Instant);
+
+impl Lease {
+    fn start() -> Self {
+        Self(Instant::now())
+    }
+
+    /// `Err(Unavailable)` once the lease is over.
+    fn check(&self) -> StoreResult<()> {
+        if self.0.elapsed() > LEASE {
+            return Err(StoreError::Unavailable(format!(
+                "the operation ran longer than {} s; recovery will finish or undo it",
+                LEASE.as_secs()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The current time as a BSON date.
+fn now() -> mongodb::bson::DateTime {
+    to_bson_time(coliseum_store::now())
+}
+
+/// A marker value `{t, q}` for `$push`.
+fn marker(ticket: ObjectId, quantity: i64) -> Bson {
+    Bson::Document(doc! { "t": ticket, "q": quantity })
+}
+
+/// What one transaction attempt does.
+enum TxnOp<'a> {
+    /// Book: the event as read before, the user, the request.
+    Book {
+        event: &'a EventDoc,
+        user: ObjectId,
+        request: &'a BookingRequest,
+        request_ref: Option<&'a str>,
+    },
+    /// Cancel the user's ticket.
+    Cancel { user: ObjectId, ticket: ObjectId },
+}
+
+/// What a committed transaction did.
+enum TxnDone {
+    Booked(Booking),
+    Cancelled(Cancellation),
+}
+
+impl Inner {
+    /// See [`coliseum_store::Store::book`] and the module docs.
+    pub async fn book(&self, request: BookingRequest) -> StoreResult<Booking> {
+        let user = parse_id(&request.user_id).ok_or(StoreError::NotFound)?;
+        let event_id = parse_id(&request.event_id).ok_or(StoreError::NotFound)?;
+        if request.quantity == 0 {
+            return Err(StoreError::Internal(
+                "a booking needs at least one seat".to_owned(),
+            ));
+        }
+        let event = self
+            .event_doc(event_id, "book")
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let key = request.request_key.as_deref().map(|k| request_ref(user, k));
+        if let Some(key) = &key
+            && let Some(replay) = self.replay(key).await?
+        {
+            return Ok(replay);
+        }
+        if self.transactions {
+            let op = TxnOp::Book {
+                event: &event,
+                user,
+                request: &request,
+                request_ref: key.as_deref(),
+            };
+            return match self.in_transaction(&op, "book").await {
+                Ok(TxnDone::Booked(booking)) => Ok(booking),
+                Ok(TxnDone::Cancelled(_)) => {
+                    Err(StoreError::Internal("unexpected outcome".to_owned()))
+                }
+                Err(StoreError::Conflict(field)) if field == "request_key" => match &key {
+                    Some(key) => self.replay(key).await?.ok_or(StoreError::Unavailable(
+                        "a booking with this request key is in progress; retry".to_owned(),
+                    )),
+                    None => Err(StoreError::Internal("duplicate ticket".to_owned())),
+                },
+                Err(error) => Err(error),
+            };
+        }
+        self.book_with_markers(&event, user, &request, key).await
+    }
+
+    /// The original booking for `request_ref`, if any. Waits (bounded) while
+    /// a concurrent booking with the same key is still `pending`.
+    async fn replay(&self, request_ref: &str) -> StoreResult<Option<Booking>> {
+        for _ in 0..REPLAY_POLLS {
+            let found = self
+                .tickets
+                .find_one(doc! { "request_ref": request_ref })
+                .await
+                .map_err(|e| map_err("book", &e))?;
+            let Some(ticket) = found else {
+                return Ok(None);
+            };
+            match ticket.status {
+                TicketStatus::Active | TicketStatus::Cancelling | TicketStatus::Cancelled => {
+                    let available = self
+                        .event_doc(ticket.event_id, "book")
+                        .await?
+                        .map_or(0, |e| e.available);
+                    return Ok(Some(Booking {
+                        ticket: ticket.to_ticket()?,
+                        available: to_u32(available.max(0), "available")?,
+                        replayed: true,
+                    }));
+                }
+                // A failed booking gives its key up in the same update.
+                TicketStatus::Failed => return Ok(None),
+                TicketStatus::Pending => tokio::time::sleep(REPLAY_POLL_EVERY).await,
+            }
+        }
+        Err(StoreError::Unavailable(
+            "a booking with this request key is still in progress; retry".to_owned(),
+        ))
+    }
+
+    /// The seats the holding `id` counts (0 when it does not exist).
+    async fn held(&self, id: &str) -> StoreResult<i64> {
+        Ok(self
+            .holdings
+            .find_one(doc! { "_id": id })
+            .await
+            .map_err(|e| map_err("book", &e))?
+            .map_or(0, |h| h.held))
+    }
+
+    /// The marker path (module docs, steps 1–5).
+    async fn book_with_markers(
+        &self,
+        event: &EventDoc,
+        user: ObjectId,
+        request: &BookingRequest,
+        key: Option<String>,
+    ) -> StoreResult<Booking> {
+        let quantity = i64::from(request.quantity);
+        let max = event.max_per_user;
+        let holding = holding_id(user, event.id);
+        let limit_exceeded = |held: i64| StoreError::LimitExceeded {
+            max_per_user: to_u32(max, "max_per_user").unwrap_or(u32::MAX),
+            held: u32::try_from(held.max(0)).unwrap_or(u32::MAX),
+        };
+
+        // Answers that need no write (plain reads; the guarded updates
+        // below decide for real).
+        let held = self.held(&holding).await?;
+        if held + quantity > max {
+            return Err(limit_exceeded(held));
+        }
+        if event.available < quantity {
+            return Err(StoreError::SoldOut {
+                available: to_u32(event.available.max(0), "available")?,
+            });
+        }
+
+        let lease = Lease::start();
+        // 1. The pending ticket.
+        let mut ticket = TicketDoc {
+            id: ObjectId::new(),
+            user_id: user,
+            event_id: event.id,
+            event_name: event.name.clone(),
+            quantity,
+            booked_at: to_bson_time(request.booked_at),
+            status: TicketStatus::Pending,
+            since: now(),
+            request_ref: key,
+            worker: None,
+        };
+        let mut inserted = false;
+        for _ in 0..UPSERT_ATTEMPTS {
+            match self.tickets.insert_one(&ticket).await {
+                Ok(_) => {
+                    inserted = true;
+                    break;
+                }
+                Err(error)
+                    if duplicate_key_index(&error).as_deref() == Some(names::REQUEST_INDEX) =>
+                {
+                    if let Some(key) = &ticket.request_ref
+                        && let Some(replay) = self.replay(key).await?
+                    {
+                        return Ok(replay);
+                    }
+                    // The other booking failed and gave the key up: try again.
+                    ticket.since = now();
+                }
+                Err(error) => return Err(map_err("book", &error)),
+            }
+        }
+        if !inserted {
+            return Err(StoreError::Unavailable(
+                "a booking with this request key keeps failing; retry".to_owned(),
+            ));
+        }
+
+        // 2. The user's allowance.
+        if let Err(error) = self.reserve_allowance(&holding, &ticket, max).await {
+            self.fail_booking(&ticket, &holding).await;
+            return Err(error);
+        }
+        // 3. The seats.
+        let available = match lease.check() {
+            Ok(()) => self.reserve_seats(&ticket).await,
+            Err(error) => Err(error),
+        };
+        let available = match available {
+            Ok(available) => available,
+            Err(error) => {
+                self.fail_booking(&ticket, &holding).await;
+                return Err(error);
+            }
+        };
+        // 4. Commit point.
+        lease.check()?;
+        let activated = self
+            .tickets
+            .update_one(
+                doc! { "_id": ticket.id, "status": "pending" },
+                doc! { "$set": { "status": "active", "since": now() } },
+            )
+            .await;
+        match activated {
+            Ok(result) if result.matched_count == 1 => {}
+            Ok(_) => {
+                // Recovery took the ticket over (this call outlived its
+                // lease): undo whatever is left and report.
+                self.fail_booking(&ticket, &holding).await;
+                return Err(StoreError::Unavailable(
+                    "the booking took too long and was rolled back; retry".to_owned(),
+                ));
+            }
+            Err(error) => {
+                // Unknown whether the update applied: `fail_booking` only
+                // undoes if it can still claim the pending ticket.
+                self.fail_booking(&ticket, &holding).await;
+                return Err(map_err("book", &error));
+            }
+        }
+        // 5. Cleanup; recovery pulls markers of active tickets if this fails.
+        self.pull_markers(ticket.id, event.id, &holding, "holds")
+            .await;
+        ticket.status = TicketStatus::Active;
+        Ok(Booking {
+            ticket: ticket.to_ticket()?,
+            available: to_u32(available.max(0), "available")?,
+            replayed: false,
+        })
+    }
+
+    /// Step 2: `$inc` the holding by the ticket's seats while the user stays
+    /// within `max`, pushing the ticket's marker; upserts the holding.
+    async fn reserve_allowance(
+        &self,
+        holding: &str,
+        ticket: &TicketDoc,
+        max: i64,
+    ) -> StoreResult<()> {
+        let quantity = ticket.quantity;
+        for _ in 0..UPSERT_ATTEMPTS {
+            let reserved = self
+                .holdings
+                .update_one(
+                    doc! {
+                        "_id": holding,
+                        "held": { "$lte": max - quantity },
+                        "holds.t": { "$ne": ticket.id },
+                    },
+                    doc! {
+                        "$inc": { "held": quantity },
+                        "$push": { "holds": marker(ticket.id, quantity) },
+                    },
+                )
+                .upsert(true)
+                .await;
+            match reserved {
+                Ok(result) if result.matched_count == 1 || result.upserted_id.is_some() => {
+                    return Ok(());
+                }
+                Ok(_) => {
+                    return Err(StoreError::Internal(
+                        "holding upsert changed nothing".to_owned(),
+                    ));
+                }
+                // The filter did not match an existing holding (the user
+                // holds too many), or a concurrent first booking created it.
+                Err(error) if duplicate_key_index(&error).is_some() => {
+                    let held = self.held(holding).await?;
+                    if held + quantity > max {
+                        return Err(StoreError::LimitExceeded {
+                            max_per_user: to_u32(max, "max_per_user")?,
+                            held: u32::try_from(held.max(0)).unwrap_or(u32::MAX),
+                        });
+                    }
+                }
+                Err(error) => return Err(map_err("book", &error)),
+            }
+        }
+        Err(StoreError::Unavailable(
+            "too much contention on the per-user limit; retry".to_owned(),
+        ))
+    }
+
+    /// Step 3: take the seats if enough remain; returns `available` after.
+    async fn reserve_seats(&self, ticket: &TicketDoc) -> StoreResult<i64> {
+        let quantity = ticket.quantity;
+        for _ in 0..SEAT_ATTEMPTS {
+            let taken = self
+                .events
+                .find_one_and_update(
+                    doc! {
+                        "_id": ticket.event_id,
+                        "available": { "$gte": quantity },
+                        "holds.t": { "$ne": ticket.id },
+                    },
+                    doc! {
+                        "$inc": { "available": -quantity },
+                        "$push": { "holds": marker(ticket.id, quantity) },
+                    },
+                )
+                .return_document(ReturnDocument::Before)
+                .await
+                .map_err(|e| map_err("book", &e))?;
+            if let Some(before) = taken {
+                return Ok(before.available - quantity);
+            }
+            let current = self
+                .event_doc(ticket.event_id, "book")
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            if current.available < quantity {
+                return Err(StoreError::SoldOut {
+                    available: to_u32(current.available.max(0), "available")?,
+                });
+            }
+        }
+        Err(StoreError::Unavailable(
+            "too much contention on the event; retry".to_owned(),
+        ))
+    }
+
+    /// Undoes a booking that will not complete: claims the ticket
+    /// `pending → failed` (freeing its request key), undoes the markers that
+    /// are still there, deletes the ticket. If the claim fails because the
+    /// ticket is active, nothing is undone. Errors are logged: recovery
+    /// finishes the job.
+    pub(crate) async fn fail_booking(&self, ticket: &TicketDoc, holding: &str) {
+        let claimed = self
+            .tickets
+            .update_one(
+                doc! { "_id": ticket.id, "status": "pending" },
+                doc! {
+                    "$set": { "status": "failed", "since": now() },
+                    "$unset": { "request_ref": "" },
+                },
+            )
+            .await;
+        match claimed {
+            Ok(result) if result.matched_count == 1 => {}
+            Ok(_) => match self.tickets.find_one(doc! { "_id": ticket.id }).await {
+                // Failed already (recovery claimed it) or gone: undoing the
+                // remaining markers is safe (each undo happens once).
+                Ok(None) => {}
+                Ok(Some(current)) if current.status == TicketStatus::Failed => {}
+                Ok(Some(_)) => return,
+                Err(error) => {
+                    tracing::warn!(ticket = %ticket.id, "booking rollback: {error}");
+                    return;
+                }
+            },
+            Err(error) => {
+                tracing::warn!(ticket = %ticket.id, "booking rollback left to recovery: {error}");
+                return;
+            }
+        }
+        if let Err(error) = self.undo_holds(ticket.id, ticket.event_id, holding).await {
+            tracing::warn!(ticket = %ticket.id, "booking rollback left to recovery: {error}");
+            return;
+        }
+        if let Err(error) = self
+            .tickets
+            .delete_one(doc! { "_id": ticket.id, "status": "failed" })
+            .await
+        {
+            tracing::warn!(ticket = %ticket.id, "failed ticket left to recovery: {error}");
+        }
+    }
+
+    /// Gives back the seats and the allowance that ticket `ticket` took, if
+    /// its `holds` markers are still there (each undo at most once).
+    pub(crate) async fn undo_holds(
+        &self,
+        ticket: ObjectId,
+        event: ObjectId,
+        holding: &str,
+    ) -> mongodb::error::Result<()> {
+        // Seats go back to the event (+q); the allowance is released (−q).
+        self.undo_marker(names::EVENTS, Bson::ObjectId(event), ticket, "available", 1)
+            .await?;
+        self.undo_marker(
+            names::HOLDINGS,
+            Bson::String(holding.to_owned()),
+            ticket,
+            "held",
+            -1,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `$inc counter` by `sign × q` and `$pull` the `holds` marker of
+    /// `ticket` from document `id` of `collection`, in one update filtered on
+    /// the marker (so it happens at most once). `q` comes from the marker.
+    pub(crate) async fn undo_marker(
+        &self,
+        collection: &str,
+        id: Bson,
+        ticket: ObjectId,
+        counter: &str,
+        sign: i64,
+    ) -> mongodb::error::Result<bool> {
+        let coll = self.db.collection::<crate::model::MarkersDoc>(collection);
+        let Some(doc) = coll
+            .find_one(doc! { "_id": id.clone(), "holds.t": ticket })
+            .await?
+        else {
+            return Ok(false);
+        };
+        let Some(found) = doc.holds.iter().find(|m| m.t == ticket) else {
+            return Ok(false);
+        };
+        let result = coll
+            .update_one(
+                doc! { "_id": id, "holds.t": ticket },
+                doc! { "$inc": { counter: sign * found.q }, "$pull": { "holds": { "t": ticket } } },
+            )
+            .await?;
+        Ok(result.modified_count == 1)
+    }
+
+    /// Removes the `array` markers of `ticket` from the event and the
+    /// holding (cleanup after a commit point; failures are logged only).
+    pub(crate) async fn pull_markers(
+        &self,
+        ticket: ObjectId,
+        event: ObjectId,
+        holding: &str,
+        array: &str,
+    ) {
+        let pull = doc! { "$pull": { array: { "t": ticket } } };
+        if let Err(error) = self
+            .events
+            .update_one(doc! { "_id": event }, pull.clone())
+            .await
+        {
+            tracing::warn!(%ticket, "marker cleanup left to recovery: {error}");
+        }
+        if let Err(error) = self
+            .holdings
+            .update_one(doc! { "_id": holding }, pull)
+            .await
+        {
+            tracing::warn!(%ticket, "marker cleanup left to recovery: {error}");
+        }
+    }
+
+    // ----- cancel -----------------------------------------------------------
+
+    /// See [`coliseum_store::Store::cancel_ticket`] and the module docs.
+    pub async fn cancel_ticket(&self, user_id: &str, ticket_id: &str) -> StoreResult<Cancellation> {
+        let user = parse_id(user_id).ok_or(StoreError::NotFound)?;
+        let ticket_id = parse_id(ticket_id).ok_or(StoreError::NotFound)?;
+        if self.transactions {
+            let op = TxnOp::Cancel {
+                user,
+                ticket: ticket_id,
+            };
+            return match self.in_transaction(&op, "cancel_ticket").await? {
+                TxnDone::Cancelled(cancellation) => Ok(cancellation),
+                TxnDone::Booked(_) => Err(StoreError::Internal("unexpected outcome".to_owned())),
+            };
+        }
+        let worker = format!("{:016x}", rand::random::<u64>());
+        // The commit point: only the owner's active ticket, only once.
+        let ticket = self
+            .tickets
+            .find_one_and_update(
+                doc! { "_id": ticket_id, "user_id": user, "status": "active" },
+                doc! { "$set": { "status": "cancelling", "since": now(), "worker": &worker } },
+            )
+            .return_document(ReturnDocument::Before)
+            .await
+            .map_err(|e| map_err("cancel_ticket", &e))?
+            .ok_or(StoreError::NotFound)?;
+        self.finish_cancel(&ticket, &worker, &Lease::start()).await
+    }
+
+    /// The steps after the commit point of a cancel, by `worker` (the owner
+    /// or recovery after taking the ticket over).
+    async fn finish_cancel(
+        &self,
+        ticket: &TicketDoc,
+        worker: &str,
+        lease: &Lease,
+    ) -> StoreResult<Cancellation> {
+        let quantity = ticket.quantity;
+        let holding = holding_id(ticket.user_id, ticket.event_id);
+        lease.check()?;
+        let returned = self
+            .events
+            .find_one_and_update(
+                doc! { "_id": ticket.event_id, "releases.t": { "$ne": ticket.id } },
+                doc! {
+                    "$inc": { "available": quantity },
+                    "$push": { "releases": marker(ticket.id, quantity) },
+                },
+            )
+            .return_document(ReturnDocument::Before)
+            .await
+            .map_err(|e| map_err("cancel_ticket", &e))?;
+        let available = match returned {
+            Some(before) => before.available + quantity,
+            // Already given back by an earlier attempt.
+            None => self
+                .event_doc(ticket.event_id, "cancel_ticket")
+                .await?
+                .map_or(0, |e| e.available),
+        };
+        lease.check()?;
+        self.holdings
+            .update_one(
+                doc! { "_id": &holding, "releases.t": { "$ne": ticket.id } },
+                doc! {
+                    "$inc": { "held": -quantity },
+                    "$push": { "releases": marker(ticket.id, quantity) },
+                },
+            )
+            .await
+            .map_err(|e| map_err("cancel_ticket", &e))?;
+        lease.check()?;
+        let done = self
+            .tickets
+            .update_one(
+                doc! { "_id": ticket.id, "status": "cancelling", "worker": worker },
+                doc! { "$set": { "status": "cancelled", "since": now() }, "$unset": { "worker": "" } },
+            )
+            .await
+            .map_err(|e| map_err("cancel_ticket", &e))?;
+        // Only whoever completed the cancel may drop the markers (they keep
+        // the seat return idempotent until then).
+        if done.matched_count == 1 {
+            self.pull_markers(ticket.id, ticket.event_id, &holding, "releases")
+                .await;
+        }
+        Ok(Cancellation {
+            event_id: ticket.event_id.to_hex(),
+            quantity: to_u32(quantity, "quantity")?,
+            available: to_u32(available.max(0), "available")?,
+        })
+    }
+
+    /// Recovery's entry to [`Self::finish_cancel`] for a ticket it took over.
+    pub(crate) async fn resume_cancel(&self, ticket: &TicketDoc, worker: &str) -> StoreResult<()> {
+        self.finish_cancel(ticket, worker, &Lease::start())
+            .await
+            .map(|_| ())
+    }
+
+    // ----- transactions -----------------------------------------------------
+
+    /// Runs `op` in a transaction, retrying transient errors (write
+    /// conflicts, elections) up to [`TRANSACTION_ATTEMPTS`] times; gives up
+    /// at once when MongoDB is unreachable. Domain refusals (sold out, ...)
+    /// abort the transaction and are returned as they are.
+    async fn in_transaction(&self, op: &TxnOp<'_>, what: &str) -> StoreResult<TxnDone> {
+        let lease = Lease::start();
+        let mut last_error = None;
+        for attempt in 0..TRANSACTION_ATTEMPTS {
+            lease.check()?;
+            if attempt > 0 {
+                // A little random back-off spreads conflicting retries.
+                let jitter = rand::random_range(1..=10_u64) * u64::try_from(attempt).unwrap_or(1);
+                tokio::time::sleep(Duration::from_millis(jitter.min(200))).await;
+            }
+            let mut session = self
+                .client
+                .start_session()
+                .await
+                .map_err(|e| map_err(what, &e))?;
+            session
+                .start_transaction()
+                .read_concern(ReadConcern::snapshot())
+                .write_concern(WriteConcern::majority())
+                .await
+                .map_err(|e| map_err(what, &e))?;
+            let outcome = self.transaction_body(&mut session, op).await;
+            let error = match outcome {
+                Ok(Ok(done)) => match self.commit(&mut session).await {
+                    Ok(()) => return Ok(done),
+                    Err(error) => error,
+                },
+                Ok(Err(refusal)) => {
+                    let _ = session.abort_transaction().await;
+                    return Err(refusal);
+                }
+                Err(error) => {
+                    let _ = session.abort_transaction().await;
+                    error
+                }
+            };
+            if duplicate_key_index(&error).as_deref() == Some(names::REQUEST_INDEX) {
+                return Err(StoreError::Conflict("request_key".to_owned()));
+            }
+            if is_unavailable(&error) || !error.contains_label("TransientTransactionError") {
+                return Err(map_err(what, &error));
+            }
+            last_error = Some(error);
+        }
+        Err(last_error.map_or_else(
+            || StoreError::Unavailable(format!("{what}: too much contention; retry")),
+            |e| StoreError::Unavailable(format!("{what}: too much contention; retry ({e})")),
+        ))
+    }
+
+    /// Commits, retrying when the outcome is unknown (the driver's
+    /// `UnknownTransactionCommitResult` label; commit is idempotent).
+    async fn commit(&self, session: &mut ClientSession) -> mongodb::error::Result<()> {
+        let mut result = session.commit_transaction().await;
+        for _ in 0..3 {
+            match &result {
+                Err(error) if error.contains_label("UnknownTransactionCommitResult") => {
+                    result = session.commit_transaction().await;
+                }
+                _ => break,
+            }
+        }
+        result
+    }
+
+    /// One attempt of `op` inside the session's transaction.
+    async fn transaction_body(
+        &self,
+        session: &mut ClientSession,
+        op: &TxnOp<'_>,
+    ) -> mongodb::error::Result<StoreResult<TxnDone>> {
+        match *op {
+            TxnOp::Book {
+                event,
+                user,
+                request,
+                request_ref,
+            } => {
+                let quantity = i64::from(request.quantity);
+                let holding = holding_id(user, event.id);
+                let held = self
+                    .holdings
+                    .find_one(doc! { "_id": &holding })
+                    .session(&mut *session)
+                    .await?
+                    .map_or(0, |h| h.held);
+                if held + quantity > event.max_per_user {
+                    return Ok(Err(StoreError::LimitExceeded {
+                        max_per_user: u32::try_from(event.max_per_user).unwrap_or(u32::MAX),
+                        held: u32::try_from(held.max(0)).unwrap_or(u32::MAX),
+                    }));
+                }
+                let taken = self
+                    .events
+                    .find_one_and_update(
+                        doc! { "_id": event.id, "available": { "$gte": quantity } },
+                        doc! { "$inc": { "available": -quantity } },
+                    )
+                    .return_document(ReturnDocument::Before)
+                    .session(&mut *session)
+                    .await?;
+                let Some(before) = taken else {
+                    let current = self
+                        .events
+                        .find_one(doc! { "_id": event.id })
+                        .session(&mut *session)
+                        .await?;
+                    return Ok(Err(match current {
+                        Some(current) => StoreError::SoldOut {
+                            available: u32::try_from(current.available.max(0)).unwrap_or(0),
+                        },
+                        None => StoreError::NotFound,
+                    }));
+                };
+                // Within the transaction a concurrent change of the holding
+                // is a write conflict (retried), so a plain `$inc` suffices.
+                self.holdings
+                    .update_one(
+                        doc! { "_id": &holding },
+                        doc! { "$inc": { "held": quantity } },
+                    )
+                    .upsert(true)
+                    .session(&mut *session)
+                    .await?;
+                let ticket = TicketDoc {
+                    id: ObjectId::new(),
+                    user_id: user,
+                    event_id: event.id,
+                    event_name: event.name.clone(),
+                    quantity,
+                    booked_at: to_bson_time(request.booked_at),
+                    status: TicketStatus::Active,
+                    since: now(),
+                    request_ref: request_ref.map(str::to_owned),
+                    worker: None,
+                };
+                self.tickets
+                    .insert_one(&ticket)
+                    .session(&mut *session)
+                    .await?;
+                let booking = ticket.to_ticket().and_then(|t| {
+                    Ok(Booking {
+                        ticket: t,
+                        available: to_u32((before.available - quantity).max(0), "available")?,
+                        replayed: false,
+                    })
+                });
+                Ok(booking.map(TxnDone::Booked))
+            }
+            TxnOp::Cancel { user, ticket } => {
+                let cancelled = self
+                    .tickets
+                    .find_one_and_update(
+                        doc! { "_id": ticket, "user_id": user, "status": "active" },
+                        doc! { "$set": { "status": "cancelled", "since": now() } },
+                    )
+                    .return_document(ReturnDocument::Before)
+                    .session(&mut *session)
+                    .await?;
+                let Some(ticket) = cancelled else {
+                    return Ok(Err(StoreError::NotFound));
+                };
+                let returned = self
+                    .events
+                    .find_one_and_update(
+                        doc! { "_id": ticket.event_id },
+                        doc! { "$inc": { "available": ticket.quantity } },
+                    )
+                    .return_document(ReturnDocument::Before)
+                    .session(&mut *session)
+                    .await?;
+                self.holdings
+                    .update_one(
+                        doc! { "_id": holding_id(ticket.user_id, ticket.event_id) },
+                        doc! { "$inc": { "held": -ticket.quantity } },
+                    )
+                    .session(&mut *session)
+                    .await?;
+                let available = returned.map_or(0, |before| before.available + ticket.quantity);
+                let cancellation = to_u32(ticket.quantity, "quantity").and_then(|quantity| {
+                    Ok(Cancellation {
+                        event_id: ticket.event_id.to_hex(),
+                        quantity,
+                        available: to_u32(available.max(0), "available")?,
+                    })
+                });
+                Ok(cancellation.map(TxnDone::Cancelled))
+            }
+        }
+    }
+}

@@ -1,0 +1,380 @@
+//! The documents as stored, with serde, and their conversions to the domain
+//! types. Ids are `ObjectId`s inside MongoDB and 24-digit hex strings
+//! outside; counters are `i64` (BSON has no unsigned integers); times are
+//! BSON dates (milliseconds, the precision every Coliseum store keeps).
+//!
+//! Collections (names in [`names`]):
+//! - `users`: [`UserDoc`]; `username_lc`/`email_lc` carry the lowercased
+//!   values that the unique indexes compare (case-insensitive uniqueness
+//!   without relying on collations).
+//! - `sessions`: [`SessionDoc`], `_id` = the token hash.
+//! - `events`: [`EventDoc`] plus the in-flight marker arrays `holds` and
+//!   `releases` ([`Marker`], see `booking.rs`).
+//! - `holdings`: [`HoldingDoc`], one per (user, event): the seats the user
+//!   holds or is booking, with the same marker arrays.
+//! - `tickets`: [`TicketDoc`] with a [`TicketStatus`].
+//! - `messages`: [`MessageDoc`]; `counters`: [`CounterDoc`] (per-room `seq`).
+//! - `audit`: [`AuditDoc`].
+
+use chrono::{DateTime, NaiveDate, Utc};
+use coliseum_protocol::{ChatMessage, Event, Role, Ticket};
+use coliseum_store::{AuditEntry, StoreError, StoreResult, User};
+use mongodb::bson::oid::ObjectId;
+use serde::{Deserialize, Serialize};
+
+/// Collection and index names, in one place.
+pub(crate) mod names {
+    /// Accounts.
+    pub const USERS: &str = "users";
+    /// Login sessions.
+    pub const SESSIONS: &str = "sessions";
+    /// Events with their seat counters.
+    pub const EVENTS: &str = "events";
+    /// Per-(user, event) seat holdings, for the atomic per-user limit.
+    pub const HOLDINGS: &str = "holdings";
+    /// Tickets.
+    pub const TICKETS: &str = "tickets";
+    /// Chat messages.
+    pub const MESSAGES: &str = "messages";
+    /// Per-room sequence counters and one-off markers.
+    pub const COUNTERS: &str = "counters";
+    /// The audit log.
+    pub const AUDIT: &str = "audit";
+
+    /// Unique index on `users.username_lc`; a duplicate → `Conflict("username")`.
+    pub const USERNAME_INDEX: &str = "username_lc_unique";
+    /// Unique index on `users.email_lc`; a duplicate → `Conflict("email")`.
+    pub const EMAIL_INDEX: &str = "email_lc_unique";
+    /// Unique sparse index on `tickets.request_ref` (`<user id>:<request key>`).
+    pub const REQUEST_INDEX: &str = "request_ref_unique";
+}
+
+/// Converts a domain time to a BSON date (milliseconds).
+pub(crate) fn to_bson_time(time: DateTime<Utc>) -> mongodb::bson::DateTime {
+    mongodb::bson::DateTime::from_millis(time.timestamp_millis())
+}
+
+/// Converts a BSON date back to a domain time.
+pub(crate) fn from_bson_time(time: mongodb::bson::DateTime) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(time.timestamp_millis()).unwrap_or_default()
+}
+
+/// Parses an id as the domain hands it over: exactly 24 hex digits, else
+/// `None` (callers answer `None` / `NotFound`, never an error).
+pub(crate) fn parse_id(id: &str) -> Option<ObjectId> {
+    if id.len() != 24 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    ObjectId::parse_str(id).ok()
+}
+
+/// A stored `u32` quantity (`i64` in BSON) back to `u32`; a value out of
+/// range means a corrupt document.
+pub(crate) fn to_u32(value: i64, field: &str) -> StoreResult<u32> {
+    u32::try_from(value)
+        .map_err(|_| StoreError::Internal(format!("stored {field} {value} is out of range")))
+}
+
+/// The `_id` of the holding of `user` for `event`: `<user hex>:<event hex>`.
+pub(crate) fn holding_id(user: ObjectId, event: ObjectId) -> String {
+    format!("{}:{}", user.to_hex(), event.to_hex())
+}
+
+/// The value of `tickets.request_ref` for an idempotency key: the user's
+/// hex id (fixed 24 characters, so unambiguous), a colon, the key. One
+/// field with a unique sparse index instead of a compound partial index:
+/// mongo-java-server ignores `partialFilterExpression`, and a compound
+/// sparse index would still index every ticket (it always has `user_id`).
+pub(crate) fn request_ref(user: ObjectId, key: &str) -> String {
+    format!("{}:{key}", user.to_hex())
+}
+
+/// `users` document.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct UserDoc {
+    /// Primary key; the domain id is its hex form.
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    /// As given.
+    pub username: String,
+    /// Lowercased; unique index [`names::USERNAME_INDEX`].
+    pub username_lc: String,
+    /// As given.
+    pub email: String,
+    /// Lowercased; unique index [`names::EMAIL_INDEX`].
+    pub email_lc: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// `"user"` or `"admin"`.
+    pub role: Role,
+    /// Creation time.
+    pub created_at: mongodb::bson::DateTime,
+}
+
+impl UserDoc {
+    /// The domain record.
+    pub fn into_user(self) -> User {
+        User {
+            id: self.id.to_hex(),
+            username: self.username,
+            email: self.email,
+            password_hash: self.password_hash,
+            role: self.role,
+            created_at: from_bson_time(self.created_at),
+        }
+    }
+}
+
+/// `sessions` document.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct SessionDoc {
+    /// Hex SHA-256 of the session token (the `_id` index makes it unique).
+    #[serde(rename = "_id")]
+    pub token_hash: String,
+    /// The session's user.
+    pub user_id: ObjectId,
+    /// Valid while `now < expires_at`.
+    pub expires_at: mongodb::bson::DateTime,
+}
+
+/// `events` document (the marker arrays are left out: serde ignores them
+/// when reading, and `$push` creates them).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct EventDoc {
+    /// Primary key.
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    /// Display name.
+    pub name: String,
+    /// `YYYY-MM-DD`: sorts chronologically as a string.
+    pub date: NaiveDate,
+    /// Venue.
+    pub location: String,
+    /// Total seats.
+    pub capacity: i64,
+    /// Seats for sale; only ever changed by guarded `$inc`.
+    pub available: i64,
+    /// Per-user limit.
+    pub max_per_user: i64,
+}
+
+impl EventDoc {
+    /// The domain record.
+    pub fn into_event(self) -> StoreResult<Event> {
+        Ok(Event {
+            id: self.id.to_hex(),
+            name: self.name,
+            date: self.date,
+            location: self.location,
+            capacity: to_u32(self.capacity, "capacity")?,
+            available: to_u32(self.available.max(0), "available")?,
+            max_per_user: to_u32(self.max_per_user, "max_per_user")?,
+        })
+    }
+}
+
+/// One in-flight step recorded on an event or holding document in the same
+/// atomic update that changed its counter: "ticket `t` moved `q` seats".
+/// It makes the step idempotent (the update is guarded by the marker's
+/// absence) and tells recovery whether the step happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Marker {
+    /// The ticket.
+    pub t: ObjectId,
+    /// Its seats.
+    pub q: i64,
+}
+
+/// The marker arrays of an event or holding document, for recovery.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct MarkersDoc {
+    /// `events._id` (ObjectId) or `holdings._id` (string).
+    #[serde(rename = "_id")]
+    pub id: mongodb::bson::Bson,
+    /// Seats taken for a ticket that is not yet active.
+    #[serde(default)]
+    pub holds: Vec<Marker>,
+    /// Seats given back for a ticket being cancelled.
+    #[serde(default)]
+    pub releases: Vec<Marker>,
+}
+
+/// `holdings` document: seats one user holds (or is booking) for one event.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct HoldingDoc {
+    /// [`holding_id`].
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// Seats of active tickets plus seats of bookings in flight.
+    #[serde(default)]
+    pub held: i64,
+}
+
+/// Where a ticket is in its life. Only `Active` tickets are listed and
+/// count as sold; see `booking.rs` for the transitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum TicketStatus {
+    /// Written before any seat moves; a booking in flight (or crashed).
+    Pending,
+    /// Sold.
+    Active,
+    /// Cancel in flight (or crashed): seats are being given back.
+    Cancelling,
+    /// Cancelled; its seats are back.
+    Cancelled,
+    /// A booking that failed; its reservations are being undone, then the
+    /// document is deleted.
+    Failed,
+}
+
+/// `tickets` document.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct TicketDoc {
+    /// Primary key.
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    /// Owner.
+    pub user_id: ObjectId,
+    /// The event booked.
+    pub event_id: ObjectId,
+    /// The event's name at booking time.
+    pub event_name: String,
+    /// Seats.
+    pub quantity: i64,
+    /// As given by the caller.
+    pub booked_at: mongodb::bson::DateTime,
+    /// Life-cycle state.
+    pub status: TicketStatus,
+    /// When `status` last changed (recovery only touches old states).
+    pub since: mongodb::bson::DateTime,
+    /// [`request_ref`] when the booking had a request key; unique sparse
+    /// index [`names::REQUEST_INDEX`]; removed when a booking fails so the
+    /// key can be used again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_ref: Option<String>,
+    /// Random token of whoever is currently cancelling the ticket (the
+    /// owner's call, or recovery after taking over a stale cancel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+}
+
+impl TicketDoc {
+    /// The domain record.
+    pub fn to_ticket(&self) -> StoreResult<Ticket> {
+        Ok(Ticket {
+            id: self.id.to_hex(),
+            event_id: self.event_id.to_hex(),
+            event_name: self.event_name.clone(),
+            quantity: to_u32(self.quantity, "quantity")?,
+            booked_at: from_bson_time(self.booked_at),
+        })
+    }
+}
+
+/// `messages` document.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct MessageDoc {
+    /// Primary key (not exposed).
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    /// Room name.
+    pub room: String,
+    /// Per-room sequence number from [`CounterDoc`]; unique with `room`.
+    pub seq: i64,
+    /// Sender's username.
+    pub from: String,
+    /// Text.
+    pub text: String,
+    /// Storage time.
+    pub sent_at: mongodb::bson::DateTime,
+}
+
+impl MessageDoc {
+    /// The domain record.
+    pub fn into_message(self) -> ChatMessage {
+        ChatMessage {
+            room: self.room,
+            seq: u64::try_from(self.seq).unwrap_or_default(),
+            from: self.from,
+            text: self.text,
+            sent_at: from_bson_time(self.sent_at),
+        }
+    }
+}
+
+/// `counters` document: `_id` = `room:<name>` with the last `seq` given
+/// out, or a one-off marker such as `seed`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct CounterDoc {
+    /// Counter name.
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// Last value given out.
+    #[serde(default)]
+    pub seq: i64,
+}
+
+/// `audit` document.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct AuditDoc {
+    /// Primary key; with `at`, the order of "newest".
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    /// When.
+    pub at: mongodb::bson::DateTime,
+    /// Acting username, absent for anonymous/system actions.
+    #[serde(default)]
+    pub actor: Option<String>,
+    /// Action name.
+    pub action: String,
+    /// Free-form detail.
+    pub detail: String,
+}
+
+impl AuditDoc {
+    /// The domain record.
+    pub fn into_entry(self) -> AuditEntry {
+        AuditEntry {
+            at: from_bson_time(self.at),
+            actor: self.actor,
+            action: self.action,
+            detail: self.detail,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_parse_only_as_24_hex_digits() {
+        let id = ObjectId::new();
+        assert_eq!(parse_id(&id.to_hex()), Some(id));
+        assert_eq!(parse_id(&id.to_hex().to_uppercase()), Some(id));
+        for bogus in [
+            "",
+            "abc",
+            "0",
+            "ffffffffffffffffffffffff0",
+            " fffffffffffffffffffffff",
+            "\u{1F600}",
+        ] {
+            assert_eq!(parse_id(bogus), None, "{bogus:?}");
+        }
+    }
+
+    #[test]
+    fn times_round_trip_at_millisecond_precision() {
+        let time = DateTime::from_timestamp_millis(1_800_000_000_123).unwrap_or_default();
+        assert_eq!(from_bson_time(to_bson_time(time)), time);
+    }
+
+    #[test]
+    fn request_refs_are_per_user() {
+        let (a, b) = (ObjectId::new(), ObjectId::new());
+        assert_ne!(request_ref(a, "k"), request_ref(b, "k"));
+        assert_eq!(request_ref(a, "k:1"), format!("{}:k:1", a.to_hex()));
+    }
+}

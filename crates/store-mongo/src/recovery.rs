@@ -1,0 +1,238 @@
+//! Crash recovery for the marker path of `booking.rs` (deployments without
+//! transactions). Runs at start-up and then every [`RECONCILE_EVERY`] in
+//! the background; [`crate::MongoStore::reconcile`] runs it on demand.
+//!
+//! What a crash can leave, and what recovery does:
+//! 1. a `pending` ticket older than the cut-off (the booking died before its
+//!    commit point): claim it `pending → failed`, undo its `holds` markers
+//!    (seats and allowance come back), delete it;
+//! 2. a `failed` ticket older than the cut-off (died while rolling back):
+//!    undo its markers, delete it;
+//! 3. a `cancelling` ticket older than the cut-off (died after the cancel's
+//!    commit point): take it over (new worker token) and finish the cancel;
+//! 4. markers whose ticket is settled: a `holds` marker of an active,
+//!    cancelling or cancelled ticket is pulled (the seats stay sold); of a
+//!    failed or missing ticket it is undone; a `releases` marker of a
+//!    cancelled ticket is pulled. Markers of pending and cancelling tickets
+//!    are left to steps 1 and 3.
+//!
+//! Every undo is a single update filtered on the marker, so running
+//! recovery twice, or concurrently in two processes, or concurrently with
+//! the owner's own rollback, gives seats back at most once.
+
+use std::time::Duration;
+
+use futures::TryStreamExt as _;
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::{Bson, Document, doc};
+
+use coliseum_store::StoreResult;
+
+use crate::error::map_err;
+use crate::model::{MarkersDoc, TicketDoc, TicketStatus, holding_id, names, to_bson_time};
+use crate::store::Inner;
+
+/// Age after which an unfinished booking or cancel is taken over; longer
+/// than `booking::LEASE`, so the original call has stopped writing by then.
+pub const STALE_AFTER: Duration = Duration::from_secs(120);
+
+/// How often the background task runs recovery.
+pub const RECONCILE_EVERY: Duration = Duration::from_secs(60);
+
+/// What one recovery pass did (all zero on a healthy store).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Unfinished bookings rolled back (pending or failed tickets removed).
+    pub bookings_rolled_back: u64,
+    /// Unfinished cancels completed.
+    pub cancels_finished: u64,
+    /// Markers undone (seats or allowance given back).
+    pub markers_undone: u64,
+    /// Markers of settled tickets removed (nothing given back).
+    pub markers_cleared: u64,
+}
+
+/// Upper bound on the documents one pass looks at per step, so a pass stays
+/// bounded; the next pass continues.
+const BATCH: i64 = 1_000;
+
+impl Inner {
+    /// One recovery pass over tickets whose state is older than `older_than`.
+    pub async fn reconcile(&self, older_than: Duration) -> StoreResult<RecoveryReport> {
+        let mut report = RecoveryReport::default();
+        let age = chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::MAX);
+        let cutoff = coliseum_store::now()
+            .checked_sub_signed(age)
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+        let cutoff = to_bson_time(cutoff);
+        let err = |e: mongodb::error::Error| map_err("recovery", &e);
+
+        // 1 and 2: unfinished bookings.
+        let stale = self
+            .stale_tickets(&["pending", "failed"], cutoff)
+            .await
+            .map_err(err)?;
+        for ticket in stale {
+            if ticket.status == TicketStatus::Pending {
+                let claimed = self
+                    .tickets
+                    .update_one(
+                        doc! { "_id": ticket.id, "status": "pending", "since": ticket.since },
+                        doc! {
+                            "$set": { "status": "failed", "since": to_bson_time(coliseum_store::now()) },
+                            "$unset": { "request_ref": "" },
+                        },
+                    )
+                    .await
+                    .map_err(err)?;
+                if claimed.matched_count == 0 {
+                    continue;
+                }
+            }
+            report.markers_undone += self.undo_ticket_holds(&ticket).await.map_err(err)?;
+            self.tickets
+                .delete_one(doc! { "_id": ticket.id, "status": "failed" })
+                .await
+                .map_err(err)?;
+            report.bookings_rolled_back += 1;
+        }
+
+        // 3: unfinished cancels.
+        let stale = self
+            .stale_tickets(&["cancelling"], cutoff)
+            .await
+            .map_err(err)?;
+        for ticket in stale {
+            let worker = format!("{:016x}", rand::random::<u64>());
+            let taken = self
+                .tickets
+                .update_one(
+                    doc! { "_id": ticket.id, "status": "cancelling", "since": ticket.since },
+                    doc! { "$set": { "worker": &worker, "since": to_bson_time(coliseum_store::now()) } },
+                )
+                .await
+                .map_err(err)?;
+            if taken.matched_count == 1 {
+                self.resume_cancel(&ticket, &worker).await?;
+                report.cancels_finished += 1;
+            }
+        }
+
+        // 4: markers of settled tickets.
+        for collection in [names::EVENTS, names::HOLDINGS] {
+            let (undone, cleared) = self.settle_markers(collection).await.map_err(err)?;
+            report.markers_undone += undone;
+            report.markers_cleared += cleared;
+        }
+        if report != RecoveryReport::default() {
+            tracing::info!(
+                ?report,
+                "MongoDB store recovery repaired interrupted operations"
+            );
+        }
+        Ok(report)
+    }
+
+    /// Tickets in one of `statuses` whose state is older than `cutoff`.
+    async fn stale_tickets(
+        &self,
+        statuses: &[&str],
+        cutoff: mongodb::bson::DateTime,
+    ) -> mongodb::error::Result<Vec<TicketDoc>> {
+        self.tickets
+            .find(doc! { "status": { "$in": statuses }, "since": { "$lt": cutoff } })
+            .limit(BATCH)
+            .await?
+            .try_collect()
+            .await
+    }
+
+    /// Undoes the `holds` markers of a failed ticket; returns how many.
+    async fn undo_ticket_holds(&self, ticket: &TicketDoc) -> mongodb::error::Result<u64> {
+        let holding = holding_id(ticket.user_id, ticket.event_id);
+        let seats = self
+            .undo_marker(
+                names::EVENTS,
+                Bson::ObjectId(ticket.event_id),
+                ticket.id,
+                "available",
+                1,
+            )
+            .await?;
+        let allowance = self
+            .undo_marker(
+                names::HOLDINGS,
+                Bson::String(holding),
+                ticket.id,
+                "held",
+                -1,
+            )
+            .await?;
+        Ok(u64::from(seats) + u64::from(allowance))
+    }
+
+    /// Step 4 for one collection (`events` or `holdings`); returns (undone,
+    /// cleared).
+    async fn settle_markers(&self, collection: &str) -> mongodb::error::Result<(u64, u64)> {
+        let coll = self.db.collection::<MarkersDoc>(collection);
+        let filter = doc! { "$or": [
+            { "holds.0": { "$exists": true } },
+            { "releases.0": { "$exists": true } },
+        ] };
+        let docs: Vec<MarkersDoc> = coll.find(filter).limit(BATCH).await?.try_collect().await?;
+        let counter = if collection == names::EVENTS {
+            "available"
+        } else {
+            "held"
+        };
+        let sign = if collection == names::EVENTS { 1 } else { -1 };
+        let (mut undone, mut cleared) = (0, 0);
+        for doc in docs {
+            for marker in &doc.holds {
+                match self.ticket_status(marker.t).await? {
+                    None | Some(TicketStatus::Failed) => {
+                        if self
+                            .undo_marker(collection, doc.id.clone(), marker.t, counter, sign)
+                            .await?
+                        {
+                            undone += 1;
+                        }
+                    }
+                    Some(TicketStatus::Pending) => {}
+                    Some(
+                        TicketStatus::Active | TicketStatus::Cancelling | TicketStatus::Cancelled,
+                    ) => {
+                        cleared += pull(&coll, &doc.id, "holds", marker.t).await?;
+                    }
+                }
+            }
+            for marker in &doc.releases {
+                if self.ticket_status(marker.t).await? == Some(TicketStatus::Cancelled) {
+                    cleared += pull(&coll, &doc.id, "releases", marker.t).await?;
+                }
+            }
+        }
+        Ok((undone, cleared))
+    }
+
+    /// The status of ticket `id`, `None` when it does not exist.
+    async fn ticket_status(&self, id: ObjectId) -> mongodb::error::Result<Option<TicketStatus>> {
+        Ok(self
+            .tickets
+            .find_one(doc! { "_id": id })
+            .await?
+            .map(|t| t.status))
+    }
+}
+
+/// `$pull`s the `array` marker of `ticket` from document `id`; 1 if removed.
+async fn pull(
+    coll: &mongodb::Collection<MarkersDoc>,
+    id: &Bson,
+    array: &str,
+    ticket: ObjectId,
+) -> mongodb::error::Result<u64> {
+    let update: Document = doc! { "$pull": { array: { "t": ticket } } };
+    let result = coll.update_one(doc! { "_id": id.clone() }, update).await?;
+    Ok(result.modified_count)
+}

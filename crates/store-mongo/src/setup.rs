@@ -1,0 +1,149 @@
+//! Start-up: client options, the reachability check, what the deployment
+//! supports, and the indexes.
+
+use mongodb::bson::{Document, doc};
+use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::{Client, Database, IndexModel};
+
+use crate::model::names;
+
+/// Builds the driver options from the URI, with `timeout` bounding server
+/// selection and connecting (it overrides `serverSelectionTimeoutMS` and
+/// `connectTimeoutMS` given in the URI).
+///
+/// # Errors
+/// The driver's error for a malformed URI (or a failed `mongodb+srv` lookup).
+pub(crate) async fn client_options(
+    uri: &str,
+    timeout: std::time::Duration,
+) -> mongodb::error::Result<ClientOptions> {
+    let mut options = ClientOptions::parse(uri).await?;
+    options.server_selection_timeout = Some(timeout);
+    options.connect_timeout = Some(timeout);
+    if options.app_name.is_none() {
+        options.app_name = Some("coliseum-server".to_owned());
+    }
+    Ok(options)
+}
+
+/// Asks the server what it is: `hello`, or the legacy `isMaster` for servers
+/// that do not know `hello` (mongo-java-server).
+///
+/// # Errors
+/// The driver's error when neither command answers.
+pub(crate) async fn describe_server(client: &Client) -> mongodb::error::Result<Document> {
+    let admin = client.database("admin");
+    match admin.run_command(doc! { "hello": 1 }).await {
+        Ok(reply) => Ok(reply),
+        Err(error) if crate::error::is_unavailable(&error) => Err(error),
+        Err(_) => admin.run_command(doc! { "isMaster": 1 }).await,
+    }
+}
+
+/// True when the deployment accepts multi-document transactions: a replica
+/// set member (`setName`) or a `mongos` (`msg: "isdbgrid"`), with sessions
+/// (`logicalSessionTimeoutMinutes`). A standalone server, and
+/// mongo-java-server, are neither.
+pub(crate) fn supports_transactions(hello: &Document) -> bool {
+    let replica_set = hello.get_str("setName").is_ok();
+    let sharded = hello.get_str("msg") == Ok("isdbgrid");
+    let sessions = hello
+        .get("logicalSessionTimeoutMinutes")
+        .is_some_and(|value| !matches!(value, mongodb::bson::Bson::Null));
+    (replica_set || sharded) && sessions
+}
+
+/// An index on `keys` named `name`, unique when `unique`, sparse when `sparse`.
+fn index(keys: Document, name: &str, unique: bool, sparse: bool) -> IndexModel {
+    let options = IndexOptions::builder()
+        .name(name.to_owned())
+        .unique(unique.then_some(true))
+        .sparse(sparse.then_some(true))
+        .build();
+    IndexModel::builder().keys(keys).options(options).build()
+}
+
+/// Creates every index (idempotent: existing identical indexes are kept).
+///
+/// # Errors
+/// The driver's error, e.g. when existing data violates a unique index.
+pub(crate) async fn create_indexes(db: &Database) -> mongodb::error::Result<()> {
+    let users = db.collection::<Document>(names::USERS);
+    users
+        .create_indexes([
+            index(
+                doc! { "username_lc": 1 },
+                names::USERNAME_INDEX,
+                true,
+                false,
+            ),
+            index(doc! { "email_lc": 1 }, names::EMAIL_INDEX, true, false),
+        ])
+        .await?;
+    db.collection::<Document>(names::SESSIONS)
+        .create_index(index(doc! { "user_id": 1 }, "user_id", false, false))
+        .await?;
+    db.collection::<Document>(names::EVENTS)
+        .create_index(index(
+            doc! { "date": 1, "name": 1, "_id": 1 },
+            "date_name",
+            false,
+            false,
+        ))
+        .await?;
+    db.collection::<Document>(names::TICKETS)
+        .create_indexes([
+            index(
+                doc! { "user_id": 1, "event_id": 1 },
+                "user_event",
+                false,
+                false,
+            ),
+            index(
+                doc! { "user_id": 1, "status": 1, "booked_at": -1 },
+                "user_status_booked",
+                false,
+                false,
+            ),
+            index(doc! { "request_ref": 1 }, names::REQUEST_INDEX, true, true),
+            index(
+                doc! { "status": 1, "since": 1 },
+                "status_since",
+                false,
+                false,
+            ),
+        ])
+        .await?;
+    db.collection::<Document>(names::MESSAGES)
+        .create_index(index(
+            doc! { "room": 1, "seq": 1 },
+            "room_seq_unique",
+            true,
+            false,
+        ))
+        .await?;
+    db.collection::<Document>(names::AUDIT)
+        .create_index(index(doc! { "at": -1, "_id": -1 }, "at_id", false, false))
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transactions_need_a_replica_set_or_mongos_with_sessions() {
+        let standalone =
+            doc! { "ismaster": true, "maxWireVersion": 9, "logicalSessionTimeoutMinutes": 30 };
+        assert!(!supports_transactions(&standalone));
+        let java_server = doc! { "ismaster": true, "maxWireVersion": 9 };
+        assert!(!supports_transactions(&java_server));
+        let replica = doc! { "isWritablePrimary": true, "setName": "rs0", "logicalSessionTimeoutMinutes": 30 };
+        assert!(supports_transactions(&replica));
+        let mongos = doc! { "msg": "isdbgrid", "logicalSessionTimeoutMinutes": 30 };
+        assert!(supports_transactions(&mongos));
+        let no_sessions = doc! { "setName": "rs0" };
+        assert!(!supports_transactions(&no_sessions));
+    }
+}

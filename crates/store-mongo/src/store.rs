@@ -1,0 +1,443 @@
+//! [`Inner`]: the collections and the straightforward operations (accounts,
+//! sessions, events, chat, audit). Booking and cancelling are in
+//! `booking.rs`, crash recovery in `recovery.rs`.
+//!
+//! Every method here runs inside a task spawned by `MongoStore::run`, so it
+//! may await driver calls freely: it is never dropped half-way.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use coliseum_protocol::{ChatMessage, Event};
+use coliseum_store::{
+    AuditEntry, NewEvent, NewMessage, NewUser, SessionRecord, StoreError, StoreResult, User,
+    UserUpdate,
+};
+use futures::TryStreamExt as _;
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::{Document, doc};
+use mongodb::options::ReturnDocument;
+use mongodb::{Client, Collection, Database};
+
+use crate::error::{duplicate_key_index, map_err};
+use crate::model::{
+    AuditDoc, CounterDoc, EventDoc, HoldingDoc, MessageDoc, SessionDoc, TicketDoc, UserDoc, names,
+    parse_id, to_bson_time,
+};
+
+/// The client, the database and its typed collections, shared by every task.
+pub(crate) struct Inner {
+    /// One client for the whole store (it pools connections and reconnects).
+    pub client: Client,
+    /// The Coliseum database.
+    pub db: Database,
+    /// `users`.
+    pub users: Collection<UserDoc>,
+    /// `sessions`.
+    pub sessions: Collection<SessionDoc>,
+    /// `events`.
+    pub events: Collection<EventDoc>,
+    /// `holdings`.
+    pub holdings: Collection<HoldingDoc>,
+    /// `tickets`.
+    pub tickets: Collection<TicketDoc>,
+    /// `messages`.
+    pub messages: Collection<MessageDoc>,
+    /// `counters`.
+    pub counters: Collection<CounterDoc>,
+    /// `audit`.
+    pub audit: Collection<AuditDoc>,
+    /// Whether booking and cancelling use multi-document transactions
+    /// (replica set or sharded cluster) or the marker protocol.
+    pub transactions: bool,
+    /// The configured timeout (bounds polling inside an operation too).
+    pub timeout: Duration,
+}
+
+/// Which unique field a duplicate-key error on `users` is about.
+fn user_conflict(error: &mongodb::error::Error, what: &str) -> StoreError {
+    match duplicate_key_index(error).as_deref() {
+        Some(names::USERNAME_INDEX) => StoreError::Conflict("username".to_owned()),
+        Some(names::EMAIL_INDEX) => StoreError::Conflict("email".to_owned()),
+        _ => map_err(what, error),
+    }
+}
+
+impl Inner {
+    /// Opens the typed collections of `db`.
+    pub fn new(client: Client, db: Database, transactions: bool, timeout: Duration) -> Self {
+        Self {
+            users: db.collection(names::USERS),
+            sessions: db.collection(names::SESSIONS),
+            events: db.collection(names::EVENTS),
+            holdings: db.collection(names::HOLDINGS),
+            tickets: db.collection(names::TICKETS),
+            messages: db.collection(names::MESSAGES),
+            counters: db.collection(names::COUNTERS),
+            audit: db.collection(names::AUDIT),
+            client,
+            db,
+            transactions,
+            timeout,
+        }
+    }
+
+    // ----- accounts ---------------------------------------------------------
+
+    /// See [`coliseum_store::Store::create_user`].
+    pub async fn create_user(&self, user: NewUser) -> StoreResult<User> {
+        let doc = UserDoc {
+            id: ObjectId::new(),
+            username_lc: user.username.to_lowercase(),
+            username: user.username,
+            email_lc: user.email.to_lowercase(),
+            email: user.email,
+            password_hash: user.password_hash,
+            role: user.role,
+            created_at: to_bson_time(user.created_at),
+        };
+        match self.users.insert_one(&doc).await {
+            Ok(_) => Ok(doc.into_user()),
+            Err(error) => Err(user_conflict(&error, "create_user")),
+        }
+    }
+
+    /// See [`coliseum_store::Store::user_by_username`].
+    pub async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        let found = self
+            .users
+            .find_one(doc! { "username_lc": username.to_lowercase() })
+            .await
+            .map_err(|e| map_err("user_by_username", &e))?;
+        Ok(found.map(UserDoc::into_user))
+    }
+
+    /// See [`coliseum_store::Store::user_by_id`].
+    pub async fn user_by_id(&self, user_id: &str) -> StoreResult<Option<User>> {
+        let Some(id) = parse_id(user_id) else {
+            return Ok(None);
+        };
+        let found = self
+            .users
+            .find_one(doc! { "_id": id })
+            .await
+            .map_err(|e| map_err("user_by_id", &e))?;
+        Ok(found.map(UserDoc::into_user))
+    }
+
+    /// See [`coliseum_store::Store::update_user`]. One `findOneAndUpdate`,
+    /// so a refused update (duplicate key) changes nothing.
+    pub async fn update_user(&self, user_id: &str, update: UserUpdate) -> StoreResult<User> {
+        let id = parse_id(user_id).ok_or(StoreError::NotFound)?;
+        let mut set = Document::new();
+        if let Some(username) = update.username {
+            set.insert("username_lc", username.to_lowercase());
+            set.insert("username", username);
+        }
+        if let Some(email) = update.email {
+            set.insert("email_lc", email.to_lowercase());
+            set.insert("email", email);
+        }
+        if let Some(hash) = update.password_hash {
+            set.insert("password_hash", hash);
+        }
+        if let Some(role) = update.role {
+            set.insert("role", role.as_str());
+        }
+        let found = if set.is_empty() {
+            self.users
+                .find_one(doc! { "_id": id })
+                .await
+                .map_err(|e| map_err("update_user", &e))?
+        } else {
+            self.users
+                .find_one_and_update(doc! { "_id": id }, doc! { "$set": set })
+                .return_document(ReturnDocument::After)
+                .await
+                .map_err(|e| user_conflict(&e, "update_user"))?
+        };
+        found.map(UserDoc::into_user).ok_or(StoreError::NotFound)
+    }
+
+    // ----- sessions ---------------------------------------------------------
+
+    /// See [`coliseum_store::Store::create_session`].
+    pub async fn create_session(&self, session: SessionRecord) -> StoreResult<()> {
+        let user_id = parse_id(&session.user_id).ok_or(StoreError::NotFound)?;
+        let doc = SessionDoc {
+            token_hash: session.token_hash,
+            user_id,
+            expires_at: to_bson_time(session.expires_at),
+        };
+        match self.sessions.insert_one(&doc).await {
+            Ok(_) => Ok(()),
+            Err(error) if duplicate_key_index(&error).is_some() => {
+                Err(StoreError::Conflict("session".to_owned()))
+            }
+            Err(error) => Err(map_err("create_session", &error)),
+        }
+    }
+
+    /// See [`coliseum_store::Store::session_user`].
+    pub async fn session_user(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<User>> {
+        let session = self
+            .sessions
+            .find_one(doc! { "_id": token_hash, "expires_at": { "$gt": to_bson_time(now) } })
+            .await
+            .map_err(|e| map_err("session_user", &e))?;
+        let Some(session) = session else {
+            return Ok(None);
+        };
+        let user = self
+            .users
+            .find_one(doc! { "_id": session.user_id })
+            .await
+            .map_err(|e| map_err("session_user", &e))?;
+        Ok(user.map(UserDoc::into_user))
+    }
+
+    /// See [`coliseum_store::Store::delete_session`].
+    pub async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
+        self.sessions
+            .delete_one(doc! { "_id": token_hash })
+            .await
+            .map_err(|e| map_err("delete_session", &e))?;
+        Ok(())
+    }
+
+    /// See [`coliseum_store::Store::delete_user_sessions`].
+    pub async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<u64> {
+        let Some(id) = parse_id(user_id) else {
+            return Ok(0);
+        };
+        let result = self
+            .sessions
+            .delete_many(doc! { "user_id": id })
+            .await
+            .map_err(|e| map_err("delete_user_sessions", &e))?;
+        Ok(result.deleted_count)
+    }
+
+    // ----- events -----------------------------------------------------------
+
+    /// See [`coliseum_store::Store::list_events`].
+    pub async fn list_events(&self) -> StoreResult<Vec<Event>> {
+        let docs: Vec<EventDoc> = self
+            .events
+            .find(doc! {})
+            .sort(doc! { "date": 1, "name": 1, "_id": 1 })
+            .await
+            .map_err(|e| map_err("list_events", &e))?
+            .try_collect()
+            .await
+            .map_err(|e| map_err("list_events", &e))?;
+        docs.into_iter().map(EventDoc::into_event).collect()
+    }
+
+    /// See [`coliseum_store::Store::event`].
+    pub async fn event(&self, event_id: &str) -> StoreResult<Option<Event>> {
+        let Some(id) = parse_id(event_id) else {
+            return Ok(None);
+        };
+        self.event_doc(id, "event")
+            .await?
+            .map(EventDoc::into_event)
+            .transpose()
+    }
+
+    /// The stored event `id`.
+    pub async fn event_doc(&self, id: ObjectId, what: &str) -> StoreResult<Option<EventDoc>> {
+        self.events
+            .find_one(doc! { "_id": id })
+            .await
+            .map_err(|e| map_err(what, &e))
+    }
+
+    /// The document for a new event (`available = capacity`).
+    fn new_event_doc(event: NewEvent) -> EventDoc {
+        EventDoc {
+            id: ObjectId::new(),
+            name: event.name,
+            date: event.date,
+            location: event.location,
+            capacity: i64::from(event.capacity),
+            available: i64::from(event.capacity),
+            max_per_user: i64::from(event.max_per_user),
+        }
+    }
+
+    /// See [`coliseum_store::Store::create_event`].
+    pub async fn create_event(&self, event: NewEvent) -> StoreResult<Event> {
+        let doc = Self::new_event_doc(event);
+        self.events
+            .insert_one(&doc)
+            .await
+            .map_err(|e| map_err("create_event", &e))?;
+        doc.into_event()
+    }
+
+    /// See [`coliseum_store::Store::seed_events`]. Only one process seeds:
+    /// after checking that no event exists it claims the `seed` marker in
+    /// `counters` (a duplicate `_id` means another process seeded), then
+    /// inserts the events.
+    pub async fn seed_events(&self, events: Vec<NewEvent>) -> StoreResult<usize> {
+        let existing = self
+            .events
+            .find_one(doc! {})
+            .await
+            .map_err(|e| map_err("seed_events", &e))?;
+        if existing.is_some() || events.is_empty() {
+            return Ok(0);
+        }
+        let marker = CounterDoc {
+            id: "seed".to_owned(),
+            seq: 1,
+        };
+        match self.counters.insert_one(&marker).await {
+            Ok(_) => {}
+            Err(error) if duplicate_key_index(&error).is_some() => return Ok(0),
+            Err(error) => return Err(map_err("seed_events", &error)),
+        }
+        let docs: Vec<EventDoc> = events.into_iter().map(Self::new_event_doc).collect();
+        let count = docs.len();
+        self.events
+            .insert_many(docs)
+            .await
+            .map_err(|e| map_err("seed_events", &e))?;
+        Ok(count)
+    }
+
+    // ----- chat -------------------------------------------------------------
+
+    /// See [`coliseum_store::Store::append_message`]: the room's counter is
+    /// incremented atomically (`findOneAndUpdate` + `$inc`, upserted for a
+    /// new room), then the message is stored with that `seq`. A crash (or
+    /// an unreachable server) between the two leaves a number unused; it is
+    /// never given out twice.
+    pub async fn append_message(&self, message: NewMessage) -> StoreResult<ChatMessage> {
+        let counter_id = format!("room:{}", message.room);
+        let filter = doc! { "_id": &counter_id };
+        let seq = loop_upsert_counter(&self.counters, filter).await?;
+        let doc = MessageDoc {
+            id: ObjectId::new(),
+            room: message.room,
+            seq,
+            from: message.from,
+            text: message.text,
+            sent_at: to_bson_time(message.sent_at),
+        };
+        self.messages
+            .insert_one(&doc)
+            .await
+            .map_err(|e| map_err("append_message", &e))?;
+        Ok(doc.into_message())
+    }
+
+    /// See [`coliseum_store::Store::chat_history`].
+    pub async fn chat_history(
+        &self,
+        room: &str,
+        before_seq: Option<u64>,
+        limit: u32,
+    ) -> StoreResult<Vec<ChatMessage>> {
+        // Mongo reads `limit(0)` as "no limit".
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut filter = doc! { "room": room };
+        if let Some(before) = before_seq.and_then(|b| i64::try_from(b).ok()) {
+            filter.insert("seq", doc! { "$lt": before });
+        }
+        let mut docs: Vec<MessageDoc> = self
+            .messages
+            .find(filter)
+            .sort(doc! { "seq": -1 })
+            .limit(i64::from(limit))
+            .await
+            .map_err(|e| map_err("chat_history", &e))?
+            .try_collect()
+            .await
+            .map_err(|e| map_err("chat_history", &e))?;
+        docs.reverse();
+        Ok(docs.into_iter().map(MessageDoc::into_message).collect())
+    }
+
+    // ----- audit ------------------------------------------------------------
+
+    /// See [`coliseum_store::Store::append_audit`].
+    pub async fn append_audit(&self, entry: AuditEntry) -> StoreResult<()> {
+        let doc = AuditDoc {
+            id: ObjectId::new(),
+            at: to_bson_time(entry.at),
+            actor: entry.actor,
+            action: entry.action,
+            detail: entry.detail,
+        };
+        self.audit
+            .insert_one(&doc)
+            .await
+            .map_err(|e| map_err("append_audit", &e))?;
+        Ok(())
+    }
+
+    /// See [`coliseum_store::Store::recent_audit`]: newest by `at`, then by
+    /// `_id` (ObjectIds made by one process increase), oldest first.
+    pub async fn recent_audit(&self, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut docs: Vec<AuditDoc> = self
+            .audit
+            .find(doc! {})
+            .sort(doc! { "at": -1, "_id": -1 })
+            .limit(i64::from(limit))
+            .await
+            .map_err(|e| map_err("recent_audit", &e))?
+            .try_collect()
+            .await
+            .map_err(|e| map_err("recent_audit", &e))?;
+        docs.reverse();
+        Ok(docs.into_iter().map(AuditDoc::into_entry).collect())
+    }
+}
+
+/// How often an upsert that lost a race on a new `_id` is tried again.
+pub(crate) const UPSERT_ATTEMPTS: usize = 8;
+
+/// `$inc` the counter `filter` names by one (creating it at 1) and return
+/// the new value. Two first upserts of the same `_id` can race; the loser
+/// gets a duplicate-key error and simply tries again (the document exists
+/// by then).
+///
+/// The new value is computed from the document *before* the update
+/// (`ReturnDocument::Before`; `None` when the upsert created it): the same
+/// on every server, and it sidesteps a mongo-java-server (1.47.0) race
+/// where `ReturnDocument::After` can return a document that a concurrent
+/// update has already changed again (it serializes the live document after
+/// releasing its lock).
+async fn loop_upsert_counter(
+    counters: &Collection<CounterDoc>,
+    filter: Document,
+) -> StoreResult<i64> {
+    let mut last = None;
+    for _ in 0..UPSERT_ATTEMPTS {
+        match counters
+            .find_one_and_update(filter.clone(), doc! { "$inc": { "seq": 1_i64 } })
+            .upsert(true)
+            .return_document(ReturnDocument::Before)
+            .await
+        {
+            Ok(before) => return Ok(before.map_or(1, |counter| counter.seq + 1)),
+            Err(error) if duplicate_key_index(&error).is_some() => last = Some(error),
+            Err(error) => return Err(map_err("append_message", &error)),
+        }
+    }
+    Err(last.map_or_else(
+        || StoreError::Internal("counter upsert failed".to_owned()),
+        |e| map_err("append_message", &e),
+    ))
+}

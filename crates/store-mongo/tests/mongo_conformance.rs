@@ -1,0 +1,20 @@
+//! The shared store conformance suite, unchanged, against MongoDB (the
+//! server named by `COLISEUM_TEST_MONGODB_URI`; in CI the mongo-java-server
+//! started by `scripts/mongo-test-server.sh`). Each case gets a fresh,
+//! uniquely named database, dropped when the case ends.
+
+mod common;
+
+use std::sync::Arc;
+
+/// The suite's factory: a fresh store, or `None` (skip) when no MongoDB is
+/// configured outside CI.
+async fn mongo_store() -> Option<coliseum_store_conformance::TestStore> {
+    let (store, guard) = common::fresh_store().await?;
+    Some(coliseum_store_conformance::TestStore {
+        store: Arc::new(store),
+        guard: Box::new(guard),
+    })
+}
+
+coliseum_store_conformance::conformance_suite!(mongo_store);
