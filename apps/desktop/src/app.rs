@@ -201,7 +201,7 @@ impl ColiseumApp {
                     tabs.push((Tab::Admin, "New event".to_owned()));
                 }
                 for (tab, text) in tabs {
-                    if ui.selectable_label(self.tab == tab, text).clicked() {
+                    if crate::views::tab(ui, self.tab == tab, &text) {
                         actions.push(Action::Show(tab));
                     }
                 }

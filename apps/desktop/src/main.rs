@@ -77,6 +77,10 @@ fn main() -> ExitCode {
     let native = eframe::NativeOptions {
         viewport,
         persist_window: !args.smoke_test,
+        // Settings are configuration: keep them out of the data directory,
+        // which a hosted server shares.
+        persistence_path: directories::ProjectDirs::from("org", "Coliseum", "coliseum")
+            .map(|dirs| dirs.config_dir().to_path_buf()),
         ..eframe::NativeOptions::default()
     };
 

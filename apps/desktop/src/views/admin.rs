@@ -79,7 +79,6 @@ impl AdminView {
         ui.heading("New event");
         ui.label(RichText::new("The event appears for everyone at once.").weak());
         ui.add_space(8.0);
-        let checked = self.check();
         let server = model.create_event_error.as_ref();
         let show = |result: Result<(), String>, field: &str, touched: bool| {
             result
@@ -95,7 +94,12 @@ impl AdminView {
             enter |= submitted(ui, &field);
             field_error(
                 ui,
-                show(checked.name.clone(), "name", tried || !self.name.is_empty()).as_deref(),
+                show(
+                    validate::event_text("name", &self.name),
+                    "name",
+                    tried || !self.name.is_empty(),
+                )
+                .as_deref(),
             );
 
             let label = ui.label("Date");
@@ -107,7 +111,12 @@ impl AdminView {
             .labelled_by(label.id);
             field_error(
                 ui,
-                show(checked.date.clone().map(drop), "date", true).as_deref(),
+                show(
+                    validate::event_date(&self.date.to_string()).map(drop),
+                    "date",
+                    true,
+                )
+                .as_deref(),
             );
 
             let field = text_field(ui, "Venue", &mut self.location, false);
@@ -115,7 +124,7 @@ impl AdminView {
             field_error(
                 ui,
                 show(
-                    checked.location.clone(),
+                    validate::event_text("venue", &self.location),
                     "location",
                     tried || !self.location.is_empty(),
                 )
@@ -128,7 +137,7 @@ impl AdminView {
                 field_error(
                     &mut columns[0],
                     show(
-                        checked.capacity.clone().map(drop),
+                        parse_count("capacity", &self.capacity).map(drop),
                         "capacity",
                         tried || !self.capacity.is_empty(),
                     )
@@ -143,9 +152,17 @@ impl AdminView {
                 enter |= submitted(&columns[1], &field);
                 field_error(
                     &mut columns[1],
-                    show(checked.max_per_user.clone().map(drop), "max_per_user", true).as_deref(),
+                    show(
+                        parse_count("max per user", &self.max_per_user).map(drop),
+                        "max_per_user",
+                        true,
+                    )
+                    .as_deref(),
                 );
             });
+            // Checked after every field is drawn, so each message matches
+            // the text shown in this frame.
+            let checked = self.check();
             let touched = tried || !self.capacity.is_empty();
             field_error(
                 ui,

@@ -57,9 +57,9 @@ impl ChatView {
                         for user in &model.online.users {
                             let me = model.session.as_ref().is_some_and(|s| &s.username == user);
                             let text = if me {
-                                format!("● {user} (you)")
+                                format!("• {user} (you)")
                             } else {
-                                format!("● {user}")
+                                format!("• {user}")
                             };
                             ui.label(RichText::new(text).color(ui.visuals().weak_text_color()));
                         }

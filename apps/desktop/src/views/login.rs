@@ -64,7 +64,7 @@ impl LoginView {
                     (LoginTab::Login, "Log in"),
                     (LoginTab::Register, "Register"),
                 ] {
-                    if ui.selectable_label(self.tab == tab, text).clicked() && self.tab != tab {
+                    if super::tab(ui, self.tab == tab, text) && self.tab != tab {
                         self.tab = tab;
                         self.tried = false;
                     }

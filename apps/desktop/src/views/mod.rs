@@ -60,16 +60,18 @@ pub fn error_color(ui: &Ui) -> Color32 {
 }
 
 /// A label above a single-line text field, wired for accessibility (the
-/// field is named by the label) and for Tab navigation. Returns the field's
-/// response.
+/// field is named by the label) and for Tab navigation. The field's id comes
+/// from the label text, so messages appearing above it never change it (a
+/// changed id would drop the keyboard focus). Returns the field's response.
 pub fn text_field(ui: &mut Ui, label: &str, value: &mut String, password: bool) -> Response {
-    let label = ui.label(label);
+    let label_response = ui.label(label);
     ui.add(
         egui::TextEdit::singleline(value)
+            .id_salt(("field", label))
             .password(password)
             .desired_width(f32::INFINITY),
     )
-    .labelled_by(label.id)
+    .labelled_by(label_response.id)
 }
 
 /// An inline error under a field (nothing when `error` is `None`).
@@ -83,6 +85,14 @@ pub fn field_error(ui: &mut Ui, error: Option<&str>) {
 #[must_use]
 pub fn submitted(ui: &Ui, response: &Response) -> bool {
     response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter))
+}
+
+/// A tab of a tab bar: a selectable label with the accessibility role `Tab`.
+/// Returns `true` when clicked.
+pub fn tab(ui: &mut Ui, selected: bool, text: &str) -> bool {
+    let response = ui.selectable_label(selected, text);
+    response.widget_info(|| egui::WidgetInfo::selected(egui::Role::Tab, true, selected, text));
+    response.clicked()
 }
 
 /// A button that turns into a spinner while `busy` and is disabled unless

@@ -35,7 +35,8 @@ pub fn status_bar(ui: &mut Ui, model: &Model, theme: ThemeChoice, now: Instant) 
             Link::Connecting | Link::Reconnecting { .. } => Color32::from_rgb(0xd2, 0x99, 0x22),
             Link::Offline => ui.visuals().weak_text_color(),
         };
-        ui.label(RichText::new("●").color(color));
+        let (rect, _) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
+        ui.painter().circle_filled(rect.center(), 5.0, color);
         ui.label(link_text(model, now));
         if let Some(hosting) = &model.hosting {
             ui.separator();

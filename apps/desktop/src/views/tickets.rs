@@ -22,6 +22,12 @@ impl TicketsView {
     /// Draws the view (and the confirmation dialog when open).
     pub fn ui(&mut self, ui: &mut Ui, model: &Model) -> Vec<Action> {
         let mut actions = Vec::new();
+        // Before the table: a dialog opened by a click in this frame shows
+        // from the next one, so that click does not also count as a click
+        // on the dialog's backdrop (which closes it).
+        if let Some(action) = self.confirmation(ui) {
+            actions.push(action);
+        }
         ui.horizontal(|ui| {
             ui.heading("My tickets");
             ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
@@ -54,9 +60,6 @@ impl TicketsView {
             }
         } else {
             self.table(ui, model);
-        }
-        if let Some(action) = self.confirmation(ui) {
-            actions.push(action);
         }
         actions
     }

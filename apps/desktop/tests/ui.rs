@@ -1,0 +1,365 @@
+//! UI tests: the real app (egui_kittest harness, headless) against a real
+//! server started in-process on `127.0.0.1:0` with the embedded store in a
+//! temporary directory. Widgets are found by accessibility role and label.
+//!
+//! The network runs on the app's own thread, so after an action the tests
+//! step the harness until the expected widget shows up, with a bounded wait
+//! ([`WAIT`]) and a message saying what never appeared.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use coliseum_client::Client;
+use coliseum_desktop::network::Command;
+use coliseum_desktop::settings::Settings;
+use coliseum_desktop::{AppOptions, ColiseumApp};
+use coliseum_server::{Server, ServerConfig, ServerHandle, open_embedded_store};
+use coliseum_store::Store;
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
+
+/// Longest wait for the UI to reflect something the server did.
+const WAIT: Duration = Duration::from_secs(15);
+
+/// A server on `127.0.0.1:<free port>` with its own data directory.
+struct TestServer {
+    runtime: tokio::runtime::Runtime,
+    handle: Option<ServerHandle>,
+    store: Arc<dyn Store>,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (handle, store) = runtime.block_on(async {
+            let store = open_embedded_store(dir.path()).await.expect("store");
+            let config = ServerConfig {
+                listen: "127.0.0.1:0".parse().expect("addr"),
+                ..ServerConfig::default()
+            };
+            let server = Server::bind(config, Arc::clone(&store))
+                .await
+                .expect("bind");
+            (server.spawn(), store)
+        });
+        let addr = handle.local_addr();
+        Self {
+            runtime,
+            handle: Some(handle),
+            store,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    fn add_admin(&self, username: &str, password: &str) {
+        self.runtime
+            .block_on(coliseum_server::admin::add_admin(
+                self.store.as_ref(),
+                username,
+                password,
+                None,
+            ))
+            .expect("admin add");
+    }
+
+    /// A protocol client logged in as a new account `username`.
+    fn member(&self, username: &str) -> Client {
+        self.runtime.block_on(async {
+            let (client, _pushes) = Client::connect(self.addr).await.expect("connect");
+            client
+                .register(username, PASSWORD, &format!("{username}@example.com"))
+                .await
+                .expect("register");
+            client.login(username, PASSWORD).await.expect("login");
+            client
+        })
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            let _ = self.runtime.block_on(handle.shutdown());
+        }
+    }
+}
+
+const PASSWORD: &str = "correct horse";
+
+/// The real app, connecting to `addr` at start, light theme, no animations,
+/// nothing persisted.
+fn app(addr: SocketAddr) -> Harness<'static, ColiseumApp> {
+    let addr = addr.to_string();
+    Harness::builder()
+        .with_size([1280.0, 820.0])
+        .with_theme(egui::Theme::Light)
+        .build_eframe(move |cc| {
+            let options = AppOptions {
+                settings: Some(Settings {
+                    server_address: addr.clone(),
+                    ..Settings::default()
+                }),
+                ephemeral: true,
+                start: Some(Command::Connect { addr }),
+                fixed_theme: Some(egui::Theme::Light),
+                default_data_dir: Some(std::env::temp_dir().join("coliseum-test-unused")),
+                ..AppOptions::default()
+            };
+            ColiseumApp::new(cc, options).expect("app starts")
+        })
+}
+
+/// Steps `harness` until `done` holds, for at most [`WAIT`].
+#[track_caller]
+fn wait_until(
+    harness: &mut Harness<'_, ColiseumApp>,
+    what: &str,
+    done: impl Fn(&Harness<'_, ColiseumApp>) -> bool,
+) {
+    let start = Instant::now();
+    loop {
+        harness.step();
+        if done(harness) {
+            return;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "waited {WAIT:?} for: {what}\nmodel: {:#?}\nwidgets: {:#?}",
+            harness.state().model(),
+            harness.root()
+        );
+        std::thread::sleep(Duration::from_millis(15));
+    }
+}
+
+/// Steps until a widget labelled exactly `label` is present.
+#[track_caller]
+fn wait_for_label(harness: &mut Harness<'_, ColiseumApp>, label: &str) {
+    wait_until(harness, &format!("a widget labelled {label:?}"), |h| {
+        h.query_all_by_label(label).next().is_some()
+    });
+}
+
+/// Steps until a widget whose label contains `text` is present.
+#[track_caller]
+fn wait_for_text(harness: &mut Harness<'_, ColiseumApp>, text: &str) {
+    wait_until(harness, &format!("a widget containing {text:?}"), |h| {
+        h.query_all_by_label_contains(text).next().is_some()
+    });
+}
+
+/// Clicks into the text field labelled `label` and types `text`.
+fn fill(harness: &mut Harness<'_, ColiseumApp>, label: &str, text: &str) {
+    harness.get_by_label(label).click();
+    harness.step();
+    harness.get_by_label(label).type_text(text);
+    harness.step();
+}
+
+/// Clicks the widget with `role` and `label`, then draws one more frame so
+/// that the tree shows the result of the click.
+fn click(harness: &mut Harness<'_, ColiseumApp>, role: Role, label: &str) {
+    harness.get_by_role_and_label(role, label).click();
+    harness.step();
+    harness.step();
+}
+
+/// Logs in through the login form (keyboard only: type, Tab, type, Enter).
+fn log_in(harness: &mut Harness<'_, ColiseumApp>, username: &str, password: &str) {
+    wait_for_label(harness, "Username");
+    fill(harness, "Username", username);
+    harness.key_press(egui::Key::Tab);
+    harness.step();
+    assert!(
+        harness
+            .get_by_role_and_label(Role::PasswordInput, "Password")
+            .is_focused(),
+        "Tab moves from Username to Password"
+    );
+    harness.get_by_label("Password").type_text(password);
+    harness.key_press(egui::Key::Enter);
+    wait_for_label(harness, "Log out");
+}
+
+#[test]
+fn register_login_book_and_cancel() {
+    let server = TestServer::start();
+    let mut ui = app(server.addr);
+
+    // Register with the keyboard alone; the app logs in right after.
+    wait_for_label(&mut ui, "Register");
+    click(&mut ui, Role::Tab, "Register");
+    fill(&mut ui, "Username", "x");
+    wait_for_text(&mut ui, "username must be 3–32 characters long");
+    ui.get_by_label("Username")
+        .set_text_value_accesskit("giulia");
+    ui.step();
+    assert!(
+        ui.query_all_by_label_contains("username must be")
+            .next()
+            .is_none(),
+        "the message goes once the rule holds"
+    );
+    ui.key_press(egui::Key::Tab);
+    ui.step();
+    ui.get_by_label("Password").type_text(PASSWORD);
+    ui.key_press(egui::Key::Tab);
+    ui.step();
+    ui.get_by_label("E-mail").type_text("giulia@example.com");
+    ui.key_press(egui::Key::Enter);
+    wait_for_label(&mut ui, "Log out");
+
+    // Log out and in again through the login form.
+    click(&mut ui, Role::Button, "Log out");
+    wait_until(&mut ui, "the login form", |h| {
+        h.query_by_role_and_label(Role::Button, "Log in").is_some()
+    });
+    ui.get_by_label("Password").focus();
+    ui.step();
+    ui.get_by_label("Password").type_text(PASSWORD);
+    ui.key_press(egui::Key::Enter);
+    wait_for_label(&mut ui, "Log out");
+
+    // The seed events are listed with their seats.
+    for name in ["Concerto Rock", "Spettacolo di Magia", "Festival del Cibo"] {
+        wait_for_label(&mut ui, name);
+    }
+    wait_for_label(&mut ui, "150 / 150");
+
+    // Book 2 seats: the count drops and the ticket is in My tickets.
+    ui.get_by_label("Quantity for Concerto Rock")
+        .set_value_accesskit(2.0);
+    ui.step();
+    click(&mut ui, Role::Button, "Book Concerto Rock");
+    wait_for_label(&mut ui, "148 / 150");
+    wait_for_text(&mut ui, "Booked 2 seats for Concerto Rock");
+    click(&mut ui, Role::Tab, "My tickets (1)");
+    wait_for_label(&mut ui, "Cancel ticket for Concerto Rock");
+    assert!(ui.query_by_label("2").is_some(), "the ticket shows 2 seats");
+
+    // Cancel, after confirming.
+    click(&mut ui, Role::Button, "Cancel ticket for Concerto Rock");
+    wait_for_label(&mut ui, "Cancel ticket?");
+    click(&mut ui, Role::Button, "Cancel ticket");
+    wait_for_label(&mut ui, "You have no tickets yet.");
+    click(&mut ui, Role::Tab, "Events");
+    wait_for_label(&mut ui, "150 / 150");
+    assert!(ui.query_by_label("148 / 150").is_none());
+}
+
+#[test]
+fn a_chat_message_from_one_app_appears_in_the_other() {
+    let server = TestServer::start();
+    drop(server.member("anna"));
+    drop(server.member("bruno"));
+    let mut anna = app(server.addr);
+    let mut bruno = app(server.addr);
+    log_in(&mut anna, "anna", PASSWORD);
+    log_in(&mut bruno, "bruno", PASSWORD);
+
+    // Presence: anna sees bruno arrive.
+    wait_for_text(&mut anna, "bruno joined");
+    wait_for_label(&mut anna, "• bruno");
+
+    fill(&mut anna, "Message", "ciao a tutti!");
+    anna.key_press(egui::Key::Enter);
+    anna.step();
+    wait_for_label(&mut bruno, "ciao a tutti!");
+    wait_for_label(&mut bruno, "anna");
+    // The sender sees it too, marked as their own.
+    wait_for_label(&mut anna, "ciao a tutti!");
+    wait_for_label(&mut anna, "anna (you)");
+    assert_eq!(
+        anna.get_by_label("Message").value().as_deref(),
+        Some(""),
+        "the input is cleared after sending"
+    );
+}
+
+#[test]
+fn an_event_created_by_an_admin_appears_for_a_member() {
+    let server = TestServer::start();
+    server.add_admin("boss", "admin-password");
+    drop(server.member("marco"));
+    let mut admin = app(server.addr);
+    let mut member = app(server.addr);
+    log_in(&mut admin, "boss", "admin-password");
+    log_in(&mut member, "marco", PASSWORD);
+    wait_for_label(&mut member, "Concerto Rock");
+    assert!(
+        member
+            .query_by_role_and_label(Role::Tab, "New event")
+            .is_none(),
+        "members have no New event form"
+    );
+
+    click(&mut admin, Role::Tab, "New event");
+    fill(&mut admin, "Name", "Jazz Night");
+    fill(&mut admin, "Venue", "Blue Room");
+    fill(&mut admin, "Capacity", "0");
+    wait_for_text(&mut admin, "capacity must be between 1 and");
+    admin
+        .get_by_label("Capacity")
+        .set_text_value_accesskit("80");
+    admin.step();
+    click(&mut admin, Role::Button, "Create event");
+    wait_for_text(&mut admin, "Event \"Jazz Night\" created");
+
+    // No action on the member's side: the push brings it.
+    wait_for_label(&mut member, "Jazz Night");
+    wait_for_label(&mut member, "80 / 80");
+}
+
+#[test]
+fn a_sold_out_answer_is_shown_and_sold_out_rows_cannot_be_booked() {
+    let server = TestServer::start();
+    server.add_admin("boss", "admin-password");
+    let other = server.member("other");
+    drop(server.member("lucia"));
+    let tiny = server.runtime.block_on(async {
+        let (admin, _pushes) = Client::connect(server.addr).await.expect("connect");
+        admin.login("boss", "admin-password").await.expect("login");
+        admin
+            .create_event("Tiny Gig", "2027-12-01", "Attic", 3, Some(3))
+            .await
+            .expect("create")
+    });
+    server
+        .runtime
+        .block_on(other.book(&tiny.id, 2, None))
+        .expect("other books 2");
+
+    let mut ui = app(server.addr);
+    log_in(&mut ui, "lucia", PASSWORD);
+    wait_for_label(&mut ui, "1 / 3");
+
+    ui.get_by_label("Quantity for Tiny Gig")
+        .set_value_accesskit(2.0);
+    ui.step();
+    click(&mut ui, Role::Button, "Book Tiny Gig");
+    wait_for_text(&mut ui, "Booking Tiny Gig failed: only 1 seats left");
+    assert!(ui.query_by_label("1 / 3").is_some(), "nothing was booked");
+
+    // Someone takes the last seat: the row says so and Book is disabled.
+    server
+        .runtime
+        .block_on(other.book(&tiny.id, 1, None))
+        .expect("other books the last seat");
+    wait_for_label(&mut ui, "Sold out");
+    assert!(
+        ui.get_by_role_and_label(Role::Button, "Book Tiny Gig")
+            .accesskit_node()
+            .is_disabled(),
+        "Book is disabled on a sold-out row"
+    );
+}
