@@ -297,7 +297,10 @@ impl Inner {
             }
         };
         // 4. Commit point.
-        lease.check()?;
+        if let Err(error) = lease.check() {
+            self.fail_booking(&ticket, &holding).await;
+            return Err(error);
+        }
         let activated = self
             .tickets
             .update_one(
@@ -693,11 +696,19 @@ impl Inner {
                     error
                 }
             };
-            if duplicate_key_index(&error).as_deref() == Some(names::REQUEST_INDEX) {
-                return Err(StoreError::Conflict("request_key".to_owned()));
-            }
-            if is_unavailable(&error) || !error.contains_label("TransientTransactionError") {
-                return Err(map_err(what, &error));
+            match duplicate_key_index(&error).as_deref() {
+                Some(names::REQUEST_INDEX) => {
+                    return Err(StoreError::Conflict("request_key".to_owned()));
+                }
+                // Two first bookings creating the same holding: the loser
+                // retries and then sees the holding.
+                Some(_) => {}
+                None if is_unavailable(&error)
+                    || !error.contains_label("TransientTransactionError") =>
+                {
+                    return Err(map_err(what, &error));
+                }
+                None => {}
             }
             last_error = Some(error);
         }

@@ -81,13 +81,17 @@ pub(crate) fn duplicate_key_index(error: &Error) -> Option<String> {
     Some(index.to_owned())
 }
 
-/// The error's text on one line (driver messages can span lines).
+/// The error's reason on one line. The driver's `Display` adds
+/// `labels`/`source` noise, and a server-selection error embeds each
+/// server's last error, which is the actual reason ("Connection refused",
+/// an unknown host, a too-old server): that part is kept.
 pub(crate) fn one_line(error: &Error) -> String {
-    error
-        .to_string()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    let text = error.kind.to_string();
+    let reason = match text.split_once("Error: Kind: ") {
+        Some((_, rest)) => rest.split(", labels:").next().unwrap_or(rest),
+        None => text.as_str(),
+    };
+    reason.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]

@@ -175,9 +175,11 @@ impl Inner {
     /// cleared).
     async fn settle_markers(&self, collection: &str) -> mongodb::error::Result<(u64, u64)> {
         let coll = self.db.collection::<MarkersDoc>(collection);
+        // Served by the sparse `holds.t` / `releases.t` indexes: documents
+        // without markers are not even looked at.
         let filter = doc! { "$or": [
-            { "holds.0": { "$exists": true } },
-            { "releases.0": { "$exists": true } },
+            { "holds.t": { "$exists": true } },
+            { "releases.t": { "$exists": true } },
         ] };
         let docs: Vec<MarkersDoc> = coll.find(filter).limit(BATCH).await?.try_collect().await?;
         let counter = if collection == names::EVENTS {

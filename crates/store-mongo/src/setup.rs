@@ -7,9 +7,9 @@ use mongodb::{Client, Database, IndexModel};
 
 use crate::model::names;
 
-/// Builds the driver options from the URI, with `timeout` bounding server
-/// selection and connecting (it overrides `serverSelectionTimeoutMS` and
-/// `connectTimeoutMS` given in the URI).
+/// Builds the driver options from the URI, with 90 % of `timeout` bounding
+/// server selection and connecting (it overrides `serverSelectionTimeoutMS`
+/// and `connectTimeoutMS` given in the URI).
 ///
 /// # Errors
 /// The driver's error for a malformed URI (or a failed `mongodb+srv` lookup).
@@ -18,8 +18,12 @@ pub(crate) async fn client_options(
     timeout: std::time::Duration,
 ) -> mongodb::error::Result<ClientOptions> {
     let mut options = ClientOptions::parse(uri).await?;
-    options.server_selection_timeout = Some(timeout);
-    options.connect_timeout = Some(timeout);
+    // 90 %: the driver's own error (which says why: refused, unknown host,
+    // too old a server, ...) then usually arrives before the store's outer
+    // deadline of `timeout` cuts the wait with a generic message.
+    let driver_timeout = timeout * 9 / 10;
+    options.server_selection_timeout = Some(driver_timeout);
+    options.connect_timeout = Some(driver_timeout);
     if options.app_name.is_none() {
         options.app_name = Some("coliseum-server".to_owned());
     }
@@ -84,12 +88,23 @@ pub(crate) async fn create_indexes(db: &Database) -> mongodb::error::Result<()> 
         .create_index(index(doc! { "user_id": 1 }, "user_id", false, false))
         .await?;
     db.collection::<Document>(names::EVENTS)
-        .create_index(index(
-            doc! { "date": 1, "name": 1, "_id": 1 },
-            "date_name",
-            false,
-            false,
-        ))
+        .create_indexes([
+            index(
+                doc! { "date": 1, "name": 1, "_id": 1 },
+                "date_name",
+                false,
+                false,
+            ),
+            index(doc! { "holds.t": 1 }, "holds", false, true),
+            index(doc! { "releases.t": 1 }, "releases", false, true),
+        ])
+        .await?;
+    // Recovery looks for documents with markers (see `recovery.rs`).
+    db.collection::<Document>(names::HOLDINGS)
+        .create_indexes([
+            index(doc! { "holds.t": 1 }, "holds", false, true),
+            index(doc! { "releases.t": 1 }, "releases", false, true),
+        ])
         .await?;
     db.collection::<Document>(names::TICKETS)
         .create_indexes([

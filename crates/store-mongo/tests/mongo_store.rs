@@ -68,6 +68,10 @@ async fn connect_to_a_closed_port_fails_fast_with_one_line() {
     let Err(StoreError::Unavailable(message)) = result else {
         panic!("expected Unavailable, got {result:?}");
     };
+    eprintln!(
+        "start-up error line: {}",
+        StoreError::Unavailable(message.clone())
+    );
     assert!(
         elapsed < timeout + Duration::from_secs(2),
         "took {elapsed:?}"
