@@ -19,7 +19,7 @@ use std::time::Duration;
 use coliseum_client::{Client, ClientError, Pushes};
 use coliseum_protocol::response::SessionData;
 use coliseum_protocol::{ErrorCode, Push};
-use coliseum_server::{Server, ServerConfig, ServerHandle, open_embedded_store};
+use coliseum_server::{Server, ServerConfig, ServerHandle, ServerStats, open_embedded_store};
 use coliseum_store::Store;
 use tempfile::TempDir;
 
@@ -43,6 +43,9 @@ pub struct Options {
     pub outbound_queue: usize,
     /// Wrap the store in a [`FaultyStore`] (see [`TestServer::faults`]).
     pub faulty: bool,
+    /// Changes any other setting, after the ones above are applied, e.g.
+    /// `tune: |c| c.chat_rate = 0`. Default: production settings.
+    pub tune: fn(&mut ServerConfig),
 }
 
 impl Default for Options {
@@ -51,6 +54,7 @@ impl Default for Options {
             max_connections: 1024,
             outbound_queue: 1024,
             faulty: false,
+            tune: |_| {},
         }
     }
 }
@@ -94,12 +98,13 @@ async fn start_in(dir: TempDir, options: Options) -> TestServer {
     } else {
         (store, None)
     };
-    let config = ServerConfig {
+    let mut config = ServerConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         max_connections: options.max_connections,
         outbound_queue: options.outbound_queue,
         ..ServerConfig::default()
     };
+    (options.tune)(&mut config);
     let server = Server::bind(config, store).await.expect("bind");
     let addr = server.local_addr();
     TestServer {
@@ -117,6 +122,15 @@ impl TestServer {
     #[must_use]
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The server's security counters ([`ServerStats`]).
+    ///
+    /// # Panics
+    /// After [`TestServer::stop`].
+    #[must_use]
+    pub fn stats(&self) -> ServerStats {
+        self.handle.as_ref().expect("server running").stats()
     }
 
     /// The server's store, to check what it recorded (e.g. the audit log).

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use coliseum_protocol::{ErrorCode, Push};
-use coliseum_tests::{PASSWORD, expect_push, start_server};
+use coliseum_tests::{Options, PASSWORD, expect_push, start_server_with};
 
 const BUYERS: usize = 200;
 const MAX_PER_USER: u32 = 2;
@@ -13,7 +13,12 @@ const LAST_SEATS: u32 = 50;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_buyers_race_for_the_last_fifty_seats() {
-    let server = start_server().await;
+    // Every buyer connects from 127.0.0.1: lift the per-address cap.
+    let server = start_server_with(Options {
+        tune: |c| c.max_connections_per_ip = 0,
+        ..Options::default()
+    })
+    .await;
     let (admin, mut admin_pushes, _) = server.admin().await;
     let capacity = LAST_SEATS + MAX_PER_USER * u32::try_from(EARLY_BIRDS).expect("small");
     let event = admin

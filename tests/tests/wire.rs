@@ -235,6 +235,8 @@ async fn graceful_shutdown_pushes_shutdown_and_closes_every_connection() {
 async fn a_slow_reader_is_disconnected_without_stalling_the_others() {
     let server = start_server_with(Options {
         outbound_queue: 32,
+        // The writer floods the chat on purpose.
+        tune: |c| c.chat_rate = 0,
         ..Options::default()
     })
     .await;

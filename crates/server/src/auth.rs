@@ -5,6 +5,10 @@
 //!   milliseconds of CPU, so it runs on tokio's blocking pool, and a
 //!   semaphore bounds how many run at once (a login storm queues instead of
 //!   flooding the pool and starving the store's blocking work).
+//! - Verification is argon2's `verify_password`, which compares the
+//!   computed hash in constant time. Passwords and PHC strings are never
+//!   logged, never audited and never sent back (tests: `tests/tests/logs.rs`,
+//!   `security.rs`).
 //! - A login for an unknown username still verifies against [`DUMMY_HASH`],
 //!   so its timing matches a wrong password and does not reveal whether the
 //!   username exists.
@@ -13,6 +17,7 @@
 //!   does not leak live sessions.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -70,6 +75,8 @@ pub(crate) fn verify_blocking(password: &str, phc: &str) -> bool {
 /// `concurrency` at once.
 pub(crate) struct Passwords {
     permits: Arc<Semaphore>,
+    /// Verifications started ([`crate::ServerStats::password_verifications`]).
+    verifications: AtomicU64,
 }
 
 impl Passwords {
@@ -77,7 +84,13 @@ impl Passwords {
     pub(crate) fn new(concurrency: usize) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            verifications: AtomicU64::new(0),
         }
+    }
+
+    /// Verifications run so far.
+    pub(crate) fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
     }
 
     async fn run<T: Send + 'static>(
@@ -123,6 +136,7 @@ impl Passwords {
         let password = password.to_owned();
         let known = phc.is_some();
         let phc = phc.unwrap_or(DUMMY_HASH).to_owned();
+        self.verifications.fetch_add(1, Ordering::Relaxed);
         let matched = self.run(move || verify_blocking(&password, &phc)).await?;
         Ok(known && matched)
     }

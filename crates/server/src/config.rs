@@ -1,4 +1,8 @@
 //! Server settings.
+//!
+//! Every limit has a production default here; `coliseum-server --help`
+//! shows the flags that change them, and `docs/security.md` lists them.
+//! Limits that are "off" at 0 say so on their field.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -17,13 +21,42 @@ pub struct ServerConfig {
     /// Most clients connected at once (issue: `--max-connections`, default
     /// 1,024). The next one gets the `server_full` push and is closed.
     pub max_connections: usize,
+    /// Most clients connected at once from one address (an IPv4 address,
+    /// or an IPv6 /64 network, as one household or host usually has).
+    /// The next one gets `{"id":null,"ok":false,"error":{"code":"rate_limited",...}}`
+    /// and is closed. `0` turns the cap off (load tests from one machine).
+    /// Default 64 (security issue: `--max-connections-per-ip`).
+    pub max_connections_per_ip: usize,
     /// Frames that may wait in one connection's outbound queue. Responses
     /// wait for room (back-pressure on that connection only); a broadcast
     /// push that finds the queue full disconnects the client as a slow
     /// reader, so it never delays anyone else. Default 1,024.
     pub outbound_queue: usize,
-    /// How long a session token stays valid after `login`. Default 7 days.
+    /// How long a session token stays valid after `login` (or after the
+    /// password change that re-issued it). Default 7 days (security issue;
+    /// `--session-ttl`).
     pub session_ttl: Duration,
+    /// An anonymous connection (no session yet) that completes no frame for
+    /// this long — it sends nothing, or only part of a frame — is closed
+    /// without a word. The clock restarts whenever the server starts waiting
+    /// for the next request. `Duration::ZERO` = never. Default 30 s
+    /// (security issue; `--handshake-timeout`).
+    pub handshake_timeout: Duration,
+    /// As [`ServerConfig::handshake_timeout`], for a logged-in connection.
+    /// Pushes the server sends do not count: a client that only listens
+    /// must still send a request (e.g. `online`) now and then.
+    /// `Duration::ZERO` = never. Default 5 min (`--idle-timeout`).
+    pub idle_timeout: Duration,
+    /// Chat messages one user may post per second, across all their
+    /// connections (token bucket refill rate); more get `rate_limited` with
+    /// `retry_after_ms`. `0` = unlimited (load tests). Default 5
+    /// (security issue; `--chat-rate`).
+    pub chat_rate: u32,
+    /// Chat messages one user may post in a burst before the rate applies
+    /// (token bucket size; at least 1 is used). Default 20 (`--chat-burst`).
+    pub chat_burst: u32,
+    /// Login throttling: per connection, per account and per address.
+    pub login_throttle: LoginThrottleConfig,
     /// On graceful shutdown, how long in-flight requests and the final
     /// flush to each client may take before the remaining connections are
     /// dropped. Default 5 s.
@@ -39,10 +72,70 @@ impl Default for ServerConfig {
         Self {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_PORT)),
             max_connections: 1024,
+            max_connections_per_ip: 64,
             outbound_queue: 1024,
             session_ttl: Duration::from_secs(7 * 24 * 60 * 60),
+            handshake_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(5 * 60),
+            chat_rate: 5,
+            chat_burst: 20,
+            login_throttle: LoginThrottleConfig::default(),
             shutdown_grace: Duration::from_secs(5),
             hash_concurrency: std::thread::available_parallelism().map_or(2, usize::from),
+        }
+    }
+}
+
+/// Login throttling (security issue: "after 3 failed logins on one
+/// connection the server replies `too_many_attempts` and closes it;
+/// per-account and per-IP exponential back-off across connections").
+///
+/// A *failed password check* is a `login` whose username/password pair is
+/// wrong, or an `update_account` whose `current_password` is wrong. Checks
+/// refused before being evaluated (`rate_limited`, `too_many_attempts`) do
+/// not count.
+///
+/// Back-off: once a key (an account, or an address as in
+/// [`ServerConfig::max_connections_per_ip`]) has `threshold` failures, each
+/// further check waits `backoff_base × 2^(failures − threshold)` (capped at
+/// `backoff_max`) after the last failure; a check sooner gets `rate_limited`
+/// with `retry_after_ms`. A key with no failure for `window` is forgotten;
+/// a successful login forgets its account (but not its address, or anyone
+/// could clear their address by logging into an account of their own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginThrottleConfig {
+    /// Failed password checks one connection may make; the next `login` or
+    /// `update_account` on it is answered `too_many_attempts` without being
+    /// evaluated, and the connection is closed. Default 3.
+    pub per_connection: u32,
+    /// Failures of one account (by lower-cased username) before back-off
+    /// starts. Default 5.
+    pub account_threshold: u32,
+    /// Failures from one address before back-off starts. Higher than the
+    /// account's because many people may share one address (NAT). Default 20.
+    pub address_threshold: u32,
+    /// First back-off delay. Default 1 s.
+    pub backoff_base: Duration,
+    /// Longest back-off delay. Default 5 min.
+    pub backoff_max: Duration,
+    /// A key with no failure for this long is forgotten. Default 15 min.
+    pub window: Duration,
+    /// Most accounts, and separately most addresses, remembered at once;
+    /// past it, forgotten keys are purged first, then the stalest. Bounds
+    /// the memory an attacker can make the server use. Default 65,536.
+    pub max_tracked: usize,
+}
+
+impl Default for LoginThrottleConfig {
+    fn default() -> Self {
+        Self {
+            per_connection: 3,
+            account_threshold: 5,
+            address_threshold: 20,
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(5 * 60),
+            window: Duration::from_secs(15 * 60),
+            max_tracked: 65_536,
         }
     }
 }

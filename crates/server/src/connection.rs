@@ -14,6 +14,14 @@
 //!   the rest of the oversize frame is read and discarded for a moment, so
 //!   the close is not a reset that could destroy the error in flight); an
 //!   unreadable request gets `bad_request` and the connection stays usable.
+//! - Timeouts: while the reader waits for the next request, an anonymous
+//!   connection gets `handshake_timeout` and a logged-in one `idle_timeout`
+//!   to complete a frame; past it the connection is closed without a word
+//!   (whatever is already queued is still flushed). Sending nothing and
+//!   trickling a frame that never completes are treated alike.
+//! - A handler may mark its response as the last one
+//!   (`ConnState::close_after_reply`, e.g. `too_many_attempts`): the
+//!   reader queues it and stops; requests pipelined after it are dropped.
 //! - Graceful shutdown: the reader stops taking requests (the one being
 //!   handled finishes), then the writer flushes what is queued (the
 //!   `shutdown` push, the last response) and closes. The kill token drops
@@ -32,19 +40,22 @@ use coliseum_protocol::{
 use futures::{Sink, SinkExt as _, StreamExt as _};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::io::{AsyncReadExt as _, ReadHalf};
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
 use crate::context::{ConnState, Shared};
 use crate::handlers;
+use crate::server::Slot;
+use crate::stats::bump;
 
 /// Most frames written between two flushes.
 const MAX_BATCH: usize = 256;
 
-/// After `frame_too_large`, how long the rest of the client's oversize frame
-/// is read and discarded so that closing does not reset the connection
-/// (which could destroy the error before the client reads it) ...
+/// After `frame_too_large` or another last reply, how long what the client
+/// still sends is read and discarded so that closing does not reset the
+/// connection (which could destroy the error before the client reads it) ...
 const LINGER: Duration = Duration::from_secs(2);
 /// ... and at most how many bytes.
 const LINGER_BYTES: u64 = 4 * MAX_FRAME_LEN as u64;
@@ -57,17 +68,23 @@ enum Ending {
     Closed,
     /// The client announced an oversize frame (answered `frame_too_large`).
     FrameTooLarge,
+    /// A handler's response was the last (`ConnState::close_after_reply`).
+    LastReply,
+}
+
+/// Waits until `deadline`, or forever without one.
+async fn expire(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Serves one accepted client until it leaves, is dropped, or the server
-/// stops. `permit` is the connection-cap slot, released when the socket is
-/// closed.
-pub(crate) async fn serve<S>(
-    stream: S,
-    peer: SocketAddr,
-    shared: Arc<Shared>,
-    permit: OwnedSemaphorePermit,
-) where
+/// stops. `slot` is its place under the connection caps, released when the
+/// socket is closed.
+pub(crate) async fn serve<S>(stream: S, peer: SocketAddr, shared: Arc<Shared>, slot: Slot)
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (reader, writer) = tokio::io::split(stream);
@@ -85,11 +102,7 @@ pub(crate) async fn serve<S>(
     tracing::info!(conn = id, %peer, "client connected");
     let writer = tokio::spawn(write_loop(sink, rx, kill.clone()));
 
-    let mut state = ConnState {
-        id,
-        peer,
-        session: None,
-    };
+    let mut state = ConnState::new(id, peer);
     let ending = read_loop(&mut frames, &tx, &kill, &shared, &mut state).await;
 
     shared.hub.leave(id);
@@ -99,10 +112,13 @@ pub(crate) async fn serve<S>(
     if let Err(err) = writer.await {
         tracing::error!(conn = id, %err, "connection writer panicked");
     }
-    if ending == Ending::FrameTooLarge && !kill.is_cancelled() {
+    // Unread input (the rest of an oversize frame, requests pipelined after
+    // the last reply) would turn our close into a reset, which may destroy
+    // the error frame before the client reads it.
+    if ending != Ending::Closed && !kill.is_cancelled() {
         linger(frames.into_inner()).await;
     }
-    drop(permit);
+    drop(slot);
     tracing::info!(
         conn = id,
         %peer,
@@ -122,11 +138,27 @@ where
     R: AsyncRead + Unpin,
 {
     loop {
+        let timeout = if state.session.is_some() {
+            shared.config.idle_timeout
+        } else {
+            shared.config.handshake_timeout
+        };
+        let deadline = (!timeout.is_zero()).then(|| Instant::now() + timeout);
         let next = tokio::select! {
             biased;
             () = kill.cancelled() => return Ending::Closed,
             () = shared.shutdown.cancelled() => return Ending::Closed,
             next = frames.next() => next,
+            () = expire(deadline) => {
+                tracing::info!(
+                    conn = state.id,
+                    logged_in = state.session.is_some(),
+                    ?timeout,
+                    "no complete request in time: closing"
+                );
+                bump(&shared.counters.connections_timed_out);
+                return Ending::Closed;
+            }
         };
         let response = match next {
             None => return Ending::Closed,
@@ -151,6 +183,9 @@ where
         };
         if !send(tx, kill, response).await {
             return Ending::Closed;
+        }
+        if state.close_after_reply {
+            return Ending::LastReply;
         }
     }
 }
@@ -212,9 +247,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::Passwords;
     use crate::config::ServerConfig;
-    use crate::hub::Hub;
     use coliseum_protocol::response::ServerMessage;
     use coliseum_protocol::{decode_server_message, frame_codec};
     use tokio::sync::Semaphore;
@@ -226,20 +259,17 @@ mod tests {
     async fn serves_an_in_memory_stream_and_stops_on_shutdown() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = crate::open_embedded_store(dir.path()).await.expect("store");
-        let shared = Arc::new(Shared {
-            store,
-            hub: Hub::default(),
-            passwords: Passwords::new(1),
-            config: ServerConfig::default(),
-            shutdown: CancellationToken::new(),
-            abort: CancellationToken::new(),
-        });
+        let shared = Arc::new(Shared::new(ServerConfig::default(), store));
         let permit = Arc::new(Semaphore::new(1))
             .try_acquire_owned()
             .expect("permit");
+        let per_ip = crate::limits::ConnectionsPerIp::new(0)
+            .try_acquire(std::net::Ipv4Addr::LOCALHOST.into())
+            .expect("no cap");
+        let slot = Slot::new(permit, per_ip);
         let (client_end, server_end) = tokio::io::duplex(64 * 1024);
         let peer = SocketAddr::from(([127, 0, 0, 1], 9));
-        let task = tokio::spawn(serve(server_end, peer, Arc::clone(&shared), permit));
+        let task = tokio::spawn(serve(server_end, peer, Arc::clone(&shared), slot));
         let mut client = Framed::new(client_end, frame_codec());
 
         let frame = client.next().await.expect("frame").expect("read");

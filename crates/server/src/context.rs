@@ -11,6 +11,9 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::Passwords;
 use crate::config::ServerConfig;
 use crate::hub::{ConnId, Hub};
+use crate::limits::ChatLimiter;
+use crate::stats::{Counters, ServerStats};
+use crate::throttle::LoginThrottle;
 
 /// Everything the handlers need, shared by all connections of one server.
 pub(crate) struct Shared {
@@ -20,6 +23,12 @@ pub(crate) struct Shared {
     pub hub: Hub,
     /// Password hashing with bounded concurrency.
     pub passwords: Passwords,
+    /// Per-account and per-address login back-off.
+    pub throttle: LoginThrottle,
+    /// Per-user chat rate.
+    pub chat: ChatLimiter,
+    /// Counters of the limits ([`ServerStats`]).
+    pub counters: Counters,
     /// The settings the server was bound with.
     pub config: ServerConfig,
     /// Cancelled when a graceful shutdown starts: readers stop taking new
@@ -28,6 +37,30 @@ pub(crate) struct Shared {
     /// Cancelled when the shutdown grace period runs out: every connection
     /// is dropped at once. Each connection's own kill token is a child.
     pub abort: CancellationToken,
+}
+
+impl Shared {
+    /// Everything for a server with `config` on `store`, nothing running.
+    pub(crate) fn new(config: ServerConfig, store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            hub: Hub::default(),
+            passwords: Passwords::new(config.hash_concurrency),
+            throttle: LoginThrottle::new(config.login_throttle.clone()),
+            chat: ChatLimiter::new(config.chat_rate, config.chat_burst),
+            counters: Counters::default(),
+            config,
+            shutdown: CancellationToken::new(),
+            abort: CancellationToken::new(),
+        }
+    }
+
+    /// The counters now.
+    pub(crate) fn stats(&self) -> ServerStats {
+        let mut stats = self.counters.snapshot();
+        stats.password_verifications = self.passwords.verifications();
+        stats
+    }
 }
 
 /// The logged-in session of one connection.
@@ -55,4 +88,23 @@ pub(crate) struct ConnState {
     pub peer: SocketAddr,
     /// `Some` once `login`/`resume` succeeded; at most one per connection.
     pub session: Option<Session>,
+    /// Failed password checks on this connection (wrong `login`, wrong
+    /// `current_password`); never reset while the connection lives.
+    pub failed_password_checks: u32,
+    /// Set by a handler whose response must be the connection's last
+    /// (`too_many_attempts`): the reader sends it, then closes.
+    pub close_after_reply: bool,
+}
+
+impl ConnState {
+    /// A fresh, anonymous connection.
+    pub(crate) fn new(id: ConnId, peer: SocketAddr) -> Self {
+        Self {
+            id,
+            peer,
+            session: None,
+            failed_password_checks: 0,
+            close_after_reply: false,
+        }
+    }
 }

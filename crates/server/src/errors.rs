@@ -3,6 +3,7 @@
 //! messages stay uniform.
 
 use std::fmt::Display;
+use std::time::Duration;
 
 use coliseum_protocol::{ErrorBody, ErrorCode};
 use coliseum_store::StoreError;
@@ -52,6 +53,15 @@ pub(crate) fn unauthenticated(message: &str) -> ErrorBody {
     ErrorBody::new(ErrorCode::Unauthenticated, message)
 }
 
+/// `rate_limited` with `retry_after_ms` = `retry_after` rounded up to a
+/// whole millisecond (at least 1, so "retry now" is never said).
+pub(crate) fn rate_limited(message: impl Into<String>, retry_after: Duration) -> ErrorBody {
+    let millis = u64::try_from(retry_after.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX);
+    let mut body = ErrorBody::new(ErrorCode::RateLimited, message);
+    body.retry_after_ms = Some(millis.max(1));
+    body
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,6 +91,18 @@ mod tests {
         for (err, code) in cases {
             assert_eq!(from_store(err).code, code);
         }
+    }
+
+    #[test]
+    fn retry_after_is_rounded_up_to_whole_milliseconds() {
+        let ms = |d| rate_limited("slow down", d).retry_after_ms;
+        assert_eq!(ms(Duration::from_millis(200)), Some(200));
+        assert_eq!(ms(Duration::from_micros(200_001)), Some(201));
+        assert_eq!(ms(Duration::ZERO), Some(1));
+        assert_eq!(
+            rate_limited("x", Duration::ZERO).code,
+            ErrorCode::RateLimited
+        );
     }
 
     #[test]

@@ -22,7 +22,8 @@
 //! - [`server`]: [`Server`] (bind, accept loop, connection cap, graceful
 //!   shutdown) and [`ServerHandle`].
 //! - `connection`: one client: a reader loop answering requests in order
-//!   and a writer task draining a bounded outbound queue in batches.
+//!   (with the handshake/idle timeouts) and a writer task draining a bounded
+//!   outbound queue in batches.
 //! - `hub`: every live connection's outbound queue, presence (who is
 //!   online), and broadcasting a push serialized once to many clients.
 //! - `auth`: argon2id password hashing off the async workers, session
@@ -30,6 +31,11 @@
 //! - `handlers`: one file per domain — `accounts` (register, login, resume,
 //!   logout, update_account), `events` (list/create events, book, tickets,
 //!   cancel), `chat` (send, history, online) — plus the op dispatcher.
+//! - `throttle`: login back-off per account and per address (bounded maps).
+//! - `limits`: the per-address connection cap and the per-user chat rate
+//!   (token bucket).
+//! - [`stats`]: [`ServerStats`], counters of the limits (what was refused,
+//!   how many password verifications ran).
 //! - `errors`: [`coliseum_store::StoreError`] → wire `ErrorBody`.
 //! - `audit`: the audit log (store + `audit` tracing target).
 //! - [`admin`]: `admin add` (the only way to make an admin).
@@ -45,8 +51,12 @@ pub mod embedded;
 mod errors;
 mod handlers;
 mod hub;
+mod limits;
 pub mod server;
+pub mod stats;
+mod throttle;
 
-pub use config::ServerConfig;
+pub use config::{LoginThrottleConfig, ServerConfig};
 pub use embedded::{default_data_dir, open_embedded_store};
 pub use server::{Server, ServerHandle};
+pub use stats::ServerStats;

@@ -6,6 +6,10 @@
 //!   (the issue wants the refusal said on the wire, so the accept happens
 //!   first). The permit moves into the connection's task and is released
 //!   when its socket closes.
+//! - The per-address cap ([`ServerConfig::max_connections_per_ip`]) is
+//!   checked first: a client over it gets one error frame,
+//!   `{"id":null,"ok":false,"error":{"code":"rate_limited","message":...}}`,
+//!   and is closed, without taking a server-wide slot.
 //! - Failed accepts (e.g. out of file descriptors) back off exponentially,
 //!   1 ms up to 1 s, and the loop keeps going.
 //! - Shutdown (the future given to [`Server::run`]): stop accepting, push
@@ -18,7 +22,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use coliseum_protocol::{Push, encode_push, frame_codec};
+use bytes::Bytes;
+use coliseum_protocol::{ErrorBody, ErrorCode, Push, encode_error, encode_push, frame_codec};
 use coliseum_store::Store;
 use futures::SinkExt;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -29,11 +34,11 @@ use tokio_util::codec::FramedWrite;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::auth::Passwords;
 use crate::config::ServerConfig;
 use crate::connection;
 use crate::context::Shared;
-use crate::hub::Hub;
+use crate::limits::{ConnectionsPerIp, IpSlot};
+use crate::stats::{ServerStats, bump};
 
 /// The reason sent in the `shutdown` push.
 pub const SHUTDOWN_REASON: &str = "server is shutting down";
@@ -66,15 +71,7 @@ impl Server {
     pub async fn bind(config: ServerConfig, store: Arc<dyn Store>) -> std::io::Result<Self> {
         let listener = TcpListener::bind(config.listen).await?;
         let local_addr = listener.local_addr()?;
-        let shutdown = CancellationToken::new();
-        let shared = Arc::new(Shared {
-            store,
-            hub: Hub::default(),
-            passwords: Passwords::new(config.hash_concurrency),
-            config,
-            shutdown,
-            abort: CancellationToken::new(),
-        });
+        let shared = Arc::new(Shared::new(config, store));
         Ok(Self {
             listener,
             local_addr,
@@ -86,6 +83,12 @@ impl Server {
     #[must_use]
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The security counters so far (all zero before [`Server::run`]).
+    #[must_use]
+    pub fn stats(&self) -> ServerStats {
+        self.shared.stats()
     }
 
     /// Serves until `shutdown` resolves, then stops gracefully (module
@@ -107,6 +110,8 @@ impl Server {
             addr = %local_addr,
             store = shared.store.backend(),
             max_connections = shared.config.max_connections,
+            max_connections_per_ip = shared.config.max_connections_per_ip,
+            chat_rate = shared.config.chat_rate,
             "server listening"
         );
         tokio::select! {
@@ -142,22 +147,32 @@ impl Server {
     pub fn spawn(self) -> ServerHandle {
         let local_addr = self.local_addr;
         let trigger = CancellationToken::new();
+        let shared = Arc::clone(&self.shared);
         let task = tokio::spawn(self.run(trigger.clone().cancelled_owned()));
         ServerHandle {
             local_addr,
             trigger,
             task,
+            shared,
         }
     }
 }
 
 /// A running server started by [`Server::spawn`]. Dropping the handle
 /// leaves the server running until the runtime stops.
-#[derive(Debug)]
 pub struct ServerHandle {
     local_addr: SocketAddr,
     trigger: CancellationToken,
     task: JoinHandle<std::io::Result<()>>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ServerHandle {
@@ -165,6 +180,12 @@ impl ServerHandle {
     #[must_use]
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The security counters so far (see [`ServerStats`]).
+    #[must_use]
+    pub fn stats(&self) -> ServerStats {
+        self.shared.stats()
     }
 
     /// Stops the server gracefully and waits until every connection is
@@ -178,9 +199,28 @@ impl ServerHandle {
     }
 }
 
+/// A connection's places under the server-wide and per-address caps,
+/// given back when its socket is closed.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    _global: OwnedSemaphorePermit,
+    _per_ip: IpSlot,
+}
+
+impl Slot {
+    /// Holds both places until dropped.
+    pub(crate) fn new(global: OwnedSemaphorePermit, per_ip: IpSlot) -> Self {
+        Self {
+            _global: global,
+            _per_ip: per_ip,
+        }
+    }
+}
+
 /// Accepts forever, spawning one task per client (or per refusal).
 async fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, tracker: &TaskTracker) {
     let limit = Arc::new(Semaphore::new(shared.config.max_connections));
+    let per_ip = ConnectionsPerIp::new(shared.config.max_connections_per_ip);
     let mut backoff = Duration::from_millis(1);
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -198,40 +238,50 @@ async fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, tracker: &Tas
         if let Err(err) = stream.set_nodelay(true) {
             tracing::debug!(%err, "cannot set TCP_NODELAY");
         }
+        let Some(per_ip_slot) = per_ip.try_acquire(peer.ip()) else {
+            let cap = per_ip.limit();
+            tracing::warn!(%peer, cap, "per-address connection cap reached: refusing");
+            bump(&shared.counters.connections_refused_per_ip);
+            let body = ErrorBody::new(
+                ErrorCode::RateLimited,
+                format!("too many connections from your address (at most {cap}): close one first"),
+            );
+            tracker.spawn(refuse(stream, encode_error(None, &body)));
+            continue;
+        };
         match Arc::clone(&limit).try_acquire_owned() {
             Ok(permit) => {
-                tracker.spawn(accept_tcp(stream, peer, Arc::clone(shared), permit));
+                let slot = Slot::new(permit, per_ip_slot);
+                tracker.spawn(accept_tcp(stream, peer, Arc::clone(shared), slot));
             }
             Err(_) => {
                 let cap = shared.config.max_connections;
                 tracing::warn!(%peer, cap, "connection cap reached: refusing");
-                tracker.spawn(refuse(stream, u64::try_from(cap).unwrap_or(u64::MAX)));
+                bump(&shared.counters.connections_refused_full);
+                let limit = u64::try_from(cap).unwrap_or(u64::MAX);
+                tracker.spawn(refuse(stream, encode_push(&Push::ServerFull { limit })));
             }
         }
     }
 }
 
 /// Turns an accepted TCP stream into a served connection. The one place
-/// where a transport layer (TLS) wraps the stream before the protocol runs.
-async fn accept_tcp(
-    stream: TcpStream,
-    peer: SocketAddr,
-    shared: Arc<Shared>,
-    permit: OwnedSemaphorePermit,
-) {
-    connection::serve(stream, peer, shared, permit).await;
+/// where a transport layer (TLS) wraps the stream before the protocol runs;
+/// a TLS handshake belongs under `shared.config.handshake_timeout` too.
+async fn accept_tcp(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, slot: Slot) {
+    connection::serve(stream, peer, shared, slot).await;
 }
 
-/// Sends `server_full` and closes (bounded by [`REFUSAL_TIMEOUT`]).
-async fn refuse<S>(stream: S, limit: u64)
+/// Sends the one `frame` of a refusal and closes (bounded by
+/// [`REFUSAL_TIMEOUT`]).
+async fn refuse<S>(stream: S, frame: Bytes)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut framed = FramedWrite::new(stream, frame_codec());
-    let frame = encode_push(&Push::ServerFull { limit });
     let refused = async {
         framed.send(frame).await?;
-        SinkExt::<bytes::Bytes>::close(&mut framed).await
+        SinkExt::<Bytes>::close(&mut framed).await
     };
     if let Err(err) = tokio::time::timeout(REFUSAL_TIMEOUT, refused)
         .await

@@ -1,9 +1,18 @@
 //! Accounts and sessions: `register`, `login`, `resume`, `logout`,
 //! `update_account`.
+//!
+//! Password checks (`login`, and `update_account`'s `current_password`) are
+//! throttled (`crate::config::LoginThrottleConfig`): before argon2 runs,
+//! [`admit_password_check`] refuses the check with `too_many_attempts`
+//! (closing the connection) once this connection has failed
+//! `per_connection` times, or with `rate_limited` while the account or the
+//! address is backing off. Refused checks are never evaluated.
+
+use std::time::Instant;
 
 use chrono::Utc;
 use coliseum_protocol::response::{AccountData, Empty, RegisterData, SessionData};
-use coliseum_protocol::{ErrorBody, Role, validate};
+use coliseum_protocol::{ErrorBody, ErrorCode, Role, validate};
 use coliseum_store::{NewUser, SessionRecord, StoreError, User, UserUpdate};
 use serde_json::json;
 
@@ -11,8 +20,9 @@ use super::session;
 use crate::audit;
 use crate::auth::{new_token, token_hash};
 use crate::context::{ConnState, Session, Shared};
-use crate::errors::{from_store, internal, invalid, unauthenticated};
+use crate::errors::{from_store, internal, invalid, rate_limited, unauthenticated};
 use crate::hub::Member;
+use crate::stats::bump;
 
 /// The one message for a failed login, whichever part was wrong.
 const WRONG_CREDENTIALS: &str = "wrong username or password";
@@ -58,8 +68,13 @@ pub(super) async fn login(
     username: &str,
     password: &str,
 ) -> Result<SessionData, ErrorBody> {
-    // A name that breaks the rules cannot exist: skip the lookup, keep the cost.
-    let user = if validate::username(username).is_ok() {
+    // A name that breaks the rules cannot exist: skip the lookup, keep the
+    // cost, and key the back-off by address only.
+    let account = validate::username(username)
+        .is_ok()
+        .then(|| username.to_ascii_lowercase());
+    admit_password_check(shared, conn, account.as_deref())?;
+    let user = if account.is_some() {
         shared
             .store
             .user_by_username(username)
@@ -73,8 +88,12 @@ pub(super) async fn login(
     let matched = shared.passwords.verify(password, phc).await? && password_ok;
     let Some(user) = user.filter(|_| matched) else {
         tracing::info!(target: "audit", action = "login_failed", peer = %conn.peer);
+        password_check_failed(shared, conn, account.as_deref());
         return Err(unauthenticated(WRONG_CREDENTIALS));
     };
+    if let Some(account) = &account {
+        shared.throttle.succeeded(account);
+    }
     let (token, token_hash) = new_token()?;
     store_session(shared, &user.id, &token_hash).await?;
     attach(shared, conn, &user, token_hash);
@@ -150,11 +169,14 @@ pub(super) async fn update_account(
         .await
         .map_err(from_store)?
         .ok_or_else(|| unauthenticated("this account no longer exists"))?;
+    let account = user.username.to_ascii_lowercase();
+    admit_password_check(shared, conn, Some(&account))?;
     if !shared
         .passwords
         .verify(current_password, Some(&user.password_hash))
         .await?
     {
+        password_check_failed(shared, conn, Some(&account));
         return Err(unauthenticated("wrong current password").with_field("current_password"));
     }
     let password_hash = match new_password {
@@ -213,6 +235,51 @@ pub(super) async fn update_account(
         username: updated.username,
         email: updated.email,
     })
+}
+
+/// Refuses a password check before it is evaluated: `too_many_attempts`
+/// (and the connection closes after this reply) once the connection has
+/// failed `per_connection` checks; `rate_limited` with `retry_after_ms`
+/// while `account` (lower-cased username, `None` if it cannot exist) or the
+/// peer's address is backing off.
+fn admit_password_check(
+    shared: &Shared,
+    conn: &mut ConnState,
+    account: Option<&str>,
+) -> Result<(), ErrorBody> {
+    let limit = shared.config.login_throttle.per_connection.max(1);
+    if conn.failed_password_checks >= limit {
+        conn.close_after_reply = true;
+        bump(&shared.counters.too_many_attempts);
+        tracing::info!(target: "audit", action = "too_many_attempts", peer = %conn.peer);
+        return Err(ErrorBody::new(
+            ErrorCode::TooManyAttempts,
+            format!(
+                "{limit} failed attempts on this connection: it is closed; reconnect to try again"
+            ),
+        ));
+    }
+    let wait = shared
+        .throttle
+        .wait(conn.peer.ip(), account, Instant::now());
+    if !wait.is_zero() {
+        bump(&shared.counters.logins_rate_limited);
+        tracing::info!(target: "audit", action = "login_rate_limited", peer = %conn.peer, ?wait);
+        return Err(rate_limited(
+            "too many failed logins for this account or from this address: wait and try again",
+            wait,
+        ));
+    }
+    Ok(())
+}
+
+/// Counts a failed password check on the connection, the account and the
+/// address.
+fn password_check_failed(shared: &Shared, conn: &mut ConnState, account: Option<&str>) {
+    conn.failed_password_checks = conn.failed_password_checks.saturating_add(1);
+    shared
+        .throttle
+        .failed(conn.peer.ip(), account, Instant::now());
 }
 
 async fn store_session(shared: &Shared, user_id: &str, token_hash: &str) -> Result<(), ErrorBody> {

@@ -2,15 +2,22 @@
 //! sequence number and pushed as `chat` to every logged-in client, the
 //! sender included. Two messages sent at the same moment from different
 //! connections may be pushed in either order; clients order by `seq`.
+//!
+//! Flood control: each user may post `chat_rate` messages per second with
+//! bursts of `chat_burst`, across all their connections (token bucket,
+//! `crate::limits::ChatLimiter`); a message over it is not stored and gets
+//! `rate_limited` with `retry_after_ms` (the connection stays open).
 
 use coliseum_protocol::response::{ChatSendData, MessagesData};
 use coliseum_protocol::validate::{self, HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX};
 use coliseum_protocol::{DEFAULT_ROOM, ErrorBody, Push};
 use coliseum_store::NewMessage;
+use std::time::Instant;
 
 use super::session;
 use crate::context::{ConnState, Shared};
-use crate::errors::{from_store, invalid};
+use crate::errors::{from_store, invalid, rate_limited};
+use crate::stats::bump;
 
 fn room(room: Option<&str>) -> Result<&str, ErrorBody> {
     let room = room.unwrap_or(DEFAULT_ROOM);
@@ -28,6 +35,14 @@ pub(super) async fn send(
     let user = session(conn)?;
     let room = room(room_name)?;
     validate::chat_text(text).map_err(|m| invalid("text", m))?;
+    if let Err(wait) = shared.chat.try_take(&user.user_id, Instant::now()) {
+        bump(&shared.counters.chats_rate_limited);
+        let (rate, burst) = shared.chat.rule();
+        return Err(rate_limited(
+            format!("too many messages: at most {rate} per second (bursts of {burst})"),
+            wait,
+        ));
+    }
     let message = shared
         .store
         .append_message(NewMessage {

@@ -1,0 +1,64 @@
+//! Counters of the security limits, readable while the server runs
+//! ([`crate::Server::stats`], [`crate::ServerHandle::stats`]): what tests
+//! assert on (e.g. that a throttled login never reached argon2) and what an
+//! operator can watch.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A snapshot of the server's counters since it was bound. Every field
+/// counts events (not a current level) and only grows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerStats {
+    /// Password verifications run (argon2id), for `login` (including the
+    /// dummy verification for unknown usernames) and for `update_account`'s
+    /// `current_password`.
+    pub password_verifications: u64,
+    /// Password checks refused with `too_many_attempts` (the connection was
+    /// then closed).
+    pub too_many_attempts: u64,
+    /// Password checks refused with `rate_limited` (account or address
+    /// back-off).
+    pub logins_rate_limited: u64,
+    /// `chat_send` requests refused with `rate_limited`.
+    pub chats_rate_limited: u64,
+    /// Connections refused by the per-address cap.
+    pub connections_refused_per_ip: u64,
+    /// Connections refused by the server-wide cap (`server_full`).
+    pub connections_refused_full: u64,
+    /// Connections closed by the handshake or idle timeout.
+    pub connections_timed_out: u64,
+}
+
+/// The live counters behind [`ServerStats`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub password_verifications: AtomicU64,
+    pub too_many_attempts: AtomicU64,
+    pub logins_rate_limited: AtomicU64,
+    pub chats_rate_limited: AtomicU64,
+    pub connections_refused_per_ip: AtomicU64,
+    pub connections_refused_full: AtomicU64,
+    pub connections_timed_out: AtomicU64,
+}
+
+/// Adds one to `counter`.
+pub(crate) fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Counters {
+    /// The current values.
+    pub(crate) fn snapshot(&self) -> ServerStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        ServerStats {
+            password_verifications: get(&self.password_verifications),
+            too_many_attempts: get(&self.too_many_attempts),
+            logins_rate_limited: get(&self.logins_rate_limited),
+            chats_rate_limited: get(&self.chats_rate_limited),
+            connections_refused_per_ip: get(&self.connections_refused_per_ip),
+            connections_refused_full: get(&self.connections_refused_full),
+            connections_timed_out: get(&self.connections_timed_out),
+        }
+    }
+}
