@@ -1,7 +1,10 @@
 //! `coliseum-server`: runs the Coliseum server, or manages its admins.
 //!
 //! ```text
-//! coliseum-server [--listen ADDR] [--data-dir DIR] [--max-connections N] [--log FILTER]
+//! coliseum-server [--listen ADDR] [--data-dir DIR] [--max-connections N]
+//!                 [--max-connections-per-ip N] [--session-ttl SECONDS]
+//!                 [--handshake-timeout SECONDS] [--idle-timeout SECONDS]
+//!                 [--chat-rate MSGS] [--chat-burst MSGS] [--log FILTER]
 //! coliseum-server [--data-dir DIR] admin add <USERNAME> [--email EMAIL]
 //! ```
 //!
@@ -17,6 +20,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use coliseum_server::admin::{AdminOutcome, add_admin};
@@ -46,6 +50,62 @@ struct Cli {
     /// `server_full`.
     #[arg(long, env = "COLISEUM_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
+
+    /// Most clients connected at once from one address (an IPv4 address, or
+    /// an IPv6 /64 network); the next one gets a `rate_limited` error frame
+    /// and is closed. 0 turns the cap off (load tests from one machine).
+    #[arg(
+        long,
+        env = "COLISEUM_MAX_CONNECTIONS_PER_IP",
+        default_value_t = 64,
+        value_name = "N"
+    )]
+    max_connections_per_ip: u32,
+
+    /// How long a session token stays valid after login, in seconds.
+    /// Default 604800 = 7 days. Logout and a password change revoke tokens
+    /// sooner.
+    #[arg(long, env = "COLISEUM_SESSION_TTL", default_value_t = 604_800, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    session_ttl: u64,
+
+    /// Seconds a connection that is not logged in may take to send each
+    /// complete request (sending nothing, or half a frame, counts alike);
+    /// then it is closed without a word. 0 = never. Default 30.
+    #[arg(
+        long,
+        env = "COLISEUM_HANDSHAKE_TIMEOUT",
+        default_value_t = 30,
+        value_name = "SECONDS"
+    )]
+    handshake_timeout: u64,
+
+    /// Seconds a logged-in connection may stay without sending a complete
+    /// request (pushes it receives do not count); then it is closed without
+    /// a word and the client should reconnect and `resume`. 0 = never.
+    /// Default 300 = 5 minutes.
+    #[arg(
+        long,
+        env = "COLISEUM_IDLE_TIMEOUT",
+        default_value_t = 300,
+        value_name = "SECONDS"
+    )]
+    idle_timeout: u64,
+
+    /// Chat messages one user may send per second, across all their
+    /// connections; more get `rate_limited` with `retry_after_ms`.
+    /// 0 = unlimited (load tests). Default 5.
+    #[arg(
+        long,
+        env = "COLISEUM_CHAT_RATE",
+        default_value_t = 5,
+        value_name = "MSGS_PER_SECOND"
+    )]
+    chat_rate: u32,
+
+    /// Chat messages one user may send in a burst before --chat-rate
+    /// applies (the token bucket's size). Default 20.
+    #[arg(long, env = "COLISEUM_CHAT_BURST", default_value_t = 20, value_name = "MSGS", value_parser = clap::value_parser!(u32).range(1..))]
+    chat_burst: u32,
 
     /// Log filter in tracing's env-filter syntax, e.g. `info`, `debug`,
     /// `warn,audit=info`. Defaults to the RUST_LOG variable, else `info`.
@@ -143,6 +203,12 @@ async fn serve(cli: &Cli) -> Result<(), String> {
     let config = ServerConfig {
         listen: cli.listen,
         max_connections: usize::try_from(cli.max_connections).unwrap_or(usize::MAX),
+        max_connections_per_ip: usize::try_from(cli.max_connections_per_ip).unwrap_or(usize::MAX),
+        session_ttl: Duration::from_secs(cli.session_ttl),
+        handshake_timeout: Duration::from_secs(cli.handshake_timeout),
+        idle_timeout: Duration::from_secs(cli.idle_timeout),
+        chat_rate: cli.chat_rate,
+        chat_burst: cli.chat_burst,
         ..ServerConfig::default()
     };
     let server = match Server::bind(config, Arc::clone(&store)).await {

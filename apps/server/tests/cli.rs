@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use coliseum_client::Client;
 use coliseum_protocol::{Push, Role};
-use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::process::{Child, Command};
 
 const BIN: &str = env!("CARGO_BIN_EXE_coliseum-server");
@@ -23,6 +23,12 @@ fn command(data_dir: &Path) -> Command {
         .env_remove("COLISEUM_LISTEN")
         .env_remove("COLISEUM_DATA_DIR")
         .env_remove("COLISEUM_MAX_CONNECTIONS")
+        .env_remove("COLISEUM_MAX_CONNECTIONS_PER_IP")
+        .env_remove("COLISEUM_SESSION_TTL")
+        .env_remove("COLISEUM_HANDSHAKE_TIMEOUT")
+        .env_remove("COLISEUM_IDLE_TIMEOUT")
+        .env_remove("COLISEUM_CHAT_RATE")
+        .env_remove("COLISEUM_CHAT_BURST")
         .kill_on_drop(true);
     command
 }
@@ -51,8 +57,14 @@ async fn admin_add(data_dir: &Path, args: &[&str], stdin: &str) -> Output {
 /// Starts the server on a free port; returns the child and its address,
 /// read from the "listening on" line it prints.
 async fn serve(data_dir: &Path) -> (Child, String) {
+    serve_with(data_dir, &[]).await
+}
+
+/// As [`serve`], with extra flags.
+async fn serve_with(data_dir: &Path, flags: &[&str]) -> (Child, String) {
     let mut child = command(data_dir)
         .args(["--listen", "127.0.0.1:0", "--log", "warn"])
+        .args(flags)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -84,10 +96,28 @@ fn help_explains_every_flag() {
         "--listen",
         "--data-dir",
         "--max-connections",
+        "--max-connections-per-ip",
+        "--session-ttl",
+        "--handshake-timeout",
+        "--idle-timeout",
+        "--chat-rate",
+        "--chat-burst",
         "--log",
         "admin",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
+    }
+    // Units and defaults are spelled out.
+    for text in [
+        "604800 = 7 days",
+        "0 = unlimited",
+        "0 turns the cap off",
+        "Default 30",
+        "300 = 5 minutes",
+        "[default: 64]",
+        "[default: 20]",
+    ] {
+        assert!(help.contains(text), "--help lacks {text:?}:\n{help}");
     }
     assert!(
         help.contains("127.0.0.1:7878"),
@@ -175,6 +205,34 @@ async fn admin_add_from_stdin_makes_an_admin_who_can_create_events() {
         .login("boss", "another-password")
         .await
         .expect("new password");
+}
+
+#[tokio::test]
+async fn the_limit_flags_reach_the_server() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_child, addr) = serve_with(
+        dir.path(),
+        &["--max-connections-per-ip", "1", "--handshake-timeout", "1"],
+    )
+    .await;
+    let (_first, mut first_pushes) = Client::connect(addr.as_str()).await.expect("connect");
+    // The second connection from 127.0.0.1 is over the cap: one error frame.
+    let mut second = tokio::net::TcpStream::connect(addr.as_str())
+        .await
+        .expect("connect");
+    let mut frame = Vec::new();
+    tokio::time::timeout(WAIT, second.read_to_end(&mut frame))
+        .await
+        .expect("refused promptly")
+        .expect("read");
+    let body: serde_json::Value = serde_json::from_slice(frame.get(4..).unwrap_or_default())
+        .unwrap_or_else(|e| panic!("one JSON frame, got {frame:?}: {e}"));
+    assert_eq!(body["id"], serde_json::Value::Null);
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    // The first, anonymous and silent, is closed after about a second.
+    tokio::time::timeout(WAIT, async { while first_pushes.recv().await.is_some() {} })
+        .await
+        .expect("closed by the handshake timeout");
 }
 
 #[tokio::test]
