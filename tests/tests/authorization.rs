@@ -1,0 +1,282 @@
+//! The authorization matrix (security issue): every op, run as anonymous,
+//! as a user, as another user and as an admin, on a fresh connection each
+//! time, with the exact outcome asserted — and, for refusals, that nothing
+//! changed. The client's word counts for nothing: extra fields claiming a
+//! role or another user are ignored.
+
+use coliseum_tests::raw::RawConn;
+use coliseum_tests::{ADMIN, ADMIN_PASSWORD, PASSWORD, start_server};
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum As {
+    Anonymous,
+    User,
+    Other,
+    Admin,
+}
+
+const ROLES: [As; 4] = [As::Anonymous, As::User, As::Other, As::Admin];
+
+/// Expected outcome: `"ok"` or an error code.
+type Outcome = &'static str;
+
+/// One row: the op, what each role gets (in [`ROLES`] order).
+struct Row {
+    op: &'static str,
+    expect: [Outcome; 4],
+}
+
+const UNAUTH: Outcome = "unauthenticated";
+
+/// Every op of `docs/protocol.md`, in its order.
+#[rustfmt::skip]
+const MATRIX: &[Row] = &[
+    Row { op: "register", expect: ["ok", "ok", "ok", "ok"] },
+    Row { op: "login", expect: ["ok", "ok", "ok", "ok"] },
+    Row { op: "resume", expect: ["ok", "ok", "ok", "ok"] },
+    Row { op: "logout", expect: [UNAUTH, "ok", "ok", "ok"] },
+    Row { op: "update_account", expect: [UNAUTH, "ok", "ok", "ok"] },
+    Row { op: "list_events", expect: ["ok", "ok", "ok", "ok"] },
+    Row { op: "create_event", expect: [UNAUTH, "forbidden", "forbidden", "ok"] },
+    // create_event claiming to be an admin: the role comes from the session.
+    Row { op: "create_event+role", expect: [UNAUTH, "forbidden", "forbidden", "ok"] },
+    Row { op: "book", expect: [UNAUTH, "ok", "ok", "ok"] },
+    Row { op: "my_tickets", expect: [UNAUTH, "ok", "ok", "ok"] },
+    // The ticket is the user's: nobody else may cancel it, not even an
+    // admin, and its existence is not revealed.
+    Row { op: "cancel_ticket", expect: [UNAUTH, "ok", "not_found", "not_found"] },
+    // Claiming to be the owner changes nothing.
+    Row { op: "cancel_ticket+user_id", expect: [UNAUTH, "ok", "not_found", "not_found"] },
+    Row { op: "chat_send", expect: [UNAUTH, "ok", "ok", "ok"] },
+    Row { op: "chat_history", expect: [UNAUTH, "ok", "ok", "ok"] },
+    Row { op: "online", expect: ["ok", "ok", "ok", "ok"] },
+];
+
+struct Fixture {
+    addr: std::net::SocketAddr,
+    user_id: String,
+    tokens: [Option<String>; 4],
+    event_id: String,
+    counter: u64,
+}
+
+fn credentials(role: As) -> (&'static str, &'static str) {
+    match role {
+        As::Anonymous => ("", ""),
+        As::User => ("mallory-victim", PASSWORD),
+        As::Other => ("mallory", PASSWORD),
+        As::Admin => (ADMIN, ADMIN_PASSWORD),
+    }
+}
+
+async fn call(conn: &mut RawConn, mut request: Value) -> Value {
+    request["id"] = json!(7);
+    conn.send_json(&request).await;
+    let response = conn.response().await;
+    assert_eq!(response["id"], json!(7), "{response}");
+    response
+}
+
+fn outcome(response: &Value) -> &str {
+    if response["ok"] == json!(true) {
+        "ok"
+    } else {
+        response["error"]["code"].as_str().expect("code")
+    }
+}
+
+impl Fixture {
+    /// A new connection in `role`'s state: anonymous, or resumed (no
+    /// argon2) with the role's token.
+    async fn connect(&self, role: As) -> RawConn {
+        let (mut conn, _) = RawConn::connect(self.addr).await;
+        if let Some(token) = &self.tokens[role as usize] {
+            let response = call(&mut conn, json!({"op": "resume", "token": token})).await;
+            assert_eq!(outcome(&response), "ok", "{role:?}: {response}");
+        }
+        conn
+    }
+
+    /// A fresh session of `role` (for ops that end sessions).
+    async fn fresh_login(&self, conn: &mut RawConn, role: As) {
+        let (username, password) = credentials(role);
+        if role != As::Anonymous {
+            let response = call(
+                conn,
+                json!({"op": "login", "username": username, "password": password}),
+            )
+            .await;
+            assert_eq!(outcome(&response), "ok");
+        }
+    }
+
+    /// A ticket of the user, booked for this row.
+    async fn users_ticket(&self) -> String {
+        let mut conn = self.connect(As::User).await;
+        let response = call(
+            &mut conn,
+            json!({"op": "book", "event_id": self.event_id, "quantity": 1}),
+        )
+        .await;
+        response["data"]["ticket"]["id"]
+            .as_str()
+            .expect("ticket id")
+            .to_owned()
+    }
+
+    async fn users_tickets(&self) -> Vec<Value> {
+        let mut conn = self.connect(As::User).await;
+        let response = call(&mut conn, json!({"op": "my_tickets"})).await;
+        response["data"]["tickets"]
+            .as_array()
+            .expect("tickets")
+            .clone()
+    }
+
+    async fn events(&self) -> usize {
+        let (mut conn, _) = RawConn::connect(self.addr).await;
+        let response = call(&mut conn, json!({"op": "list_events"})).await;
+        response["data"]["events"].as_array().expect("events").len()
+    }
+
+    /// Runs `row` as `role`; returns the outcome.
+    async fn run(&mut self, row: &Row, role: As) -> String {
+        self.counter += 1;
+        let n = self.counter;
+        let mut conn = self.connect(role).await;
+        let request = match row.op {
+            "register" => json!({"op": "register", "username": format!("new{n}"),
+                "password": PASSWORD, "email": format!("new{n}@example.com"),
+                "role": "admin"}),
+            "login" => json!({"op": "login", "username": "mallory", "password": PASSWORD}),
+            "resume" => json!({"op": "resume", "token": self.tokens[As::Other as usize]}),
+            "logout" => {
+                // Not the shared token: logging out revokes it.
+                conn = RawConn::connect(self.addr).await.0;
+                self.fresh_login(&mut conn, role).await;
+                json!({"op": "logout"})
+            }
+            "update_account" => {
+                let password = credentials(role).1;
+                json!({"op": "update_account", "current_password": if password.is_empty() { "whatever1" } else { password }})
+            }
+            "list_events" => json!({"op": "list_events"}),
+            "create_event" => json!({"op": "create_event", "name": format!("E{n}"),
+                "date": "2027-09-09", "location": "Hall", "capacity": 10}),
+            "create_event+role" => json!({"op": "create_event", "name": format!("E{n}"),
+                "date": "2027-09-09", "location": "Hall", "capacity": 10, "role": "admin"}),
+            "book" => json!({"op": "book", "event_id": self.event_id, "quantity": 1}),
+            "my_tickets" => json!({"op": "my_tickets"}),
+            "cancel_ticket" => {
+                json!({"op": "cancel_ticket", "ticket_id": self.users_ticket().await})
+            }
+            "cancel_ticket+user_id" => json!({"op": "cancel_ticket",
+                "ticket_id": self.users_ticket().await, "user_id": self.user_id}),
+            "chat_send" => json!({"op": "chat_send", "text": format!("hello {n}")}),
+            "chat_history" => json!({"op": "chat_history"}),
+            "online" => json!({"op": "online"}),
+            other => panic!("no request for {other}"),
+        };
+        let events_before = self.events().await;
+        let tickets_before = self.users_tickets().await;
+        let response = call(&mut conn, request.clone()).await;
+        let got = outcome(&response).to_owned();
+        if got != "ok" {
+            // A refusal changes nothing.
+            assert_eq!(
+                self.events().await,
+                events_before,
+                "{row_op}",
+                row_op = row.op
+            );
+            assert_eq!(self.users_tickets().await, tickets_before, "{}", row.op);
+        }
+        if row.op == "register" && got == "ok" {
+            // Asking for a role at registration is ignored.
+            let (mut fresh, _) = RawConn::connect(self.addr).await;
+            let session = call(
+                &mut fresh,
+                json!({"op": "login", "username": request["username"], "password": PASSWORD}),
+            )
+            .await;
+            assert_eq!(session["data"]["role"], json!("user"), "{session}");
+        }
+        got
+    }
+}
+
+#[tokio::test]
+async fn every_op_as_every_role_gets_exactly_its_outcome() {
+    let server = start_server().await;
+    let mut tokens: [Option<String>; 4] = Default::default();
+    let mut user_id = String::new();
+    for role in [As::User, As::Other] {
+        let (username, password) = credentials(role);
+        let (mut conn, _) = RawConn::connect(server.addr()).await;
+        let response = call(
+            &mut conn,
+            json!({"op": "register", "username": username, "password": password,
+                "email": format!("{username}@example.com")}),
+        )
+        .await;
+        assert_eq!(outcome(&response), "ok");
+        if role == As::User {
+            user_id = response["data"]["user_id"].as_str().expect("id").to_owned();
+        }
+    }
+    for role in [As::User, As::Other, As::Admin] {
+        let (username, password) = credentials(role);
+        let (mut conn, _) = RawConn::connect(server.addr()).await;
+        let response = call(
+            &mut conn,
+            json!({"op": "login", "username": username, "password": password}),
+        )
+        .await;
+        tokens[role as usize] = Some(
+            response["data"]["token"]
+                .as_str()
+                .expect("token")
+                .to_owned(),
+        );
+    }
+    let (mut admin, _) = RawConn::connect(server.addr()).await;
+    let response = call(
+        &mut admin,
+        json!({"op": "resume", "token": tokens[As::Admin as usize]}),
+    )
+    .await;
+    assert_eq!(outcome(&response), "ok");
+    let response = call(
+        &mut admin,
+        json!({"op": "create_event", "name": "Matrix", "date": "2027-09-09",
+            "location": "Hall", "capacity": 1000, "max_per_user": 1000}),
+    )
+    .await;
+    let event_id = response["data"]["event"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    let mut fixture = Fixture {
+        addr: server.addr(),
+        user_id,
+        tokens,
+        event_id,
+        counter: 0,
+    };
+    let mut mismatches = Vec::new();
+    for row in MATRIX {
+        for (role, want) in ROLES.iter().zip(row.expect) {
+            let got = fixture.run(row, *role).await;
+            if got != want {
+                mismatches.push(format!("{} as {role:?}: want {want}, got {got}", row.op));
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{mismatches:#?}");
+    // Every protocol op has a row.
+    for op in coliseum_protocol::request::OP_NAMES {
+        assert!(MATRIX.iter().any(|row| row.op == *op), "no row for {op}");
+    }
+}
