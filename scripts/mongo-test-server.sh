@@ -57,7 +57,7 @@ build() {
     return
   fi
   say "building the launcher with Maven (first run downloads from Maven Central)"
-  mvn -q -B -f "$project/pom.xml" package -DskipTests || die "Maven build failed"
+  mvn -q -B -Dstyle.color=never -f "$project/pom.xml" package -DskipTests || die "Maven build failed"
   [ -f "$jar" ] || die "Maven did not produce $jar"
 }
 
