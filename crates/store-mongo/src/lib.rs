@@ -141,6 +141,14 @@ impl std::fmt::Debug for MongoStore {
     }
 }
 
+impl Drop for MongoStore {
+    /// Stops the background recovery loop (it would otherwise keep the
+    /// client alive); calls in flight finish on their own.
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
 /// Runs `future` in its own task and waits at most `timeout` for it; on
 /// expiry the task goes on (it is never dropped half-way) and the caller
 /// gets `Unavailable` naming `what`.
