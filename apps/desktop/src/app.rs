@@ -290,14 +290,17 @@ impl eframe::App for ColiseumApp {
         for action in actions {
             self.run(&ctx, action);
         }
-        if let Some(frames) = self.smoke_frames.as_mut() {
-            *frames = frames.saturating_sub(1);
-            if *frames == 0 {
+        match self.smoke_frames {
+            Some(1) => {
                 println!("smoke test: frames rendered, closing");
                 ctx.send_viewport_cmd(egui::ViewportCommand::Close);
-            } else {
+                self.smoke_frames = Some(0);
+            }
+            Some(n) if n > 1 => {
+                self.smoke_frames = Some(n - 1);
                 ctx.request_repaint();
             }
+            _ => {}
         }
     }
 

@@ -181,16 +181,30 @@ fn seats_cell(ui: &mut Ui, event: &Event) {
         clippy::cast_possible_truncation,
         reason = "a fraction in 0..=1 fits f32"
     )]
-    let fraction = fraction as f32;
-    ui.add(
-        egui::ProgressBar::new(fraction)
-            .desired_width(56.0)
-            .desired_height(8.0),
-    );
+    seats_bar(ui, fraction as f32);
     if event.available == 0 {
         ui.label(RichText::new("Sold out").color(error_color(ui)).strong());
     } else {
         ui.label(format!("{} / {}", event.available, event.capacity));
+    }
+}
+
+/// A 56×8 bar filled by `fraction` of seats left: the selection colour, or
+/// amber below a fifth; empty when sold out.
+fn seats_bar(ui: &mut Ui, fraction: f32) {
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(56.0, 8.0), egui::Sense::hover());
+    let visuals = ui.visuals();
+    let painter = ui.painter();
+    painter.rect_filled(rect, 4.0, visuals.extreme_bg_color);
+    if fraction > 0.0 {
+        let mut filled = rect;
+        filled.set_width((rect.width() * fraction.min(1.0)).max(rect.height()));
+        let color = if fraction < 0.2 {
+            visuals.warn_fg_color
+        } else {
+            visuals.selection.bg_fill
+        };
+        painter.rect_filled(filled, 4.0, color);
     }
 }
 
