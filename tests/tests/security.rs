@@ -7,15 +7,17 @@
 //! - Accounts and addresses back off exponentially across connections
 //!   (`rate_limited` + `retry_after_ms`); a success resets the account.
 //! - Tokens: 256 random bits, only their SHA-256 stored, 7-day default
-//!   expiry, a tiny TTL really expires.
+//!   expiry, a tiny TTL really expires; logout and a password change end
+//!   the revoked tokens on live connections too.
 //! - No frame the server sends ever holds a password or a password hash.
 
 use std::time::Duration;
 
 use chrono::Utc;
-use coliseum_protocol::ErrorCode;
+use coliseum_client::Pushes;
+use coliseum_protocol::{ErrorCode, Push};
 use coliseum_tests::raw::RawConn;
-use coliseum_tests::{Options, PASSWORD, WAIT, code, start_server, start_server_with};
+use coliseum_tests::{Options, PASSWORD, WAIT, code, expect_push, start_server, start_server_with};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
@@ -276,6 +278,76 @@ async fn a_short_session_ttl_really_expires_tokens() {
     })
     .await
     .expect("the token expires");
+}
+
+/// The pushes up to the next `event_update`: proof of what arrived before.
+async fn pushes_until_event_update(pushes: &mut Pushes) -> Vec<Push> {
+    let mut seen = Vec::new();
+    loop {
+        let push = expect_push(pushes, |_| true).await;
+        if matches!(push, Push::EventUpdate { .. }) {
+            return seen;
+        }
+        seen.push(push);
+    }
+}
+
+#[tokio::test]
+async fn revoked_tokens_are_signed_off_on_live_connections_too() {
+    let server = start_server().await;
+    let (a, _a_pushes, session) = server.user("rita").await;
+    // b resumed a's token; c logged in on its own token.
+    let (b, mut b_pushes) = server.connect().await;
+    b.resume(&session.token).await.expect("resume");
+    let (c, mut c_pushes) = server.connect().await;
+    c.login("rita", PASSWORD).await.expect("login");
+    let (watcher, mut watcher_pushes, _) = server.user("watcher").await;
+
+    // A new password kills c's token: c is signed off at once; b shares
+    // a's (kept) token and stays.
+    a.update_account(PASSWORD, None, Some("rita's new password"), None)
+        .await
+        .expect("change password");
+    assert_eq!(code(c.my_tickets().await), ErrorCode::Unauthenticated);
+    assert!(a.my_tickets().await.is_ok() && b.my_tickets().await.is_ok());
+
+    // Logout on a revokes the shared token: b is signed off too, and rita
+    // goes offline.
+    a.logout().await.expect("logout");
+    assert_eq!(code(b.my_tickets().await), ErrorCode::Unauthenticated);
+    let offline = expect_push(
+        &mut watcher_pushes,
+        |p| matches!(p, Push::Presence { user, online: false, .. } if user == "rita"),
+    )
+    .await;
+    assert_eq!(
+        offline,
+        Push::Presence {
+            user: "rita".into(),
+            online: false,
+            count: 1
+        }
+    );
+    assert_eq!(watcher.online().await.expect("online").users, ["watcher"]);
+
+    // The signed-off connections get no more chat (an event_update, which
+    // everyone gets, marks the end of what to look at).
+    watcher.chat_send(None, "not for rita").await.expect("chat");
+    let event = watcher.list_events().await.expect("list").remove(0);
+    watcher.book(&event.id, 1, None).await.expect("book");
+    for pushes in [&mut b_pushes, &mut c_pushes] {
+        let seen = pushes_until_event_update(pushes).await;
+        assert!(
+            !seen
+                .iter()
+                .any(|p| matches!(p, Push::Chat(m) if m.text == "not for rita")),
+            "{seen:?}"
+        );
+    }
+    // Both connections stay open and can log in again.
+    b.login("rita", "rita's new password")
+        .await
+        .expect("login again");
 }
 
 #[tokio::test]

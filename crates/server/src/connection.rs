@@ -105,6 +105,7 @@ where
     let mut state = ConnState::new(id, peer);
     let ending = read_loop(&mut frames, &tx, &kill, &shared, &mut state).await;
 
+    shared.live.detach(&shared.hub, id);
     shared.hub.leave(id);
     drop(tx);
     // The writer ends once the queue is drained (every sender is gone) or

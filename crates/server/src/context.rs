@@ -12,6 +12,7 @@ use crate::auth::Passwords;
 use crate::config::ServerConfig;
 use crate::hub::{ConnId, Hub};
 use crate::limits::ChatLimiter;
+use crate::sessions::LiveSessions;
 use crate::stats::{Counters, ServerStats};
 use crate::throttle::LoginThrottle;
 
@@ -23,6 +24,8 @@ pub(crate) struct Shared {
     pub hub: Hub,
     /// Password hashing with bounded concurrency.
     pub passwords: Passwords,
+    /// Which token each logged-in connection uses (revocation).
+    pub live: LiveSessions,
     /// Per-account and per-address login back-off.
     pub throttle: LoginThrottle,
     /// Per-user chat rate.
@@ -45,6 +48,7 @@ impl Shared {
         Self {
             store,
             hub: Hub::default(),
+            live: LiveSessions::default(),
             passwords: Passwords::new(config.hash_concurrency),
             throttle: LoginThrottle::new(config.login_throttle.clone()),
             chat: ChatLimiter::new(config.chat_rate, config.chat_burst),

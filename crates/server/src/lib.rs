@@ -31,6 +31,9 @@
 //! - `handlers`: one file per domain — `accounts` (register, login, resume,
 //!   logout, update_account), `events` (list/create events, book, tickets,
 //!   cancel), `chat` (send, history, online) — plus the op dispatcher.
+//! - `sessions`: which token each logged-in connection uses, so that
+//!   logout and password changes also end the revoked sessions on live
+//!   connections.
 //! - `throttle`: login back-off per account and per address (bounded maps).
 //! - `limits`: the per-address connection cap and the per-user chat rate
 //!   (token bucket).
@@ -53,6 +56,7 @@ mod handlers;
 mod hub;
 mod limits;
 pub mod server;
+mod sessions;
 pub mod stats;
 mod throttle;
 

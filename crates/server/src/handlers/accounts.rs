@@ -126,7 +126,8 @@ pub(super) async fn resume(
 }
 
 /// `logout`: deletes the session (its token stops working) and detaches it;
-/// the connection stays open, anonymous.
+/// the connection stays open, anonymous. Other live connections that
+/// resumed the same token are signed off too (`crate::sessions`).
 pub(super) async fn logout(shared: &Shared, conn: &mut ConnState) -> Result<Empty, ErrorBody> {
     let current = session(conn)?;
     shared
@@ -135,8 +136,14 @@ pub(super) async fn logout(shared: &Shared, conn: &mut ConnState) -> Result<Empt
         .await
         .map_err(from_store)?;
     let username = current.username.clone();
+    let signed_off = shared
+        .live
+        .revoke_token(&shared.hub, &current.token_hash, conn.id);
+    if signed_off > 0 {
+        tracing::info!(user = %username, signed_off, "logout: other connections on the token signed off");
+    }
     conn.session = None;
-    shared.hub.set_member(conn.id, None);
+    shared.live.detach(&shared.hub, conn.id);
     audit::record(&*shared.store, Some(&username), "logout", json!({})).await;
     Ok(Empty {})
 }
@@ -144,7 +151,8 @@ pub(super) async fn logout(shared: &Shared, conn: &mut ConnState) -> Result<Empt
 /// `update_account`: needs the current password. A new password revokes
 /// every session of the account; this connection's token is then stored
 /// again (with a fresh expiry), so this connection stays logged in and can
-/// still `resume` after a reconnect, while every other token is dead.
+/// still `resume` after a reconnect, while every other token is dead and
+/// live connections on them are signed off.
 pub(super) async fn update_account(
     shared: &Shared,
     conn: &mut ConnState,
@@ -210,7 +218,10 @@ pub(super) async fn update_account(
             .await
             .map_err(from_store)?;
         store_session(shared, &user.id, &current.token_hash).await?;
-        tracing::info!(user = %updated.username, revoked, "password changed: other sessions revoked");
+        let signed_off = shared
+            .live
+            .revoke_user(&shared.hub, &user.id, &current.token_hash);
+        tracing::info!(user = %updated.username, revoked, signed_off, "password changed: other sessions revoked");
     }
     if updated.username != current.username {
         shared.hub.rename(&user.id, &updated.username);
@@ -297,8 +308,16 @@ async fn store_session(shared: &Shared, user_id: &str, token_hash: &str) -> Resu
 }
 
 /// Makes `user` this connection's session (replacing any other) and tells
-/// the hub, which announces the user if this is their first session.
+/// the hub, which announces the user if this is their first session, and
+/// the live-session registry, so that revoking the token ends it here.
 fn attach(shared: &Shared, conn: &mut ConnState, user: &User, token_hash: String) {
+    let member = Member {
+        user_id: user.id.clone(),
+        username: user.username.clone(),
+    };
+    shared
+        .live
+        .attach(&shared.hub, conn.id, member, &token_hash);
     conn.session = Some(Session {
         user_id: user.id.clone(),
         username: user.username.clone(),
@@ -306,13 +325,6 @@ fn attach(shared: &Shared, conn: &mut ConnState, user: &User, token_hash: String
         role: user.role,
         token_hash,
     });
-    shared.hub.set_member(
-        conn.id,
-        Some(Member {
-            user_id: user.id.clone(),
-            username: user.username.clone(),
-        }),
-    );
 }
 
 fn session_data(user: User, token: String) -> SessionData {

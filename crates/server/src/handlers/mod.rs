@@ -12,7 +12,13 @@ use serde::Serialize;
 use crate::context::{ConnState, Session, Shared};
 
 /// Runs `request` on behalf of the connection and encodes its response.
+/// A session whose token was revoked elsewhere (`crate::sessions`) is
+/// dropped first, so the request runs as anonymous.
 pub(crate) async fn dispatch(shared: &Shared, conn: &mut ConnState, request: Request) -> Bytes {
+    if conn.session.is_some() && shared.live.take_revoked(conn.id) {
+        tracing::info!(conn = conn.id, "session revoked elsewhere: now anonymous");
+        conn.session = None;
+    }
     let id = request.id;
     match request.op {
         Op::Register {
