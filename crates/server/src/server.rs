@@ -221,6 +221,7 @@ impl Slot {
 async fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, tracker: &TaskTracker) {
     let limit = Arc::new(Semaphore::new(shared.config.max_connections));
     let per_ip = ConnectionsPerIp::new(shared.config.max_connections_per_ip);
+    let mut refusals = LogSampler::default();
     let mut backoff = Duration::from_millis(1);
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -240,7 +241,9 @@ async fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, tracker: &Tas
         }
         let Some(per_ip_slot) = per_ip.try_acquire(peer.ip()) else {
             let cap = per_ip.limit();
-            tracing::warn!(%peer, cap, "per-address connection cap reached: refusing");
+            if refusals.note() {
+                tracing::warn!(%peer, cap, suppressed = refusals.take_suppressed(), "per-address connection cap reached: refusing");
+            }
             bump(&shared.counters.connections_refused_per_ip);
             let body = ErrorBody::new(
                 ErrorCode::RateLimited,
@@ -256,12 +259,44 @@ async fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, tracker: &Tas
             }
             Err(_) => {
                 let cap = shared.config.max_connections;
-                tracing::warn!(%peer, cap, "connection cap reached: refusing");
+                if refusals.note() {
+                    tracing::warn!(%peer, cap, suppressed = refusals.take_suppressed(), "connection cap reached: refusing");
+                }
                 bump(&shared.counters.connections_refused_full);
                 let limit = u64::try_from(cap).unwrap_or(u64::MAX);
                 tracker.spawn(refuse(stream, encode_push(&Push::ServerFull { limit })));
             }
         }
+    }
+}
+
+/// At most one refusal warning per second, so that a connection flood
+/// cannot flood the log too; the next warning says how many were skipped
+/// (every refusal is counted in [`ServerStats`] all the same).
+#[derive(Debug, Default)]
+struct LogSampler {
+    last: Option<tokio::time::Instant>,
+    suppressed: u64,
+}
+
+impl LogSampler {
+    /// True when this event should be logged.
+    fn note(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        if self
+            .last
+            .is_some_and(|last| now.duration_since(last) < Duration::from_secs(1))
+        {
+            self.suppressed += 1;
+            return false;
+        }
+        self.last = Some(now);
+        true
+    }
+
+    /// How many were skipped since the last logged one (and resets it).
+    fn take_suppressed(&mut self) -> u64 {
+        std::mem::take(&mut self.suppressed)
     }
 }
 

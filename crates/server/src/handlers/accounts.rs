@@ -275,7 +275,9 @@ fn admit_password_check(
         .wait(conn.peer.ip(), account, Instant::now());
     if !wait.is_zero() {
         bump(&shared.counters.logins_rate_limited);
-        tracing::info!(target: "audit", action = "login_rate_limited", peer = %conn.peer, ?wait);
+        // Refusals are cheap to provoke: debug only, so they cannot flood
+        // the log (they are counted in ServerStats).
+        tracing::debug!(target: "audit", action = "login_rate_limited", peer = %conn.peer, ?wait);
         return Err(rate_limited(
             "too many failed logins for this account or from this address: wait and try again",
             wait,
