@@ -15,7 +15,7 @@ use coliseum_desktop::network::Command;
 use coliseum_desktop::settings::Settings;
 use coliseum_desktop::{AppOptions, ColiseumApp};
 use coliseum_server::{Server, ServerConfig, ServerHandle, open_embedded_store};
-use coliseum_store::Store;
+use coliseum_store::{NewMessage, Store};
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
@@ -27,9 +27,9 @@ const WAIT: Duration = Duration::from_secs(15);
 struct TestServer {
     runtime: tokio::runtime::Runtime,
     handle: Option<ServerHandle>,
-    store: Arc<dyn Store>,
+    store: Option<Arc<dyn Store>>,
     addr: SocketAddr,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl TestServer {
@@ -40,31 +40,59 @@ impl TestServer {
             .build()
             .expect("runtime");
         let dir = tempfile::tempdir().expect("temp dir");
-        let (handle, store) = runtime.block_on(async {
-            let store = open_embedded_store(dir.path()).await.expect("store");
-            let config = ServerConfig {
-                listen: "127.0.0.1:0".parse().expect("addr"),
-                ..ServerConfig::default()
-            };
-            let server = Server::bind(config, Arc::clone(&store))
-                .await
-                .expect("bind");
-            (server.spawn(), store)
-        });
-        let addr = handle.local_addr();
-        Self {
+        let mut server = Self {
             runtime,
-            handle: Some(handle),
-            store,
-            addr,
-            _dir: dir,
+            handle: None,
+            store: None,
+            addr: "127.0.0.1:0".parse().expect("addr"),
+            dir,
+        };
+        server.serve();
+        server
+    }
+
+    /// Opens the store (if closed) and serves it on `self.addr`.
+    fn serve(&mut self) {
+        let store = match &self.store {
+            Some(store) => Arc::clone(store),
+            None => self
+                .runtime
+                .block_on(open_embedded_store(self.dir.path()))
+                .expect("store"),
+        };
+        let config = ServerConfig {
+            listen: self.addr,
+            ..ServerConfig::default()
+        };
+        let handle = self
+            .runtime
+            .block_on(async {
+                Server::bind(config, Arc::clone(&store))
+                    .await
+                    .map(Server::spawn)
+            })
+            .expect("bind");
+        self.addr = handle.local_addr();
+        self.handle = Some(handle);
+        self.store = Some(store);
+    }
+
+    /// Stops serving and closes the store (the data stays on disk).
+    fn stop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            self.runtime.block_on(handle.shutdown()).expect("shutdown");
         }
+        self.store = None;
+    }
+
+    fn store(&self) -> &dyn Store {
+        self.store.as_deref().expect("store is open")
     }
 
     fn add_admin(&self, username: &str, password: &str) {
         self.runtime
             .block_on(coliseum_server::admin::add_admin(
-                self.store.as_ref(),
+                self.store(),
                 username,
                 password,
                 None,
@@ -361,5 +389,50 @@ fn a_sold_out_answer_is_shown_and_sold_out_rows_cannot_be_booked() {
             .accesskit_node()
             .is_disabled(),
         "Book is disabled on a sold-out row"
+    );
+}
+
+#[test]
+fn after_a_server_restart_the_app_resumes_and_fetches_missed_messages() {
+    let mut server = TestServer::start();
+    drop(server.member("nina"));
+    let mut ui = app(server.addr);
+    log_in(&mut ui, "nina", PASSWORD);
+    wait_for_label(&mut ui, "Concerto Rock");
+    fill(&mut ui, "Message", "before the restart");
+    ui.key_press(egui::Key::Enter);
+    wait_for_label(&mut ui, "before the restart");
+
+    server.stop();
+    wait_for_text(&mut ui, "Reconnecting in");
+    assert!(
+        ui.query_by_role_and_label(Role::Button, "Log out")
+            .is_some(),
+        "the main window stays while reconnecting"
+    );
+
+    // While nothing listens, a message is stored that no push will carry:
+    // the app can only learn of it from chat_history after it resumes.
+    server.serve();
+    server
+        .runtime
+        .block_on(server.store().append_message(NewMessage {
+            room: "lobby".into(),
+            from: "omar".into(),
+            text: "you missed this".into(),
+            sent_at: chrono::Utc::now(),
+        }))
+        .expect("append");
+    wait_for_label(&mut ui, "you missed this");
+    wait_for_text(&mut ui, "Connected to");
+    assert!(
+        ui.query_by_role_and_label(Role::Button, "Log out")
+            .is_some(),
+        "the session was resumed, no new login"
+    );
+    assert_eq!(
+        ui.query_all_by_label("before the restart").count(),
+        1,
+        "messages already shown are not duplicated"
     );
 }
