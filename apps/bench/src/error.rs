@@ -15,8 +15,8 @@ pub enum BenchError {
     Client {
         /// What the bench was doing.
         context: String,
-        /// The client's error.
-        source: ClientError,
+        /// The client's error (boxed: it is large and rare).
+        source: Box<ClientError>,
     },
 }
 
@@ -25,7 +25,7 @@ impl BenchError {
     pub fn client(context: impl Into<String>, source: ClientError) -> Self {
         Self::Client {
             context: context.into(),
-            source,
+            source: Box::new(source),
         }
     }
 }

@@ -24,12 +24,14 @@
 //! - [`scenarios`]: `fanout`, `onsale`, `idle`, `login` (one file each).
 //! - [`setup`]: unique account names, creating accounts, opening many
 //!   logged-in connections with bounded concurrency.
+//! - [`lean`]: receive-only connections that skip the full push decode.
 //! - [`target`]: launching (or naming) the server under test.
 //! - [`stats`]: latency histograms, rates, message send stamps.
 //! - [`procstat`]: CPU time and RSS from `/proc`.
 //! - [`error`]: the bench's error type, [`error::BenchError`].
 
 mod error;
+mod lean;
 mod procstat;
 mod scenarios;
 mod setup;

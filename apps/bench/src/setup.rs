@@ -72,6 +72,18 @@ pub struct Account {
     pub token: Option<String>,
 }
 
+impl Account {
+    /// Its session token.
+    ///
+    /// # Errors
+    /// [`BenchError::Setup`] when it was created without logging in.
+    pub fn token(&self) -> Result<&str> {
+        self.token
+            .as_deref()
+            .ok_or_else(|| BenchError::Setup(format!("{} has no session token", self.username)))
+    }
+}
+
 /// Opens one connection (TCP + welcome) within [`CONNECT_TIMEOUT`].
 ///
 /// # Errors
@@ -156,7 +168,8 @@ pub async fn create_accounts(
 }
 
 /// Opens `n` connections, connection `i` resumed as account
-/// `i % accounts.len()`, with at most `concurrency` connecting at once.
+/// `(first + i) % accounts.len()`, with at most `concurrency` connecting
+/// at once.
 ///
 /// # Errors
 /// The first failed connect or `resume`; [`BenchError::Setup`] if an
@@ -164,6 +177,7 @@ pub async fn create_accounts(
 pub async fn connect_resumed(
     addr: SocketAddr,
     accounts: &[Account],
+    first: usize,
     n: usize,
     concurrency: usize,
 ) -> Result<Vec<(Client, Pushes)>> {
@@ -171,11 +185,9 @@ pub async fn connect_resumed(
         return Err(BenchError::Setup("no accounts to log in with".into()));
     }
     bounded(n, concurrency, |i| {
-        let account = &accounts[i % accounts.len()];
+        let account = &accounts[(first + i) % accounts.len()];
         async move {
-            let token = account.token.as_deref().ok_or_else(|| {
-                BenchError::Setup(format!("{} has no session token", account.username))
-            })?;
+            let token = account.token()?;
             let (client, pushes) = connect(addr).await?;
             client
                 .resume(token)

@@ -142,6 +142,31 @@ fn fanout_delivers_every_message_to_every_client() {
 }
 
 #[test]
+fn fanout_with_lean_receivers_delivers_every_message_too() {
+    let (code, json, stderr) = run(&[
+        "fanout",
+        "--clients",
+        "6",
+        "--senders",
+        "2",
+        "--rate",
+        "0",
+        "--window",
+        "4",
+        "--secs",
+        "0.5",
+        "--receivers",
+        "lean",
+    ]);
+    assert_common(&json, "fanout", code, &stderr);
+    assert_eq!(json["receivers"], "lean");
+    let sent = u(&json, "sent");
+    assert!(sent > 0, "{json}");
+    assert_eq!(u(&json, "delivered"), sent * 6, "{json}");
+    assert_eq!(u(&json, "lost"), 0);
+}
+
+#[test]
 fn onsale_sells_exactly_the_capacity_and_no_more() {
     let (code, json, stderr) = run(&[
         "onsale",

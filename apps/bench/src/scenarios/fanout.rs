@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{CpuReport, Outcome, Stopwatch};
 use crate::error::{BenchError, Result};
+use crate::lean::{self, LeanConnection};
 use crate::setup::{self, RunNames};
 use crate::stats::{
     Latencies, LatencySummary, parse_stamp, per_sec, stamp_of, stamp_text, time_base,
@@ -58,9 +59,24 @@ pub struct FanoutArgs {
     /// session (default: min(clients, 100), at least --senders).
     #[arg(long)]
     pub accounts: Option<u64>,
+    /// How non-sending clients read pushes: `client` (coliseum_client, full
+    /// decode of every push, as the desktop app does) or `lean` (borrow just
+    /// the text out of each frame: less bench CPU per delivery).
+    #[arg(long, value_enum, default_value_t = Receivers::Client)]
+    pub receivers: Receivers,
     /// After sending stops, how long to wait for missing deliveries.
     #[arg(long, default_value_t = 10.0)]
     pub drain_secs: f64,
+}
+
+/// How fan-out receivers read their pushes (see [`FanoutArgs::receivers`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Receivers {
+    /// `coliseum_client::Client` and its `Pushes` channel.
+    Client,
+    /// [`crate::lean`] connections.
+    Lean,
 }
 
 impl FanoutArgs {
@@ -105,6 +121,7 @@ struct FanoutReport {
     accounts: u64,
     offered_rate: f64,
     window: u64,
+    receivers: Receivers,
     send_secs: f64,
     sent: u64,
     send_errors: u64,
@@ -158,8 +175,22 @@ pub async fn run(
     eprintln!("fanout: creating {accounts_n} accounts, connecting {clients} clients ...");
     let accounts =
         setup::create_accounts(target.addr, &names, accounts_n, setup_concurrency, true).await?;
+    // Senders always use the client library; the other clients use it too
+    // unless `--receivers lean`.
+    let lean = args.receivers == Receivers::Lean;
+    let client_count = if lean { senders } else { clients };
     let conns =
-        setup::connect_resumed(target.addr, &accounts, clients, connect_concurrency).await?;
+        setup::connect_resumed(target.addr, &accounts, 0, client_count, connect_concurrency)
+            .await?;
+    let lean_conns = if lean {
+        setup::bounded(clients - senders, connect_concurrency, |i| {
+            let account = &accounts[(senders + i) % accounts.len()];
+            async move { lean::connect_resumed(target.addr, account.token()?).await }
+        })
+        .await?
+    } else {
+        Vec::new()
+    };
     let setup_secs = setup_started.elapsed().as_secs_f64();
 
     let _ = time_base();
@@ -177,6 +208,14 @@ pub async fn run(
             stop.clone(),
             Arc::clone(&delivered),
             client,
+        )));
+    }
+    for conn in lean_conns {
+        receivers.push(tokio::spawn(receive_lean(
+            conn,
+            names.tag().to_owned(),
+            stop.clone(),
+            Arc::clone(&delivered),
         )));
     }
 
@@ -251,6 +290,7 @@ pub async fn run(
         accounts: args.accounts(),
         offered_rate: args.rate,
         window: args.window,
+        receivers: args.receivers,
         send_secs,
         sent: sent.ok,
         send_errors: sent.errors,
@@ -285,6 +325,7 @@ pub async fn run(
     }
     let summary = format!(
         "fanout: {} clients, {} senders, offered {} msgs/s for {:.1} s (window {})\n\
+         receivers: {:?}\n\
          sent {} messages ({:.0} msgs/s), {} errors; deliveries {} of {} expected, {} lost, {} clients disconnected\n\
          delivered {:.0} msgs/s (over {:.2} s)\n\
          end-to-end latency: {}\n\
@@ -299,6 +340,7 @@ pub async fn run(
         },
         args.secs,
         args.window,
+        args.receivers,
         report.sent,
         report.send_rate,
         report.send_errors,
@@ -359,6 +401,43 @@ async fn receive(
         delivered.fetch_add(batch, Ordering::Relaxed);
     }
     drop(client);
+    out
+}
+
+/// Like [`receive`], on a lean connection.
+async fn receive_lean(
+    mut conn: LeanConnection,
+    tag: String,
+    stop: CancellationToken,
+    delivered: Arc<AtomicU64>,
+) -> Received {
+    let mut out = Received {
+        count: 0,
+        latencies: Latencies::new(),
+        last: None,
+        closed: false,
+    };
+    loop {
+        let frame = tokio::select! {
+            biased;
+            () = stop.cancelled() => break,
+            frame = conn.next() => frame,
+        };
+        let Some(Ok(frame)) = frame else {
+            out.closed = true;
+            break;
+        };
+        if let Some(text) = lean::chat_text(&frame)
+            && let Some(stamp) = parse_stamp(&text, &tag)
+        {
+            let now = Instant::now();
+            out.latencies
+                .record_micros(stamp_of(now).saturating_sub(stamp) / 1000);
+            out.last = Some(now);
+            out.count += 1;
+            delivered.fetch_add(1, Ordering::Relaxed);
+        }
+    }
     out
 }
 

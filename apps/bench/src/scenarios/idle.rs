@@ -6,8 +6,9 @@
 //! temporary connections, which are closed before the baseline is read, so
 //! argon2's working memory (≈19 MiB per hash) is already part of the
 //! baseline. Each of the C connections then attaches a session with
-//! `resume`. After a short settle the server's RSS is read again, and its
-//! CPU is measured over `--hold-secs` of idleness.
+//! `resume`. Each RSS reading waits (bounded) until the value stops
+//! changing; the server's CPU is then measured over `--hold-secs` of
+//! idleness.
 
 use std::time::{Duration, Instant};
 
@@ -26,11 +27,14 @@ pub struct IdleArgs {
     /// Idle logged-in connections.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub clients: u64,
-    /// Distinct accounts the connections are logged in as (default min(clients, 10)).
+    /// Distinct accounts the connections are logged in as (default 1: each
+    /// login is an argon2 hash whose ≈19 MiB working memory the server's
+    /// allocator may keep or return at any time, blurring the reading).
     #[arg(long)]
     pub accounts: Option<u64>,
-    /// Seconds to wait before each RSS reading, so freed memory settles.
-    #[arg(long, default_value_t = 1.0)]
+    /// Before each RSS reading, wait up to this long for the server's RSS
+    /// to stop changing (two equal readings 250 ms apart).
+    #[arg(long, default_value_t = 3.0)]
     pub settle_secs: f64,
     /// Seconds to hold the idle connections while measuring server CPU.
     #[arg(long, default_value_t = 2.0)]
@@ -74,10 +78,7 @@ pub async fn run(
     setup_concurrency: usize,
 ) -> Result<Outcome> {
     let clients = usize::try_from(args.clients).unwrap_or(usize::MAX);
-    let accounts_n = args
-        .accounts
-        .unwrap_or_else(|| args.clients.min(10))
-        .clamp(1, args.clients);
+    let accounts_n = args.accounts.unwrap_or(1).clamp(1, args.clients);
     let names = RunNames::random();
     let settle = Duration::from_secs_f64(args.settle_secs.max(0.0));
     let setup_started = Instant::now();
@@ -90,22 +91,20 @@ pub async fn run(
     )
     .await?;
     let setup_secs = setup_started.elapsed().as_secs_f64();
-    tokio::time::sleep(settle).await;
     let own_pid = std::process::id();
-    let before = target.pid.and_then(rss_bytes);
+    let before = settled_rss(target.pid, settle).await;
     let bench_before = rss_bytes(own_pid);
 
     eprintln!("idle: connecting {clients} clients ...");
     let watch = Stopwatch::start(target.pid);
     let started = Instant::now();
     let conns =
-        setup::connect_resumed(target.addr, &accounts, clients, connect_concurrency).await?;
+        setup::connect_resumed(target.addr, &accounts, 0, clients, connect_concurrency).await?;
     let connect_secs = started.elapsed().as_secs_f64();
     let cpu = watch.stop();
     // Presence pushes are not needed; drop the receivers, keep the clients.
     let clients_kept: Vec<_> = conns.into_iter().map(|(client, _)| client).collect();
-    tokio::time::sleep(settle).await;
-    let after = target.pid.and_then(rss_bytes);
+    let after = settled_rss(target.pid, settle).await;
     let bench_after = rss_bytes(own_pid);
 
     // One more connection: its welcome says how many the server counts.
@@ -181,4 +180,21 @@ pub async fn run(
     );
     drop(clients_kept);
     Ok(Outcome::new(&report, summary, violations))
+}
+
+/// The RSS of `pid` once two readings 250 ms apart agree, or the last
+/// reading after `max` (`None` without a pid or when unreadable).
+async fn settled_rss(pid: Option<u32>, max: Duration) -> Option<u64> {
+    let pid = pid?;
+    let deadline = Instant::now() + max;
+    let mut last = rss_bytes(pid)?;
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = rss_bytes(pid)?;
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    Some(last)
 }

@@ -170,7 +170,8 @@ pub async fn run(
     );
     let accounts =
         setup::create_accounts(target.addr, &names, buyers, setup_concurrency, true).await?;
-    let conns = setup::connect_resumed(target.addr, &accounts, buyers, connect_concurrency).await?;
+    let conns =
+        setup::connect_resumed(target.addr, &accounts, 0, buyers, connect_concurrency).await?;
     // Pushes (event_update per booking) are not needed: dropping the
     // receivers keeps them from piling up in memory.
     let clients: Vec<Client> = conns.into_iter().map(|(client, _)| client).collect();
