@@ -1,0 +1,112 @@
+//! Shared by the integration tests: a real server in-process.
+// Each test crate uses a different part of this module.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use coliseum_client::Client;
+use coliseum_server::{Server, ServerConfig, ServerHandle, open_embedded_store};
+use coliseum_store::Store;
+
+/// Password of every member account the tests create.
+pub const PASSWORD: &str = "correct horse";
+
+/// A server on `127.0.0.1:<free port>` with its own data directory.
+pub struct TestServer {
+    pub runtime: tokio::runtime::Runtime,
+    handle: Option<ServerHandle>,
+    store: Option<Arc<dyn Store>>,
+    pub addr: SocketAddr,
+    dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut server = Self {
+            runtime,
+            handle: None,
+            store: None,
+            addr: "127.0.0.1:0".parse().expect("addr"),
+            dir,
+        };
+        server.serve();
+        server
+    }
+
+    /// Opens the store (if closed) and serves it on `self.addr`.
+    pub fn serve(&mut self) {
+        let store = match &self.store {
+            Some(store) => Arc::clone(store),
+            None => self
+                .runtime
+                .block_on(open_embedded_store(self.dir.path()))
+                .expect("store"),
+        };
+        let config = ServerConfig {
+            listen: self.addr,
+            ..ServerConfig::default()
+        };
+        let handle = self
+            .runtime
+            .block_on(async {
+                Server::bind(config, Arc::clone(&store))
+                    .await
+                    .map(Server::spawn)
+            })
+            .expect("bind");
+        self.addr = handle.local_addr();
+        self.handle = Some(handle);
+        self.store = Some(store);
+    }
+
+    /// Stops serving and closes the store (the data stays on disk).
+    pub fn stop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            self.runtime.block_on(handle.shutdown()).expect("shutdown");
+        }
+        self.store = None;
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_deref().expect("store is open")
+    }
+
+    pub fn add_admin(&self, username: &str, password: &str) {
+        self.runtime
+            .block_on(coliseum_server::admin::add_admin(
+                self.store(),
+                username,
+                password,
+                None,
+            ))
+            .expect("admin add");
+    }
+
+    /// A protocol client logged in as a new account `username`.
+    pub fn member(&self, username: &str) -> Client {
+        self.runtime.block_on(async {
+            let (client, _pushes) = Client::connect(self.addr).await.expect("connect");
+            client
+                .register(username, PASSWORD, &format!("{username}@example.com"))
+                .await
+                .expect("register");
+            client.login(username, PASSWORD).await.expect("login");
+            client
+        })
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            let _ = self.runtime.block_on(handle.shutdown());
+        }
+    }
+}
