@@ -336,3 +336,80 @@ fn after_a_server_restart_the_app_resumes_and_fetches_missed_messages() {
         "messages already shown are not duplicated"
     );
 }
+
+#[test]
+fn host_on_this_computer_starts_a_server_and_connects_to_it() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut ui = Harness::builder()
+        .with_size([1280.0, 820.0])
+        .with_theme(egui::Theme::Light)
+        .build_eframe(|cc| {
+            let options = AppOptions {
+                ephemeral: true,
+                fixed_theme: Some(egui::Theme::Light),
+                default_data_dir: Some(std::env::temp_dir().join("coliseum-test-unused")),
+                ..AppOptions::default()
+            };
+            ColiseumApp::new(cc, options).expect("app starts")
+        });
+    wait_for_label(&mut ui, "Host on this computer");
+    click(&mut ui, Role::RadioButton, "Host on this computer");
+    ui.get_by_label("Listen on")
+        .set_text_value_accesskit("127.0.0.1:0");
+    ui.get_by_label("Data folder")
+        .set_text_value_accesskit(&data.path().display().to_string());
+    ui.step();
+    click(&mut ui, Role::Button, "Start server and connect");
+    wait_for_text(&mut ui, "Hosting on 127.0.0.1:");
+
+    // The hosted server is a real one: register, and the seed events show.
+    wait_until(&mut ui, "the login screen", |h| {
+        h.query_by_role_and_label(Role::Tab, "Register").is_some()
+    });
+    click(&mut ui, Role::Tab, "Register");
+    fill(&mut ui, "Username", "host");
+    fill(&mut ui, "Password", PASSWORD);
+    fill(&mut ui, "E-mail", "host@example.com");
+    click(&mut ui, Role::Button, "Create account");
+    wait_for_label(&mut ui, "Festival del Cibo");
+    assert!(
+        data.path().read_dir().expect("data dir").next().is_some(),
+        "the store lives in the chosen data folder"
+    );
+}
+
+#[test]
+fn new_messages_below_the_view_offer_a_jump_button() {
+    let server = TestServer::start();
+    let anna = server.member("anna");
+    drop(server.member("bruno"));
+    for n in 1..=40 {
+        server
+            .runtime
+            .block_on(server.store().append_message(NewMessage {
+                room: "lobby".into(),
+                from: "anna".into(),
+                text: format!("history {n}"),
+                sent_at: chrono::Utc::now(),
+            }))
+            .expect("append");
+    }
+    let mut ui = app(server.addr);
+    log_in(&mut ui, "bruno", PASSWORD);
+    wait_for_label(&mut ui, "history 40");
+    // Read older messages: scroll up, away from the bottom.
+    for _ in 0..5 {
+        ui.get_by_label("history 40").scroll_up();
+        ui.step();
+    }
+    ui.step();
+    server
+        .runtime
+        .block_on(anna.chat_send(None, "something new"))
+        .expect("send");
+    wait_for_label(&mut ui, "1 new message ⏷");
+    click(&mut ui, Role::Button, "1 new message ⏷");
+    wait_until(&mut ui, "the jump button to go away", |h| {
+        h.query_by_label("1 new message ⏷").is_none()
+    });
+}
