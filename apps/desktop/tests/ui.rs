@@ -163,6 +163,8 @@ fn register_login_book_and_cancel() {
         wait_for_label(&mut ui, name);
     }
     wait_for_label(&mut ui, "150 / 150");
+    // Every input on the main screen has an accessible name.
+    ui.check_accessibility();
 
     // Book 2 seats: the count drops and the ticket is in My tickets.
     ui.get_by_label("Quantity for Concerto Rock")
@@ -173,6 +175,7 @@ fn register_login_book_and_cancel() {
     wait_for_text(&mut ui, "Booked 2 seats for Concerto Rock");
     click(&mut ui, Role::Tab, "My tickets (1)");
     wait_for_label(&mut ui, "Cancel ticket for Concerto Rock");
+    ui.check_accessibility();
     assert!(ui.query_by_label("2").is_some(), "the ticket shows 2 seats");
 
     // Cancel, after confirming.
@@ -232,6 +235,7 @@ fn an_event_created_by_an_admin_appears_for_a_member() {
     );
 
     click(&mut admin, Role::Tab, "New event");
+    admin.check_accessibility();
     fill(&mut admin, "Name", "Jazz Night");
     fill(&mut admin, "Venue", "Blue Room");
     fill(&mut admin, "Capacity", "0");
@@ -353,7 +357,9 @@ fn host_on_this_computer_starts_a_server_and_connects_to_it() {
             ColiseumApp::new(cc, options).expect("app starts")
         });
     wait_for_label(&mut ui, "Host on this computer");
+    ui.check_accessibility();
     click(&mut ui, Role::RadioButton, "Host on this computer");
+    ui.check_accessibility();
     ui.get_by_label("Listen on")
         .set_text_value_accesskit("127.0.0.1:0");
     ui.get_by_label("Data folder")
@@ -370,6 +376,7 @@ fn host_on_this_computer_starts_a_server_and_connects_to_it() {
     fill(&mut ui, "Username", "host");
     fill(&mut ui, "Password", PASSWORD);
     fill(&mut ui, "E-mail", "host@example.com");
+    ui.check_accessibility();
     click(&mut ui, Role::Button, "Create account");
     wait_for_label(&mut ui, "Festival del Cibo");
     assert!(
@@ -412,4 +419,23 @@ fn new_messages_below_the_view_offer_a_jump_button() {
     wait_until(&mut ui, "the jump button to go away", |h| {
         h.query_by_label("1 new message ⏷").is_none()
     });
+}
+
+#[test]
+fn a_failed_first_connection_is_explained_on_the_connect_screen() {
+    // A port that was free a moment ago: nothing listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port");
+    let mut ui = app(closed);
+    wait_for_text(&mut ui, "connection error");
+    assert!(
+        ui.query_by_role_and_label(Role::Button, "Connect")
+            .is_some(),
+        "back on the connect screen, ready to try again"
+    );
+    assert!(
+        ui.query_by_label_contains("Reconnecting").is_none(),
+        "a server that never answered is not retried forever"
+    );
 }
