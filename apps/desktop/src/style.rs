@@ -5,8 +5,10 @@ use egui::{FontFamily, FontId, TextStyle};
 
 use crate::settings::ThemeChoice;
 
-/// The app icon, 256 px (window icon).
-pub const ICON_256: &[u8] = include_bytes!("../../../resources/icons/coliseum-256.png");
+/// The app icon, 128 px (window icon). Not larger: X11 refuses a 256 px icon
+/// property (it exceeds the core protocol's 256 KiB request limit), and winit
+/// then silently leaves the window without an icon.
+pub const ICON_128: &[u8] = include_bytes!("../../../resources/icons/coliseum-128.png");
 /// The app icon, 64 px (top bar logo).
 pub const ICON_64: &[u8] = include_bytes!("../../../resources/icons/coliseum-64.png");
 
@@ -47,10 +49,10 @@ pub fn apply(ctx: &egui::Context, theme: ThemeChoice, fixed: Option<egui::Theme>
     }
 }
 
-/// The window icon, decoded from [`ICON_256`]; `None` if it cannot be decoded.
+/// The window icon, decoded from [`ICON_128`]; `None` if it cannot be decoded.
 #[must_use]
 pub fn window_icon() -> Option<egui::IconData> {
-    eframe::icon_data::from_png_bytes(ICON_256).ok()
+    eframe::icon_data::from_png_bytes(ICON_128).ok()
 }
 
 /// The 64 px icon as a texture for the top bar; `None` if it cannot be decoded.
@@ -71,8 +73,8 @@ mod tests {
 
     #[test]
     fn icons_decode() {
-        let icon = window_icon().expect("256 px icon decodes");
-        assert_eq!((icon.width, icon.height), (256, 256));
+        let icon = window_icon().expect("128 px icon decodes");
+        assert_eq!((icon.width, icon.height), (128, 128));
         assert!(logo(&egui::Context::default()).is_some());
     }
 }
