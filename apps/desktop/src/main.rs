@@ -43,17 +43,20 @@ struct Args {
     #[arg(long, value_name = "DIR", requires = "host")]
     data_dir: Option<PathBuf>,
 
-    /// Render a few frames, then exit 0; settings are neither read nor saved.
-    #[arg(long, env = "COLISEUM_SMOKE_TEST")]
+    /// Render a few frames, then exit 0; settings are neither read nor saved
+    /// (the variable accepts 1/0, true/false, yes/no, on/off).
+    #[arg(long, env = "COLISEUM_SMOKE_TEST", value_parser = clap::builder::BoolishValueParser::new())]
     smoke_test: bool,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,coliseum=info")),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("warn,coliseum_desktop=info")
+            }),
         )
         .init();
 
