@@ -46,6 +46,27 @@ struct Cli {
     #[arg(long, env = "COLISEUM_DATA_DIR", global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
 
+    /// Keep the data in MongoDB instead of the embedded store, e.g.
+    /// mongodb://db.example.org:27017. The URI may hold credentials; it is
+    /// never logged. See docs/storage.md for the guarantees per deployment.
+    #[arg(long, env = "COLISEUM_MONGODB_URI", global = true, value_name = "URI")]
+    mongodb_uri: Option<String>,
+
+    /// MongoDB database name (with --mongodb-uri).
+    #[arg(
+        long,
+        env = "COLISEUM_MONGODB_DB",
+        global = true,
+        default_value = "coliseum",
+        value_name = "NAME"
+    )]
+    mongodb_db: String,
+
+    /// Seconds a MongoDB call may take before the request fails with
+    /// `unavailable` (with --mongodb-uri); also bounds start-up.
+    #[arg(long, env = "COLISEUM_MONGODB_TIMEOUT", global = true, default_value_t = 5, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=60))]
+    mongodb_timeout: u64,
+
     /// Most clients connected at once; the next one is refused with
     /// `server_full`.
     #[arg(long, env = "COLISEUM_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
@@ -189,8 +210,35 @@ fn init_logging(filter: &str) -> Result<(), String> {
 }
 
 /// Opens the store the command line selects. The one place that knows
-/// about backends: today the embedded SQLite store in `--data-dir`.
+/// about backends: MongoDB with `--mongodb-uri`, else the embedded SQLite
+/// store in `--data-dir`. Either way the seed events are loaded into an
+/// empty store.
 async fn open_store(cli: &Cli) -> Result<(Arc<dyn Store>, String), String> {
+    if let Some(uri) = &cli.mongodb_uri {
+        let options = coliseum_store_mongo::MongoOptions {
+            uri: uri.clone(),
+            database: cli.mongodb_db.clone(),
+            timeout: Duration::from_secs(cli.mongodb_timeout),
+        };
+        let store = coliseum_store_mongo::MongoStore::connect(options)
+            .await
+            .map_err(|e| format!("cannot open the MongoDB store: {e}"))?;
+        let mode = if store.uses_transactions() {
+            "multi-document transactions"
+        } else {
+            "guarded single-document updates (standalone server)"
+        };
+        let store: Arc<dyn Store> = Arc::new(store);
+        let events = coliseum_store::seed::default_events()?;
+        store
+            .seed_events(events)
+            .await
+            .map_err(|e| format!("cannot seed the MongoDB store: {e}"))?;
+        return Ok((
+            store,
+            format!("mongodb database {} (booking with {mode})", cli.mongodb_db),
+        ));
+    }
     let dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
     let store = open_embedded_store(&dir)
         .await
