@@ -150,6 +150,11 @@ impl Client {
             ServerMessage::Push(Push::ServerFull { limit }) => {
                 return Err(ClientError::ServerFull { limit });
             }
+            // Refused before the welcome (e.g. the per-address connection cap).
+            ServerMessage::Response {
+                id: None,
+                result: Err(body),
+            } => return Err(ClientError::Server(body)),
             other => {
                 return Err(ClientError::Protocol(format!(
                     "expected welcome, got {other:?}"
@@ -354,6 +359,24 @@ mod tests {
         assert_eq!(server_name("127.0.0.1:7878"), "127.0.0.1");
         assert_eq!(server_name("[::1]:7878"), "::1");
         assert_eq!(server_name("localhost"), "localhost");
+    }
+
+    #[tokio::test]
+    async fn an_error_frame_instead_of_welcome_is_a_server_error() {
+        let (client_end, server_end) = tokio::io::duplex(1024);
+        tokio::spawn(async move {
+            let mut framed = Framed::new(server_end, frame_codec());
+            let _ = framed
+                .send(coliseum_protocol::encode_error(
+                    None,
+                    &ErrorBody::new(coliseum_protocol::ErrorCode::RateLimited, "too many"),
+                ))
+                .await;
+        });
+        let err = Client::connect_stream(client_end)
+            .await
+            .expect_err("refused");
+        assert_eq!(err.code(), Some(coliseum_protocol::ErrorCode::RateLimited));
     }
 
     #[tokio::test]
