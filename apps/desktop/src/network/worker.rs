@@ -28,6 +28,10 @@ const HISTORY_PAGE: u32 = 50;
 const GAP_PAGES: usize = 10;
 /// Longest wait between reconnect attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Interval of the keepalive `online` request. Servers close connections
+/// idle for 30 s before login and 5 min after (issue 5), so 20 s keeps both
+/// alive; the answer also refreshes the online count.
+const KEEPALIVE: Duration = Duration::from_secs(20);
 
 /// Sends events to the UI and wakes it up.
 #[derive(Clone)]
@@ -282,11 +286,14 @@ async fn supervise(link: Arc<Link>, sink: Sink, addr: String) {
                 tokio::spawn(after_connect(
                     Arc::clone(&link),
                     sink.clone(),
-                    client,
+                    client.clone(),
                     known_seq,
                 ));
                 connected_once = true;
-                pump(&link, &sink, pushes).await;
+                tokio::select! {
+                    () = pump(&link, &sink, pushes) => {}
+                    () = keepalive(&sink, &client) => {}
+                }
                 link.lock().client = None;
             }
             Err(error) if !connected_once => {
@@ -301,6 +308,21 @@ async fn supervise(link: Arc<Link>, sink: Sink, addr: String) {
         sink.emit(NetEvent::Link(LinkStatus::Reconnecting { delay }));
         tokio::time::sleep(delay).await;
         sink.emit(NetEvent::Link(LinkStatus::Connecting));
+    }
+}
+
+/// Sends `online` every [`KEEPALIVE`] so that the server does not close the
+/// connection as idle, and shows the answer. Runs until cancelled (by the
+/// supervisor when the connection closes).
+async fn keepalive(sink: &Sink, client: &Client) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match client.online().await {
+            Ok(online) => sink.emit(NetEvent::Online(online)),
+            Err(error) => tracing::debug!(%error, "keepalive failed"),
+        }
     }
 }
 
