@@ -34,6 +34,9 @@ pub struct AppOptions {
     /// Data directory proposed for "Host on this computer"; `None` means the
     /// server's default.
     pub default_data_dir: Option<std::path::PathBuf>,
+    /// The trust-on-first-use pin store file; `None` means
+    /// `PinStore::default_path()` (tests pass a temporary file).
+    pub pin_store: Option<std::path::PathBuf>,
 }
 
 /// Which screen is up.
@@ -92,7 +95,12 @@ impl ColiseumApp {
                 .unwrap_or_default()
         });
         crate::style::apply(&cc.egui_ctx, settings.theme, options.fixed_theme);
-        let net = Network::start(cc.egui_ctx.clone())?;
+        let pins = options.pin_store.clone().or_else(|| {
+            coliseum_client::PinStore::default_path()
+                .inspect_err(|error| tracing::warn!(%error, "no pin store"))
+                .ok()
+        });
+        let net = Network::start(cc.egui_ctx.clone(), pins)?;
         let data_dir = options
             .default_data_dir
             .clone()
@@ -156,6 +164,7 @@ impl ColiseumApp {
                 self.tab = Tab::Events;
             }
             NetEvent::LoggedOut | NetEvent::SessionExpired(_) => self.tab = Tab::Events,
+            NetEvent::CaFilePicked(path) => self.views.connect.set_ca_file(path),
             _ => {}
         }
         self.model.apply(event, now);
@@ -179,6 +188,7 @@ impl ColiseumApp {
                 ctx.set_theme(choice.preference());
             }
             Action::Remember(settings) => self.settings = *settings,
+            Action::ClosePrompt => self.model.security_prompt = None,
         }
     }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use coliseum_desktop::network::{Command, HostRequest};
-use coliseum_desktop::settings::Settings;
+use coliseum_desktop::settings::{SecurityChoice, Settings};
 use coliseum_desktop::{AppOptions, ColiseumApp, style};
 
 /// Frames a smoke run renders before closing.
@@ -33,6 +33,11 @@ struct Args {
     /// Connect to the server at start instead of showing the connect screen.
     #[arg(long)]
     connect: bool,
+
+    /// With --connect: connect unencrypted, to a server run with
+    /// --insecure-plaintext (otherwise the remembered "Security" choice).
+    #[arg(long, requires = "connect")]
+    insecure_plaintext: bool,
 
     /// Host a server on this computer at start, listening on ADDR
     /// (0.0.0.0:7878 when ADDR is omitted), and connect to it.
@@ -87,22 +92,17 @@ fn main() -> ExitCode {
         ..eframe::NativeOptions::default()
     };
 
-    let start = match (&args.host, args.connect) {
-        (Some(listen), _) => Some(Command::Host(HostRequest {
-            listen: *listen,
+    let host = args.host.map(|listen| {
+        Command::Host(HostRequest {
+            listen,
             data_dir: args
                 .data_dir
                 .clone()
                 .unwrap_or_else(coliseum_server::default_data_dir),
-        })),
-        (None, true) => Some(Command::Connect {
-            addr: args
-                .server
-                .clone()
-                .unwrap_or_else(|| Settings::default().server_address),
-        }),
-        (None, false) => None,
-    };
+        })
+    });
+    let connect = args.connect;
+    let plaintext = args.insecure_plaintext;
     let smoke = args.smoke_test;
     let server = args.server;
     let result = eframe::run_native(
@@ -119,6 +119,15 @@ fn main() -> ExitCode {
             if let Some(server) = server {
                 settings.server_address = server;
             }
+            if plaintext {
+                settings.security = SecurityChoice::Plaintext;
+            }
+            let start = host.or_else(|| {
+                connect.then(|| Command::Connect {
+                    addr: settings.server_address.clone(),
+                    security: settings.join_security(),
+                })
+            });
             let options = AppOptions {
                 settings: Some(settings),
                 ephemeral: smoke,

@@ -11,9 +11,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use coliseum_client::Fingerprint;
 use coliseum_protocol::{ChatMessage, Event, Role, Ticket};
 
-use crate::network::{Command, FormError, ImportOutcome, LinkStatus, NetEvent};
+use crate::network::{Command, FormError, ImportOutcome, LinkStatus, NetEvent, Security};
 
 /// How long an information notice stays on screen.
 pub const INFO_NOTICE_TTL: Duration = Duration::from_secs(6);
@@ -152,6 +153,27 @@ pub struct Hosting {
     pub data_dir: PathBuf,
 }
 
+/// What trust on first use needs the user to see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecurityPrompt {
+    /// First connection to `host`: trust `fingerprint`?
+    Unknown {
+        /// `host:port`.
+        host: String,
+        /// The certificate fingerprint the server presented.
+        fingerprint: Fingerprint,
+    },
+    /// The certificate of `host` is not the pinned one.
+    Changed {
+        /// `host:port`.
+        host: String,
+        /// The pinned fingerprint.
+        expected: Fingerprint,
+        /// The fingerprint the server presented.
+        actual: Fingerprint,
+    },
+}
+
 /// Everything the views read.
 #[derive(Debug, Default)]
 pub struct Model {
@@ -163,6 +185,11 @@ pub struct Model {
     pub hosting: Option<Hosting>,
     /// Why the last connect (or host) attempt failed.
     pub connect_error: Option<String>,
+    /// The last server joined and how it was secured, to connect again
+    /// after the user trusted its certificate.
+    pub last_connect: Option<(String, Security)>,
+    /// A trust-on-first-use question or warning to show on the connect screen.
+    pub security_prompt: Option<SecurityPrompt>,
     /// The logged-in user.
     pub session: Option<Session>,
     /// Shown on the login screen (e.g. "session expired").
@@ -247,6 +274,9 @@ impl Model {
                 return busy.cancels.insert(ticket_id.clone());
             }
             Command::Disconnect
+            | Command::TrustServer { .. }
+            | Command::ForgetServer { .. }
+            | Command::PickCaFile
             | Command::RefreshEvents
             | Command::RefreshTickets
             | Command::Quit => return true,
@@ -256,9 +286,11 @@ impl Model {
         }
         *flag = true;
         match command {
-            Command::Connect { addr } => {
+            Command::Connect { addr, security } => {
                 self.connect_error = None;
+                self.security_prompt = None;
                 self.server = Some(addr.clone());
+                self.last_connect = Some((addr.clone(), security.clone()));
             }
             Command::Host(_) => self.connect_error = None,
             Command::Login { .. } => self.login_error = None,
@@ -303,6 +335,35 @@ impl Model {
                 self.busy.connect = false;
                 self.server = None;
                 self.hosting = None;
+                self.connect_error = Some(message);
+            }
+            NetEvent::UnknownServer { host, fingerprint } => {
+                self.busy.connect = false;
+                self.server = None;
+                self.security_prompt = Some(SecurityPrompt::Unknown { host, fingerprint });
+            }
+            NetEvent::ServerChanged {
+                host,
+                expected,
+                actual,
+            } => {
+                self.busy.connect = false;
+                self.server = None;
+                self.security_prompt = Some(SecurityPrompt::Changed {
+                    host,
+                    expected,
+                    actual,
+                });
+            }
+            NetEvent::ServerTrusted { .. } | NetEvent::CaFilePicked(_) => {}
+            NetEvent::ServerForgotten { host } => {
+                self.security_prompt = None;
+                self.connect_error = Some(format!(
+                    "Forgot the certificate of {host}. Connect again to check its new fingerprint."
+                ));
+            }
+            NetEvent::PinStoreFailed(message) => {
+                self.busy.connect = false;
                 self.connect_error = Some(message);
             }
             NetEvent::HostStarted { addr, data_dir } => {

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::network::Security;
+
 /// Default server address (the server's default `--listen`).
 pub const DEFAULT_SERVER: &str = "127.0.0.1:7878";
 /// Default listening address when hosting: every interface, so that others on
@@ -22,6 +24,21 @@ pub enum ConnectMode {
     Join,
     /// Start the server inside this app and connect to it.
     Host,
+}
+
+/// The connect screen's "Security" choice (issue 5, "Client trust").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum SecurityChoice {
+    /// TLS; the server's certificate is pinned on first use after the user
+    /// compared its fingerprint.
+    #[default]
+    TrustOnFirstUse,
+    /// TLS, trusting the operating system's root certificates.
+    SystemCas,
+    /// TLS, trusting the CA certificates in [`Settings::ca_file`].
+    CaFile,
+    /// Unencrypted, for servers run with `--insecure-plaintext`.
+    Plaintext,
 }
 
 /// Light, dark, or whatever the system uses.
@@ -62,10 +79,30 @@ pub struct Settings {
     /// Data directory when hosting; `None` means the server's default
     /// (`coliseum_server::default_data_dir`).
     pub host_data_dir: Option<PathBuf>,
+    /// How joining secures the connection.
+    pub security: SecurityChoice,
+    /// The CA certificate file (PEM) for [`SecurityChoice::CaFile`].
+    pub ca_file: Option<PathBuf>,
     /// Theme.
     pub theme: ThemeChoice,
     /// Last username that logged in, to prefill the login form.
     pub last_username: String,
+}
+
+impl Settings {
+    /// The [`Security`] of [`Settings::security`]; a CA file choice without
+    /// a file falls back to trust on first use.
+    #[must_use]
+    pub fn join_security(&self) -> Security {
+        match (self.security, &self.ca_file) {
+            (SecurityChoice::TrustOnFirstUse, _) | (SecurityChoice::CaFile, None) => {
+                Security::TrustOnFirstUse
+            }
+            (SecurityChoice::SystemCas, _) => Security::SystemCas,
+            (SecurityChoice::CaFile, Some(path)) => Security::CaFile(path.clone()),
+            (SecurityChoice::Plaintext, _) => Security::Plaintext,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -75,6 +112,8 @@ impl Default for Settings {
             mode: ConnectMode::Join,
             host_listen: DEFAULT_HOST_LISTEN.to_owned(),
             host_data_dir: None,
+            security: SecurityChoice::TrustOnFirstUse,
+            ca_file: None,
             theme: ThemeChoice::System,
             last_username: String::new(),
         }
@@ -92,5 +131,6 @@ mod tests {
         assert_eq!(settings.server_address, "10.0.0.2:9000");
         assert_eq!(settings.host_listen, DEFAULT_HOST_LISTEN);
         assert_eq!(settings.theme, ThemeChoice::System);
+        assert_eq!(settings.security, SecurityChoice::TrustOnFirstUse);
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use coliseum_desktop::network::{Command, NetEvent, Network};
+use coliseum_desktop::network::{Command, NetEvent, Network, Security};
 use common::{PASSWORD, TestServer};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
@@ -106,10 +106,11 @@ fn a_booking_whose_answer_is_lost_is_retried_once_with_the_same_key() {
     let server = TestServer::start();
     drop(server.member("pia"));
     let proxy = LossyProxy::start(&server.runtime, server.addr);
-    let net = Network::start(egui::Context::default()).expect("network thread");
+    let net = Network::start(egui::Context::default(), None).expect("network thread");
 
     net.send(Command::Connect {
         addr: proxy.addr.to_string(),
+        security: Security::Plaintext,
     });
     wait_for(&net, "connected", |e| {
         matches!(e, NetEvent::Connected { .. })

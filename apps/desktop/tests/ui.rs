@@ -12,8 +12,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use coliseum_client::Client;
-use coliseum_desktop::network::Command;
-use coliseum_desktop::settings::Settings;
+use coliseum_desktop::network::{Command, Security};
+use coliseum_desktop::settings::{SecurityChoice, Settings};
 use coliseum_desktop::{AppOptions, ColiseumApp};
 use coliseum_store::NewMessage;
 use common::{PASSWORD, TestServer};
@@ -35,16 +35,29 @@ fn app(addr: SocketAddr) -> Harness<'static, ColiseumApp> {
             let options = AppOptions {
                 settings: Some(Settings {
                     server_address: addr.clone(),
+                    security: SecurityChoice::Plaintext,
                     ..Settings::default()
                 }),
                 ephemeral: true,
-                start: Some(Command::Connect { addr }),
+                start: Some(Command::Connect {
+                    addr,
+                    security: Security::Plaintext,
+                }),
                 fixed_theme: Some(egui::Theme::Light),
                 default_data_dir: Some(std::env::temp_dir().join("coliseum-test-unused")),
+                pin_store: Some(unused_pin_store()),
                 ..AppOptions::default()
             };
             ColiseumApp::new(cc, options).expect("app starts")
         })
+}
+
+/// A pin store path for tests that never use trust on first use (so the
+/// user's real `known_servers` is never touched).
+fn unused_pin_store() -> std::path::PathBuf {
+    std::env::temp_dir()
+        .join("coliseum-test-unused")
+        .join("known_servers")
 }
 
 /// Steps `harness` until `done` holds, for at most [`WAIT`].
@@ -352,6 +365,7 @@ fn host_on_this_computer_starts_a_server_and_connects_to_it() {
                 ephemeral: true,
                 fixed_theme: Some(egui::Theme::Light),
                 default_data_dir: Some(std::env::temp_dir().join("coliseum-test-unused")),
+                pin_store: Some(unused_pin_store()),
                 ..AppOptions::default()
             };
             ColiseumApp::new(cc, options).expect("app starts")

@@ -58,3 +58,14 @@ pub async fn import_events(link: Arc<Link>, sink: Sink) {
     };
     sink.emit(NetEvent::Imported(outcome));
 }
+
+/// Asks for a CA certificate file (PEM) for "Encrypted, trust CA file".
+pub async fn pick_ca_file(sink: Sink) {
+    let dialog = rfd::AsyncFileDialog::new()
+        .set_title("CA certificate (PEM)")
+        .add_filter("PEM certificates", &["pem", "crt", "cer"]);
+    match dialog.pick_file().await {
+        Some(handle) => sink.emit(NetEvent::CaFilePicked(handle.path().to_path_buf())),
+        None => sink.emit(NetEvent::DialogCancelled),
+    }
+}

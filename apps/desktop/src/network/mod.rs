@@ -26,21 +26,64 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use coliseum_client::{Client, ClientError, Pushes, Welcome};
+use coliseum_client::{
+    Client, ClientError, Fingerprint, PinStore, Pushes, TlsError, Transport, Trust, Welcome,
+};
 use coliseum_protocol::response::{OnlineData, SessionData};
 use coliseum_protocol::{ChatMessage, Event, Ticket};
 
 use crate::transfer::{ExportFormat, RowError};
 
-/// Opens a protocol connection to `addr` (`host:port`).
+/// How a connection is secured: the connect screen's "Security" choice,
+/// resolved (issue 5, "Client trust").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Security {
+    /// TLS; the server's certificate fingerprint is pinned on the first
+    /// connection (after the user accepted it) in the pin store, and must
+    /// match on every later one.
+    TrustOnFirstUse,
+    /// TLS, trusting the operating system's root certificates.
+    SystemCas,
+    /// TLS, trusting the CA certificates in this PEM file.
+    CaFile(PathBuf),
+    /// TLS, accepting exactly this certificate (the app's own hosted server).
+    Pinned(Fingerprint),
+    /// Unencrypted TCP, for servers run with `--insecure-plaintext`.
+    Plaintext,
+}
+
+/// Opens a protocol connection to `addr` (`host:port`) secured as
+/// `security` says; `pins` is the trust-on-first-use pin store file
+/// (`None` when the platform has no configuration directory).
 ///
-/// This is the one place where the app connects, so that transport security
-/// can be added here alone.
+/// This is the one place where the app connects and maps [`Security`] to
+/// the client's [`Transport`].
 ///
 /// # Errors
-/// As [`Client::connect`]: I/O errors, `server_full`, a bad handshake.
-pub async fn connect(addr: &str) -> Result<(Client, Pushes), ClientError> {
-    Client::connect(addr).await
+/// As [`Client::connect_with`]: I/O errors, `server_full`, a bad handshake,
+/// and [`ClientError::Tls`], notably [`TlsError::UnknownHost`] (first
+/// connection, ask the user) and [`TlsError::PinMismatch`] (the certificate
+/// changed). [`TlsError::NoConfigDir`] when trust on first use is chosen
+/// without a pin store.
+pub async fn connect(
+    addr: &str,
+    security: &Security,
+    pins: Option<&std::path::Path>,
+) -> Result<(Client, Pushes), ClientError> {
+    let transport = match security {
+        Security::TrustOnFirstUse => {
+            let path = pins.ok_or(TlsError::NoConfigDir)?;
+            Transport::Tls(Trust::TrustOnFirstUse {
+                store: PinStore::open(path)?,
+                host: addr.to_owned(),
+            })
+        }
+        Security::SystemCas => Transport::Tls(Trust::Platform),
+        Security::CaFile(path) => Transport::Tls(Trust::CaFile(path.clone())),
+        Security::Pinned(fingerprint) => Transport::Tls(Trust::Pinned(*fingerprint)),
+        Security::Plaintext => Transport::Plaintext,
+    };
+    Client::connect_with(addr, &transport).await
 }
 
 /// What the UI asks the network thread to do.
@@ -51,7 +94,26 @@ pub enum Command {
     Connect {
         /// `host:port`, e.g. `127.0.0.1:7878`.
         addr: String,
+        /// TLS or not, and how the server is trusted.
+        security: Security,
     },
+    /// Pin `fingerprint` for `host` in the pin store (the user accepted it
+    /// on the first-connection prompt); connecting again is a separate
+    /// [`Command::Connect`].
+    TrustServer {
+        /// `host:port`, the pin's key.
+        host: String,
+        /// The certificate fingerprint the server presented.
+        fingerprint: Fingerprint,
+    },
+    /// Remove the pin of `host` (after the user confirmed), so that the next
+    /// connection asks again.
+    ForgetServer {
+        /// `host:port`, the pin's key.
+        host: String,
+    },
+    /// Ask for a CA certificate file (PEM) with the system's file dialog.
+    PickCaFile,
     /// Start the server library in this process on the embedded store and
     /// connect to it.
     Host(HostRequest),
@@ -237,6 +299,38 @@ pub enum NetEvent {
     },
     /// The first connection attempt failed; nothing will be retried.
     ConnectFailed(String),
+    /// Trust on first use: `host` has no pin yet; show `fingerprint` and
+    /// ask whether to trust it. Nothing is retried.
+    UnknownServer {
+        /// `host:port`.
+        host: String,
+        /// The certificate fingerprint the server presented.
+        fingerprint: Fingerprint,
+    },
+    /// Trust on first use: the certificate of `host` differs from its pin.
+    /// Nothing is retried.
+    ServerChanged {
+        /// `host:port`.
+        host: String,
+        /// The pinned fingerprint.
+        expected: Fingerprint,
+        /// The fingerprint the server presented.
+        actual: Fingerprint,
+    },
+    /// A pin was stored ([`Command::TrustServer`]).
+    ServerTrusted {
+        /// `host:port`.
+        host: String,
+    },
+    /// A pin was removed ([`Command::ForgetServer`]).
+    ServerForgotten {
+        /// `host:port`.
+        host: String,
+    },
+    /// The pin store could not be read or written.
+    PinStoreFailed(String),
+    /// The user chose a CA certificate file.
+    CaFilePicked(PathBuf),
     /// The in-process server is listening.
     HostStarted {
         /// Where it listens (the real port when `:0` was asked for).
@@ -380,11 +474,14 @@ impl std::fmt::Debug for Network {
 
 impl Network {
     /// Starts the network thread with its own multi-threaded tokio runtime.
-    /// Every event it sends calls `ctx.request_repaint()`.
+    /// Every event it sends calls `ctx.request_repaint()`. `pins` is the
+    /// trust-on-first-use pin store file (normally
+    /// `PinStore::default_path()`; tests pass a temporary file); with `None`
+    /// trust on first use fails with a message.
     ///
     /// # Errors
     /// When the runtime or the thread cannot be created.
-    pub fn start(ctx: egui::Context) -> std::io::Result<Self> {
+    pub fn start(ctx: egui::Context, pins: Option<PathBuf>) -> std::io::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("coliseum-net")
@@ -397,7 +494,7 @@ impl Network {
         let thread = std::thread::Builder::new()
             .name("coliseum-network".into())
             .spawn(move || {
-                runtime.block_on(worker::run(command_rx, sink));
+                runtime.block_on(worker::run(command_rx, sink, pins));
                 // Tasks still running (e.g. a file dialog) are dropped here.
                 runtime.shutdown_timeout(Duration::from_millis(500));
                 let _ = stopped_tx.send(());

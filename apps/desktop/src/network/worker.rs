@@ -10,7 +10,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
 use std::time::Duration;
 
-use coliseum_client::{Client, ClientError, Pushes};
+use std::path::PathBuf;
+
+use coliseum_client::{Client, ClientError, PinStore, Pushes, TlsError};
 use coliseum_protocol::validate::HISTORY_LIMIT_MAX;
 use coliseum_protocol::{DEFAULT_ROOM, ErrorCode, Push};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -18,7 +20,8 @@ use tokio::task::JoinHandle;
 
 use super::host::HostedServer;
 use super::{
-    Command, FormError, HostRequest, ImportOutcome, LinkStatus, NetEvent, NewEvent, connect, files,
+    Command, FormError, HostRequest, ImportOutcome, LinkStatus, NetEvent, NewEvent, Security,
+    connect, files,
 };
 
 /// Messages fetched on login (and the page size of "load older").
@@ -122,9 +125,10 @@ fn backoff(failures: u32) -> Duration {
 }
 
 /// The command loop; returns after [`Command::Quit`] or when the UI is gone.
-pub async fn run(mut commands: UnboundedReceiver<Command>, sink: Sink) {
+pub async fn run(mut commands: UnboundedReceiver<Command>, sink: Sink, pins: Option<PathBuf>) {
     let mut worker = Worker {
         sink,
+        pins,
         link: Arc::new(Link::default()),
         supervisor: None,
         host: None,
@@ -140,6 +144,8 @@ pub async fn run(mut commands: UnboundedReceiver<Command>, sink: Sink) {
 
 struct Worker {
     sink: Sink,
+    /// The trust-on-first-use pin store file.
+    pins: Option<PathBuf>,
     link: Arc<Link>,
     supervisor: Option<JoinHandle<()>>,
     host: Option<HostedServer>,
@@ -148,9 +154,26 @@ struct Worker {
 impl Worker {
     async fn handle(&mut self, command: Command) {
         match command {
-            Command::Connect { addr } => {
+            Command::Connect { addr, security } => {
                 self.stop().await;
-                self.supervise(addr);
+                self.supervise(addr, security);
+            }
+            Command::TrustServer { host, fingerprint } => {
+                let event = match self.pin_store().and_then(|s| s.pin(&host, fingerprint)) {
+                    Ok(()) => NetEvent::ServerTrusted { host },
+                    Err(error) => NetEvent::PinStoreFailed(error.to_string()),
+                };
+                self.sink.emit(event);
+            }
+            Command::ForgetServer { host } => {
+                let event = match self.pin_store().and_then(|s| s.remove(&host)) {
+                    Ok(_) => NetEvent::ServerForgotten { host },
+                    Err(error) => NetEvent::PinStoreFailed(error.to_string()),
+                };
+                self.sink.emit(event);
+            }
+            Command::PickCaFile => {
+                tokio::spawn(files::pick_ca_file(self.sink.clone()));
             }
             Command::Host(request) => self.host(request).await,
             Command::Disconnect => {
@@ -209,10 +232,15 @@ impl Worker {
         tokio::spawn(job(Arc::clone(&self.link), self.sink.clone()));
     }
 
-    fn supervise(&mut self, addr: String) {
+    fn pin_store(&self) -> Result<PinStore, TlsError> {
+        PinStore::open(self.pins.as_ref().ok_or(TlsError::NoConfigDir)?)
+    }
+
+    fn supervise(&mut self, addr: String, security: Security) {
         let link = Arc::clone(&self.link);
         let sink = self.sink.clone();
-        self.supervisor = Some(tokio::spawn(supervise(link, sink, addr)));
+        let pins = self.pins.clone();
+        self.supervisor = Some(tokio::spawn(supervise(link, sink, addr, security, pins)));
     }
 
     async fn host(&mut self, request: HostRequest) {
@@ -225,7 +253,7 @@ impl Worker {
                     data_dir: request.data_dir,
                 });
                 self.host = Some(server);
-                self.supervise(addr);
+                self.supervise(addr, Security::Plaintext);
             }
             Err(message) => self.sink.emit(NetEvent::HostFailed(message)),
         }
@@ -265,12 +293,18 @@ fn request_key() -> String {
 /// Keeps one server connected: connects, pumps pushes, and after a loss
 /// reconnects with back-off, resumes the session, refills what may have been
 /// missed and retries unanswered bookings.
-async fn supervise(link: Arc<Link>, sink: Sink, addr: String) {
+async fn supervise(
+    link: Arc<Link>,
+    sink: Sink,
+    addr: String,
+    security: Security,
+    pins: Option<PathBuf>,
+) {
     let mut connected_once = false;
     let mut failures = 0;
     sink.emit(NetEvent::Link(LinkStatus::Connecting));
     loop {
-        match connect(&addr).await {
+        match connect(&addr, &security, pins.as_deref()).await {
             Ok((client, pushes)) => {
                 failures = 0;
                 let known_seq = {
@@ -295,6 +329,26 @@ async fn supervise(link: Arc<Link>, sink: Sink, addr: String) {
                     () = keepalive(&sink, &client) => {}
                 }
                 link.lock().client = None;
+            }
+            // The user must decide; retrying cannot help.
+            Err(ClientError::Tls(TlsError::UnknownHost { host, fingerprint })) => {
+                sink.emit(NetEvent::Link(LinkStatus::Offline));
+                sink.emit(NetEvent::UnknownServer { host, fingerprint });
+                return;
+            }
+            Err(ClientError::Tls(TlsError::PinMismatch {
+                host,
+                expected,
+                actual,
+                ..
+            })) => {
+                sink.emit(NetEvent::Link(LinkStatus::Offline));
+                sink.emit(NetEvent::ServerChanged {
+                    host,
+                    expected,
+                    actual,
+                });
+                return;
             }
             Err(error) if !connected_once => {
                 sink.emit(NetEvent::Link(LinkStatus::Offline));

@@ -6,15 +6,19 @@ use std::path::PathBuf;
 use egui::{RichText, Ui};
 
 use super::{Action, action_button, error_color, field_error, submitted, text_field};
-use crate::model::Model;
-use crate::network::{Command, HostRequest};
-use crate::settings::{ConnectMode, Settings};
+use crate::model::{Model, SecurityPrompt};
+use crate::network::{Command, HostRequest, Security};
+use crate::settings::{ConnectMode, SecurityChoice, Settings};
 
 /// Form state of the connect screen, seeded from the persisted settings.
 #[derive(Debug, Clone)]
 pub struct ConnectView {
     mode: ConnectMode,
     address: String,
+    security: SecurityChoice,
+    ca_file: String,
+    /// Host whose pin removal awaits confirmation.
+    confirm_forget: Option<String>,
     listen: String,
     data_dir: String,
     /// The data directory used when the field is left empty.
@@ -31,6 +35,13 @@ impl ConnectView {
         Self {
             mode: settings.mode,
             address: settings.server_address.clone(),
+            security: settings.security,
+            ca_file: settings
+                .ca_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            confirm_forget: None,
             listen: settings.host_listen.clone(),
             data_dir: settings
                 .host_data_dir
@@ -40,6 +51,11 @@ impl ConnectView {
             default_data_dir,
             tried: false,
         }
+    }
+
+    /// Puts the CA file chosen in the file dialog into the form.
+    pub fn set_ca_file(&mut self, path: &std::path::Path) {
+        self.ca_file = path.display().to_string();
     }
 
     /// Draws the screen; `settings` is what is persisted now (the returned
@@ -70,6 +86,8 @@ impl ConnectView {
                             .weak()
                             .small(),
                     );
+                    ui.add_space(4.0);
+                    self.security_ui(ui, &mut actions);
                 }
                 ConnectMode::Host => {
                     let field = text_field(ui, "Listen on", &mut self.listen, false);
@@ -111,8 +129,169 @@ impl ConnectView {
                 ui.add_space(4.0);
                 ui.label(RichText::new(error).color(error_color(ui)));
             }
+            if let Some(SecurityPrompt::Changed {
+                host,
+                expected,
+                actual,
+            }) = &model.security_prompt
+            {
+                ui.add_space(4.0);
+                ui.label(
+                    RichText::new(format!(
+                        "⚠ The certificate of {host} has changed. This is what an attacker \
+                         intercepting the connection looks like, or the server's operator \
+                         replaced its certificate. Not connected.\n\
+                         Pinned:   SHA-256 {expected}\n\
+                         Received: SHA-256 {actual}\n\
+                         Ask the operator which fingerprint the server printed at start-up."
+                    ))
+                    .color(error_color(ui)),
+                );
+                if ui.button("Forget this server…").clicked() {
+                    self.confirm_forget = Some(host.clone());
+                }
+            }
         });
+        self.first_use_dialog(ui, model, &mut actions);
+        self.forget_dialog(ui, &mut actions);
         actions
+    }
+
+    /// The "Security" choice of the join form.
+    fn security_ui(&mut self, ui: &mut Ui, actions: &mut Vec<Action>) {
+        ui.label("Security");
+        ui.radio_value(
+            &mut self.security,
+            SecurityChoice::TrustOnFirstUse,
+            "Encrypted (TLS, trust on first use)",
+        );
+        ui.radio_value(
+            &mut self.security,
+            SecurityChoice::SystemCas,
+            "Encrypted, trust system CAs",
+        );
+        ui.radio_value(
+            &mut self.security,
+            SecurityChoice::CaFile,
+            "Encrypted, trust CA file…",
+        );
+        if self.security == SecurityChoice::CaFile {
+            ui.horizontal(|ui| {
+                let label = ui.label("CA file");
+                ui.add(
+                    egui::TextEdit::singleline(&mut self.ca_file)
+                        .hint_text("ca.pem")
+                        .desired_width(ui.available_width() - 80.0),
+                )
+                .labelled_by(label.id);
+                if ui.button("Choose…").clicked() {
+                    actions.push(Action::Net(Command::PickCaFile));
+                }
+            });
+            field_error(ui, self.ca_file_error());
+        }
+        ui.radio_value(
+            &mut self.security,
+            SecurityChoice::Plaintext,
+            "Unencrypted (server runs with --insecure-plaintext)",
+        );
+        if self.security == SecurityChoice::Plaintext {
+            ui.label(
+                RichText::new(
+                    "⚠ Passwords, session tokens and messages cross the network \
+                     readable by anyone on the path. Use only on a trusted network.",
+                )
+                .color(error_color(ui))
+                .small(),
+            );
+        }
+    }
+
+    /// "First connection to HOST": trust the fingerprint and connect, or cancel.
+    fn first_use_dialog(&self, ui: &Ui, model: &Model, actions: &mut Vec<Action>) {
+        let Some(SecurityPrompt::Unknown { host, fingerprint }) = &model.security_prompt else {
+            return;
+        };
+        let modal = egui::Modal::new(egui::Id::unique("first-connection")).show(ui.ctx(), |ui| {
+            ui.set_max_width(460.0);
+            ui.heading("New server");
+            ui.label(format!(
+                "First connection to {host}. Its certificate fingerprint is SHA-256 \
+                 {fingerprint}. Compare it with the one the server printed at start-up."
+            ));
+            ui.add_space(8.0);
+            ui.horizontal(|ui| {
+                if ui.button("Trust and connect").clicked() {
+                    actions.push(Action::Net(Command::TrustServer {
+                        host: host.clone(),
+                        fingerprint: *fingerprint,
+                    }));
+                    if let Some((addr, security)) = &model.last_connect {
+                        actions.push(Action::Net(Command::Connect {
+                            addr: addr.clone(),
+                            security: security.clone(),
+                        }));
+                    }
+                    actions.push(Action::ClosePrompt);
+                }
+                if ui.button("Cancel").clicked() {
+                    actions.push(Action::ClosePrompt);
+                }
+            });
+        });
+        if modal.should_close() {
+            actions.push(Action::ClosePrompt);
+        }
+    }
+
+    /// "Forget HOST?" confirmation.
+    fn forget_dialog(&mut self, ui: &Ui, actions: &mut Vec<Action>) {
+        let Some(host) = self.confirm_forget.clone() else {
+            return;
+        };
+        let mut close = false;
+        let modal = egui::Modal::new(egui::Id::unique("forget-server")).show(ui.ctx(), |ui| {
+            ui.set_max_width(400.0);
+            ui.heading("Forget this server?");
+            ui.label(format!(
+                "Remove the pinned certificate of {host}? The next connection will show \
+                 its new fingerprint and ask again."
+            ));
+            ui.add_space(8.0);
+            ui.horizontal(|ui| {
+                if ui.button("Forget").clicked() {
+                    actions.push(Action::Net(Command::ForgetServer { host: host.clone() }));
+                    close = true;
+                }
+                if ui.button("Keep").clicked() {
+                    close = true;
+                }
+            });
+        });
+        if close || modal.should_close() {
+            self.confirm_forget = None;
+        }
+    }
+
+    fn ca_file_error(&self) -> Option<&'static str> {
+        (self.security == SecurityChoice::CaFile && self.tried && self.ca_file.trim().is_empty())
+            .then_some("choose the CA certificate file (PEM)")
+    }
+
+    /// The [`Security`] of the join form, when complete.
+    fn security(&self) -> Option<Security> {
+        Some(match self.security {
+            SecurityChoice::TrustOnFirstUse => Security::TrustOnFirstUse,
+            SecurityChoice::SystemCas => Security::SystemCas,
+            SecurityChoice::CaFile => {
+                let path = self.ca_file.trim();
+                if path.is_empty() {
+                    return None;
+                }
+                Security::CaFile(PathBuf::from(path))
+            }
+            SecurityChoice::Plaintext => Security::Plaintext,
+        })
     }
 
     fn address_error(&self) -> Option<&'static str> {
@@ -143,9 +322,13 @@ impl ConnectView {
     /// The command for the current form, when it is valid.
     fn command(&self) -> Option<Command> {
         match self.mode {
-            ConnectMode::Join => self.address_error().is_none().then(|| Command::Connect {
-                addr: self.address.trim().to_owned(),
-            }),
+            ConnectMode::Join => {
+                let security = self.security()?;
+                self.address_error().is_none().then(|| Command::Connect {
+                    addr: self.address.trim().to_owned(),
+                    security,
+                })
+            }
             ConnectMode::Host => {
                 let listen = self.listen.trim().parse().ok()?;
                 Some(Command::Host(HostRequest {
@@ -163,6 +346,8 @@ impl ConnectView {
             server_address: self.address.trim().to_owned(),
             host_listen: self.listen.trim().to_owned(),
             host_data_dir: (!data_dir.is_empty()).then(|| PathBuf::from(data_dir)),
+            security: self.security,
+            ca_file: (!self.ca_file.trim().is_empty()).then(|| PathBuf::from(self.ca_file.trim())),
             ..settings.clone()
         }
     }
@@ -202,14 +387,33 @@ mod tests {
     fn join_needs_host_and_port() {
         let mut view = view();
         assert!(
-            matches!(view.command(), Some(Command::Connect { addr }) if addr == "127.0.0.1:7878")
+            matches!(view.command(), Some(Command::Connect { addr, security: Security::TrustOnFirstUse }) if addr == "127.0.0.1:7878")
         );
         view.address = "example.org".into();
         assert!(view.command().is_none());
         assert!(view.address_error().is_some());
         view.address = " example.org:7878 ".into();
         assert!(
-            matches!(view.command(), Some(Command::Connect { addr }) if addr == "example.org:7878")
+            matches!(view.command(), Some(Command::Connect { addr, .. }) if addr == "example.org:7878")
+        );
+        view.security = SecurityChoice::CaFile;
+        assert!(view.command().is_none(), "a CA file is needed");
+        view.ca_file = "/etc/ca.pem".into();
+        assert!(matches!(
+            view.command(),
+            Some(Command::Connect { security: Security::CaFile(p), .. }) if p == std::path::Path::new("/etc/ca.pem")
+        ));
+        view.security = SecurityChoice::Plaintext;
+        assert!(matches!(
+            view.command(),
+            Some(Command::Connect {
+                security: Security::Plaintext,
+                ..
+            })
+        ));
+        assert_eq!(
+            view.remember(&Settings::default()).security,
+            SecurityChoice::Plaintext
         );
     }
 

@@ -51,6 +51,8 @@ pub enum Action {
     Theme(ThemeChoice),
     /// Remember these settings (e.g. the server address on connect).
     Remember(Box<Settings>),
+    /// Close the trust-on-first-use prompt without trusting.
+    ClosePrompt,
 }
 
 /// Where inline error texts are drawn.
