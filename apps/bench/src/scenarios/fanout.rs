@@ -325,7 +325,7 @@ pub async fn run(
     }
     let summary = format!(
         "fanout: {} clients, {} senders, offered {} msgs/s for {:.1} s (window {})\n\
-         receivers: {:?}\n\
+         receivers: {}\n\
          sent {} messages ({:.0} msgs/s), {} errors; deliveries {} of {} expected, {} lost, {} clients disconnected\n\
          delivered {:.0} msgs/s (over {:.2} s)\n\
          end-to-end latency: {}\n\
@@ -340,7 +340,10 @@ pub async fn run(
         },
         args.secs,
         args.window,
-        args.receivers,
+        match args.receivers {
+            Receivers::Client => "client (coliseum_client)",
+            Receivers::Lean => "lean",
+        },
         report.sent,
         report.send_rate,
         report.send_errors,
