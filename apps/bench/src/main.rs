@@ -90,6 +90,10 @@ struct Cli {
     /// argon2 hash on the server).
     #[arg(long, global = true, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=1_000))]
     setup_concurrency: u64,
+    /// Upper bound on one whole run, set-up and verification included;
+    /// past it the bench gives up (exit status 2).
+    #[arg(long, global = true, default_value_t = 1800.0)]
+    run_timeout_secs: f64,
     /// Worker threads of the bench's tokio runtime (default: one per CPU).
     #[arg(long, global = true)]
     threads: Option<usize>,
@@ -229,13 +233,29 @@ fn run(cli: &Cli) -> Result<(Outcome, String)> {
         .map_err(|e| BenchError::Setup(format!("cannot start the tokio runtime: {e}")))?;
     let connect = usize::try_from(cli.connect_concurrency).unwrap_or(usize::MAX);
     let setup = usize::try_from(cli.setup_concurrency).unwrap_or(usize::MAX);
+    let limit = std::time::Duration::try_from_secs_f64(cli.run_timeout_secs.max(1.0))
+        .unwrap_or(std::time::Duration::from_secs(1800));
     let result = runtime.block_on(async {
-        match &cli.scenario {
-            Scenario::Fanout(args) => scenarios::fanout::run(&target, args, connect, setup).await,
-            Scenario::Onsale(args) => scenarios::onsale::run(&target, args, connect, setup).await,
-            Scenario::Idle(args) => scenarios::idle::run(&target, args, connect, setup).await,
-            Scenario::Login(args) => scenarios::login::run(&target, args, connect, setup).await,
-        }
+        let scenario = async {
+            match &cli.scenario {
+                Scenario::Fanout(args) => {
+                    scenarios::fanout::run(&target, args, connect, setup).await
+                }
+                Scenario::Onsale(args) => {
+                    scenarios::onsale::run(&target, args, connect, setup).await
+                }
+                Scenario::Idle(args) => scenarios::idle::run(&target, args, connect, setup).await,
+                Scenario::Login(args) => scenarios::login::run(&target, args, connect, setup).await,
+            }
+        };
+        tokio::time::timeout(limit, scenario)
+            .await
+            .unwrap_or_else(|_| {
+                Err(BenchError::Setup(format!(
+                    "the run took longer than --run-timeout-secs {}",
+                    cli.run_timeout_secs
+                )))
+            })
     });
     drop(runtime);
     let outcome = result.map_err(|err| {

@@ -482,7 +482,8 @@ async fn send(
             break;
         }
         if in_flight.len() >= window {
-            if let Some(done) = in_flight.next().await {
+            // Window full: wait for an answer, but not past the end.
+            if let Ok(Some(done)) = tokio::time::timeout_at(end.into(), in_flight.next()).await {
                 account(&mut out, done);
             }
             continue;

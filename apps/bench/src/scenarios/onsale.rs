@@ -394,7 +394,12 @@ async fn buy(
         }
         let quantity = rng.random_range(1..=cap.min(max - out.held));
         let t0 = Instant::now();
-        let answer = client.book(event_id, quantity, None).await;
+        let Ok(answer) =
+            tokio::time::timeout_at(deadline.into(), client.book(event_id, quantity, None)).await
+        else {
+            out.timed_out = true;
+            break;
+        };
         let took = t0.elapsed();
         out.requests += 1;
         out.requests_latencies.record(took);
