@@ -221,7 +221,7 @@ fn run(cli: &Cli) -> Result<(Outcome, String)> {
     let need_admin = matches!(cli.scenario, Scenario::Onsale(_));
     // Room for the scenario, the set-up connections, and a margin.
     let cap = cli.scenario.connections(cli.setup_concurrency) + 64;
-    let target = Target::prepare(&options, cap, need_admin)?;
+    let mut target = Target::prepare(&options, cap, need_admin)?;
     let threads = cli
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
@@ -242,7 +242,7 @@ fn run(cli: &Cli) -> Result<(Outcome, String)> {
                     scenarios::fanout::run(&target, args, connect, setup).await
                 }
                 Scenario::Onsale(args) => {
-                    scenarios::onsale::run(&target, args, connect, setup).await
+                    scenarios::onsale::run(&mut target, args, connect, setup).await
                 }
                 Scenario::Idle(args) => scenarios::idle::run(&target, args, connect, setup).await,
                 Scenario::Login(args) => scenarios::login::run(&target, args, connect, setup).await,

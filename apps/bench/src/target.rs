@@ -66,10 +66,13 @@ pub struct Target {
 #[derive(Debug)]
 struct Launched {
     child: Child,
-    /// Kept alive for the server's lifetime; deleted on drop.
-    _dir: tempfile::TempDir,
+    /// The data directory, kept for the server's lifetime (and across a
+    /// restart); deleted on drop.
+    dir: tempfile::TempDir,
     log: PathBuf,
     flags: Vec<String>,
+    bin: PathBuf,
+    max_connections: u64,
 }
 
 impl Target {
@@ -149,6 +152,42 @@ impl Target {
             )
             .ok()?;
         phc_params(&phc)
+    }
+
+    /// Kills a launched server at once (SIGKILL: no graceful shutdown, no
+    /// final flush), as a crash or power cut would stop it.
+    ///
+    /// # Errors
+    /// [`BenchError::Setup`] when the server was not launched by the bench.
+    pub fn kill_now(&mut self) -> Result<()> {
+        let launched = self.launched.as_mut().ok_or_else(|| {
+            BenchError::Setup("only a server the bench launched can be killed".into())
+        })?;
+        let _ = launched.child.kill();
+        let _ = launched.child.wait();
+        Ok(())
+    }
+
+    /// Starts a launched server again on the same data directory (after
+    /// [`Target::kill_now`]); `addr` and `pid` change.
+    ///
+    /// # Errors
+    /// As [`Target::prepare`].
+    pub fn restart(&mut self) -> Result<()> {
+        let launched = self.launched.as_mut().ok_or_else(|| {
+            BenchError::Setup("only a server the bench launched can be restarted".into())
+        })?;
+        let (child, addr) = spawn_server(
+            &launched.bin,
+            launched.dir.path(),
+            launched.max_connections,
+            &launched.flags,
+            &launched.log,
+        )?;
+        self.pid = Some(child.id());
+        self.addr = addr;
+        launched.child = child;
+        Ok(())
     }
 
     /// Stops a launched server (SIGTERM, then SIGKILL after [`STOP_GRACE`]).
@@ -257,20 +296,48 @@ fn launch(bin: &Path, max_connections: u64, need_admin: bool) -> Result<Target> 
         None
     };
 
-    let log_file = std::fs::File::create(&log)
-        .map_err(|e| BenchError::Setup(format!("cannot create {}: {e}", log.display())))?;
+    let (child, addr) = spawn_server(bin, dir.path(), max_connections, &flags, &log)?;
+    Ok(Target {
+        addr,
+        pid: Some(child.id()),
+        admin,
+        data_dir: Some(dir.path().to_path_buf()),
+        launched: Some(Launched {
+            child,
+            dir,
+            log,
+            flags,
+            bin: bin.to_path_buf(),
+            max_connections,
+        }),
+    })
+}
+
+/// Starts `bin` serving `dir` on a free loopback port (stderr appended to
+/// `log`) and waits for the address it prints.
+fn spawn_server(
+    bin: &Path,
+    dir: &Path,
+    max_connections: u64,
+    flags: &[String],
+    log: &Path,
+) -> Result<(Child, SocketAddr)> {
+    let log_file = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| BenchError::Setup(format!("cannot open {}: {e}", log.display())))?;
     let mut child = Command::new(bin)
         .args(["--listen", "127.0.0.1:0", "--max-connections"])
         .arg(max_connections.max(1).to_string())
         .arg("--data-dir")
-        .arg(dir.path())
-        .args(&flags)
+        .arg(dir)
+        .args(flags)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(log_file)
         .spawn()
         .map_err(|e| BenchError::Setup(format!("cannot start {}: {e}", bin.display())))?;
-    let pid = child.id();
     let Some(stdout) = child.stdout.take() else {
         stop_child(&mut child);
         return Err(BenchError::Setup("no stdout from the server".into()));
@@ -290,12 +357,12 @@ fn launch(bin: &Path, max_connections: u64, need_admin: bool) -> Result<Target> 
         }
     });
     let deadline = Instant::now() + START_TIMEOUT;
-    let addr = loop {
+    loop {
         match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(addr) => break addr,
+            Ok(addr) => return Ok((child, addr)),
             Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {
                 if let Ok(Some(status)) = child.try_wait() {
-                    let tail = std::fs::read_to_string(&log).unwrap_or_default();
+                    let tail = std::fs::read_to_string(log).unwrap_or_default();
                     return Err(BenchError::Setup(format!(
                         "the server exited ({status}) before listening: {}",
                         tail.trim()
@@ -309,19 +376,7 @@ fn launch(bin: &Path, max_connections: u64, need_admin: bool) -> Result<Target> 
                 ));
             }
         }
-    };
-    Ok(Target {
-        addr,
-        pid: Some(pid),
-        admin,
-        data_dir: Some(dir.path().to_path_buf()),
-        launched: Some(Launched {
-            child,
-            _dir: dir,
-            log,
-            flags,
-        }),
-    })
+    }
 }
 
 /// SIGTERM, wait up to [`STOP_GRACE`], then SIGKILL. True if it exited in time.

@@ -187,6 +187,33 @@ fn onsale_sells_exactly_the_capacity_and_no_more() {
 }
 
 #[test]
+fn onsale_keeps_every_acknowledged_booking_across_a_server_crash() {
+    // Wherever the SIGKILL lands, what was acknowledged must be stored,
+    // and the seat count must agree with the tickets.
+    let (code, json, stderr) = run(&[
+        "onsale",
+        "--buyers",
+        "30",
+        "--capacity",
+        "300",
+        "--max-per-user",
+        "10",
+        "--kill-after-secs",
+        "0.05",
+    ]);
+    assert_common(&json, "onsale", code, &stderr);
+    assert!(stderr.contains("after SIGKILL and restart"), "{stderr}");
+    assert_eq!(u(&json, "acknowledged_seats_lost"), 0, "{json}");
+    assert_eq!(u(&json, "oversold"), 0);
+    assert_eq!(
+        u(&json, "verified_available") + u(&json, "verified_seats_sold"),
+        300,
+        "{json}"
+    );
+    assert!(u(&json, "verified_seats_sold") >= u(&json, "seats_acknowledged"));
+}
+
+#[test]
 fn onsale_refuses_a_capacity_that_cannot_sell_out() {
     // 2 buyers × 3 seats can never buy 50: the bench says so (status 2).
     let (code, _, _) = run_raw(&[

@@ -51,6 +51,12 @@ pub struct OnsaleArgs {
     /// Seed of the buyers' random quantities (default: random).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Crash test (launched server only): SIGKILL the server this many
+    /// seconds into the sale, start it again on the same data directory,
+    /// and verify that every booking acknowledged before the crash is
+    /// still there (and nothing is oversold). The sale does not finish.
+    #[arg(long, value_name = "SECS")]
+    pub kill_after_secs: Option<f64>,
 }
 
 impl OnsaleArgs {
@@ -103,6 +109,9 @@ struct OnsaleReport {
     verified_seats_sold: u64,
     oversold: u64,
     max_held_by_one_buyer: u32,
+    disconnected_buyers: u64,
+    killed_after_secs: Option<f64>,
+    acknowledged_seats_lost: u64,
     setup_secs: f64,
     #[serde(flatten)]
     cpu: CpuReport,
@@ -121,6 +130,7 @@ struct Buyer {
     first_error: Option<String>,
     wrong_quantity: u64,
     timed_out: bool,
+    disconnected: bool,
     last_success: Option<Instant>,
     latencies: Latencies,
     requests_latencies: Latencies,
@@ -132,7 +142,7 @@ struct Buyer {
 /// Set-up failures: no admin credentials, `create_event` refused, a buyer
 /// that cannot connect or log in.
 pub async fn run(
-    target: &Target,
+    target: &mut Target,
     args: &OnsaleArgs,
     connect_concurrency: usize,
     setup_concurrency: usize,
@@ -143,6 +153,18 @@ pub async fn run(
         return Err(BenchError::Setup(
             "onsale needs an admin: pass --admin-user and --admin-password with --addr".into(),
         ));
+    };
+    let kill_after = match args.kill_after_secs {
+        Some(secs) if !target.is_launched() => {
+            return Err(BenchError::Setup(format!(
+                "--kill-after-secs {secs} needs a server the bench launches (no --addr)"
+            )));
+        }
+        Some(secs) => Some(
+            Duration::try_from_secs_f64(secs.max(0.0))
+                .map_err(|e| BenchError::Setup(format!("--kill-after-secs: {e}")))?,
+        ),
+        None => None,
     };
     let seed = args.seed.unwrap_or_else(rand::random);
     let names = RunNames::random();
@@ -202,6 +224,14 @@ pub async fn run(
     let watch = Stopwatch::start(target.pid);
     barrier.wait().await;
     let start = Instant::now();
+    if let Some(after) = kill_after {
+        tokio::time::sleep(after).await;
+        eprintln!(
+            "onsale: killing the server (SIGKILL) {:.3} s into the sale",
+            after.as_secs_f64()
+        );
+        tokio::task::block_in_place(|| target.kill_now())?;
+    }
     let mut results = Vec::with_capacity(buyers);
     for task in tasks {
         results.push(
@@ -233,7 +263,7 @@ pub async fn run(
         }
     }
     let timed_out = results.iter().filter(|b| b.timed_out).count();
-    if timed_out > 0 {
+    if timed_out > 0 && kill_after.is_none() {
         violations.push(format!(
             "{timed_out} buyers still booking after {} s",
             args.timeout_secs
@@ -258,6 +288,27 @@ pub async fn run(
         l.saturating_duration_since(start).as_secs_f64()
     });
 
+    let disconnected = results.iter().filter(|b| b.disconnected).count() as u64;
+    let (admin, clients) = if kill_after.is_some() {
+        eprintln!("onsale: restarting the server on the same data directory ...");
+        tokio::task::block_in_place(|| target.restart())?;
+        drop(clients);
+        drop(admin);
+        let (admin, _) = setup::connect(target.addr).await?;
+        admin
+            .login(&admin_user, &admin_password)
+            .await
+            .map_err(|e| BenchError::client("admin login after restart", e))?;
+        let conns =
+            setup::connect_resumed(target.addr, &accounts, 0, buyers, connect_concurrency).await?;
+        (admin, conns.into_iter().map(|(client, _)| client).collect())
+    } else {
+        if disconnected > 0 {
+            violations.push(format!("{disconnected} buyers lost their connection"));
+        }
+        (admin, clients)
+    };
+
     // Verification from the server's point of view.
     eprintln!("onsale: verifying from list_events and {buyers} buyers' my_tickets ...");
     let events = admin
@@ -266,19 +317,6 @@ pub async fn run(
         .map_err(|e| BenchError::client("list_events", e))?;
     let listed = events.iter().find(|e| e.id == event.id);
     let verified_available = listed.map(|e| e.available);
-    match listed {
-        None => violations.push(format!("event {} missing from list_events", event.id)),
-        Some(e) if e.available != 0 => {
-            violations.push(format!(
-                "{} seats still available: not sold out",
-                e.available
-            ));
-        }
-        Some(e) if e.capacity != args.capacity => {
-            violations.push(format!("capacity changed to {}", e.capacity));
-        }
-        Some(_) => {}
-    }
     let held = setup::bounded(buyers, connect_concurrency, |i| {
         let client = clients[i].clone();
         let event_id = event.id.clone();
@@ -297,12 +335,32 @@ pub async fn run(
     .await?;
     let sold: u64 = held.iter().sum();
     let most = held.iter().copied().max().unwrap_or(0);
-    let oversold = sold.saturating_sub(u64::from(args.capacity));
-    if sold != u64::from(args.capacity) {
-        violations.push(format!(
-            "tickets hold {sold} seats, capacity is {}",
-            args.capacity
-        ));
+    let capacity = u64::from(args.capacity);
+    let oversold = sold.saturating_sub(capacity);
+    let crashed = kill_after.is_some();
+    match listed {
+        None => violations.push(format!("event {} missing from list_events", event.id)),
+        Some(e) if e.capacity != args.capacity => {
+            violations.push(format!("capacity changed to {}", e.capacity));
+        }
+        // After a crash the sale did not finish: the seat count must still
+        // agree with the tickets.
+        Some(e) if crashed && u64::from(e.available) + sold != capacity => {
+            violations.push(format!(
+                "after the restart: {} seats available but tickets hold {sold} of {capacity}",
+                e.available
+            ));
+        }
+        Some(e) if !crashed && e.available != 0 => {
+            violations.push(format!(
+                "{} seats still available: not sold out",
+                e.available
+            ));
+        }
+        Some(_) => {}
+    }
+    if oversold > 0 || (!crashed && sold != capacity) {
+        violations.push(format!("tickets hold {sold} seats, capacity is {capacity}"));
     }
     if most > u64::from(args.max_per_user) {
         violations.push(format!(
@@ -310,14 +368,27 @@ pub async fn run(
             args.max_per_user
         ));
     }
-    let mismatched = held
+    // Seats acknowledged to a buyer must be stored. Without a crash, stored
+    // seats must also have been acknowledged; after one, a booking whose
+    // answer was lost in the crash may be stored without an acknowledgement.
+    let lost: u64 = held
         .iter()
         .zip(&results)
-        .filter(|(stored, b)| **stored != u64::from(b.held))
-        .count();
-    if mismatched > 0 {
+        .map(|(stored, b)| u64::from(b.held).saturating_sub(*stored))
+        .sum();
+    if lost > 0 {
         violations.push(format!(
-            "{mismatched} buyers' stored seats differ from the seats acknowledged to them"
+            "{lost} acknowledged seats are missing from the tickets"
+        ));
+    }
+    let unacknowledged = held
+        .iter()
+        .zip(&results)
+        .filter(|(stored, b)| **stored > u64::from(b.held))
+        .count();
+    if !crashed && unacknowledged > 0 {
+        violations.push(format!(
+            "{unacknowledged} buyers hold more seats than were acknowledged to them"
         ));
     }
 
@@ -343,6 +414,9 @@ pub async fn run(
         verified_seats_sold: sold,
         oversold,
         max_held_by_one_buyer: u32::try_from(most).unwrap_or(u32::MAX),
+        disconnected_buyers: disconnected,
+        killed_after_secs: args.kill_after_secs,
+        acknowledged_seats_lost: lost,
         setup_secs,
         cpu,
     };
@@ -351,7 +425,7 @@ pub async fn run(
          sold out in {:.3} s: {} bookings ({:.0} bookings/s, {:.0} seats/s), {} requests, {} sold_out answers\n\
          booking latency (successful): {}\n\
          request latency (all answers): {}\n\
-         verified: available {}, tickets hold {} seats, oversold {}, most held by one buyer {}\n\
+         verified{}: available {}, tickets hold {} seats, oversold {}, most held by one buyer {}, acknowledged seats lost {}\n\
          {}",
         args.buyers,
         args.capacity,
@@ -365,10 +439,16 @@ pub async fn run(
         sold_out,
         report.latency,
         report.request_latency,
+        if crashed {
+            " after SIGKILL and restart"
+        } else {
+            ""
+        },
         verified_available.map_or_else(|| "?".to_owned(), |a| a.to_string()),
         sold,
         oversold,
         most,
+        lost,
         cpu.line(),
     );
     drop(clients);
@@ -423,6 +503,10 @@ async fn buy(
                 }
                 Some(ErrorCode::LimitExceeded) => {
                     out.limit_exceeded += 1;
+                    break;
+                }
+                _ if matches!(err, ClientError::Closed | ClientError::Io(_)) => {
+                    out.disconnected = true;
                     break;
                 }
                 _ if retryable(&err) && errors < MAX_BUYER_ERRORS => {
