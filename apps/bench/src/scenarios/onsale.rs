@@ -422,7 +422,7 @@ pub async fn run(
     };
     let summary = format!(
         "onsale: {} buyers, {} seats, ≤ {} per buyer (seed {})\n\
-         sold out in {:.3} s: {} bookings ({:.0} bookings/s, {:.0} seats/s), {} requests, {} sold_out answers\n\
+         {} {:.3} s: {} bookings ({:.0} bookings/s, {:.0} seats/s), {} requests, {} sold_out answers\n\
          booking latency (successful): {}\n\
          request latency (all answers): {}\n\
          verified{}: available {}, tickets hold {} seats, oversold {}, most held by one buyer {}, acknowledged seats lost {}\n\
@@ -431,6 +431,11 @@ pub async fn run(
         args.capacity,
         args.max_per_user,
         seed,
+        if crashed {
+            "server killed; last acknowledged booking at"
+        } else {
+            "sold out in"
+        },
         sellout_secs,
         bookings,
         report.bookings_per_sec,
