@@ -347,13 +347,20 @@ impl Model {
                 expected,
                 actual,
             } => {
-                self.busy.connect = false;
-                self.server = None;
-                self.security_prompt = Some(SecurityPrompt::Changed {
-                    host,
-                    expected,
-                    actual,
-                });
+                // The connection is refused for good (possibly after a
+                // reconnect): back to the connect screen, where the warning is.
+                let notices = std::mem::take(&mut self.notices);
+                let last_connect = self.last_connect.take();
+                *self = Self {
+                    notices,
+                    last_connect,
+                    security_prompt: Some(SecurityPrompt::Changed {
+                        host,
+                        expected,
+                        actual,
+                    }),
+                    ..Self::default()
+                };
             }
             NetEvent::ServerTrusted { .. } | NetEvent::CaFilePicked(_) => {}
             NetEvent::ServerForgotten { host } => {
@@ -878,6 +885,54 @@ mod tests {
             Link::Reconnecting {
                 at: now + Duration::from_secs(4)
             }
+        );
+    }
+
+    #[test]
+    fn a_changed_certificate_ends_the_session_and_keeps_the_warning() {
+        let now = Instant::now();
+        let mut model = Model::default();
+        let connect = Command::Connect {
+            addr: "example.org:7878".into(),
+            security: Security::TrustOnFirstUse,
+        };
+        assert!(model.begin(&connect));
+        assert!(!model.begin(&connect), "no double connect");
+        let fingerprint = Fingerprint::from_bytes([7; 32]);
+        model.apply(
+            NetEvent::UnknownServer {
+                host: "example.org:7878".into(),
+                fingerprint,
+            },
+            now,
+        );
+        assert!(!model.busy.connect);
+        assert_eq!(model.server, None);
+        assert!(matches!(
+            &model.security_prompt,
+            Some(SecurityPrompt::Unknown { fingerprint: f, .. }) if *f == fingerprint
+        ));
+        // Connecting again (after "Trust") clears the question.
+        assert!(model.begin(&connect));
+        assert_eq!(model.security_prompt, None);
+        assert_eq!(model.server.as_deref(), Some("example.org:7878"));
+        model.apply(
+            NetEvent::ServerChanged {
+                host: "example.org:7878".into(),
+                expected: fingerprint,
+                actual: Fingerprint::from_bytes([8; 32]),
+            },
+            now,
+        );
+        assert_eq!(model.server, None);
+        assert!(model.session.is_none());
+        assert!(matches!(
+            model.security_prompt,
+            Some(SecurityPrompt::Changed { .. })
+        ));
+        assert_eq!(
+            model.last_connect,
+            Some(("example.org:7878".into(), Security::TrustOnFirstUse))
         );
     }
 }
