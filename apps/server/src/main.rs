@@ -5,8 +5,15 @@
 //!                 [--max-connections-per-ip N] [--session-ttl SECONDS]
 //!                 [--handshake-timeout SECONDS] [--idle-timeout SECONDS]
 //!                 [--chat-rate MSGS] [--chat-burst MSGS] [--log FILTER]
+//!                 [--tls-cert PEM --tls-key PEM | --insecure-plaintext]
 //! coliseum-server [--data-dir DIR] admin add <USERNAME> [--email EMAIL]
 //! ```
+//!
+//! TLS is the default: with neither `--tls-cert` nor `--tls-key`, a
+//! self-signed certificate is generated in `DATA_DIR/tls/` on first start
+//! and reused after. The first stdout line is `coliseum-server listening on
+//! ADDR (...)`; with TLS the second is `TLS certificate fingerprint (SHA-256):
+//! FP (generated|reused|provided: PATH)`, which clients pin.
 //!
 //! Start-up problems print one line on stderr and exit with status 1.
 //! SIGINT (Ctrl-C) and SIGTERM stop the server gracefully.
@@ -30,9 +37,21 @@ use tracing_subscriber::EnvFilter;
 
 /// Coliseum server: members chat in rooms and book event tickets.
 ///
-/// Serves the Coliseum wire protocol (docs/protocol.md) over TCP on the
+/// Serves the Coliseum wire protocol (docs/protocol.md) over TLS on the
 /// embedded SQLite store. Logs go to stderr; every change is also written to
 /// the audit log (tracing target `audit`).
+///
+/// TLS (1.2 and 1.3) is on by default. Without --tls-cert/--tls-key the
+/// server generates a self-signed certificate on first start, keeps it in
+/// DATA_DIR/tls/ (cert.pem, key.pem) and reuses it on every later start. At
+/// start it prints the certificate's SHA-256 fingerprint on stdout and in the
+/// log, e.g. `TLS certificate fingerprint (SHA-256): AB:CD:...`. Clients pin
+/// that value: the desktop app shows the fingerprint on the first connection
+/// and asks (trust on first use, as SSH does) — compare it with the printed
+/// one — and refuses later connections if the certificate changes. To rotate
+/// the certificate, delete DATA_DIR/tls/ (or pass new files) and restart;
+/// clients then have to re-pin the new fingerprint. Plaintext only with
+/// --insecure-plaintext (tests, load generation on loopback).
 #[derive(Debug, Parser)]
 #[command(name = "coliseum-server", version, about, long_about)]
 struct Cli {
@@ -127,6 +146,35 @@ struct Cli {
     /// applies (the token bucket's size). Default 20.
     #[arg(long, env = "COLISEUM_CHAT_BURST", default_value_t = 20, value_name = "MSGS", value_parser = clap::value_parser!(u32).range(1..))]
     chat_burst: u32,
+
+    /// PEM file with the server's certificate chain (leaf first), e.g. from
+    /// a public CA; requires --tls-key. Without both, a self-signed
+    /// certificate is generated in DATA_DIR/tls/ and reused.
+    #[arg(
+        long,
+        env = "COLISEUM_TLS_CERT",
+        value_name = "PEM",
+        requires = "tls_key",
+        conflicts_with = "insecure_plaintext"
+    )]
+    tls_cert: Option<PathBuf>,
+
+    /// PEM file with the private key of --tls-cert (PKCS#8, PKCS#1 or SEC1);
+    /// requires --tls-cert.
+    #[arg(
+        long,
+        env = "COLISEUM_TLS_KEY",
+        value_name = "PEM",
+        requires = "tls_cert",
+        conflicts_with = "insecure_plaintext"
+    )]
+    tls_key: Option<PathBuf>,
+
+    /// Serve unencrypted TCP instead of TLS: passwords, session tokens and
+    /// chat cross the network in the clear. Only for tests and load
+    /// generation on loopback; logs a warning at start.
+    #[arg(long)]
+    insecure_plaintext: bool,
 
     /// Log filter in tracing's env-filter syntax, e.g. `info`, `debug`,
     /// `warn,audit=info`. Defaults to the RUST_LOG variable, else `info`.
@@ -246,7 +294,34 @@ async fn open_store(cli: &Cli) -> Result<(Arc<dyn Store>, String), String> {
     Ok((store, format!("sqlite in {}", dir.display())))
 }
 
+/// The transport the command line selects: `None` for
+/// `--insecure-plaintext`, else the TLS identity from `--tls-cert`/`--tls-key`
+/// or generated/reused in `DATA_DIR/tls/` (also with `--mongodb-uri`).
+fn load_identity(cli: &Cli) -> Result<Option<coliseum_tls::ServerIdentity>, String> {
+    if cli.insecure_plaintext {
+        return Ok(None);
+    }
+    let dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
+    coliseum_tls::load_or_create_server_identity(
+        &dir,
+        cli.tls_cert.as_deref(),
+        cli.tls_key.as_deref(),
+    )
+    .map(Some)
+    .map_err(|e| format!("cannot set up TLS: {e}"))
+}
+
+/// How the start-up line names where the identity came from.
+fn origin_word(origin: coliseum_tls::IdentityOrigin) -> &'static str {
+    match origin {
+        coliseum_tls::IdentityOrigin::Generated => "generated",
+        coliseum_tls::IdentityOrigin::Reused => "reused",
+        coliseum_tls::IdentityOrigin::Provided => "provided",
+    }
+}
+
 async fn serve(cli: &Cli) -> Result<(), String> {
+    let identity = load_identity(cli)?;
     let (store, described) = open_store(cli).await?;
     let config = ServerConfig {
         listen: cli.listen,
@@ -257,6 +332,9 @@ async fn serve(cli: &Cli) -> Result<(), String> {
         idle_timeout: Duration::from_secs(cli.idle_timeout),
         chat_rate: cli.chat_rate,
         chat_burst: cli.chat_burst,
+        tls: identity
+            .as_ref()
+            .map(coliseum_tls::ServerIdentity::acceptor),
         ..ServerConfig::default()
     };
     let server = match Server::bind(config, Arc::clone(&store)).await {
@@ -266,10 +344,28 @@ async fn serve(cli: &Cli) -> Result<(), String> {
             return Err(format!("cannot listen on {}: {err}", cli.listen));
         }
     };
+    let transport = if identity.is_some() {
+        "TLS"
+    } else {
+        "PLAINTEXT"
+    };
     println!(
-        "coliseum-server listening on {} (store: {described})",
+        "coliseum-server listening on {} (store: {described}; transport: {transport})",
         server.local_addr()
     );
+    match &identity {
+        Some(identity) => {
+            let fingerprint = identity.fingerprint();
+            let origin = origin_word(identity.origin());
+            let cert = identity.cert_path().display();
+            println!("TLS certificate fingerprint (SHA-256): {fingerprint} ({origin}: {cert})");
+            tracing::info!(%fingerprint, origin, %cert, "TLS certificate fingerprint (SHA-256)");
+        }
+        None => tracing::warn!(
+            "--insecure-plaintext: serving WITHOUT TLS; passwords, session tokens and chat \
+             cross the network unencrypted"
+        ),
+    }
     server
         .run(shutdown_signal())
         .await

@@ -1,13 +1,15 @@
 //! The real `coliseum-server` binary: `--help`, `admin add` reading the
-//! password from stdin, serving on the embedded store, SIGTERM, and start-up
-//! errors.
+//! password from stdin, serving on the embedded store, SIGTERM, start-up
+//! errors, and TLS by default (plaintext only with `--insecure-plaintext`,
+//! which the tests that are not about TLS pass).
 
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use coliseum_client::Client;
+use coliseum_client::{Client, Transport};
 use coliseum_protocol::{Push, Role};
+use coliseum_tls::{Fingerprint, Trust};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::process::{Child, Command};
 
@@ -29,6 +31,8 @@ fn command(data_dir: &Path) -> Command {
         .env_remove("COLISEUM_IDLE_TIMEOUT")
         .env_remove("COLISEUM_CHAT_RATE")
         .env_remove("COLISEUM_CHAT_BURST")
+        .env_remove("COLISEUM_TLS_CERT")
+        .env_remove("COLISEUM_TLS_KEY")
         .kill_on_drop(true);
     command
 }
@@ -54,14 +58,61 @@ async fn admin_add(data_dir: &Path, args: &[&str], stdin: &str) -> Output {
         .expect("output")
 }
 
-/// Starts the server on a free port; returns the child and its address,
-/// read from the "listening on" line it prints.
+/// Starts the server on a free port over plaintext (`--insecure-plaintext`);
+/// returns the child and its address, read from the "listening on" line it
+/// prints.
 async fn serve(data_dir: &Path) -> (Child, String) {
     serve_with(data_dir, &[]).await
 }
 
 /// As [`serve`], with extra flags.
 async fn serve_with(data_dir: &Path, flags: &[&str]) -> (Child, String) {
+    let mut all = vec!["--insecure-plaintext"];
+    all.extend_from_slice(flags);
+    let (child, addr, second) = start(data_dir, &all, false).await;
+    assert!(second.is_none());
+    (child, addr)
+}
+
+/// A server started with TLS: its address, the fingerprint it printed and
+/// where the certificate came from (`generated`, `reused`, `provided`).
+struct TlsServer {
+    child: Child,
+    addr: String,
+    fingerprint: Fingerprint,
+    origin: String,
+}
+
+/// Starts the server on a free port with its default transport (TLS) and
+/// parses the fingerprint line it prints after the address line.
+async fn serve_tls(data_dir: &Path, flags: &[&str]) -> TlsServer {
+    let (child, addr, second) = start(data_dir, flags, true).await;
+    let line = second.expect("a fingerprint line");
+    let rest = line
+        .strip_prefix("TLS certificate fingerprint (SHA-256): ")
+        .unwrap_or_else(|| panic!("unexpected second line: {line}"));
+    let (fingerprint, origin) = rest
+        .split_once(' ')
+        .unwrap_or_else(|| panic!("no origin in {line}"));
+    let fingerprint: Fingerprint = fingerprint
+        .parse()
+        .unwrap_or_else(|e| panic!("bad fingerprint in {line}: {e}"));
+    let origin = origin
+        .trim_start_matches('(')
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    TlsServer {
+        child,
+        addr,
+        fingerprint,
+        origin,
+    }
+}
+
+/// Spawns the server, reads the address line and, when `tls`, the next line.
+async fn start(data_dir: &Path, flags: &[&str], tls: bool) -> (Child, String, Option<String>) {
     let mut child = command(data_dir)
         .args(["--listen", "127.0.0.1:0", "--log", "warn"])
         .args(flags)
@@ -81,7 +132,25 @@ async fn serve_with(data_dir: &Path, flags: &[&str]) -> (Child, String) {
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("unexpected first line: {line}"))
         .to_owned();
-    (child, addr)
+    let expected = if tls {
+        "transport: TLS)"
+    } else {
+        "transport: PLAINTEXT)"
+    };
+    assert!(line.ends_with(expected), "{line}");
+    let second = if tls {
+        let second = tokio::time::timeout(WAIT, lines.next_line())
+            .await
+            .expect("the server prints its fingerprint")
+            .expect("read")
+            .expect("a line");
+        Some(second)
+    } else {
+        None
+    };
+    // Keep draining stdout so that the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addr, second)
 }
 
 #[test]
@@ -103,6 +172,9 @@ fn help_explains_every_flag() {
         "--chat-rate",
         "--chat-burst",
         "--log",
+        "--tls-cert",
+        "--tls-key",
+        "--insecure-plaintext",
         "admin",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
@@ -116,6 +188,10 @@ fn help_explains_every_flag() {
         "300 = 5 minutes",
         "[default: 64]",
         "[default: 20]",
+        "self-signed certificate",
+        "SHA-256 fingerprint",
+        "trust on first use",
+        "rotate",
     ] {
         assert!(help.contains(text), "--help lacks {text:?}:\n{help}");
     }
@@ -266,4 +342,109 @@ async fn a_busy_port_is_one_clear_line_and_a_failure_status() {
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains(&addr), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_default_server_speaks_tls_only_and_keeps_its_certificate() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut server = serve_tls(dir.path(), &[]).await;
+    assert_eq!(server.origin, "generated");
+    assert!(dir.path().join("tls").join("cert.pem").is_file());
+
+    // A plaintext client gets no welcome: an error, not a hang.
+    let plaintext = tokio::time::timeout(WAIT, Client::connect(server.addr.as_str()))
+        .await
+        .expect("the plaintext client gives up in time");
+    assert!(plaintext.is_err(), "plaintext must not work against TLS");
+
+    // The printed fingerprint, pinned, works.
+    let pinned = Transport::Tls(Trust::Pinned(server.fingerprint));
+    let (client, _pushes) = Client::connect_with(&server.addr, &pinned)
+        .await
+        .expect("pinned TLS connects");
+    client
+        .register("tls_user", "tls-password-1", "tls_user@example.com")
+        .await
+        .expect("register over TLS");
+    client
+        .login("tls_user", "tls-password-1")
+        .await
+        .expect("login over TLS");
+    drop(client);
+
+    // Another fingerprint is refused.
+    let wrong = Transport::Tls(Trust::Pinned(Fingerprint::of_der(b"not this certificate")));
+    let refused = Client::connect_with(&server.addr, &wrong).await;
+    assert!(refused.is_err(), "a wrong pin must be refused");
+
+    // A restart on the same data dir reuses the certificate.
+    server.child.kill().await.expect("kill");
+    let again = serve_tls(dir.path(), &[]).await;
+    assert_eq!(again.origin, "reused");
+    assert_eq!(again.fingerprint, server.fingerprint);
+    let (client, _pushes) = Client::connect_with(&again.addr, &pinned)
+        .await
+        .expect("the same pin works after a restart");
+    client
+        .login("tls_user", "tls-password-1")
+        .await
+        .expect("login after restart");
+}
+
+#[tokio::test]
+async fn given_certificate_files_are_used_and_reported_as_provided() {
+    let generated = tempfile::tempdir().expect("temp dir");
+    let identity = coliseum_tls::load_or_create_server_identity(generated.path(), None, None)
+        .expect("generate an identity");
+    let cert = generated.path().join("tls").join("cert.pem");
+    let key = generated.path().join("tls").join("key.pem");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = serve_tls(
+        dir.path(),
+        &[
+            "--tls-cert",
+            cert.to_str().expect("utf-8 path"),
+            "--tls-key",
+            key.to_str().expect("utf-8 path"),
+        ],
+    )
+    .await;
+    assert_eq!(server.origin, "provided");
+    assert_eq!(server.fingerprint, identity.fingerprint());
+    assert!(!dir.path().join("tls").exists(), "nothing generated");
+    Client::connect_with(
+        &server.addr,
+        &Transport::Tls(Trust::Pinned(server.fingerprint)),
+    )
+    .await
+    .expect("pinned TLS connects");
+}
+
+#[tokio::test]
+async fn tls_flags_come_in_pairs_and_exclude_plaintext() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for args in [
+        &["--tls-cert", "cert.pem"][..],
+        &["--tls-key", "key.pem"][..],
+        &[
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+            "--insecure-plaintext",
+        ][..],
+    ] {
+        let output = tokio::time::timeout(
+            WAIT,
+            command(dir.path())
+                .args(["--listen", "127.0.0.1:0", "--log", "off"])
+                .args(args)
+                .output(),
+        )
+        .await
+        .expect("exits")
+        .expect("run");
+        assert!(!output.status.success(), "{args:?} must be refused");
+        assert!(output.stdout.is_empty(), "{args:?}: nothing served");
+    }
 }

@@ -12,7 +12,7 @@ pub const DEFAULT_PORT: u16 = 7878;
 
 /// Settings of one server instance. Build it with struct-update syntax:
 /// `ServerConfig { listen, ..ServerConfig::default() }`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct ServerConfig {
     /// Address to listen on. Default `127.0.0.1:7878` (local only; pass
     /// `0.0.0.0:7878` to accept other machines). Port 0 picks a free port;
@@ -65,6 +65,36 @@ pub struct ServerConfig {
     /// once, so that a login storm queues instead of flooding tokio's
     /// blocking pool. Default: the number of CPUs.
     pub hash_concurrency: usize,
+    /// The transport: `Some(acceptor)` runs a TLS 1.2/1.3 handshake with it
+    /// on every accepted connection before the `welcome` (the handshake is
+    /// bounded by [`ServerConfig::handshake_timeout`]; a failed or timed-out
+    /// handshake closes the connection without a word and frees its slot).
+    /// `None` = plaintext TCP. The library default is `None`, so embedding
+    /// (the desktop app's "Host on this computer") and in-process tests are
+    /// unchanged; the `coliseum-server` binary defaults to TLS (security
+    /// issue: "TLS by default", `--insecure-plaintext` to opt out). Build the
+    /// acceptor with `coliseum_tls::load_or_create_server_identity(..)?.acceptor()`.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("listen", &self.listen)
+            .field("max_connections", &self.max_connections)
+            .field("max_connections_per_ip", &self.max_connections_per_ip)
+            .field("outbound_queue", &self.outbound_queue)
+            .field("session_ttl", &self.session_ttl)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("chat_rate", &self.chat_rate)
+            .field("chat_burst", &self.chat_burst)
+            .field("login_throttle", &self.login_throttle)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .field("hash_concurrency", &self.hash_concurrency)
+            .field("tls", &self.tls.as_ref().map(|_| "TlsAcceptor"))
+            .finish()
+    }
 }
 
 impl Default for ServerConfig {
@@ -82,6 +112,7 @@ impl Default for ServerConfig {
             login_throttle: LoginThrottleConfig::default(),
             shutdown_grace: Duration::from_secs(5),
             hash_concurrency: std::thread::available_parallelism().map_or(2, usize::from),
+            tls: None,
         }
     }
 }

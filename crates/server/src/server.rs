@@ -12,6 +12,8 @@
 //!   and is closed, without taking a server-wide slot.
 //! - Failed accepts (e.g. out of file descriptors) back off exponentially,
 //!   1 ms up to 1 s, and the loop keeps going.
+//! - With [`ServerConfig::tls`] set, every accepted connection runs the
+//!   TLS handshake (bounded by `handshake_timeout`) before its `welcome`.
 //! - Shutdown (the future given to [`Server::run`]): stop accepting, push
 //!   `shutdown` to everyone, let each connection finish the request it is
 //!   handling and flush, wait up to `shutdown_grace` (then drop the rest),
@@ -301,10 +303,43 @@ impl LogSampler {
 }
 
 /// Turns an accepted TCP stream into a served connection. The one place
-/// where a transport layer (TLS) wraps the stream before the protocol runs;
-/// a TLS handshake belongs under `shared.config.handshake_timeout` too.
+/// where a transport layer wraps the stream before the protocol runs: with
+/// [`ServerConfig::tls`] set, the TLS handshake runs first, bounded by
+/// `handshake_timeout` (when non-zero). A handshake that fails (e.g. a
+/// plaintext client, whose first frame is not a `ClientHello`) or times out
+/// (counted in [`ServerStats::connections_timed_out`]) closes the socket
+/// without a word; dropping `slot` frees the connection's places. A
+/// handshake still running when shutdown starts is dropped.
 async fn accept_tcp(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, slot: Slot) {
-    connection::serve(stream, peer, shared, slot).await;
+    let Some(acceptor) = shared.config.tls.clone() else {
+        connection::serve(stream, peer, shared, slot).await;
+        return;
+    };
+    let timeout = shared.config.handshake_timeout;
+    let handshake = async {
+        if timeout.is_zero() {
+            Some(acceptor.accept(stream).await)
+        } else {
+            tokio::time::timeout(timeout, acceptor.accept(stream))
+                .await
+                .ok()
+        }
+    };
+    let accepted = tokio::select! {
+        accepted = handshake => accepted,
+        // A client still shaking hands when shutdown starts has no welcome
+        // to finish: drop it rather than hold up the shutdown.
+        () = shared.shutdown.cancelled() => return,
+    };
+    let Some(accepted) = accepted else {
+        tracing::debug!(%peer, ?timeout, "TLS handshake timed out: closing");
+        bump(&shared.counters.connections_timed_out);
+        return;
+    };
+    match accepted {
+        Ok(tls) => connection::serve(tls, peer, shared, slot).await,
+        Err(err) => tracing::debug!(%peer, %err, "TLS handshake failed: closing"),
+    }
 }
 
 /// Sends the one `frame` of a refusal and closes (bounded by
