@@ -12,6 +12,7 @@ use crate::auth::Passwords;
 use crate::config::ServerConfig;
 use crate::hub::{ConnId, Hub};
 use crate::limits::ChatLimiter;
+use crate::seats::SeatUpdates;
 use crate::sessions::LiveSessions;
 use crate::stats::{Counters, ServerStats};
 use crate::throttle::LoginThrottle;
@@ -21,7 +22,9 @@ pub(crate) struct Shared {
     /// The storage backend.
     pub store: Arc<dyn Store>,
     /// Live connections, presence and broadcasting.
-    pub hub: Hub,
+    pub hub: Arc<Hub>,
+    /// Coalesced `event_update` pushes after bookings and cancellations.
+    pub seats: SeatUpdates,
     /// Password hashing with bounded concurrency.
     pub passwords: Passwords,
     /// Which token each logged-in connection uses (revocation).
@@ -45,16 +48,19 @@ pub(crate) struct Shared {
 impl Shared {
     /// Everything for a server with `config` on `store`, nothing running.
     pub(crate) fn new(config: ServerConfig, store: Arc<dyn Store>) -> Self {
+        let hub = Arc::new(Hub::default());
+        let shutdown = CancellationToken::new();
         Self {
+            seats: SeatUpdates::new(Arc::clone(&store), Arc::clone(&hub), shutdown.clone()),
             store,
-            hub: Hub::default(),
+            hub,
             live: LiveSessions::default(),
             passwords: Passwords::new(config.hash_concurrency),
             throttle: LoginThrottle::new(config.login_throttle.clone()),
             chat: ChatLimiter::new(config.chat_rate, config.chat_burst),
             counters: Counters::default(),
             config,
-            shutdown: CancellationToken::new(),
+            shutdown,
             abort: CancellationToken::new(),
         }
     }

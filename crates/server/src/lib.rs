@@ -26,6 +26,9 @@
 //!   outbound queue in batches.
 //! - `hub`: every live connection's outbound queue, presence (who is
 //!   online), and broadcasting a push serialized once to many clients.
+//! - `seats`: coalesced `event_update` pushes (latest seat count per event,
+//!   at most one push per event every 100 ms) so an on-sale surge does not
+//!   become a push storm.
 //! - `auth`: argon2id password hashing off the async workers, session
 //!   tokens (only their SHA-256 is stored).
 //! - `handlers`: one file per domain — `accounts` (register, login, resume,
@@ -55,6 +58,7 @@ mod errors;
 mod handlers;
 mod hub;
 mod limits;
+mod seats;
 pub mod server;
 mod sessions;
 pub mod stats;

@@ -122,10 +122,7 @@ pub(super) async fn book(
             }),
         )
         .await;
-        shared.hub.broadcast_all(&Push::EventUpdate {
-            event_id: booking.ticket.event_id.clone(),
-            available: booking.available,
-        });
+        shared.seats.changed(&booking.ticket.event_id);
     }
     Ok(TicketData {
         ticket: booking.ticket,
@@ -169,9 +166,6 @@ pub(super) async fn cancel_ticket(
         }),
     )
     .await;
-    shared.hub.broadcast_all(&Push::EventUpdate {
-        event_id: cancelled.event_id,
-        available: cancelled.available,
-    });
+    shared.seats.changed(&cancelled.event_id);
     Ok(Empty {})
 }
