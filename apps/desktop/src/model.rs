@@ -151,6 +151,8 @@ pub struct Hosting {
     pub addr: SocketAddr,
     /// Its data directory.
     pub data_dir: PathBuf,
+    /// SHA-256 fingerprint of its TLS certificate.
+    pub fingerprint: Fingerprint,
 }
 
 /// What trust on first use needs the user to see.
@@ -373,8 +375,16 @@ impl Model {
                 self.busy.connect = false;
                 self.connect_error = Some(message);
             }
-            NetEvent::HostStarted { addr, data_dir } => {
-                self.hosting = Some(Hosting { addr, data_dir });
+            NetEvent::HostStarted {
+                addr,
+                data_dir,
+                fingerprint,
+            } => {
+                self.hosting = Some(Hosting {
+                    addr,
+                    data_dir,
+                    fingerprint,
+                });
             }
             NetEvent::HostFailed(message) => {
                 self.busy.connect = false;

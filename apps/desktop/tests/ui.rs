@@ -381,6 +381,15 @@ fn host_on_this_computer_starts_a_server_and_connects_to_it() {
     ui.step();
     click(&mut ui, Role::Button, "Start server and connect");
     wait_for_text(&mut ui, "Hosting on 127.0.0.1:");
+    // It serves TLS with an identity in its data folder, and the app shows
+    // the fingerprint (connecting to itself needs no question).
+    wait_for_text(&mut ui, "🔒 TLS");
+    let identity = common::identity(data.path());
+    let full = identity.fingerprint().to_string();
+    assert!(
+        ui.query_all_by_label_contains(&full[..11]).next().is_some(),
+        "the status bar shows the fingerprint {full}"
+    );
 
     // The hosted server is a real one: register, and the seed events show.
     wait_until(&mut ui, "the login screen", |h| {
@@ -452,4 +461,79 @@ fn a_failed_first_connection_is_explained_on_the_connect_screen() {
         ui.query_by_label_contains("Reconnecting").is_none(),
         "a server that never answered is not retried forever"
     );
+}
+
+/// The app with trust on first use and its pin store in `pins`, connecting
+/// to `addr` at start.
+fn tofu_app(addr: SocketAddr, pins: std::path::PathBuf) -> Harness<'static, ColiseumApp> {
+    let addr = addr.to_string();
+    Harness::builder()
+        .with_size([1280.0, 820.0])
+        .with_theme(egui::Theme::Light)
+        .build_eframe(move |cc| {
+            let options = AppOptions {
+                settings: Some(Settings {
+                    server_address: addr.clone(),
+                    ..Settings::default()
+                }),
+                ephemeral: true,
+                start: Some(Command::Connect {
+                    addr,
+                    security: Security::TrustOnFirstUse,
+                }),
+                fixed_theme: Some(egui::Theme::Light),
+                default_data_dir: Some(std::env::temp_dir().join("coliseum-test-unused")),
+                pin_store: Some(pins),
+                ..AppOptions::default()
+            };
+            ColiseumApp::new(cc, options).expect("app starts")
+        })
+}
+
+#[test]
+fn trust_on_first_use_asks_once_and_refuses_a_changed_certificate() {
+    let first = tempfile::tempdir().expect("temp dir");
+    let second = tempfile::tempdir().expect("temp dir");
+    let pins = tempfile::tempdir().expect("temp dir");
+    let pin_file = pins.path().join("known_servers");
+    let mut server = TestServer::start_tls(first.path());
+    let host = server.addr.to_string();
+    let fingerprint = common::identity(first.path()).fingerprint().to_string();
+    let mut ui = tofu_app(server.addr, pin_file.clone());
+
+    // First connection: the fingerprint is shown, nothing is pinned yet.
+    wait_for_text(&mut ui, &format!("First connection to {host}"));
+    wait_for_text(&mut ui, &fingerprint);
+    assert!(
+        !pin_file.exists(),
+        "nothing is pinned before the user agrees"
+    );
+    ui.check_accessibility();
+    click(&mut ui, Role::Button, "Trust and connect");
+    wait_until(&mut ui, "the login screen", |h| {
+        h.query_by_role_and_label(Role::Tab, "Register").is_some()
+    });
+    let pinned = std::fs::read_to_string(&pin_file).expect("pin file");
+    assert!(
+        pinned.contains(&host) && pinned.contains(&fingerprint),
+        "the pin is stored: {pinned}"
+    );
+
+    // The same address now presents another certificate: the app reconnects,
+    // refuses it and shows both fingerprints.
+    server.stop();
+    server.identity = Some(common::identity(second.path()));
+    server.serve();
+    let changed = common::identity(second.path()).fingerprint().to_string();
+    wait_for_text(&mut ui, &format!("The certificate of {host} has changed"));
+    wait_for_text(&mut ui, &changed);
+    ui.check_accessibility();
+
+    // Forgetting asks for confirmation, then removes the pin.
+    click(&mut ui, Role::Button, "Forget this server…");
+    wait_for_text(&mut ui, "Forget this server?");
+    click(&mut ui, Role::Button, "Forget");
+    wait_for_text(&mut ui, &format!("Forgot the certificate of {host}"));
+    let pinned = std::fs::read_to_string(&pin_file).expect("pin file");
+    assert!(!pinned.contains(&host), "the pin is removed: {pinned}");
 }

@@ -4,6 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use coliseum_client::Fingerprint;
 use coliseum_server::{Server, ServerConfig, ServerHandle, open_embedded_store};
 
 use super::HostRequest;
@@ -12,16 +13,27 @@ use super::HostRequest;
 /// when the network runtime shuts down).
 pub struct HostedServer {
     handle: ServerHandle,
+    fingerprint: Fingerprint,
 }
 
 impl HostedServer {
     /// Opens the store in `request.data_dir` (seeding the default events on
-    /// first start), binds `request.listen` and starts serving.
+    /// first start), loads or creates the server's TLS identity in
+    /// `request.data_dir/tls` (so its fingerprint stays the same across
+    /// starts), binds `request.listen` and starts serving over TLS.
     ///
     /// # Errors
-    /// A sentence for people when the store cannot be opened or the address
-    /// cannot be bound (e.g. the port is taken).
+    /// A sentence for people when the store cannot be opened, the TLS
+    /// identity cannot be loaded or created, or the address cannot be bound
+    /// (e.g. the port is taken).
     pub async fn start(request: &HostRequest) -> Result<Self, String> {
+        let data_dir = request.data_dir.clone();
+        let identity = tokio::task::spawn_blocking(move || {
+            coliseum_tls::load_or_create_server_identity(&data_dir, None, None)
+        })
+        .await
+        .map_err(|e| format!("could not create the TLS identity: {e}"))?
+        .map_err(|e| format!("could not load or create the TLS identity: {e}"))?;
         let store = open_embedded_store(&request.data_dir).await.map_err(|e| {
             format!(
                 "could not open the data directory {}: {e}",
@@ -30,15 +42,28 @@ impl HostedServer {
         })?;
         let config = ServerConfig {
             listen: request.listen,
+            tls: Some(identity.acceptor()),
             ..ServerConfig::default()
         };
         let server = Server::bind(config, store)
             .await
             .map_err(|e| format!("could not listen on {}: {e}", request.listen))?;
-        tracing::info!(addr = %server.local_addr(), "hosting a server on this computer");
+        let fingerprint = identity.fingerprint();
+        tracing::info!(
+            addr = %server.local_addr(),
+            %fingerprint,
+            "hosting a server on this computer (TLS certificate SHA-256 fingerprint)"
+        );
         Ok(Self {
             handle: server.spawn(),
+            fingerprint,
         })
+    }
+
+    /// SHA-256 fingerprint of the server's TLS certificate: what joining
+    /// members compare on their first connection, and what this app pins.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.fingerprint
     }
 
     /// Where the server listens (with the real port when `:0` was asked).

@@ -337,6 +337,9 @@ pub enum NetEvent {
         addr: SocketAddr,
         /// Its data directory.
         data_dir: PathBuf,
+        /// SHA-256 fingerprint of its TLS certificate, for joining members
+        /// to compare.
+        fingerprint: Fingerprint,
     },
     /// The in-process server could not start.
     HostFailed(String),

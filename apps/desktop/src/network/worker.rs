@@ -248,12 +248,15 @@ impl Worker {
         match HostedServer::start(&request).await {
             Ok(server) => {
                 let addr = server.connect_addr().to_string();
+                let fingerprint = server.fingerprint();
                 self.sink.emit(NetEvent::HostStarted {
                     addr: server.local_addr(),
                     data_dir: request.data_dir,
+                    fingerprint,
                 });
                 self.host = Some(server);
-                self.supervise(addr, Security::Plaintext);
+                // Its own server: the certificate is known, no question.
+                self.supervise(addr, Security::Pinned(fingerprint));
             }
             Err(message) => self.sink.emit(NetEvent::HostFailed(message)),
         }

@@ -42,6 +42,22 @@ pub fn status_bar(ui: &mut Ui, model: &Model, theme: ThemeChoice, now: Instant) 
             ui.separator();
             ui.label(format!("Hosting on {}", hosting.addr))
                 .on_hover_text(format!("Data: {}", hosting.data_dir.display()));
+            let full = hosting.fingerprint.to_string();
+            ui.label(format!(
+                "🔒 TLS {}…{}",
+                &full[..11],
+                &full[full.len() - 11..]
+            ))
+            .on_hover_text(format!(
+                "Certificate fingerprint (SHA-256), for members joining to compare:\n{full}"
+            ));
+            if ui
+                .small_button("Copy fingerprint")
+                .on_hover_text(full.clone())
+                .clicked()
+            {
+                ui.ctx().copy_text(full);
+            }
         }
         if let Some(session) = &model.session {
             ui.separator();

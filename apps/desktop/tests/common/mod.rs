@@ -19,6 +19,9 @@ pub struct TestServer {
     store: Option<Arc<dyn Store>>,
     pub addr: SocketAddr,
     dir: tempfile::TempDir,
+    /// TLS identity served with (from the next [`TestServer::serve`]);
+    /// `None` = plaintext.
+    pub identity: Option<coliseum_tls::ServerIdentity>,
 }
 
 impl TestServer {
@@ -35,7 +38,18 @@ impl TestServer {
             store: None,
             addr: "127.0.0.1:0".parse().expect("addr"),
             dir,
+            identity: None,
         };
+        server.serve();
+        server
+    }
+
+    /// As [`TestServer::start`], serving TLS with the identity kept in
+    /// `tls_dir` (created there on first use).
+    pub fn start_tls(tls_dir: &std::path::Path) -> Self {
+        let mut server = Self::start();
+        server.stop();
+        server.identity = Some(identity(tls_dir));
         server.serve();
         server
     }
@@ -51,6 +65,10 @@ impl TestServer {
         };
         let config = ServerConfig {
             listen: self.addr,
+            tls: self
+                .identity
+                .as_ref()
+                .map(coliseum_tls::ServerIdentity::acceptor),
             ..ServerConfig::default()
         };
         let handle = self
@@ -101,6 +119,11 @@ impl TestServer {
             client
         })
     }
+}
+
+/// The TLS identity kept in `dir` (generated on first use).
+pub fn identity(dir: &std::path::Path) -> coliseum_tls::ServerIdentity {
+    coliseum_tls::load_or_create_server_identity(dir, None, None).expect("TLS identity")
 }
 
 impl Drop for TestServer {
