@@ -410,12 +410,15 @@ fn malformed_frames_give_the_expected_error() {
 }
 
 /// The recursion limit, not luck with the stack size, stops deep nesting:
-/// parse 100,000 levels on a thread with a deliberately small stack (256 KiB,
-/// an eighth of the default for spawned threads).
+/// parse 100,000 levels on a thread with a fixed 4 MiB stack. Recursing
+/// 100,000 levels would need far more (unoptimised builds use KiBs per
+/// level), while serde_json's 128-level limit fits with room to spare even
+/// in a debug build (256 KiB did not: it overflowed in an unoptimised CI
+/// build).
 #[test]
 fn deep_nesting_is_rejected_without_recursing_deeply() {
     let handle = std::thread::Builder::new()
-        .stack_size(256 * 1024)
+        .stack_size(4 * 1024 * 1024)
         .spawn(|| {
             for frame in [
                 b"[".repeat(100_000),
