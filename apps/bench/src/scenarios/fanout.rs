@@ -147,6 +147,28 @@ struct Received {
     closed: bool,
 }
 
+impl Received {
+    /// Nothing received yet.
+    fn new() -> Self {
+        Self {
+            count: 0,
+            latencies: Latencies::new(),
+            last: None,
+            closed: false,
+        }
+    }
+
+    /// Records one delivery of a message stamped `stamp` (ns since the
+    /// shared base) arriving now: its end-to-end latency and arrival time.
+    /// The caller adds it to `count`.
+    fn record(&mut self, stamp: u64) {
+        let now = Instant::now();
+        self.latencies
+            .record_micros(stamp_of(now).saturating_sub(stamp) / 1000);
+        self.last = Some(now);
+    }
+}
+
 /// What one sender did.
 #[derive(Default)]
 struct Sent {
@@ -369,12 +391,7 @@ async fn receive(
     delivered: Arc<AtomicU64>,
     client: Client,
 ) -> Received {
-    let mut out = Received {
-        count: 0,
-        latencies: Latencies::new(),
-        last: None,
-        closed: false,
-    };
+    let mut out = Received::new();
     loop {
         let first = tokio::select! {
             biased;
@@ -392,10 +409,7 @@ async fn receive(
             if let Push::Chat(message) = push
                 && let Some(stamp) = parse_stamp(&message.text, &tag)
             {
-                let now = Instant::now();
-                out.latencies
-                    .record_micros(stamp_of(now).saturating_sub(stamp) / 1000);
-                out.last = Some(now);
+                out.record(stamp);
                 batch += 1;
             }
             next = pushes.try_recv().ok();
@@ -414,12 +428,7 @@ async fn receive_lean(
     stop: CancellationToken,
     delivered: Arc<AtomicU64>,
 ) -> Received {
-    let mut out = Received {
-        count: 0,
-        latencies: Latencies::new(),
-        last: None,
-        closed: false,
-    };
+    let mut out = Received::new();
     loop {
         let frame = tokio::select! {
             biased;
@@ -433,10 +442,7 @@ async fn receive_lean(
         if let Some(text) = lean::chat_text(&frame)
             && let Some(stamp) = parse_stamp(&text, &tag)
         {
-            let now = Instant::now();
-            out.latencies
-                .record_micros(stamp_of(now).saturating_sub(stamp) / 1000);
-            out.last = Some(now);
+            out.record(stamp);
             out.count += 1;
             delivered.fetch_add(1, Ordering::Relaxed);
         }
