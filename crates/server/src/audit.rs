@@ -11,7 +11,7 @@ use serde_json::Value;
 /// the change it describes has already happened.
 pub(crate) async fn record(store: &dyn Store, actor: Option<&str>, action: &str, detail: Value) {
     let detail = detail.to_string();
-    tracing::info!(target: "audit", actor = actor.unwrap_or("-"), action, %detail);
+    trace(actor, action, &detail);
     let entry = AuditEntry {
         at: coliseum_store::now(),
         actor: actor.map(str::to_owned),
@@ -21,4 +21,11 @@ pub(crate) async fn record(store: &dyn Store, actor: Option<&str>, action: &str,
     if let Err(err) = store.append_audit(entry).await {
         tracing::warn!(%err, action, "could not write the audit log");
     }
+}
+
+/// Writes an audit record to the `audit` tracing target only, for changes
+/// whose store record the store writes itself (a booking's, in the
+/// booking's own transaction: [`coliseum_store::BookingRequest::audit_actor`]).
+pub(crate) fn trace(actor: Option<&str>, action: &str, detail: &str) {
+    tracing::info!(target: "audit", actor = actor.unwrap_or("-"), action, %detail);
 }

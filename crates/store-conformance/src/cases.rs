@@ -16,8 +16,8 @@ pub use accounts::{
 pub use booking::{
     book_limit_exceeded_reports_held, book_sold_out_reports_available_and_changes_nothing,
     book_success_decrements_and_returns_ticket, book_unknown_event_is_not_found,
-    cancel_returns_seats_once_and_only_for_owner, request_key_replay_is_idempotent_per_user,
-    tickets_for_user_newest_first_own_and_active_only,
+    booking_writes_its_audit_record, cancel_returns_seats_once_and_only_for_owner,
+    request_key_replay_is_idempotent_per_user, tickets_for_user_newest_first_own_and_active_only,
 };
 pub use chat::{
     audit_append_and_recent_order, chat_history_pages_oldest_first, chat_sequence_numbers_per_room,

@@ -104,6 +104,7 @@ macro_rules! conformance_suite {
             book_sold_out_reports_available_and_changes_nothing,
             book_limit_exceeded_reports_held,
             book_unknown_event_is_not_found,
+            booking_writes_its_audit_record,
             request_key_replay_is_idempotent_per_user,
             tickets_for_user_newest_first_own_and_active_only,
             cancel_returns_seats_once_and_only_for_owner,

@@ -87,6 +87,7 @@ pub(crate) fn booking(user: &User, event_id: &str, quantity: u32) -> BookingRequ
         quantity,
         request_key: None,
         booked_at: coliseum_store::now(),
+        audit_actor: None,
     }
 }
 

@@ -437,8 +437,23 @@ impl Store for MongoStore {
     }
 
     async fn book(&self, request: BookingRequest) -> StoreResult<Booking> {
-        self.run("book", |i| async move { i.book(request).await })
-            .await
+        self.run("book", |i| async move {
+            let actor = request.audit_actor.clone();
+            let booking = i.book(request).await?;
+            // Written after the booking is confirmed (not in its
+            // transaction): a failure here is logged, and the booking,
+            // which has happened, still succeeds.
+            if let Some(actor) = actor
+                && !booking.replayed
+                && let Err(err) = i
+                    .append_audit(coliseum_store::booking_audit(&actor, &booking.ticket))
+                    .await
+            {
+                tracing::warn!(%err, ticket = %booking.ticket.id, "could not write the audit log");
+            }
+            Ok(booking)
+        })
+        .await
     }
 
     async fn tickets_for_user(&self, user_id: &str) -> StoreResult<Vec<Ticket>> {

@@ -44,6 +44,7 @@ fn booking(user_id: &str, event_id: &str, quantity: u32, key: Option<&str>) -> B
         quantity,
         request_key: key.map(str::to_owned),
         booked_at: coliseum_store::now(),
+        audit_actor: None,
     }
 }
 

@@ -82,6 +82,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         quantity: 1,
                         request_key: None,
                         booked_at: coliseum_store::now(),
+                        audit_actor: None,
                     })
                     .await?;
                 latencies.push(started.elapsed());

@@ -130,6 +130,13 @@ pub struct BookingRequest {
     pub request_key: Option<String>,
     /// Booking time (millisecond precision), stored as `booked_at`.
     pub booked_at: DateTime<Utc>,
+    /// Username to record in the audit log as the actor of this booking
+    /// (see [`booking_audit`] for the record). `None` writes no audit
+    /// record (tools, tests). The embedded store writes the record in the
+    /// booking's own transaction (both or neither, one commit); MongoDB
+    /// writes it right after the booking is confirmed. Refused and
+    /// replayed bookings write none.
+    pub audit_actor: Option<String>,
 }
 
 /// Result of a successful [`Store::book`].
@@ -190,6 +197,25 @@ pub struct SessionRecord {
     pub user_id: String,
     /// When the session stops being valid.
     pub expires_at: DateTime<Utc>,
+}
+
+/// The audit-log record of a successful booking: action `book`, detail
+/// `{"event_id":..,"quantity":..,"ticket_id":..}` (JSON, keys sorted),
+/// stamped with the ticket's `booked_at`. Shared by every store so the log
+/// reads the same whichever store wrote it.
+#[must_use]
+pub fn booking_audit(actor: &str, ticket: &Ticket) -> AuditEntry {
+    AuditEntry {
+        at: ticket.booked_at,
+        actor: Some(actor.to_owned()),
+        action: "book".to_owned(),
+        detail: serde_json::json!({
+            "event_id": ticket.event_id,
+            "ticket_id": ticket.id,
+            "quantity": ticket.quantity,
+        })
+        .to_string(),
+    }
 }
 
 /// The current time truncated to whole milliseconds, the precision every

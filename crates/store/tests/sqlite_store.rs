@@ -47,6 +47,7 @@ fn booking(user: &User, event_id: &str, quantity: u32) -> BookingRequest {
         quantity,
         request_key: None,
         booked_at: at(5),
+        audit_actor: None,
     }
 }
 

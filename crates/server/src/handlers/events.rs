@@ -105,23 +105,19 @@ pub(super) async fn book(
             quantity,
             request_key: request_key.map(str::to_owned),
             booked_at: coliseum_store::now(),
+            // The store writes the audit record in the booking's own
+            // transaction: no second write (and commit) per booking.
+            audit_actor: Some(user.username.clone()),
         })
         .await
         .map_err(from_store)?;
     if booking.replayed {
         tracing::info!(user = %user.username, ticket = %booking.ticket.id, "booking replayed");
     } else {
-        audit::record(
-            &*shared.store,
-            Some(&user.username),
-            "book",
-            json!({
-                "event_id": booking.ticket.event_id,
-                "ticket_id": booking.ticket.id,
-                "quantity": booking.ticket.quantity,
-            }),
-        )
-        .await;
+        if tracing::enabled!(target: "audit", tracing::Level::INFO) {
+            let record = coliseum_store::booking_audit(&user.username, &booking.ticket);
+            audit::trace(Some(&user.username), "book", &record.detail);
+        }
         shared.seats.changed(&booking.ticket.event_id);
     }
     Ok(TicketData {

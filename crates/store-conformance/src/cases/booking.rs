@@ -285,3 +285,64 @@ pub async fn cancel_returns_seats_once_and_only_for_owner(test: TestStore) {
     assert_eq!(again.available, 6);
     finish(test).await;
 }
+
+/// A booking with `audit_actor` leaves exactly one `book` audit record —
+/// actor, event, ticket and quantity, stamped with `booked_at` — the one
+/// [`coliseum_store::booking_audit`] describes. Refused (sold out, over
+/// the limit) and replayed bookings leave none.
+pub async fn booking_writes_its_audit_record(test: TestStore) {
+    let store = test.store.as_ref();
+    let alice = make_user(store, "audited").await;
+    let bob = make_user(store, "refused").await;
+    let event = make_event(store, "Audited ", 3, 3).await;
+    let audited = |user: &coliseum_store::User, quantity: u32, key: Option<&str>| BookingRequest {
+        audit_actor: Some(user.username.clone()),
+        request_key: key.map(str::to_owned),
+        ..booking(user, &event.id, quantity)
+    };
+    let booked = store
+        .book(audited(&alice, 2, Some("audit-key")))
+        .await
+        .expect("book");
+    let replay = store
+        .book(audited(&alice, 2, Some("audit-key")))
+        .await
+        .expect("replay");
+    assert!(replay.replayed);
+    assert!(matches!(
+        store.book(audited(&alice, 2, None)).await,
+        Err(StoreError::LimitExceeded { .. })
+    ));
+    assert!(matches!(
+        store.book(audited(&bob, 2, None)).await,
+        Err(StoreError::SoldOut { available: 1 })
+    ));
+
+    let recent = store.recent_audit(1_000).await.expect("recent_audit");
+    let by = |user: &coliseum_store::User| -> Vec<_> {
+        recent
+            .iter()
+            .filter(|e| e.actor.as_deref() == Some(user.username.as_str()))
+            .cloned()
+            .collect()
+    };
+    let expected = coliseum_store::booking_audit(&alice.username, &booked.ticket);
+    assert_eq!(
+        by(&alice),
+        vec![expected.clone()],
+        "one record, for the booking only"
+    );
+    assert_eq!(expected.action, "book");
+    assert_eq!(expected.at, booked.ticket.booked_at);
+    let detail: serde_json::Value = serde_json::from_str(&expected.detail).expect("JSON detail");
+    assert_eq!(
+        detail,
+        serde_json::json!({
+            "event_id": event.id,
+            "ticket_id": booked.ticket.id,
+            "quantity": 2,
+        })
+    );
+    assert_eq!(by(&bob), Vec::new(), "a refused booking records nothing");
+    finish(test).await;
+}

@@ -327,6 +327,11 @@ pub(super) fn book(conn: &Connection, request: &BookingRequest) -> StoreResult<B
             )
         })
         .map_err(map_err)?;
+    // In the booking's savepoint: the record commits with the booking or
+    // not at all, and costs no commit of its own.
+    if let Some(actor) = &request.audit_actor {
+        append_audit(conn, &crate::booking_audit(actor, &ticket))?;
+    }
     Ok(Booking {
         ticket,
         available,
