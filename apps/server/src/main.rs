@@ -147,6 +147,20 @@ struct Cli {
     #[arg(long, env = "COLISEUM_CHAT_BURST", default_value_t = 20, value_name = "MSGS", value_parser = clap::value_parser!(u32).range(1..))]
     chat_burst: u32,
 
+    /// While chat and seat pushes keep coming, write to each client at
+    /// most once per this many milliseconds, so a busy room costs one write
+    /// per client per interval instead of one per message (adds at most
+    /// this much to a push's latency; answers to requests never wait).
+    /// 0 = write every push at once. Default 10.
+    #[arg(
+        long,
+        env = "COLISEUM_WRITE_COALESCE_MS",
+        default_value_t = 10,
+        value_name = "MILLISECONDS",
+        value_parser = clap::value_parser!(u64).range(0..=1_000)
+    )]
+    write_coalesce_ms: u64,
+
     /// PEM file with the server's certificate chain (leaf first), e.g. from
     /// a public CA; requires --tls-key. Without both, a self-signed
     /// certificate is generated in DATA_DIR/tls/ and reused.
@@ -332,6 +346,7 @@ async fn serve(cli: &Cli) -> Result<(), String> {
         idle_timeout: Duration::from_secs(cli.idle_timeout),
         chat_rate: cli.chat_rate,
         chat_burst: cli.chat_burst,
+        write_coalesce: Duration::from_millis(cli.write_coalesce_ms),
         tls: identity
             .as_ref()
             .map(coliseum_tls::ServerIdentity::acceptor),

@@ -32,6 +32,14 @@ pub struct ServerConfig {
     /// push that finds the queue full disconnects the client as a slow
     /// reader, so it never delays anyone else. Default 1,024.
     pub outbound_queue: usize,
+    /// Write coalescing: while pushes keep coming, a connection is written
+    /// to at most once per this interval, so a busy room costs each client
+    /// one write syscall per interval instead of one per message (measured
+    /// in `docs/performance.md`). A connection quiet for this long is
+    /// written to at once, and responses never wait for it. At most this
+    /// much is added to a push's latency. `Duration::ZERO` = write as soon
+    /// as possible. Default 10 ms (`--write-coalesce-ms`).
+    pub write_coalesce: Duration,
     /// How long a session token stays valid after `login` (or after the
     /// password change that re-issued it). Default 7 days (security issue;
     /// `--session-ttl`).
@@ -84,6 +92,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("max_connections", &self.max_connections)
             .field("max_connections_per_ip", &self.max_connections_per_ip)
             .field("outbound_queue", &self.outbound_queue)
+            .field("write_coalesce", &self.write_coalesce)
             .field("session_ttl", &self.session_ttl)
             .field("handshake_timeout", &self.handshake_timeout)
             .field("idle_timeout", &self.idle_timeout)
@@ -104,6 +113,7 @@ impl Default for ServerConfig {
             max_connections: 1024,
             max_connections_per_ip: 64,
             outbound_queue: 1024,
+            write_coalesce: Duration::from_millis(10),
             session_ttl: Duration::from_secs(7 * 24 * 60 * 60),
             handshake_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(5 * 60),

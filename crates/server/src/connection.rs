@@ -1,14 +1,16 @@
 //! One client connection: a reader loop that answers requests one at a
-//! time, in order, and a writer task that drains the connection's bounded
-//! outbound queue.
+//! time, in order, and a writer task that writes what the connection's
+//! bounded outbox (`crate::outbox`) holds.
 //!
 //! Generic over any `AsyncRead + AsyncWrite` byte stream, so TLS streams and
 //! in-memory duplexes work the same as TCP.
 //!
-//! - The writer `feed`s every frame already queued (up to [`MAX_BATCH`])
-//!   and flushes once, so a burst of pushes costs one write syscall.
-//! - Responses wait for room in the queue (`send().await`: back-pressure on
-//!   this connection only); pushes never wait (see `hub`).
+//! - The writer takes every frame already in the outbox and writes them
+//!   with one `write_all` + `flush`, so a burst of pushes costs one write
+//!   syscall; while pushes keep coming it writes at most once per
+//!   `ServerConfig::write_coalesce` (responses go at once).
+//! - Responses wait for room in the outbox (back-pressure on this
+//!   connection only); pushes never wait (see `hub`).
 //! - A frame announcing more than 1 MiB gets `frame_too_large` (id `null`)
 //!   and the connection closes (after our side is flushed and shut down,
 //!   the rest of the oversize frame is read and discarded for a moment, so
@@ -31,27 +33,24 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use coliseum_protocol::codec::is_frame_too_large;
 use coliseum_protocol::{
     ErrorBody, ErrorCode, MAX_FRAME_LEN, PROTOCOL_VERSION, Push, SERVER_NAME, encode_error,
     encode_push, frame_codec, parse_request,
 };
-use futures::{Sink, SinkExt as _, StreamExt as _};
-use tokio::io::{AsyncRead, AsyncWrite};
+use futures::StreamExt as _;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tokio::io::{AsyncReadExt as _, ReadHalf};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
+use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
 use crate::context::{ConnState, Shared};
 use crate::handlers;
+use crate::outbox::{Batch, Outbox};
 use crate::server::Slot;
 use crate::stats::bump;
-
-/// Most frames written between two flushes.
-const MAX_BATCH: usize = 256;
 
 /// After `frame_too_large` or another last reply, how long what the client
 /// still sends is read and discarded so that closing does not reset the
@@ -89,26 +88,32 @@ where
 {
     let (reader, writer) = tokio::io::split(stream);
     let mut frames = FramedRead::new(reader, frame_codec());
-    let sink = FramedWrite::new(writer, frame_codec());
-    let (tx, rx) = mpsc::channel::<Bytes>(shared.config.outbound_queue.max(1));
+    let outbox = Arc::new(Outbox::new(shared.config.outbound_queue));
     let kill = shared.abort.child_token();
-    let id = shared.hub.join(tx.clone(), kill.clone(), |online| {
-        encode_push(&Push::Welcome {
-            server: SERVER_NAME.to_owned(),
-            protocol: PROTOCOL_VERSION,
-            online,
-        })
-    });
+    let id = shared
+        .hub
+        .join(Arc::clone(&outbox), kill.clone(), |online| {
+            encode_push(&Push::Welcome {
+                server: SERVER_NAME.to_owned(),
+                protocol: PROTOCOL_VERSION,
+                online,
+            })
+        });
     tracing::info!(conn = id, %peer, "client connected");
-    let writer = tokio::spawn(write_loop(sink, rx, kill.clone()));
+    let writer = tokio::spawn(write_loop(
+        writer,
+        Arc::clone(&outbox),
+        kill.clone(),
+        shared.config.write_coalesce,
+    ));
 
     let mut state = ConnState::new(id, peer);
-    let ending = read_loop(&mut frames, &tx, &kill, &shared, &mut state).await;
+    let ending = read_loop(&mut frames, &outbox, &kill, &shared, &mut state).await;
 
     shared.live.detach(&shared.hub, id);
     shared.hub.leave(id);
-    drop(tx);
-    // The writer ends once the queue is drained (every sender is gone) or
+    outbox.close();
+    // The writer ends once the outbox is drained (nothing more can come) or
     // the kill token fires.
     if let Err(err) = writer.await {
         tracing::error!(conn = id, %err, "connection writer panicked");
@@ -130,7 +135,7 @@ where
 
 async fn read_loop<R>(
     frames: &mut FramedRead<R, LengthDelimitedCodec>,
-    tx: &mpsc::Sender<Bytes>,
+    outbox: &Outbox,
     kill: &CancellationToken,
     shared: &Shared,
     state: &mut ConnState,
@@ -169,7 +174,7 @@ where
                     ErrorCode::FrameTooLarge,
                     format!("frames are limited to {MAX_FRAME_LEN} bytes"),
                 );
-                send(tx, kill, encode_error(None, &body)).await;
+                send(outbox, kill, encode_error(None, &body)).await;
                 return Ending::FrameTooLarge;
             }
             Some(Err(err)) => {
@@ -182,7 +187,7 @@ where
                 Err(err) => encode_error(err.id, &err.error),
             },
         };
-        if !send(tx, kill, response).await {
+        if !send(outbox, kill, response).await {
             return Ending::Closed;
         }
         if state.close_after_reply {
@@ -200,37 +205,46 @@ async fn linger<R: AsyncRead + Unpin>(reader: ReadHalf<R>) {
 
 /// Queues a response, waiting for room unless the connection is killed.
 /// False when the connection is gone.
-async fn send(tx: &mpsc::Sender<Bytes>, kill: &CancellationToken, frame: Bytes) -> bool {
+async fn send(outbox: &Outbox, kill: &CancellationToken, frame: Bytes) -> bool {
     tokio::select! {
         biased;
         () = kill.cancelled() => false,
-        sent = tx.send(frame) => sent.is_ok(),
+        sent = outbox.send(&frame) => sent,
     }
 }
 
-async fn write_loop<W>(mut sink: W, mut rx: mpsc::Receiver<Bytes>, kill: CancellationToken)
-where
-    W: Sink<Bytes, Error = std::io::Error> + Unpin,
+/// Writes batches from `outbox` until it is closed and drained, then shuts
+/// the write side down. A failed write, or the kill token, ends it at once
+/// (a failed write also cancels the token, which stops the reader).
+async fn write_loop<W>(
+    mut writer: W,
+    outbox: Arc<Outbox>,
+    kill: CancellationToken,
+    coalesce: Duration,
+) where
+    W: AsyncWrite + Unpin,
 {
+    // One registration for the connection's lifetime, not one per batch.
+    let killed = kill.cancelled();
+    tokio::pin!(killed);
+    let mut buf = BytesMut::new();
+    let mut last_write = None;
     loop {
-        let first = tokio::select! {
+        let batch = tokio::select! {
             biased;
-            () = kill.cancelled() => return,
-            first = rx.recv() => first,
+            () = &mut killed => return,
+            batch = outbox.next_batch(&mut buf, coalesce, last_write) => batch,
         };
-        let Some(first) = first else { break };
-        let batch = async {
-            sink.feed(first).await?;
-            for _ in 1..MAX_BATCH {
-                let Ok(frame) = rx.try_recv() else { break };
-                sink.feed(frame).await?;
-            }
-            sink.flush().await
-        };
+        if let Batch::Done = batch {
+            break;
+        }
         let written = tokio::select! {
             biased;
-            () = kill.cancelled() => return,
-            written = batch => written,
+            () = &mut killed => return,
+            written = async {
+                writer.write_all(&buf).await?;
+                writer.flush().await
+            } => written,
         };
         if let Err(err) = written {
             tracing::debug!(%err, "write failed");
@@ -238,10 +252,12 @@ where
             kill.cancel();
             return;
         }
+        Outbox::recycle(&mut buf);
+        last_write = Some(Instant::now());
     }
     tokio::select! {
-        () = kill.cancelled() => {}
-        _ = sink.close() => {}
+        () = &mut killed => {}
+        _ = writer.shutdown() => {}
     }
 }
 
@@ -251,6 +267,7 @@ mod tests {
     use crate::config::ServerConfig;
     use coliseum_protocol::response::ServerMessage;
     use coliseum_protocol::{decode_server_message, frame_codec};
+    use futures::SinkExt as _;
     use tokio::sync::Semaphore;
     use tokio_util::codec::Framed;
 

@@ -1,12 +1,12 @@
 //! The hub: every live connection's outbound queue, who is logged in where
 //! (presence), and broadcasting.
 //!
-//! A push is serialized once ([`encode_push`]) and the resulting `Bytes`
-//! (reference-counted) cloned into each recipient's queue: no per-recipient
-//! JSON work. Delivery uses `try_send`: a full queue means that client reads
-//! too slowly, and it is disconnected (its kill token cancelled) rather than
-//! waited for, so one slow reader never delays the broadcaster or anyone
-//! else.
+//! A push is serialized once ([`encode_push`]) and its bytes appended to
+//! each recipient's outbox (`crate::outbox`): no per-recipient JSON work,
+//! no per-recipient allocation. Delivery never waits: a full outbox means
+//! that client reads too slowly, and it is disconnected (its kill token
+//! cancelled) rather than waited for, so one slow reader never delays the
+//! broadcaster or anyone else.
 //!
 //! Presence is counted per user id: a user comes online with their first
 //! logged-in connection and goes offline when the last one logs out or
@@ -18,11 +18,14 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use coliseum_protocol::response::OnlineData;
 use coliseum_protocol::{Push, encode_push};
-use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio_util::sync::CancellationToken;
+
+use crate::outbox::{Offer, Outbox};
 
 /// Identifies one connection for the server's lifetime.
 pub(crate) type ConnId = u64;
@@ -38,8 +41,8 @@ pub(crate) struct Member {
 
 /// One connection as the hub sees it.
 struct Peer {
-    /// The connection's bounded outbound queue.
-    tx: mpsc::Sender<Bytes>,
+    /// The connection's bounded outbound buffer.
+    outbox: Arc<Outbox>,
     /// Cancelled to disconnect the client at once (slow reader).
     kill: CancellationToken,
     /// `Some` while logged in.
@@ -80,7 +83,7 @@ impl Hub {
     /// first frame (`connected` counts this one too). Returns its id.
     pub(crate) fn join(
         &self,
-        tx: mpsc::Sender<Bytes>,
+        outbox: Arc<Outbox>,
         kill: CancellationToken,
         welcome: impl FnOnce(u64) -> Bytes,
     ) -> ConnId {
@@ -88,14 +91,14 @@ impl Hub {
         let mut state = self.write();
         let connected = u64::try_from(state.peers.len() + 1).unwrap_or(u64::MAX);
         // Under the write lock no broadcast can slip in before the welcome;
-        // the queue is new, so there is room.
-        if tx.try_send(welcome(connected)).is_err() {
+        // the outbox is new, so there is room.
+        if outbox.try_push(&welcome(connected)) != Offer::Queued {
             kill.cancel();
         }
         state.peers.insert(
             id,
             Peer {
-                tx,
+                outbox,
                 kill,
                 member: None,
             },
@@ -224,9 +227,10 @@ fn deliver_to_members(state: &State, frame: &Bytes) {
 }
 
 fn deliver(peer: &Peer, frame: &Bytes) {
-    match peer.tx.try_send(frame.clone()) {
-        Ok(()) | Err(TrySendError::Closed(_)) => {}
-        Err(TrySendError::Full(_)) => {
+    match peer.outbox.try_push(frame) {
+        // Too large: logged by the outbox (pushes are far below the limit).
+        Offer::Queued | Offer::Closed | Offer::TooLarge => {}
+        Offer::Full => {
             if !peer.kill.is_cancelled() {
                 tracing::warn!("outbound queue full: disconnecting a slow reader");
                 peer.kill.cancel();
@@ -248,21 +252,24 @@ mod tests {
         })
     }
 
-    fn drain(rx: &mut mpsc::Receiver<Bytes>) -> Vec<Push> {
-        let mut out = Vec::new();
-        while let Ok(frame) = rx.try_recv() {
-            match decode_server_message(&frame).expect("decode") {
-                ServerMessage::Push(push) => out.push(push),
-                other => panic!("unexpected {other:?}"),
-            }
-        }
-        out
+    /// Every push waiting in `outbox`, decoded.
+    pub(crate) fn drain(outbox: &Outbox) -> Vec<Push> {
+        outbox
+            .take_frames()
+            .iter()
+            .map(
+                |frame| match decode_server_message(frame).expect("decode") {
+                    ServerMessage::Push(push) => push,
+                    other => panic!("unexpected {other:?}"),
+                },
+            )
+            .collect()
     }
 
-    fn join(hub: &Hub, capacity: usize) -> (ConnId, mpsc::Receiver<Bytes>, CancellationToken) {
-        let (tx, rx) = mpsc::channel(capacity);
+    fn join(hub: &Hub, capacity: usize) -> (ConnId, Arc<Outbox>, CancellationToken) {
+        let rx = Arc::new(Outbox::new(capacity));
         let kill = CancellationToken::new();
-        let id = hub.join(tx, kill.clone(), |online| {
+        let id = hub.join(Arc::clone(&rx), kill.clone(), |online| {
             encode_push(&Push::Welcome {
                 server: "coliseum".into(),
                 protocol: 1,
@@ -275,53 +282,44 @@ mod tests {
     #[test]
     fn welcome_comes_first_and_counts_connections() {
         let hub = Hub::default();
-        let (_, mut a, _) = join(&hub, 8);
-        let (_, mut b, _) = join(&hub, 8);
-        assert!(matches!(
-            drain(&mut a)[..],
-            [Push::Welcome { online: 1, .. }]
-        ));
-        assert!(matches!(
-            drain(&mut b)[..],
-            [Push::Welcome { online: 2, .. }]
-        ));
+        let (_, a, _) = join(&hub, 8);
+        let (_, b, _) = join(&hub, 8);
+        assert!(matches!(drain(&a)[..], [Push::Welcome { online: 1, .. }]));
+        assert!(matches!(drain(&b)[..], [Push::Welcome { online: 2, .. }]));
         assert_eq!(hub.connected(), 2);
     }
 
     #[test]
     fn presence_is_pushed_on_first_session_and_last_leave_only() {
         let hub = Hub::default();
-        let (a, mut ra, _) = join(&hub, 16);
-        let (b, mut rb, _) = join(&hub, 16);
-        let (c, mut rc, _) = join(&hub, 16);
-        drain(&mut ra);
-        drain(&mut rb);
-        drain(&mut rc);
+        let (a, ra, _) = join(&hub, 16);
+        let (b, rb, _) = join(&hub, 16);
+        let (c, rc, _) = join(&hub, 16);
+        drain(&ra);
+        drain(&rb);
+        drain(&rc);
         hub.set_member(a, member("1", "giulia"));
         let online = Push::Presence {
             user: "giulia".into(),
             online: true,
             count: 1,
         };
-        assert_eq!(drain(&mut ra), [online]);
-        assert!(
-            drain(&mut rb).is_empty(),
-            "anonymous clients get no presence"
-        );
+        assert_eq!(drain(&ra), [online]);
+        assert!(drain(&rb).is_empty(), "anonymous clients get no presence");
         // Second session of the same user: no push.
         hub.set_member(b, member("1", "giulia"));
         hub.set_member(c, member("2", "marco"));
-        assert_eq!(drain(&mut ra).len(), 1);
+        assert_eq!(drain(&ra).len(), 1);
         assert_eq!(hub.online().users, ["giulia", "marco"]);
         hub.leave(a);
         assert_eq!(
-            drain(&mut rc).len(),
+            drain(&rc).len(),
             1,
             "only marco's arrival, giulia still online"
         );
         hub.set_member(b, None);
         assert_eq!(
-            drain(&mut rc),
+            drain(&rc),
             [Push::Presence {
                 user: "giulia".into(),
                 online: false,
@@ -335,14 +333,14 @@ mod tests {
     fn a_full_queue_disconnects_that_client_only() {
         let hub = Hub::default();
         let (_, _slow_rx, slow_kill) = join(&hub, 1); // the welcome fills it
-        let (_, mut fast_rx, fast_kill) = join(&hub, 8);
+        let (_, fast_rx, fast_kill) = join(&hub, 8);
         let push = Push::Shutdown {
             reason: "test".into(),
         };
         hub.broadcast_all(&push);
         assert!(slow_kill.is_cancelled());
         assert!(!fast_kill.is_cancelled());
-        assert_eq!(drain(&mut fast_rx).len(), 2);
+        assert_eq!(drain(&fast_rx).len(), 2);
     }
 
     #[test]

@@ -22,10 +22,12 @@
 //! - [`server`]: [`Server`] (bind, accept loop, connection cap, graceful
 //!   shutdown) and [`ServerHandle`].
 //! - `connection`: one client: a reader loop answering requests in order
-//!   (with the handshake/idle timeouts) and a writer task draining a bounded
-//!   outbound queue in batches.
-//! - `hub`: every live connection's outbound queue, presence (who is
-//!   online), and broadcasting a push serialized once to many clients.
+//!   (with the handshake/idle timeouts) and a writer task that writes
+//!   everything its outbox holds with one write.
+//! - `outbox`: a connection's bounded outbound buffer (frames appended
+//!   length-prefixed; pushes never wait, responses do; write coalescing).
+//! - `hub`: every live connection's outbox, presence (who is online), and
+//!   broadcasting a push serialized once to many clients.
 //! - `seats`: coalesced `event_update` pushes (latest seat count per event,
 //!   at most one push per event every 100 ms) so an on-sale surge does not
 //!   become a push storm.
@@ -58,6 +60,7 @@ mod errors;
 mod handlers;
 mod hub;
 mod limits;
+mod outbox;
 mod seats;
 pub mod server;
 mod sessions;

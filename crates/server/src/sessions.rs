@@ -106,9 +106,12 @@ impl LiveSessions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
     use bytes::Bytes;
-    use tokio::sync::mpsc;
     use tokio_util::sync::CancellationToken;
+
+    use crate::outbox::Outbox;
 
     fn member(id: &str) -> Member {
         Member {
@@ -117,9 +120,12 @@ mod tests {
         }
     }
 
-    fn join(hub: &Hub) -> (ConnId, mpsc::Receiver<Bytes>) {
-        let (tx, rx) = mpsc::channel(64);
-        (hub.join(tx, CancellationToken::new(), |_| Bytes::new()), rx)
+    fn join(hub: &Hub) -> (ConnId, Arc<Outbox>) {
+        let outbox = Arc::new(Outbox::new(64));
+        let id = hub.join(Arc::clone(&outbox), CancellationToken::new(), |_| {
+            Bytes::new()
+        });
+        (id, outbox)
     }
 
     #[test]

@@ -142,7 +142,11 @@ struct FanoutReport {
 /// What one receiver saw.
 struct Received {
     count: u64,
-    latencies: Latencies,
+    /// End-to-end latencies in µs, in arrival order. A plain vector, put
+    /// into one histogram after the run: recording into a ~180 KiB
+    /// histogram per receiver (1,000 of them) missed the cache on every
+    /// delivery (12 % of the bench's CPU, profiled).
+    latencies: Vec<u32>,
     last: Option<Instant>,
     closed: bool,
 }
@@ -152,7 +156,7 @@ impl Received {
     fn new() -> Self {
         Self {
             count: 0,
-            latencies: Latencies::new(),
+            latencies: Vec::new(),
             last: None,
             closed: false,
         }
@@ -163,8 +167,9 @@ impl Received {
     /// The caller adds it to `count`.
     fn record(&mut self, stamp: u64) {
         let now = Instant::now();
+        let micros = stamp_of(now).saturating_sub(stamp) / 1000;
         self.latencies
-            .record_micros(stamp_of(now).saturating_sub(stamp) / 1000);
+            .push(u32::try_from(micros).unwrap_or(u32::MAX));
         self.last = Some(now);
     }
 }
@@ -300,7 +305,9 @@ pub async fn run(
             .await
             .map_err(|e| BenchError::Setup(format!("receiver task failed: {e}")))?;
         count += r.count;
-        latencies.merge(&r.latencies);
+        r.latencies
+            .iter()
+            .for_each(|&micros| latencies.record_micros(u64::from(micros)));
         last = last.max(r.last);
         disconnected += u64::from(r.closed);
     }
@@ -392,10 +399,13 @@ async fn receive(
     client: Client,
 ) -> Received {
     let mut out = Received::new();
+    // Registered once, not once per frame.
+    let stopped = stop.cancelled();
+    tokio::pin!(stopped);
     loop {
         let first = tokio::select! {
             biased;
-            () = stop.cancelled() => break,
+            () = &mut stopped => break,
             push = pushes.recv() => push,
         };
         let Some(first) = first else {
@@ -429,10 +439,12 @@ async fn receive_lean(
     delivered: Arc<AtomicU64>,
 ) -> Received {
     let mut out = Received::new();
+    let stopped = stop.cancelled();
+    tokio::pin!(stopped);
     loop {
         let frame = tokio::select! {
             biased;
-            () = stop.cancelled() => break,
+            () = &mut stopped => break,
             frame = conn.next() => frame,
         };
         let Some(Ok(frame)) = frame else {

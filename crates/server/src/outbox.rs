@@ -1,0 +1,391 @@
+//! A connection's outbound buffer: frames are appended (already framed by
+//! the protocol's length-delimited codec) into one contiguous `BytesMut`,
+//! and the connection's writer takes everything buffered at once and
+//! writes it with one `write` call.
+//!
+//! Why not a channel of frames: in a broadcast to 1,000 clients, a queue
+//! per connection cost a queue push, a semaphore permit, a shared
+//! reference count (contended between threads) and, in the writer, a copy
+//! through the codec — per recipient (profiled: ~40 % of the server's CPU
+//! in a 1,000-client fan-out). Appending under an uncontended lock is one
+//! copy of ~150 bytes, and the writer is woken only when the outbox goes
+//! from empty to non-empty (or a response arrives).
+//!
+//! Rules:
+//! - Pushes ([`Outbox::try_push`]) never wait: when `limit` frames are
+//!   already waiting, the client reads too slowly and the caller
+//!   disconnects it (see `hub`).
+//! - Responses ([`Outbox::send`]) wait for room (back-pressure on this
+//!   connection only) and are *urgent*: the writer sends them without the
+//!   coalescing delay.
+//! - Coalescing: the writer writes at most once per `coalesce` interval
+//!   while pushes keep arriving (see [`Outbox::next_batch`]), so a busy
+//!   room costs each connection one write syscall per interval instead of
+//!   one per message. A connection that has been quiet for `coalesce`
+//!   writes at once.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use coliseum_protocol::frame_codec;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::codec::{Encoder as _, LengthDelimitedCodec};
+
+/// Buffers larger than this are not kept for reuse after a write, so a
+/// burst does not pin memory on an otherwise idle connection.
+const KEEP_CAPACITY: usize = 64 * 1024;
+
+/// Outcome of [`Outbox::try_push`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Offer {
+    /// Appended.
+    Queued,
+    /// `limit` frames are already waiting: the client reads too slowly.
+    Full,
+    /// The connection is closing; the frame was dropped.
+    Closed,
+    /// The frame exceeds the protocol's frame limit and cannot be sent.
+    TooLarge,
+}
+
+/// What is waiting to be written.
+struct State {
+    /// Length-prefixed frames, in order.
+    buf: BytesMut,
+    /// Frames in `buf`.
+    frames: usize,
+    /// A response is in `buf`: write without the coalescing delay.
+    urgent: bool,
+    /// No more frames will come; the writer finishes what is buffered.
+    closed: bool,
+    /// Frames the length prefix; `max_frame_length` = the protocol's limit.
+    codec: LengthDelimitedCodec,
+}
+
+/// See the module docs. Shared (`Arc`) by the connection's reader, its
+/// writer and the hub.
+pub(crate) struct Outbox {
+    /// The buffer and its flags.
+    state: Mutex<State>,
+    /// Wakes the writer: data in an empty outbox, an urgent frame, close.
+    ready: Notify,
+    /// Wakes responders waiting for room (after the writer took a batch).
+    room: Notify,
+    /// Most frames buffered at once (`ServerConfig::outbound_queue`).
+    limit: usize,
+}
+
+/// One batch taken by the writer, or the end.
+pub(crate) enum Batch {
+    /// Write these bytes (every frame buffered when it was taken).
+    Write,
+    /// Closed and drained: shut the connection's write side down.
+    Done,
+}
+
+impl Outbox {
+    /// An empty outbox holding at most `limit` (≥ 1) frames.
+    pub(crate) fn new(limit: usize) -> Self {
+        Self {
+            state: Mutex::new(State {
+                buf: BytesMut::new(),
+                frames: 0,
+                urgent: false,
+                closed: false,
+                codec: frame_codec(),
+            }),
+            ready: Notify::new(),
+            room: Notify::new(),
+            limit: limit.max(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Appends a push frame (`payload` is the JSON; the length prefix is
+    /// added here) unless `limit` frames are already waiting. Never waits.
+    pub(crate) fn try_push(&self, payload: &[u8]) -> Offer {
+        let mut state = self.lock();
+        if state.closed {
+            return Offer::Closed;
+        }
+        if state.frames >= self.limit {
+            return Offer::Full;
+        }
+        let was_empty = state.frames == 0;
+        if !append(&mut state, payload) {
+            return Offer::TooLarge;
+        }
+        drop(state);
+        if was_empty {
+            self.ready.notify_one();
+        }
+        Offer::Queued
+    }
+
+    /// Appends a response frame, waiting while `limit` frames are already
+    /// waiting; the writer sends it without the coalescing delay. False
+    /// when the connection is closing (or the frame exceeds the protocol's
+    /// limit: then it is logged and dropped).
+    pub(crate) async fn send(&self, payload: &[u8]) -> bool {
+        loop {
+            let room = self.room.notified();
+            tokio::pin!(room);
+            // Registered before the check, so a batch taken in between
+            // cannot be missed.
+            room.as_mut().enable();
+            {
+                let mut state = self.lock();
+                if state.closed {
+                    return false;
+                }
+                if state.frames < self.limit {
+                    if !append(&mut state, payload) {
+                        return false;
+                    }
+                    state.urgent = true;
+                    drop(state);
+                    self.ready.notify_one();
+                    return true;
+                }
+            }
+            room.await;
+        }
+    }
+
+    /// No more frames: the writer writes what is buffered, then ends.
+    /// Responders still waiting for room give up.
+    pub(crate) fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_one();
+        self.room.notify_waiters();
+    }
+
+    /// Waits for the next batch and swaps it into `out` (which must be
+    /// empty). With data buffered and no urgent frame, waits until
+    /// `coalesce` has passed since `last_write` (if any), so that pushes
+    /// arriving meanwhile go out in the same write. Cancel-safe: dropping
+    /// the future loses nothing.
+    pub(crate) async fn next_batch(
+        &self,
+        out: &mut BytesMut,
+        coalesce: Duration,
+        last_write: Option<Instant>,
+    ) -> Batch {
+        let due = last_write.map(|at| at + coalesce);
+        loop {
+            let ready = self.ready.notified();
+            tokio::pin!(ready);
+            ready.as_mut().enable();
+            let wait_until = {
+                let mut state = self.lock();
+                if state.frames == 0 {
+                    if state.closed {
+                        return Batch::Done;
+                    }
+                    None
+                } else {
+                    match due {
+                        Some(due) if !state.urgent && !state.closed && Instant::now() < due => {
+                            Some(due)
+                        }
+                        _ => {
+                            std::mem::swap(&mut state.buf, out);
+                            state.frames = 0;
+                            state.urgent = false;
+                            drop(state);
+                            self.room.notify_waiters();
+                            return Batch::Write;
+                        }
+                    }
+                }
+            };
+            match wait_until {
+                None => ready.await,
+                Some(due) => {
+                    tokio::select! {
+                        () = ready => {}
+                        () = tokio::time::sleep_until(due) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Gives a written buffer back for reuse (cleared; dropped when large).
+    pub(crate) fn recycle(out: &mut BytesMut) {
+        if out.capacity() > KEEP_CAPACITY {
+            *out = BytesMut::new();
+        } else {
+            out.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+impl Outbox {
+    /// Takes every buffered frame (without its length prefix), as the
+    /// client would read them. For tests of the hub and the sessions.
+    pub(crate) fn take_frames(&self) -> Vec<bytes::Bytes> {
+        use tokio_util::codec::Decoder as _;
+        let mut state = self.lock();
+        let mut buf = std::mem::take(&mut state.buf);
+        state.frames = 0;
+        state.urgent = false;
+        let mut codec = frame_codec();
+        let mut frames = Vec::new();
+        while let Ok(Some(frame)) = codec.decode(&mut buf) {
+            frames.push(frame.freeze());
+        }
+        frames
+    }
+}
+
+/// Appends `payload` with its length prefix. False (nothing appended) when
+/// it exceeds the protocol's frame limit.
+fn append(state: &mut State, payload: &[u8]) -> bool {
+    let State { buf, codec, .. } = state;
+    match codec.encode(payload, buf) {
+        Ok(()) => {
+            state.frames += 1;
+            true
+        }
+        Err(err) => {
+            tracing::error!(%err, len = payload.len(), "outbound frame too large: dropped");
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_util::codec::Decoder as _;
+
+    fn frames(buf: &mut BytesMut) -> Vec<Vec<u8>> {
+        let mut codec = frame_codec();
+        let mut out = Vec::new();
+        while let Some(frame) = codec.decode(buf).expect("decode") {
+            out.push(frame.to_vec());
+        }
+        assert!(buf.is_empty(), "only whole frames");
+        out
+    }
+
+    #[tokio::test]
+    async fn frames_come_out_in_order_with_length_prefixes() {
+        let outbox = Outbox::new(8);
+        assert_eq!(outbox.try_push(b"{\"a\":1}"), Offer::Queued);
+        assert!(outbox.send(b"{\"b\":2}").await);
+        assert_eq!(outbox.try_push(b"{\"c\":3}"), Offer::Queued);
+        let mut out = BytesMut::new();
+        assert!(matches!(
+            outbox.next_batch(&mut out, Duration::ZERO, None).await,
+            Batch::Write
+        ));
+        assert_eq!(
+            frames(&mut out),
+            [&b"{\"a\":1}"[..], b"{\"b\":2}", b"{\"c\":3}"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_outbox_refuses_pushes_and_makes_responses_wait() {
+        let outbox = std::sync::Arc::new(Outbox::new(2));
+        assert_eq!(outbox.try_push(b"1"), Offer::Queued);
+        assert_eq!(outbox.try_push(b"2"), Offer::Queued);
+        assert_eq!(outbox.try_push(b"3"), Offer::Full);
+        let responder = {
+            let outbox = std::sync::Arc::clone(&outbox);
+            tokio::spawn(async move { outbox.send(b"response").await })
+        };
+        tokio::task::yield_now().await;
+        assert!(!responder.is_finished(), "waits for room");
+        let mut out = BytesMut::new();
+        outbox.next_batch(&mut out, Duration::ZERO, None).await;
+        assert_eq!(frames(&mut out).len(), 2);
+        assert!(responder.await.expect("responder"), "queued once drained");
+        Outbox::recycle(&mut out);
+        outbox.next_batch(&mut out, Duration::ZERO, None).await;
+        assert_eq!(frames(&mut out), [b"response".to_vec()]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pushes_wait_for_the_interval_and_responses_do_not() {
+        let outbox = Outbox::new(16);
+        let coalesce = Duration::from_millis(5);
+        let last = Some(Instant::now());
+        outbox.try_push(b"push");
+        let mut out = BytesMut::new();
+        let started = Instant::now();
+        outbox.next_batch(&mut out, coalesce, last).await;
+        assert_eq!(started.elapsed(), coalesce, "push held until the interval");
+        Outbox::recycle(&mut out);
+
+        let last = Some(Instant::now());
+        outbox.try_push(b"push");
+        assert!(outbox.send(b"response").await);
+        let started = Instant::now();
+        outbox.next_batch(&mut out, coalesce, last).await;
+        assert_eq!(started.elapsed(), Duration::ZERO, "a response goes at once");
+        assert_eq!(frames(&mut out).len(), 2, "with the push before it");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_response_arriving_during_the_delay_cuts_it_short() {
+        let outbox = std::sync::Arc::new(Outbox::new(16));
+        let coalesce = Duration::from_millis(50);
+        outbox.try_push(b"push");
+        let writer = {
+            let outbox = std::sync::Arc::clone(&outbox);
+            tokio::spawn(async move {
+                let mut out = BytesMut::new();
+                let started = Instant::now();
+                outbox
+                    .next_batch(&mut out, coalesce, Some(Instant::now()))
+                    .await;
+                (started.elapsed(), frames(&mut out).len())
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(outbox.send(b"response").await);
+        let (waited, n) = writer.await.expect("writer");
+        assert_eq!(waited, Duration::from_millis(10));
+        assert_eq!(n, 2);
+    }
+
+    #[tokio::test]
+    async fn close_drains_then_ends_and_refuses_more() {
+        let outbox = Outbox::new(4);
+        outbox.try_push(b"last");
+        outbox.close();
+        assert_eq!(outbox.try_push(b"late"), Offer::Closed);
+        assert!(!outbox.send(b"late").await);
+        let mut out = BytesMut::new();
+        assert!(matches!(
+            outbox
+                .next_batch(&mut out, Duration::from_secs(1), Some(Instant::now()))
+                .await,
+            Batch::Write
+        ));
+        assert_eq!(frames(&mut out), [b"last".to_vec()]);
+        Outbox::recycle(&mut out);
+        assert!(matches!(
+            outbox.next_batch(&mut out, Duration::ZERO, None).await,
+            Batch::Done
+        ));
+    }
+
+    #[test]
+    fn oversize_frames_are_refused_whole() {
+        let outbox = Outbox::new(4);
+        let big = vec![b' '; coliseum_protocol::MAX_FRAME_LEN + 1];
+        assert_eq!(outbox.try_push(&big), Offer::TooLarge);
+        assert_eq!(outbox.lock().frames, 0);
+        assert!(outbox.lock().buf.is_empty());
+    }
+}
