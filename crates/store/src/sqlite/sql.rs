@@ -270,6 +270,11 @@ fn ticket_row(row: &Row<'_>) -> rusqlite::Result<Ticket> {
     })
 }
 
+/// Seats a user holds for an event (`?1` user, `?2` event): an index-only
+/// read of `tickets_active_by_user_event` (schema version 2).
+const HELD_SQL: &str = "SELECT COALESCE(SUM(quantity), 0) FROM tickets \
+     WHERE user_id = ?1 AND event_id = ?2 AND cancelled_at IS NULL";
+
 /// Books seats; every rule is checked here, on the single writer, so the
 /// checks and the changes cannot interleave with another booking.
 pub(super) fn book(conn: &Connection, request: &BookingRequest) -> StoreResult<Booking> {
@@ -297,10 +302,7 @@ pub(super) fn book(conn: &Connection, request: &BookingRequest) -> StoreResult<B
     }
 
     let held: u64 = conn
-        .prepare_cached(
-            "SELECT COALESCE(SUM(quantity), 0) FROM tickets \
-             WHERE user_id = ?1 AND event_id = ?2 AND cancelled_at IS NULL",
-        )
+        .prepare_cached(HELD_SQL)
         .and_then(|mut stmt| stmt.query_row([user_id, event_id], |row| row.get(0)))
         .map_err(map_err)?;
     if held + u64::from(request.quantity) > u64::from(event.max_per_user) {
@@ -519,4 +521,28 @@ pub(super) fn recent_audit(conn: &Connection, limit: u32) -> StoreResult<Vec<Aud
         .map_err(map_err)?;
     entries.reverse();
     Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The per-user seat check of every booking reads only the covering
+    /// index, never the ticket rows.
+    #[test]
+    fn the_seat_check_is_an_index_only_read() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let conn =
+            super::super::schema::open_writer(&dir.path().join("plan.sqlite3")).expect("open");
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {HELD_SQL}"))
+            .and_then(|mut stmt| stmt.query_map([1, 1], |row| row.get(3))?.collect())
+            .expect("plan");
+        assert_eq!(
+            plan,
+            [
+                "SEARCH tickets USING COVERING INDEX tickets_active_by_user_event (user_id=? AND event_id=? AND cancelled_at=?)"
+            ]
+        );
+    }
 }
