@@ -18,7 +18,10 @@
 //!   everything else already queued (up to 512), and runs them in *one*
 //!   transaction with a `SAVEPOINT` per command. A command that fails (sold
 //!   out, limit exceeded, username taken, an error) rolls back to its
-//!   savepoint, undoing only itself. One `COMMIT` (one fsync) then makes the
+//!   savepoint, undoing only itself. (Bookings, the hot path, check every
+//!   rule before writing and so need no savepoint; the seat count of an
+//!   event booked many times in a batch is kept in memory and written once:
+//!   see `writer.rs`.) One `COMMIT` (one fsync) then makes the
 //!   whole group durable, and only then is every reply sent: a booking is
 //!   acknowledged only once it is on disk. If the commit fails, every command
 //!   of the group is answered `Internal` and nothing of it is kept.
@@ -272,7 +275,8 @@ impl Store for SqliteStore {
     }
 
     async fn book(&self, request: BookingRequest) -> StoreResult<Booking> {
-        self.write(move |conn| sql::book(conn, &request)).await
+        self.check_open()?;
+        self.writer.book(request).await
     }
 
     async fn tickets_for_user(&self, user_id: &str) -> StoreResult<Vec<Ticket>> {

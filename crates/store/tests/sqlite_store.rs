@@ -323,9 +323,10 @@ async fn malformed_ids_never_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failing_operation_rolls_back_only_itself() {
-    // A booking by a user that does not exist passes every check, takes the
-    // seats, then fails on the ticket's foreign key: its savepoint must undo
-    // the seat decrement while the valid bookings of the same group commit.
+    // Bookings by a user that does not exist, mixed into the same groups as
+    // valid ones: each is refused (`NotFound`) having changed nothing — no
+    // seats taken — while the valid bookings of the same group commit, and
+    // no group fails.
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(SqliteStore::open(dir.path()).expect("open"));
     let event = store
@@ -529,5 +530,46 @@ async fn odd_inputs_fail_cleanly() {
             .map(|e| e.available),
         Some(2)
     );
+    store.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn a_booking_write_failing_after_its_checks_rolls_back_its_whole_group() {
+    // Bookings take no savepoint (they check before they write). If a write
+    // fails after the checks passed — here the audit table has gone — the
+    // whole group is rolled back and answered `Internal`: no seats taken,
+    // no ticket, nothing half-written. The store stays usable.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(dir.path()).expect("open");
+    let event = store
+        .create_event(new_event("Broken", 10, 10))
+        .await
+        .expect("event");
+    let user = store.create_user(new_user("erin")).await.expect("user");
+    Connection::open(dir.path().join(SqliteStore::DB_FILE_NAME))
+        .expect("read-write connection")
+        .execute_batch("DROP TABLE audit")
+        .expect("drop the audit table behind the store's back");
+
+    let audited = BookingRequest {
+        audit_actor: Some(user.username.clone()),
+        ..booking(&user, &event.id, 3)
+    };
+    let failed = store.book(audited).await;
+    assert!(matches!(failed, Err(StoreError::Internal(_))), "{failed:?}");
+    assert_eq!(store.write_stats().failed_batches, 1);
+    let after = store
+        .event(&event.id)
+        .await
+        .expect("event")
+        .expect("exists");
+    assert_eq!(after.available, 10, "no seats taken");
+    assert_eq!(store.tickets_for_user(&user.id).await, Ok(Vec::new()));
+
+    let booked = store
+        .book(booking(&user, &event.id, 2))
+        .await
+        .expect("a booking without audit record still works");
+    assert_eq!(booked.available, 8);
     store.close().await.expect("close");
 }

@@ -5,6 +5,8 @@
 //! savepoint is rolled back then. Read functions run on a pooled read-only
 //! connection. Every statement goes through the prepared-statement cache.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use coliseum_protocol::{ChatMessage, Event, Ticket};
 use rusqlite::{Connection, OptionalExtension as _, Row, params};
@@ -275,12 +277,168 @@ fn ticket_row(row: &Row<'_>) -> rusqlite::Result<Ticket> {
 const HELD_SQL: &str = "SELECT COALESCE(SUM(quantity), 0) FROM tickets \
      WHERE user_id = ?1 AND event_id = ?2 AND cancelled_at IS NULL";
 
-/// Books seats; every rule is checked here, on the single writer, so the
-/// checks and the changes cannot interleave with another booking.
-pub(super) fn book(conn: &Connection, request: &BookingRequest) -> StoreResult<Booking> {
+/// Seat counts of the events booked in the writer's current batch, kept
+/// in memory between bookings and written back once ([`SeatLedger::settle`]):
+/// a batch of 500 bookings of one hot event reads and writes its row once,
+/// not 500 times. Only the writer thread has one; it settles the ledger
+/// before any other kind of write runs (so that write sees the true count)
+/// and before the batch commits.
+#[derive(Debug, Default)]
+pub(super) struct SeatLedger {
+    /// By event rowid.
+    events: HashMap<i64, LedgerEntry>,
+}
+
+/// One event as the current batch sees it.
+#[derive(Debug)]
+struct LedgerEntry {
+    /// The event as read at its first booking in the batch.
+    event: Event,
+    /// Seats left after the batch's bookings so far.
+    available: u32,
+    /// `available` differs from the stored row.
+    changed: bool,
+}
+
+impl SeatLedger {
+    /// Writes every changed seat count back to `events` and forgets all
+    /// entries.
+    ///
+    /// # Errors
+    /// A message when an update fails: the batch must then be rolled back.
+    pub(super) fn settle(&mut self, conn: &Connection) -> Result<(), String> {
+        for (id, entry) in self.events.drain().filter(|(_, e)| e.changed) {
+            let updated = conn
+                .prepare_cached("UPDATE events SET available = ?2 WHERE id = ?1")
+                .and_then(|mut stmt| stmt.execute(params![id, entry.available]))
+                .map_err(|e| format!("seat count of event {id} not written: {e}"))?;
+            if updated != 1 {
+                return Err(format!("event {id} vanished during a booking batch"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The event with its seat count as of this batch, read on first use.
+    fn entry(&mut self, conn: &Connection, event_id: i64) -> StoreResult<&mut LedgerEntry> {
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.events.entry(event_id) {
+            let event = event_by_rowid(conn, event_id)?.ok_or(StoreError::NotFound)?;
+            slot.insert(LedgerEntry {
+                available: event.available,
+                event,
+                changed: false,
+            });
+        }
+        self.events
+            .get_mut(&event_id)
+            .ok_or_else(|| StoreError::Internal("seat ledger entry missing".to_owned()))
+    }
+}
+
+/// Books seats, on the writer thread, as one booking of the current batch.
+/// Every rule is checked here, one booking after another, so checks and
+/// changes cannot interleave with another booking: the user and the event
+/// exist, a reused `request_key` replays its ticket, the user's held seats plus
+/// `quantity` stay within `max_per_user`, `quantity` seats are left (the
+/// count in `ledger`). Only then does it write (the ticket, its audit
+/// record) and take the seats in `ledger`.
+///
+/// The inner result is the booking's answer; a refused booking has written
+/// nothing. The outer `Err` means a write failed *after* the checks passed:
+/// the batch's transaction can no longer be trusted and must be rolled
+/// back whole (every operation in it is answered `Internal`). That is why
+/// bookings need no savepoint of their own.
+pub(super) fn book(
+    conn: &Connection,
+    ledger: &mut SeatLedger,
+    request: &BookingRequest,
+) -> Result<StoreResult<Booking>, String> {
+    let checked = match check_booking(conn, ledger, request) {
+        Ok(Checked::Replay(booking)) => return Ok(Ok(booking)),
+        Ok(Checked::Go(checked)) => checked,
+        Err(refused) => return Ok(Err(refused)),
+    };
+    let (user_id, event_id) = (checked.user_id, checked.event_id);
+    let booked_at = to_millis(request.booked_at);
+    let entry = ledger
+        .events
+        .get_mut(&event_id)
+        .ok_or("seat ledger entry missing")?;
+    conn.prepare_cached(
+        "INSERT INTO tickets (user_id, event_id, event_name, quantity, booked_at, request_key) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            user_id,
+            event_id,
+            entry.event.name,
+            request.quantity,
+            booked_at,
+            request.request_key
+        ])
+    })
+    .map_err(|e| format!("ticket not written: {e}"))?;
+    let ticket = Ticket {
+        id: super::convert::render_id(conn.last_insert_rowid()),
+        event_id: entry.event.id.clone(),
+        event_name: entry.event.name.clone(),
+        quantity: request.quantity,
+        // As stored (millisecond precision), as a read would return it.
+        booked_at: DateTime::from_timestamp_millis(booked_at).unwrap_or(request.booked_at),
+    };
+    // In the booking's transaction: the record commits with the booking or
+    // not at all, and costs no commit of its own.
+    if let Some(actor) = &request.audit_actor {
+        append_audit(conn, &crate::booking_audit(actor, &ticket))
+            .map_err(|e| format!("audit record not written: {e}"))?;
+    }
+    entry.available -= request.quantity;
+    entry.changed = true;
+    Ok(Ok(Booking {
+        ticket,
+        available: entry.available,
+        replayed: false,
+    }))
+}
+
+/// What the checks of a booking decided.
+enum Checked {
+    /// The `request_key` was used before: answer with the original ticket.
+    Replay(Booking),
+    /// Every rule holds: write it.
+    Go(Ids),
+}
+
+/// The parsed ids of a booking that passed its checks.
+struct Ids {
+    user_id: i64,
+    event_id: i64,
+}
+
+/// The read-only half of [`book`]: every rule, nothing written.
+fn check_booking(
+    conn: &Connection,
+    ledger: &mut SeatLedger,
+    request: &BookingRequest,
+) -> StoreResult<Checked> {
     let user_id = parse_id(&request.user_id).ok_or(StoreError::NotFound)?;
     let event_id = parse_id(&request.event_id).ok_or(StoreError::NotFound)?;
-    let event = event_by_rowid(conn, event_id)?.ok_or(StoreError::NotFound)?;
+    if request.quantity == 0 {
+        return Err(StoreError::Internal(
+            "a booking needs at least one seat".to_owned(),
+        ));
+    }
+    let user_exists = conn
+        .prepare_cached("SELECT 1 FROM users WHERE id = ?1")
+        .and_then(|mut stmt| stmt.exists([user_id]))
+        .map_err(map_err)?;
+    if !user_exists {
+        // Checked here rather than left to the ticket's foreign key, whose
+        // failure after the checks would fail the whole batch.
+        return Err(StoreError::NotFound);
+    }
+    let entry = ledger.entry(conn, event_id)?;
 
     if let Some(key) = &request.request_key {
         let sql = concat!(
@@ -293,11 +451,11 @@ pub(super) fn book(conn: &Connection, request: &BookingRequest) -> StoreResult<B
             .and_then(|mut stmt| stmt.query_row(params![user_id, key], ticket_row).optional())
             .map_err(map_err)?;
         if let Some(ticket) = original {
-            return Ok(Booking {
+            return Ok(Checked::Replay(Booking {
                 ticket,
-                available: event.available,
+                available: entry.available,
                 replayed: true,
-            });
+            }));
         }
     }
 
@@ -305,64 +463,19 @@ pub(super) fn book(conn: &Connection, request: &BookingRequest) -> StoreResult<B
         .prepare_cached(HELD_SQL)
         .and_then(|mut stmt| stmt.query_row([user_id, event_id], |row| row.get(0)))
         .map_err(map_err)?;
-    if held + u64::from(request.quantity) > u64::from(event.max_per_user) {
+    let max_per_user = entry.event.max_per_user;
+    if held + u64::from(request.quantity) > u64::from(max_per_user) {
         return Err(StoreError::LimitExceeded {
-            max_per_user: event.max_per_user,
+            max_per_user,
             held: u32::try_from(held).unwrap_or(u32::MAX),
         });
     }
-
-    // No `RETURNING` on this hot path: SQLite materializes RETURNING rows
-    // in an ephemeral table, whose set-up cost ~20 % of a booking
-    // (profiled). The values are known anyway: this single writer read
-    // the event inside the same transaction.
-    let taken = conn
-        .prepare_cached(
-            "UPDATE events SET available = available - ?2 WHERE id = ?1 AND available >= ?2",
-        )
-        .and_then(|mut stmt| stmt.execute(params![event_id, request.quantity]))
-        .map_err(map_err)?;
-    if taken != 1 {
+    if entry.available < request.quantity {
         return Err(StoreError::SoldOut {
-            available: event.available,
+            available: entry.available,
         });
     }
-    let available = event.available.saturating_sub(request.quantity);
-
-    let booked_at = to_millis(request.booked_at);
-    conn.prepare_cached(
-        "INSERT INTO tickets (user_id, event_id, event_name, quantity, booked_at, request_key) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )
-    .and_then(|mut stmt| {
-        stmt.execute(params![
-            user_id,
-            event_id,
-            event.name,
-            request.quantity,
-            booked_at,
-            request.request_key
-        ])
-    })
-    .map_err(map_err)?;
-    let ticket = Ticket {
-        id: super::convert::render_id(conn.last_insert_rowid()),
-        event_id: event.id,
-        event_name: event.name,
-        quantity: request.quantity,
-        // As stored (millisecond precision), as a read would return it.
-        booked_at: DateTime::from_timestamp_millis(booked_at).unwrap_or(request.booked_at),
-    };
-    // In the booking's savepoint: the record commits with the booking or
-    // not at all, and costs no commit of its own.
-    if let Some(actor) = &request.audit_actor {
-        append_audit(conn, &crate::booking_audit(actor, &ticket))?;
-    }
-    Ok(Booking {
-        ticket,
-        available,
-        replayed: false,
-    })
+    Ok(Checked::Go(Ids { user_id, event_id }))
 }
 
 /// A user's active tickets, newest first.

@@ -7,8 +7,13 @@
 //! 2. `BEGIN IMMEDIATE`; for each operation `SAVEPOINT op`, run it, then
 //!    `RELEASE op` if it succeeded or `ROLLBACK TO op; RELEASE op` if it
 //!    failed (sold out, limit, conflict, error), so a failure undoes only
-//!    its own changes;
-//! 3. `COMMIT` (durable: `synchronous = FULL` fsyncs the WAL);
+//!    its own changes. Bookings are the exception, for speed: they check
+//!    every rule before writing anything (a refused booking has nothing to
+//!    undo), keep the seat counts of the batch in a [`SeatLedger`] written
+//!    back once, and need no savepoint; a write failing after a booking's
+//!    checks passed fails the whole batch (step 4);
+//! 3. write the ledger's seat counts back, then `COMMIT` (durable:
+//!    `synchronous = FULL` fsyncs the WAL);
 //! 4. only then send every reply. If anything in 2–3 fails at the
 //!    transaction level, the whole batch is rolled back and every operation
 //!    of it is answered `Internal`: nothing is acknowledged that is not on
@@ -22,7 +27,8 @@ use std::thread::JoinHandle;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{StoreError, StoreResult};
+use super::sql::{self, SeatLedger};
+use crate::{Booking, BookingRequest, StoreError, StoreResult};
 
 /// Most operations committed by one transaction. Bounds the latency a batch
 /// adds to its first operation and the work lost to a failed commit.
@@ -34,8 +40,14 @@ const QUEUE_CAPACITY: usize = 4096;
 
 /// One queued write whose reply is sent only after its batch committed.
 trait Job: Send {
-    /// Runs the operation inside its savepoint; `true` keeps its changes.
-    fn execute(&mut self, conn: &Connection) -> bool;
+    /// Runs the operation inside the batch's transaction, keeping its
+    /// result for [`Job::finish`].
+    ///
+    /// # Errors
+    /// A message when the transaction can no longer be trusted (a
+    /// savepoint failed, a booking's write failed after its checks): the
+    /// whole batch is then rolled back.
+    fn execute(&mut self, conn: &Connection, seats: &mut SeatLedger) -> Result<(), String>;
     /// Sends the reply: the operation's own result, or `failure` when the
     /// batch could not be committed (then nothing of it was kept).
     fn finish(self: Box<Self>, failure: Option<&StoreError>);
@@ -56,7 +68,11 @@ where
     T: Send,
     F: FnOnce(&Connection) -> StoreResult<T> + Send,
 {
-    fn execute(&mut self, conn: &Connection) -> bool {
+    fn execute(&mut self, conn: &Connection, seats: &mut SeatLedger) -> Result<(), String> {
+        // Any write may read or change seat counts: it must see the true
+        // ones, and bookings after it must read them again.
+        seats.settle(conn)?;
+        exec(conn, "SAVEPOINT op").map_err(|e| format!("savepoint failed: {e}"))?;
         let result = match self.op.take() {
             // A panic in an operation must not take the writer (and so the
             // whole store) down: it becomes this operation's error and its
@@ -70,9 +86,14 @@ where
                 "sqlite write operation ran twice".to_owned(),
             )),
         };
-        let keep = result.is_ok();
+        if result.is_ok() {
+            exec(conn, "RELEASE op")
+        } else {
+            exec(conn, "ROLLBACK TO op").and_then(|()| exec(conn, "RELEASE op"))
+        }
+        .map_err(|e| format!("savepoint release failed: {e}"))?;
         self.result = Some(result);
-        keep
+        Ok(())
     }
 
     fn finish(self: Box<Self>, failure: Option<&StoreError>) {
@@ -85,6 +106,36 @@ where
         };
         // The caller may have given up (its future was dropped); the write
         // is committed either way.
+        let _ = self.reply.send(result);
+    }
+}
+
+/// A booking (see [`sql::book`]): no savepoint, seat counts in the ledger.
+struct BookJob {
+    /// What to book.
+    request: BookingRequest,
+    /// Its answer, held until the batch commits.
+    result: Option<StoreResult<Booking>>,
+    /// Where the caller awaits the answer.
+    reply: oneshot::Sender<StoreResult<Booking>>,
+}
+
+impl Job for BookJob {
+    fn execute(&mut self, conn: &Connection, seats: &mut SeatLedger) -> Result<(), String> {
+        // A panic part-way could leave a half-written booking behind, and a
+        // booking has no savepoint: roll the whole batch back.
+        let outcome = catch_unwind(AssertUnwindSafe(|| sql::book(conn, seats, &self.request)))
+            .unwrap_or_else(|_| Err("booking panicked".to_owned()))?;
+        self.result = Some(outcome);
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, failure: Option<&StoreError>) {
+        let result = match (failure, self.result) {
+            (Some(err), _) => Err(err.clone()),
+            (None, Some(result)) => result,
+            (None, None) => Err(StoreError::Internal("booking never ran".to_owned())),
+        };
         let _ = self.reply.send(result);
     }
 }
@@ -180,6 +231,31 @@ impl Writer {
             result: None,
             reply,
         });
+        self.submit(job, answer).await
+    }
+
+    /// Queues a booking ([`sql::book`]: checked one after another on this
+    /// thread, seat counts kept per batch) and waits until its batch is
+    /// durably committed.
+    ///
+    /// # Errors
+    /// As [`Writer::run`].
+    pub(super) async fn book(&self, request: BookingRequest) -> StoreResult<Booking> {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(BookJob {
+            request,
+            result: None,
+            reply,
+        });
+        self.submit(job, answer).await
+    }
+
+    /// Queues `job` and awaits its answer.
+    async fn submit<T>(
+        &self,
+        job: Box<dyn Job>,
+        answer: oneshot::Receiver<StoreResult<T>>,
+    ) -> StoreResult<T> {
         self.queue
             .send(Command::Write(job))
             .await
@@ -272,28 +348,24 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>, counters: &Cou
     }
 }
 
-/// Opens the transaction and runs every job in its savepoint.
+/// Opens the transaction, runs every job (each write in its savepoint,
+/// bookings against the seat ledger) and writes the ledger back.
 ///
 /// # Errors
 /// A message when the transaction itself failed (it may have been rolled
 /// back by SQLite); the batch must not be committed then.
 fn execute_all(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
     exec(conn, "BEGIN IMMEDIATE").map_err(|e| format!("begin failed: {e}"))?;
+    let mut seats = SeatLedger::default();
     for job in batch.iter_mut() {
-        exec(conn, "SAVEPOINT op").map_err(|e| format!("savepoint failed: {e}"))?;
-        if job.execute(conn) {
-            exec(conn, "RELEASE op")
-        } else {
-            exec(conn, "ROLLBACK TO op").and_then(|()| exec(conn, "RELEASE op"))
-        }
-        .map_err(|e| format!("savepoint release failed: {e}"))?;
+        job.execute(conn, &mut seats)?;
         // Some errors (I/O, disk full) make SQLite roll the whole
         // transaction back on its own: the batch is lost, report it.
         if conn.is_autocommit() {
             return Err("the transaction was rolled back by sqlite".to_owned());
         }
     }
-    Ok(())
+    seats.settle(conn)
 }
 
 /// Runs one statement without parameters or results through the statement
