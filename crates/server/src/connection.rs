@@ -44,7 +44,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tokio::io::{AsyncReadExt as _, ReadHalf};
 use tokio::time::Instant;
 use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use crate::context::{ConnState, Shared};
 use crate::handlers;
@@ -69,14 +69,6 @@ enum Ending {
     FrameTooLarge,
     /// A handler's response was the last (`ConnState::close_after_reply`).
     LastReply,
-}
-
-/// Waits until `deadline`, or forever without one.
-async fn expire(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Serves one accepted client until it leaves, is dropped, or the server
@@ -143,19 +135,30 @@ async fn read_loop<R>(
 where
     R: AsyncRead + Unpin,
 {
+    // Registered once per connection, not once per request (each
+    // registration and timer was measurable per booking in a profile).
+    let killed = kill.cancelled();
+    tokio::pin!(killed);
+    let stopping = shared.shutdown.cancelled();
+    tokio::pin!(stopping);
+    let timer = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(timer);
     loop {
         let timeout = if state.session.is_some() {
             shared.config.idle_timeout
         } else {
             shared.config.handshake_timeout
         };
-        let deadline = (!timeout.is_zero()).then(|| Instant::now() + timeout);
+        let armed = !timeout.is_zero();
+        if armed {
+            timer.as_mut().reset(Instant::now() + timeout);
+        }
         let next = tokio::select! {
             biased;
-            () = kill.cancelled() => return Ending::Closed,
-            () = shared.shutdown.cancelled() => return Ending::Closed,
+            () = &mut killed => return Ending::Closed,
+            () = &mut stopping => return Ending::Closed,
             next = frames.next() => next,
-            () = expire(deadline) => {
+            () = &mut timer, if armed => {
                 tracing::info!(
                     conn = state.id,
                     logged_in = state.session.is_some(),
@@ -174,7 +177,7 @@ where
                     ErrorCode::FrameTooLarge,
                     format!("frames are limited to {MAX_FRAME_LEN} bytes"),
                 );
-                send(outbox, kill, encode_error(None, &body)).await;
+                send(outbox, killed.as_mut(), encode_error(None, &body)).await;
                 return Ending::FrameTooLarge;
             }
             Some(Err(err)) => {
@@ -187,7 +190,7 @@ where
                 Err(err) => encode_error(err.id, &err.error),
             },
         };
-        if !send(outbox, kill, response).await {
+        if !send(outbox, killed.as_mut(), response).await {
             return Ending::Closed;
         }
         if state.close_after_reply {
@@ -205,10 +208,14 @@ async fn linger<R: AsyncRead + Unpin>(reader: ReadHalf<R>) {
 
 /// Queues a response, waiting for room unless the connection is killed.
 /// False when the connection is gone.
-async fn send(outbox: &Outbox, kill: &CancellationToken, frame: Bytes) -> bool {
+async fn send(
+    outbox: &Outbox,
+    mut killed: std::pin::Pin<&mut WaitForCancellationFuture<'_>>,
+    frame: Bytes,
+) -> bool {
     tokio::select! {
         biased;
-        () = kill.cancelled() => false,
+        () = &mut killed => false,
         sent = outbox.send(&frame) => sent,
     }
 }

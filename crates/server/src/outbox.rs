@@ -22,7 +22,8 @@
 //!   while pushes keep arriving (see [`Outbox::next_batch`]), so a busy
 //!   room costs each connection one write syscall per interval instead of
 //!   one per message. A connection that has been quiet for `coalesce`
-//!   writes at once.
+//!   writes at once, and so does one whose outbox is half full (so that
+//!   only a client that really does not read can reach the limit).
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -120,8 +121,15 @@ impl Outbox {
         if !append(&mut state, payload) {
             return Offer::TooLarge;
         }
+        // Half full: write now rather than wait out the coalescing delay,
+        // or a fast reader in a busy room would fill up during the delay
+        // and be taken for a slow one.
+        let filling = !state.urgent && state.frames * 2 >= self.limit;
+        if filling {
+            state.urgent = true;
+        }
         drop(state);
-        if was_empty {
+        if was_empty || filling {
             self.ready.notify_one();
         }
         Offer::Queued
@@ -333,6 +341,30 @@ mod tests {
         outbox.next_batch(&mut out, coalesce, last).await;
         assert_eq!(started.elapsed(), Duration::ZERO, "a response goes at once");
         assert_eq!(frames(&mut out).len(), 2, "with the push before it");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_half_full_outbox_is_written_without_the_delay() {
+        let outbox = Outbox::new(8);
+        let coalesce = Duration::from_millis(50);
+        for _ in 0..4 {
+            assert_eq!(outbox.try_push(b"push"), Offer::Queued);
+        }
+        let mut out = BytesMut::new();
+        let started = Instant::now();
+        outbox
+            .next_batch(&mut out, coalesce, Some(Instant::now()))
+            .await;
+        assert_eq!(started.elapsed(), Duration::ZERO, "4 of 8: written at once");
+        assert_eq!(frames(&mut out).len(), 4);
+        Outbox::recycle(&mut out);
+        // Below half: held for the interval.
+        outbox.try_push(b"push");
+        let started = Instant::now();
+        outbox
+            .next_batch(&mut out, coalesce, Some(Instant::now()))
+            .await;
+        assert_eq!(started.elapsed(), coalesce);
     }
 
     #[tokio::test(start_paused = true)]

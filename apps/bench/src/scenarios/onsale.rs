@@ -2,9 +2,10 @@
 //! `--max-per-user` each); `--buyers` accounts connect and log in first,
 //! then all start booking at the same instant (a [`tokio::sync::Barrier`]).
 //!
-//! Each buyer asks for a random 1..=M seats (never more than it may still
-//! hold), and keeps booking until it holds M seats or a request for one
-//! seat is `sold_out`; after `sold_out` for q > 1 seats it retries with
+//! Each buyer asks for a random 1..=Q seats (Q = `--max-quantity`,
+//! default M = `--max-per-user`; never more than it may still hold), and
+//! keeps booking until it holds M seats or a request for one seat is
+//! `sold_out`; after `sold_out` for q > 1 seats it retries with
 //! fewer (random 1..q−1), so the last seats sell too. Other errors are
 //! retried a bounded number of times; `--timeout-secs` bounds the run.
 //!
@@ -45,6 +46,12 @@ pub struct OnsaleArgs {
     /// Most seats one buyer may hold.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_per_user: u32,
+    /// Most seats one request asks for (default: --max-per-user). Each
+    /// request asks for a random 1..=min(this, seats the buyer may still
+    /// hold); `--max-quantity 1` makes every booking one seat, so a sale of
+    /// K seats is exactly K bookings.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_quantity: Option<u32>,
     /// Give up booking after this many seconds (a violation if not sold out).
     #[arg(long, default_value_t = 120.0)]
     pub timeout_secs: f64,
@@ -91,6 +98,7 @@ struct OnsaleReport {
     buyers: u64,
     capacity: u32,
     max_per_user: u32,
+    max_quantity: u32,
     seed: u64,
     event_id: String,
     sellout_secs: f64,
@@ -213,6 +221,7 @@ pub async fn run(
         let barrier = std::sync::Arc::clone(&barrier);
         let event_id = event.id.clone();
         let max = args.max_per_user;
+        let max_quantity = args.max_quantity.unwrap_or(max);
         let rng = StdRng::seed_from_u64(seed.wrapping_add(i as u64));
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
@@ -220,6 +229,7 @@ pub async fn run(
                 &client,
                 &event_id,
                 max,
+                max_quantity,
                 rng,
                 Instant::now() + deadline_after,
             )
@@ -403,6 +413,7 @@ pub async fn run(
         buyers: args.buyers,
         capacity: args.capacity,
         max_per_user: args.max_per_user,
+        max_quantity: args.max_quantity.unwrap_or(args.max_per_user),
         seed,
         event_id: event.id.clone(),
         sellout_secs,
@@ -473,11 +484,12 @@ async fn buy(
     client: &Client,
     event_id: &str,
     max: u32,
+    max_quantity: u32,
     mut rng: StdRng,
     deadline: Instant,
 ) -> Buyer {
     let mut out = Buyer::default();
-    let mut cap = max;
+    let mut cap = max_quantity.min(max);
     let mut errors = 0u32;
     while out.held < max {
         if Instant::now() >= deadline {

@@ -338,6 +338,7 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>, counters: &Cou
     if failure.is_some() {
         counters.failed_batches.fetch_add(1, Ordering::Relaxed);
     } else {
+        tracing::trace!(operations = batch.len(), "sqlite batch committed");
         counters.batches.fetch_add(1, Ordering::Relaxed);
         counters
             .operations
