@@ -29,6 +29,10 @@ run fanout --clients 100 --senders 100 --rate 0 --window 4 --secs "$SECS" --rece
 for b in 10 100 1000; do
   run onsale --buyers "$b" --capacity $((b * 10)) --max-per-user 10
 done
+# Every booking one seat: 10,000 bookings instead of ~2,900.
+run onsale --buyers 1000 --capacity 10000 --max-per-user 10 --max-quantity 1
+# Crash test: SIGKILL 50 ms into the one-seat sale (it lasts ~0.2 s).
+run onsale --buyers 1000 --capacity 10000 --max-per-user 10 --max-quantity 1 --kill-after-secs 0.05
 run idle --clients 1000
 run idle --clients 10000
 run login --clients 50
