@@ -2,7 +2,9 @@
 //!
 //! Write functions run on the writer thread inside their own savepoint (see
 //! [`super::writer`]): they may leave partial changes behind on `Err`, the
-//! savepoint is rolled back then. Read functions run on a pooled read-only
+//! savepoint is rolled back then. [`book`] is the exception: it checks
+//! before it writes, needs no savepoint, and reports a failed write as a
+//! batch failure instead. Read functions run on a pooled read-only
 //! connection. Every statement goes through the prepared-statement cache.
 
 use std::collections::HashMap;
