@@ -97,16 +97,7 @@ where
     }
 
     fn finish(self: Box<Self>, failure: Option<&StoreError>) {
-        let result = match (failure, self.result) {
-            (Some(err), _) => Err(err.clone()),
-            (None, Some(result)) => result,
-            (None, None) => Err(StoreError::Internal(
-                "sqlite write operation never ran".to_owned(),
-            )),
-        };
-        // The caller may have given up (its future was dropped); the write
-        // is committed either way.
-        let _ = self.reply.send(result);
+        answer(self.reply, self.result, failure);
     }
 }
 
@@ -131,13 +122,27 @@ impl Job for BookJob {
     }
 
     fn finish(self: Box<Self>, failure: Option<&StoreError>) {
-        let result = match (failure, self.result) {
-            (Some(err), _) => Err(err.clone()),
-            (None, Some(result)) => result,
-            (None, None) => Err(StoreError::Internal("booking never ran".to_owned())),
-        };
-        let _ = self.reply.send(result);
+        answer(self.reply, self.result, failure);
     }
+}
+
+/// Sends a job's answer once its batch is over: `failure` when the batch
+/// could not be committed (nothing of it was kept), else its own result.
+fn answer<T>(
+    reply: oneshot::Sender<StoreResult<T>>,
+    result: Option<StoreResult<T>>,
+    failure: Option<&StoreError>,
+) {
+    let result = match (failure, result) {
+        (Some(err), _) => Err(err.clone()),
+        (None, Some(result)) => result,
+        (None, None) => Err(StoreError::Internal(
+            "sqlite write operation never ran".to_owned(),
+        )),
+    };
+    // The caller may have given up (its future was dropped); the write is
+    // committed either way.
+    let _ = reply.send(result);
 }
 
 /// What the writer thread receives.
