@@ -16,9 +16,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
-
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
 use coliseum_protocol::response::OnlineData;
@@ -253,7 +251,7 @@ mod tests {
     }
 
     /// Every push waiting in `outbox`, decoded.
-    pub(crate) fn drain(outbox: &Outbox) -> Vec<Push> {
+    fn drain(outbox: &Outbox) -> Vec<Push> {
         outbox
             .take_frames()
             .iter()

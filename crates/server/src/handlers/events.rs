@@ -115,8 +115,9 @@ pub(super) async fn book(
         tracing::info!(user = %user.username, ticket = %booking.ticket.id, "booking replayed");
     } else {
         if tracing::enabled!(target: "audit", tracing::Level::INFO) {
+            // The same record the store wrote.
             let record = coliseum_store::booking_audit(&user.username, &booking.ticket);
-            audit::trace(Some(&user.username), "book", &record.detail);
+            audit::trace(record.actor.as_deref(), &record.action, &record.detail);
         }
         shared.seats.changed(&booking.ticket.event_id);
     }

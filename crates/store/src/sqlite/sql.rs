@@ -8,6 +8,7 @@
 //! connection. Every statement goes through the prepared-statement cache.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use chrono::{DateTime, Utc};
 use coliseum_protocol::{ChatMessage, Event, Ticket};
@@ -165,7 +166,6 @@ pub(super) fn delete_user_sessions(conn: &Connection, user_id: &str) -> StoreRes
 
 // ----- events ----------------------------------------------------------------
 
-/// Columns read by [`event_row`].
 /// The columns [`event_row`] reads, as a literal for `concat!` (SQL is
 /// built at compile time: no formatting per call on the writer).
 macro_rules! event_columns {
@@ -255,7 +255,6 @@ pub(super) fn seed_events(conn: &Connection, events: &[NewEvent]) -> StoreResult
 
 // ----- tickets ---------------------------------------------------------------
 
-/// Columns read by [`ticket_row`].
 /// The columns [`ticket_row`] reads, as a literal for `concat!`.
 macro_rules! ticket_columns {
     () => {
@@ -323,17 +322,17 @@ impl SeatLedger {
 
     /// The event with its seat count as of this batch, read on first use.
     fn entry(&mut self, conn: &Connection, event_id: i64) -> StoreResult<&mut LedgerEntry> {
-        if let std::collections::hash_map::Entry::Vacant(slot) = self.events.entry(event_id) {
-            let event = event_by_rowid(conn, event_id)?.ok_or(StoreError::NotFound)?;
-            slot.insert(LedgerEntry {
-                available: event.available,
-                event,
-                changed: false,
-            });
-        }
-        self.events
-            .get_mut(&event_id)
-            .ok_or_else(|| StoreError::Internal("seat ledger entry missing".to_owned()))
+        Ok(match self.events.entry(event_id) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(slot) => {
+                let event = event_by_rowid(conn, event_id)?.ok_or(StoreError::NotFound)?;
+                slot.insert(LedgerEntry {
+                    available: event.available,
+                    event,
+                    changed: false,
+                })
+            }
+        })
     }
 }
 
@@ -355,17 +354,16 @@ pub(super) fn book(
     ledger: &mut SeatLedger,
     request: &BookingRequest,
 ) -> Result<StoreResult<Booking>, String> {
-    let checked = match check_booking(conn, ledger, request) {
+    let (user_id, event_id, entry) = match check_booking(conn, ledger, request) {
         Ok(Checked::Replay(booking)) => return Ok(Ok(booking)),
-        Ok(Checked::Go(checked)) => checked,
+        Ok(Checked::Go {
+            user_id,
+            event_id,
+            entry,
+        }) => (user_id, event_id, entry),
         Err(refused) => return Ok(Err(refused)),
     };
-    let (user_id, event_id) = (checked.user_id, checked.event_id);
     let booked_at = to_millis(request.booked_at);
-    let entry = ledger
-        .events
-        .get_mut(&event_id)
-        .ok_or("seat ledger entry missing")?;
     conn.prepare_cached(
         "INSERT INTO tickets (user_id, event_id, event_name, quantity, booked_at, request_key) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -405,25 +403,23 @@ pub(super) fn book(
 }
 
 /// What the checks of a booking decided.
-enum Checked {
+enum Checked<'a> {
     /// The `request_key` was used before: answer with the original ticket.
     Replay(Booking),
-    /// Every rule holds: write it.
-    Go(Ids),
-}
-
-/// The parsed ids of a booking that passed its checks.
-struct Ids {
-    user_id: i64,
-    event_id: i64,
+    /// Every rule holds: write it (parsed ids, the event's ledger entry).
+    Go {
+        user_id: i64,
+        event_id: i64,
+        entry: &'a mut LedgerEntry,
+    },
 }
 
 /// The read-only half of [`book`]: every rule, nothing written.
-fn check_booking(
+fn check_booking<'a>(
     conn: &Connection,
-    ledger: &mut SeatLedger,
+    ledger: &'a mut SeatLedger,
     request: &BookingRequest,
-) -> StoreResult<Checked> {
+) -> StoreResult<Checked<'a>> {
     let user_id = parse_id(&request.user_id).ok_or(StoreError::NotFound)?;
     let event_id = parse_id(&request.event_id).ok_or(StoreError::NotFound)?;
     if request.quantity == 0 {
@@ -477,7 +473,11 @@ fn check_booking(
             available: entry.available,
         });
     }
-    Ok(Checked::Go(Ids { user_id, event_id }))
+    Ok(Checked::Go {
+        user_id,
+        event_id,
+        entry,
+    })
 }
 
 /// A user's active tickets, newest first.
