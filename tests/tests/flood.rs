@@ -193,3 +193,60 @@ async fn a_logged_in_connection_gets_the_longer_idle_timeout() {
     );
     assert_eq!(server.stats().connections_timed_out, 1);
 }
+
+/// Listen-backlog issue: 1,500 clients connecting at once each get
+/// `welcome` or `server_full` within [`WAIT`]. With the old backlog of 128
+/// some completed the TCP handshake but were never accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connect_burst_gets_welcome_or_server_full_for_everyone() {
+    const CLIENTS: usize = 1_500;
+    // Each client costs this process two descriptors (its end and the
+    // server's): make sure the soft limit allows it.
+    let wanted = u64::try_from(CLIENTS * 2 + 512).unwrap_or(u64::MAX);
+    let limit = rlimit::increase_nofile_limit(wanted).expect("raise RLIMIT_NOFILE");
+    assert!(
+        limit >= wanted,
+        "RLIMIT_NOFILE is {limit}; this test needs {wanted} descriptors"
+    );
+    let server = start_server_with(Options {
+        tune: |c| c.max_connections_per_ip = 0,
+        ..Options::default()
+    })
+    .await;
+    let addr = server.addr();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(CLIENTS));
+    let clients = (0..CLIENTS).map(|_| {
+        let barrier = std::sync::Arc::clone(&barrier);
+        tokio::spawn(async move {
+            let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+            barrier.wait().await;
+            let first = tokio::time::timeout(WAIT, async {
+                let stream = socket.connect(addr).await.ok()?;
+                let mut framed =
+                    tokio_util::codec::Framed::new(stream, coliseum_protocol::frame_codec());
+                let frame = futures::StreamExt::next(&mut framed).await?.ok()?;
+                // Held until the whole burst is answered, so the cap is reached.
+                Some((serde_json::from_slice::<Value>(&frame).ok()?, framed))
+            })
+            .await;
+            first.ok().flatten()
+        })
+    });
+    let answers = join_all(clients).await;
+    let (mut welcomed, mut full, mut other) = (0, 0, Vec::new());
+    for answer in &answers {
+        match answer.as_ref().expect("client task") {
+            Some((first, _)) if first["push"] == "welcome" => welcomed += 1,
+            Some((first, _)) if first["push"] == "server_full" => full += 1,
+            unanswered => other.push(unanswered.as_ref().map(|(v, _)| v.clone())),
+        }
+    }
+    assert!(
+        other.is_empty(),
+        "{} of {CLIENTS} got neither welcome nor server_full in time (e.g. {:?})",
+        other.len(),
+        other.first()
+    );
+    assert_eq!(welcomed, 1024, "the default cap admits exactly 1,024");
+    assert_eq!(full, CLIENTS - 1024);
+}

@@ -10,6 +10,9 @@
 //!   checked first: a client over it gets one error frame,
 //!   `{"id":null,"ok":false,"error":{"code":"rate_limited","message":...}}`,
 //!   and is closed, without taking a server-wide slot.
+//! - The listen backlog is `max_connections` + 1,024 (capped by the
+//!   kernel's `net.core.somaxconn`), so a connect burst waits in the
+//!   kernel's queue until accepted instead of overflowing it.
 //! - Failed accepts (e.g. out of file descriptors) back off exponentially,
 //!   1 ms up to 1 s, and the loop keeps going.
 //! - With [`ServerConfig::tls`] set, every accepted connection runs the
@@ -29,7 +32,7 @@ use coliseum_protocol::{ErrorBody, ErrorCode, Push, encode_error, encode_push, f
 use coliseum_store::Store;
 use futures::SinkExt;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::codec::FramedWrite;
@@ -71,7 +74,7 @@ impl Server {
     /// # Errors
     /// The bind error (address in use, permission denied, ...).
     pub async fn bind(config: ServerConfig, store: Arc<dyn Store>) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(config.listen).await?;
+        let listener = listen(config.listen, listen_backlog(config.max_connections))?;
         let local_addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(config, store));
         Ok(Self {
@@ -158,6 +161,29 @@ impl Server {
             shared,
         }
     }
+}
+
+/// The listen backlog for a server admitting `max_connections` clients:
+/// room for all of them plus 1,024 refusals arriving in the same burst, so
+/// a connect storm is queued by the kernel until accepted instead of being
+/// dropped (listen-queue overflow leaves clients that completed the TCP
+/// handshake hanging). The kernel caps it at `net.core.somaxconn` (4,096 on
+/// current Linux).
+fn listen_backlog(max_connections: usize) -> u32 {
+    u32::try_from(max_connections.saturating_add(1024)).unwrap_or(u32::MAX)
+}
+
+/// Binds `addr` (with `SO_REUSEADDR`, as [`TcpListener::bind`] does) and
+/// listens with `backlog`.
+fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
 }
 
 /// A running server started by [`Server::spawn`]. Dropping the handle
