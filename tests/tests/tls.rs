@@ -37,16 +37,22 @@ impl TlsServer {
 }
 
 async fn start_tls() -> TlsServer {
+    start_tls_with(|_| {}).await
+}
+
+/// As [`start_tls`], with `tune` applied to the configuration last.
+async fn start_tls_with(tune: fn(&mut ServerConfig)) -> TlsServer {
     let dir = tempfile::tempdir().expect("temp dir");
     let identity =
         coliseum_tls::load_or_create_server_identity(dir.path(), None, None).expect("identity");
     let store = open_embedded_store(dir.path()).await.expect("store");
-    let config = ServerConfig {
+    let mut config = ServerConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         handshake_timeout: HANDSHAKE,
         tls: Some(identity.acceptor()),
         ..ServerConfig::default()
     };
+    tune(&mut config);
     let server = Server::bind(config, Arc::clone(&store))
         .await
         .expect("bind");
@@ -185,5 +191,42 @@ async fn a_stalled_tls_handshake_is_closed_after_the_timeout() {
     while server.handle.stats().connections_timed_out < 1 {
         assert!(tokio::time::Instant::now() < deadline, "counted");
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Hardening issue: refusals are said after the TLS handshake, so a TLS
+/// client at the server-wide cap reads the `server_full` push (it used to
+/// get plaintext bytes and fail with `WRONG_VERSION_NUMBER`).
+#[tokio::test]
+async fn a_tls_client_past_the_cap_reads_server_full() {
+    let server = start_tls_with(|c| c.max_connections = 1).await;
+    let (_first, _first_pushes) = Client::connect_with(&server.addr(), &server.pinned())
+        .await
+        .expect("the first client is admitted");
+    let refused = Client::connect_with(&server.addr(), &server.pinned()).await;
+    assert!(
+        matches!(refused, Err(ClientError::ServerFull { limit: 1 })),
+        "{refused:?}"
+    );
+}
+
+/// As above, at the per-address cap: the `rate_limited` refusal is read
+/// over TLS.
+#[tokio::test]
+async fn a_tls_client_past_the_per_address_cap_reads_rate_limited() {
+    let server = start_tls_with(|c| c.max_connections_per_ip = 1).await;
+    let (_first, _first_pushes) = Client::connect_with(&server.addr(), &server.pinned())
+        .await
+        .expect("the first client is admitted");
+    let refused = Client::connect_with(&server.addr(), &server.pinned()).await;
+    match refused {
+        Err(ClientError::Server(body)) => {
+            assert_eq!(
+                body.code,
+                coliseum_protocol::ErrorCode::RateLimited,
+                "{body:?}"
+            );
+        }
+        other => panic!("expected rate_limited over TLS, got {other:?}"),
     }
 }

@@ -16,7 +16,9 @@
 //! - Failed accepts (e.g. out of file descriptors) back off exponentially,
 //!   1 ms up to 1 s, and the loop keeps going.
 //! - With [`ServerConfig::tls`] set, every accepted connection runs the
-//!   TLS handshake (bounded by `handshake_timeout`) before its `welcome`.
+//!   TLS handshake (bounded by `handshake_timeout`) before its `welcome`,
+//!   and so does every refused one before its refusal, so that TLS clients
+//!   can read it (at most 256 refusals in flight; more are closed at once).
 //! - Shutdown (the future given to [`Server::run`]): stop accepting, push
 //!   `shutdown` to everyone, let each connection finish the request it is
 //!   handling and flush, wait up to `shutdown_grace` (then drop the rest),
@@ -250,6 +252,7 @@ async fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, tracker: &Tas
     let limit = Arc::new(Semaphore::new(shared.config.max_connections));
     let per_ip = ConnectionsPerIp::new(shared.config.max_connections_per_ip);
     let mut refusals = LogSampler::default();
+    let refusing = Arc::new(Semaphore::new(REFUSALS_IN_FLIGHT));
     let mut backoff = Duration::from_millis(1);
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -277,7 +280,13 @@ async fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, tracker: &Tas
                 ErrorCode::RateLimited,
                 format!("too many connections from your address (at most {cap}): close one first"),
             );
-            tracker.spawn(refuse(stream, encode_error(None, &body)));
+            refuse_over(
+                stream,
+                shared,
+                tracker,
+                &refusing,
+                encode_error(None, &body),
+            );
             continue;
         };
         match Arc::clone(&limit).try_acquire_owned() {
@@ -292,7 +301,13 @@ async fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, tracker: &Tas
                 }
                 bump(&shared.counters.connections_refused_full);
                 let limit = u64::try_from(cap).unwrap_or(u64::MAX);
-                tracker.spawn(refuse(stream, encode_push(&Push::ServerFull { limit })));
+                refuse_over(
+                    stream,
+                    shared,
+                    tracker,
+                    &refusing,
+                    encode_push(&Push::ServerFull { limit }),
+                );
             }
         }
     }
@@ -366,6 +381,47 @@ async fn accept_tcp(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, sl
         Ok(tls) => connection::serve(tls, peer, shared, slot).await,
         Err(err) => tracing::debug!(%peer, %err, "TLS handshake failed: closing"),
     }
+}
+
+/// Refusals being told at once. A refusal over TLS costs a handshake; past
+/// this many in flight, further refused sockets are closed without a word
+/// (still counted), so a connection flood cannot make the server spend
+/// unbounded CPU and memory on refusing it.
+const REFUSALS_IN_FLIGHT: usize = 256;
+
+/// Tells a refused client why, over the transport it speaks: with
+/// [`ServerConfig::tls`] set the TLS handshake is completed first (bounded
+/// by [`REFUSAL_TIMEOUT`] and `handshake_timeout`), so a TLS client reads
+/// the documented `server_full` push or `rate_limited` error instead of a
+/// TLS alert. Runs on `tracker`, holding one of `refusing`'s permits.
+fn refuse_over(
+    stream: TcpStream,
+    shared: &Shared,
+    tracker: &TaskTracker,
+    refusing: &Arc<Semaphore>,
+    frame: Bytes,
+) {
+    let Ok(permit) = Arc::clone(refusing).try_acquire_owned() else {
+        tracing::debug!("too many refusals in flight: closing without a word");
+        return;
+    };
+    let tls = shared.config.tls.clone();
+    let timeout = match shared.config.handshake_timeout {
+        Duration::ZERO => REFUSAL_TIMEOUT,
+        configured => configured.min(REFUSAL_TIMEOUT),
+    };
+    tracker.spawn(async move {
+        let _permit = permit;
+        let Some(acceptor) = tls else {
+            refuse(stream, frame).await;
+            return;
+        };
+        match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+            Ok(Ok(tls)) => refuse(tls, frame).await,
+            Ok(Err(err)) => tracing::debug!(%err, "TLS handshake of a refused client failed"),
+            Err(_) => tracing::debug!("TLS handshake of a refused client timed out"),
+        }
+    });
 }
 
 /// Sends the one `frame` of a refusal and closes (bounded by
