@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use coliseum_server::admin::{AdminOutcome, add_admin};
-use coliseum_server::{Server, ServerConfig, default_data_dir, open_embedded_store};
+use coliseum_server::{DataDirLock, Server, ServerConfig, default_data_dir, open_embedded_store};
 use coliseum_store::Store;
 use tracing_subscriber::EnvFilter;
 
@@ -335,6 +335,9 @@ fn origin_word(origin: coliseum_tls::IdentityOrigin) -> &'static str {
 }
 
 async fn serve(cli: &Cli) -> Result<(), String> {
+    // Held until the server has stopped: one server per data directory.
+    let data_dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
+    let _lock = DataDirLock::acquire(&data_dir).map_err(|e| e.to_string())?;
     let identity = load_identity(cli)?;
     let (store, described) = open_store(cli).await?;
     let config = ServerConfig {

@@ -448,3 +448,49 @@ async fn tls_flags_come_in_pairs_and_exclude_plaintext() {
         assert!(output.stdout.is_empty(), "{args:?}: nothing served");
     }
 }
+
+/// Hardening issue: a second server on the same `--data-dir` exits non-zero
+/// with one line naming the directory and the first server's pid, while
+/// `admin add` still works beside the running server.
+#[tokio::test]
+async fn a_second_server_on_the_same_data_dir_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut first, addr) = serve(dir.path()).await;
+    let pid = first.id().expect("first server's pid");
+    let output = tokio::time::timeout(
+        WAIT,
+        command(dir.path())
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--log",
+                "off",
+                "--insecure-plaintext",
+            ])
+            .output(),
+    )
+    .await
+    .expect("the second server exits")
+    .expect("run");
+    assert!(!output.status.success(), "the second server must not serve");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "coliseum-server: data directory {} is in use by another coliseum-server (pid {pid})",
+            dir.path().display()
+        )
+    );
+
+    let added = admin_add(dir.path(), &["boss"], "boss-password-1\n").await;
+    assert!(added.status.success(), "{added:?}");
+    let (client, _pushes) = Client::connect(addr.as_str())
+        .await
+        .expect("first still serves");
+    let session = client
+        .login("boss", "boss-password-1")
+        .await
+        .expect("the admin added beside the server logs in");
+    assert_eq!(session.role, Role::Admin);
+    first.kill().await.expect("stop the first server");
+}

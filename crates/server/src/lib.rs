@@ -48,6 +48,7 @@
 //! - `audit`: the audit log (store + `audit` tracing target).
 //! - [`admin`]: `admin add` (the only way to make an admin).
 //! - [`embedded`]: the embedded SQLite store and its default directory.
+//! - [`lock`]: one server per data directory.
 
 pub mod admin;
 mod audit;
@@ -60,6 +61,7 @@ mod errors;
 mod handlers;
 mod hub;
 mod limits;
+pub mod lock;
 mod outbox;
 mod seats;
 pub mod server;
@@ -69,5 +71,6 @@ mod throttle;
 
 pub use config::{LoginThrottleConfig, ServerConfig};
 pub use embedded::{default_data_dir, open_embedded_store};
+pub use lock::{DataDirLock, DataDirLockError};
 pub use server::{Server, ServerHandle};
 pub use stats::ServerStats;
