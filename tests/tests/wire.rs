@@ -292,3 +292,50 @@ async fn a_slow_reader_is_disconnected_without_stalling_the_others() {
     assert!(slow_gone, "the slow reader was never disconnected");
     assert!(!writer.is_closed() && !fast.is_closed());
 }
+
+/// Hardening issue (SIGTERM): requests already sent when the server stops
+/// each get an answer — executed (`ok`) or refused with `unavailable` —
+/// before the connection closes; none is dropped silently.
+#[tokio::test]
+async fn requests_in_flight_at_shutdown_are_each_answered() {
+    const REQUESTS: u64 = 1_000;
+    let mut server = start_server().await;
+    let (mut conn, _) = RawConn::connect(server.addr()).await;
+    let mut burst = Vec::new();
+    for id in 1..=REQUESTS {
+        let body = serde_json::to_vec(&json!({"id": id, "op": "list_events"})).expect("json");
+        burst.extend_from_slice(&u32::try_from(body.len()).expect("small").to_be_bytes());
+        burst.extend_from_slice(&body);
+    }
+    conn.write_raw(&burst).await;
+    // Stop while the burst is being answered; read everything until close.
+    let stopping = async { server.stop().await };
+    let reading = async {
+        let mut answered = std::collections::BTreeMap::new();
+        while let Some(frame) = conn.recv().await {
+            if let Some(id) = frame["id"].as_u64() {
+                let outcome = if frame["ok"] == json!(true) {
+                    "ok".to_owned()
+                } else {
+                    error_code(&frame).to_owned()
+                };
+                answered.insert(id, outcome);
+            }
+        }
+        answered
+    };
+    let ((), answered) = tokio::join!(stopping, reading);
+    let missing: Vec<u64> = (1..=REQUESTS)
+        .filter(|id| !answered.contains_key(id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {REQUESTS} requests got no answer (first {:?})",
+        missing.len(),
+        missing.first()
+    );
+    assert!(
+        answered.values().all(|o| o == "ok" || o == "unavailable"),
+        "{answered:?}"
+    );
+}

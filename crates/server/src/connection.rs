@@ -25,8 +25,10 @@
 //!   (`ConnState::close_after_reply`, e.g. `too_many_attempts`): the
 //!   reader queues it and stops; requests pipelined after it are dropped.
 //! - Graceful shutdown: the reader stops taking requests (the one being
-//!   handled finishes), then the writer flushes what is queued (the
-//!   `shutdown` push, the last response) and closes. The kill token drops
+//!   handled finishes); every further request already sent — buffered, or
+//!   waiting in the socket — is answered `unavailable` ("not executed"),
+//!   then the writer flushes what is queued (the `shutdown` push, the last
+//!   responses) and closes. The kill token drops
 //!   the connection at once (slow reader, or the grace period ran out).
 
 use std::net::SocketAddr;
@@ -62,13 +64,14 @@ const LINGER_BYTES: u64 = 4 * MAX_FRAME_LEN as u64;
 /// Why the reader stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ending {
-    /// The client closed, a read failed, the server is stopping, or the
-    /// connection was killed.
+    /// The client closed, a read failed, or the connection was killed.
     Closed,
     /// The client announced an oversize frame (answered `frame_too_large`).
     FrameTooLarge,
     /// A handler's response was the last (`ConnState::close_after_reply`).
     LastReply,
+    /// The server is stopping; requests already sent were answered.
+    Stopped,
 }
 
 /// Serves one accepted client until it leaves, is dropped, or the server
@@ -156,7 +159,10 @@ where
         let next = tokio::select! {
             biased;
             () = &mut killed => return Ending::Closed,
-            () = &mut stopping => return Ending::Closed,
+            () = &mut stopping => {
+                refuse_read_requests(frames, outbox, killed.as_mut(), state.id).await;
+                return Ending::Stopped;
+            }
             next = frames.next() => next,
             () = &mut timer, if armed => {
                 tracing::info!(
@@ -196,6 +202,55 @@ where
         if state.close_after_reply {
             return Ending::LastReply;
         }
+    }
+}
+
+/// Requests refused at shutdown on one connection, at most: a client that
+/// keeps pipelining cannot hold the shutdown up.
+const SHUTDOWN_REFUSALS: usize = 4_096;
+/// At shutdown, how long a connection may be quiet before it is taken to
+/// have sent everything it had sent before the `shutdown` push.
+const SHUTDOWN_QUIET: Duration = Duration::from_millis(100);
+
+/// At shutdown: answers every request already read or already waiting in
+/// the socket, until the client is quiet for [`SHUTDOWN_QUIET`] — with `unavailable` ("not
+/// executed"), so that none is dropped silently and the client knows it may
+/// retry elsewhere or later (hardening issue, SIGTERM). Unreadable frames
+/// get their usual `bad_request`. At most [`SHUTDOWN_REFUSALS`].
+async fn refuse_read_requests<R>(
+    frames: &mut FramedRead<R, LengthDelimitedCodec>,
+    outbox: &Outbox,
+    mut killed: std::pin::Pin<&mut WaitForCancellationFuture<'_>>,
+    conn: u64,
+) where
+    R: AsyncRead + Unpin,
+{
+    let body = ErrorBody::new(
+        ErrorCode::Unavailable,
+        "the server is shutting down: this request was not executed; retry after reconnecting",
+    );
+    let mut refused = 0_usize;
+    while refused < SHUTDOWN_REFUSALS {
+        // What is buffered or already on its way; a client quiet for
+        // SHUTDOWN_QUIET has sent everything it had before the `shutdown`.
+        let Ok(Some(Ok(frame))) = tokio::time::timeout(SHUTDOWN_QUIET, frames.next()).await else {
+            break;
+        };
+        let response = match parse_request(&frame) {
+            Ok(request) => encode_error(Some(request.id), &body),
+            Err(err) => encode_error(err.id, &err.error),
+        };
+        if !send(outbox, killed.as_mut(), response).await {
+            return;
+        }
+        refused += 1;
+    }
+    if refused > 0 {
+        tracing::info!(
+            conn,
+            refused,
+            "shutting down: refused requests already sent"
+        );
     }
 }
 
