@@ -22,7 +22,7 @@
 //! - this file: the command line ([`Cli`]), logging, store selection
 //!   ([`open_store`]), signals, and `admin add`.
 
-use std::io::{BufRead as _, IsTerminal as _};
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use coliseum_server::admin::{AdminOutcome, add_admin};
+use coliseum_server::logging::Lossy;
 use coliseum_server::{DataDirLock, Server, ServerConfig, default_data_dir, open_embedded_store};
 use coliseum_store::Store;
 use tracing_subscriber::EnvFilter;
@@ -233,13 +234,15 @@ enum AdminAction {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Err(err) = init_logging(&cli.log) {
-        eprintln!("coliseum-server: {err}");
+        complain(format_args!("coliseum-server: {err}"));
         return ExitCode::FAILURE;
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("coliseum-server: cannot start the async runtime: {err}");
+            complain(format_args!(
+                "coliseum-server: cannot start the async runtime: {err}"
+            ));
             return ExitCode::FAILURE;
         }
     };
@@ -254,10 +257,26 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("coliseum-server: {err}");
+            complain(format_args!("coliseum-server: {err}"));
             ExitCode::FAILURE
         }
     }
+}
+
+/// One line on stdout; a stdout that cannot be written (closed, full disk)
+/// is ignored rather than a panic (`println!` panics).
+fn say(line: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    let _ = out
+        .write_fmt(line)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+}
+
+/// One line on stderr, as [`say`] (`eprintln!` panics on a broken stderr).
+fn complain(line: std::fmt::Arguments<'_>) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_fmt(line).and_then(|()| err.write_all(b"\n"));
 }
 
 fn init_logging(filter: &str) -> Result<(), String> {
@@ -265,7 +284,10 @@ fn init_logging(filter: &str) -> Result<(), String> {
         EnvFilter::try_new(filter).map_err(|e| format!("invalid --log filter {filter:?}: {e}"))?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // A log that cannot be written never stops the server: the line is
+        // dropped and counted (coliseum_server::logging).
+        .with_writer(|| Lossy::new(std::io::stderr()))
+        .log_internal_errors(false)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init()
         .map_err(|e| format!("cannot set up logging: {e}"))
@@ -367,16 +389,18 @@ async fn serve(cli: &Cli) -> Result<(), String> {
     } else {
         "PLAINTEXT"
     };
-    println!(
+    say(format_args!(
         "coliseum-server listening on {} (store: {described}; transport: {transport})",
         server.local_addr()
-    );
+    ));
     match &identity {
         Some(identity) => {
             let fingerprint = identity.fingerprint();
             let origin = origin_word(identity.origin());
             let cert = identity.cert_path().display();
-            println!("TLS certificate fingerprint (SHA-256): {fingerprint} ({origin}: {cert})");
+            say(format_args!(
+                "TLS certificate fingerprint (SHA-256): {fingerprint} ({origin}: {cert})"
+            ));
             tracing::info!(%fingerprint, origin, %cert, "TLS certificate fingerprint (SHA-256)");
         }
         None => tracing::warn!(
@@ -426,8 +450,10 @@ async fn admin_add(cli: &Cli, username: &str, email: Option<&str>) -> Result<(),
     let outcome = outcome?;
     closed.map_err(|e| format!("closing the store: {e}"))?;
     match outcome {
-        AdminOutcome::Created => println!("created admin account {username}"),
-        AdminOutcome::Promoted => println!("{username} is now an admin (password updated)"),
+        AdminOutcome::Created => say(format_args!("created admin account {username}")),
+        AdminOutcome::Promoted => say(format_args!(
+            "{username} is now an admin (password updated)"
+        )),
     }
     Ok(())
 }

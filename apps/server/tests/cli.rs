@@ -113,11 +113,24 @@ async fn serve_tls(data_dir: &Path, flags: &[&str]) -> TlsServer {
 
 /// Spawns the server, reads the address line and, when `tls`, the next line.
 async fn start(data_dir: &Path, flags: &[&str], tls: bool) -> (Child, String, Option<String>) {
+    let mut all = vec!["--log", "warn"];
+    all.extend_from_slice(flags);
+    start_logging_to(data_dir, &all, tls, Stdio::inherit()).await
+}
+
+/// As [`start`] (but without a `--log` level of its own), with the server's
+/// stderr (its log) going to `stderr`.
+async fn start_logging_to(
+    data_dir: &Path,
+    flags: &[&str],
+    tls: bool,
+    stderr: Stdio,
+) -> (Child, String, Option<String>) {
     let mut child = command(data_dir)
-        .args(["--listen", "127.0.0.1:0", "--log", "warn"])
+        .args(["--listen", "127.0.0.1:0"])
         .args(flags)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .expect("spawn");
     let stdout = child.stdout.take().expect("stdout");
@@ -493,4 +506,64 @@ async fn a_second_server_on_the_same_data_dir_is_refused() {
         .expect("the admin added beside the server logs in");
     assert_eq!(session.role, Role::Admin);
     first.kill().await.expect("stop the first server");
+}
+
+/// Registers and logs in a fresh account on a new connection to `addr`:
+/// the server is really serving (welcome, a write, a password hash).
+async fn serves_a_new_member(addr: &str, name: &str) {
+    let (client, _pushes) = Client::connect(addr).await.expect("welcome");
+    client
+        .register(name, "member-password-1", &format!("{name}@example.com"))
+        .await
+        .expect("register");
+    client
+        .login(name, "member-password-1")
+        .await
+        .expect("login");
+}
+
+/// Hardening issue: with its log on a full disk (`2>/dev/full`) the server
+/// used to exit 101 without a word; now the lines are dropped and it serves.
+#[tokio::test]
+async fn a_log_on_a_full_disk_does_not_stop_the_server() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut child, addr, _) = start_logging_to(
+        dir.path(),
+        // Info level: every connection writes log lines.
+        &["--insecure-plaintext", "--log", "info"],
+        false,
+        Stdio::from(full),
+    )
+    .await;
+    for name in ["first", "second", "third"] {
+        serves_a_new_member(&addr, name).await;
+    }
+    assert!(child.try_wait().expect("status").is_none(), "still running");
+    child.kill().await.expect("stop");
+}
+
+/// Hardening issue: with stderr piped to a process that has exited, new
+/// connections were closed before their `welcome` (a log write failed with
+/// EPIPE and the connection task panicked).
+#[tokio::test]
+async fn a_log_pipe_whose_reader_exited_does_not_stop_the_server() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut child, addr, _) = start_logging_to(
+        dir.path(),
+        &["--insecure-plaintext", "--log", "info"],
+        false,
+        Stdio::piped(),
+    )
+    .await;
+    // The reader of the log goes away.
+    drop(child.stderr.take().expect("stderr pipe"));
+    for name in ["first", "second", "third"] {
+        serves_a_new_member(&addr, name).await;
+    }
+    assert!(child.try_wait().expect("status").is_none(), "still running");
+    child.kill().await.expect("stop");
 }

@@ -49,6 +49,7 @@
 //! - [`admin`]: `admin add` (the only way to make an admin).
 //! - [`embedded`]: the embedded SQLite store and its default directory.
 //! - [`lock`]: one server per data directory.
+//! - [`logging`]: a log writer that drops lines instead of failing.
 
 pub mod admin;
 mod audit;
@@ -62,6 +63,7 @@ mod handlers;
 mod hub;
 mod limits;
 pub mod lock;
+pub mod logging;
 mod outbox;
 mod seats;
 pub mod server;

@@ -28,6 +28,9 @@ pub struct ServerStats {
     pub connections_refused_full: u64,
     /// Connections closed by the handshake or idle timeout.
     pub connections_timed_out: u64,
+    /// Log lines dropped because the log could not be written (a full
+    /// disk, a closed pipe), process-wide: see [`crate::logging`].
+    pub log_writes_dropped: u64,
 }
 
 /// The live counters behind [`ServerStats`].
@@ -59,6 +62,7 @@ impl Counters {
             connections_refused_per_ip: get(&self.connections_refused_per_ip),
             connections_refused_full: get(&self.connections_refused_full),
             connections_timed_out: get(&self.connections_timed_out),
+            log_writes_dropped: crate::logging::dropped_log_writes(),
         }
     }
 }
