@@ -163,6 +163,25 @@ impl SqliteStore {
         self.writer.stats()
     }
 
+    /// Fault injection for tests: caps the database at `pages` pages
+    /// (SQLite's `max_page_count` on the writer connection; a cap below the
+    /// current size means "the current size"), so that the next write
+    /// needing a new page fails as on a full disk. `None` lifts the cap (as
+    /// freeing space would).
+    ///
+    /// # Errors
+    /// As any write.
+    #[doc(hidden)]
+    pub async fn limit_pages(&self, pages: Option<u64>) -> StoreResult<()> {
+        // SQLite's own default maximum.
+        let pages = pages.unwrap_or(4_294_967_294);
+        self.write(move |conn| {
+            conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+                .map_err(convert::map_err)
+        })
+        .await
+    }
+
     /// `Err(Unavailable)` once closed.
     fn check_open(&self) -> StoreResult<()> {
         if self.closed.load(Ordering::Acquire) {

@@ -573,3 +573,54 @@ async fn a_booking_write_failing_after_its_checks_rolls_back_its_whole_group() {
     assert_eq!(booked.available, 8);
     store.close().await.expect("close");
 }
+
+#[tokio::test]
+async fn a_full_disk_answers_unavailable_and_writes_recover_once_space_is_freed() {
+    // Hardening issue: on a full disk the writer thread died and writes hung
+    // or failed forever. Now a write that finds the disk full is answered
+    // `Unavailable` (nothing kept), reads go on, and writes work again as
+    // soon as there is room — no restart.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(dir.path()).expect("open");
+    let event = store
+        .create_event(new_event("Full house", 10, 10))
+        .await
+        .expect("event");
+    store.limit_pages(Some(1)).await.expect("cap the size");
+    let text = "x".repeat(2_000);
+    let mut appended = 0_u32;
+    let refused = loop {
+        assert!(appended < 10_000, "the capped database never filled up");
+        let sent = store
+            .append_message(NewMessage {
+                room: "lobby".to_owned(),
+                from: "filler".to_owned(),
+                text: text.clone(),
+                sent_at: at(i64::from(appended)),
+            })
+            .await;
+        match sent {
+            Ok(_) => appended += 1,
+            Err(err) => break err,
+        }
+    };
+    assert!(
+        matches!(&refused, StoreError::Unavailable(m) if m.contains("disk is full")),
+        "{refused:?}"
+    );
+    // Reads still work while the disk is full.
+    let seen = store.event(&event.id).await.expect("read").expect("exists");
+    assert_eq!(seen.available, 10);
+
+    store.limit_pages(None).await.expect("space freed");
+    let user = store
+        .create_user(new_user("after"))
+        .await
+        .expect("writes work again");
+    let booked = store
+        .book(booking(&user, &event.id, 2))
+        .await
+        .expect("bookings work again");
+    assert_eq!(booked.available, 8);
+    store.close().await.expect("close");
+}

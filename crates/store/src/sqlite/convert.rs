@@ -81,6 +81,10 @@ pub(super) fn role_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<Role> {
     }
 }
 
+/// The `Unavailable` message of a write refused because the disk is full.
+pub(super) const DISK_FULL: &str =
+    "the server's disk is full: nothing was saved; retry once space is freed";
+
 /// Maps a SQLite error onto the domain error.
 ///
 /// - a `UNIQUE` violation on `users.username` / `users.email` →
@@ -104,6 +108,9 @@ pub(super) fn map_err(err: rusqlite::Error) -> StoreError {
             }
             ffi::SQLITE_CONSTRAINT_FOREIGNKEY => return StoreError::NotFound,
             _ => {}
+        }
+        if failure.code == ffi::ErrorCode::DiskFull {
+            return StoreError::Unavailable(DISK_FULL.to_owned());
         }
         if matches!(
             failure.code,

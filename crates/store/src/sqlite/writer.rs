@@ -16,8 +16,11 @@
 //!    `synchronous = FULL` fsyncs the WAL);
 //! 4. only then send every reply. If anything in 2–3 fails at the
 //!    transaction level, the whole batch is rolled back and every operation
-//!    of it is answered `Internal`: nothing is acknowledged that is not on
-//!    disk.
+//!    of it is answered `Internal` — or `Unavailable` when the disk is full
+//!    (`SQLITE_FULL`): nothing is acknowledged that is not on disk, and the
+//!    writer goes on with the next batch, so writes recover by themselves
+//!    once space is freed. A panic outside the operations is caught the
+//!    same way: the thread never dies.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -86,6 +89,14 @@ where
                 "sqlite write operation ran twice".to_owned(),
             )),
         };
+        // Some errors (disk full, I/O) make SQLite roll back the whole
+        // transaction, savepoints included: the batch is lost, say why.
+        if conn.is_autocommit() {
+            let why = result
+                .err()
+                .map_or_else(String::new, |e| format!(" after: {e}"));
+            return Err(format!("the transaction was rolled back by sqlite{why}"));
+        }
         if result.is_ok() {
             exec(conn, "RELEASE op")
         } else {
@@ -312,7 +323,7 @@ fn run(conn: Connection, mut commands: mpsc::Receiver<Command>, counters: &Count
             }
         }
         if !batch.is_empty() {
-            commit_batch(&conn, &mut batch, counters);
+            commit_batch_or_recover(&conn, &mut batch, counters);
         }
     }
     let closed = close(conn);
@@ -333,12 +344,8 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>, counters: &Cou
     };
     let failure = failure.map(|message| {
         tracing::error!(batch = batch.len(), %message, "sqlite batch rolled back");
-        if !conn.is_autocommit()
-            && let Err(e) = exec(conn, "ROLLBACK")
-        {
-            tracing::error!(error = %e, "sqlite rollback failed");
-        }
-        StoreError::Internal(format!("sqlite: {message}"))
+        roll_back(conn);
+        batch_error(&message)
     });
     if failure.is_some() {
         counters.failed_batches.fetch_add(1, Ordering::Relaxed);
@@ -351,6 +358,52 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>, counters: &Cou
     }
     for job in batch.drain(..) {
         job.finish(failure.as_ref());
+    }
+}
+
+/// Rolls back the open transaction, if any (SQLite may already have).
+fn roll_back(conn: &Connection) {
+    if !conn.is_autocommit()
+        && let Err(e) = exec(conn, "ROLLBACK")
+    {
+        tracing::error!(error = %e, "sqlite rollback failed");
+    }
+}
+
+/// Found in a batch's failure text when the disk was full: in SQLite's
+/// message for `SQLITE_FULL` ("database or disk is full") and in
+/// [`super::convert::DISK_FULL`] (batch-level failures travel as text, see
+/// [`Job::execute`]).
+const DISK_FULL_MARK: &str = "disk is full";
+
+/// The answer of every operation of a batch that could not be committed:
+/// `Unavailable` when the disk is full (nothing was kept; the writer goes
+/// on, and the same write succeeds once space is freed), else `Internal`.
+fn batch_error(message: &str) -> StoreError {
+    if message.contains(DISK_FULL_MARK) {
+        StoreError::Unavailable(super::convert::DISK_FULL.to_owned())
+    } else {
+        StoreError::Internal(format!("sqlite: {message}"))
+    }
+}
+
+/// Commits `batch` ([`commit_batch`]); a panic on the way (a bug: every
+/// operation already runs under `catch_unwind`) rolls the transaction back
+/// and answers what is left of the batch `Internal`, and the writer goes
+/// on: the thread never dies leaving a store that hangs or refuses forever.
+fn commit_batch_or_recover(conn: &Connection, batch: &mut Vec<Box<dyn Job>>, counters: &Counters) {
+    if catch_unwind(AssertUnwindSafe(|| commit_batch(conn, batch, counters))).is_ok() {
+        return;
+    }
+    tracing::error!(
+        left = batch.len(),
+        "sqlite writer panicked in a batch: rolled back"
+    );
+    roll_back(conn);
+    counters.failed_batches.fetch_add(1, Ordering::Relaxed);
+    let failure = StoreError::Internal("sqlite writer failed; nothing was saved".to_owned());
+    for job in batch.drain(..) {
+        let _ = catch_unwind(AssertUnwindSafe(|| job.finish(Some(&failure))));
     }
 }
 
