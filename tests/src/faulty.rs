@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use coliseum_protocol::{ChatMessage, Event, Ticket};
 use coliseum_store::{
     AuditEntry, Booking, BookingRequest, Cancellation, NewEvent, NewMessage, NewUser,
-    SessionRecord, Store, StoreError, StoreResult, User, UserUpdate,
+    SessionRecord, SessionUser, Store, StoreError, StoreResult, User, UserUpdate,
 };
 
 /// See the module docs.
@@ -68,13 +68,13 @@ impl Store for FaultyStore {
         self.check()?;
         self.inner.create_session(session).await
     }
-    async fn session_user(
+    async fn session(
         &self,
         token_hash: &str,
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<User>> {
+    ) -> StoreResult<Option<SessionUser>> {
         self.check()?;
-        self.inner.session_user(token_hash, now).await
+        self.inner.session(token_hash, now).await
     }
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
         self.check()?;

@@ -101,7 +101,9 @@ async fn wrong_password_and_unknown_user_get_the_same_answer() {
         .expect("register");
     let wrong = client.login("anna", "not the password").await;
     let unknown = client.login("nobody-here", "not the password").await;
-    let invalid = client.login("x", "y").await;
+    // A connection's 3rd failure closes it: try the last one on another.
+    let (other, _other_pushes) = server.connect().await;
+    let invalid = other.login("x", "y").await;
     let message = |r: Result<_, ClientError>| match r {
         Err(ClientError::Server(body)) => (body.code, body.message),
         other => panic!("expected an error, got {other:?}"),
@@ -185,30 +187,46 @@ async fn update_account_errors() {
 }
 
 #[tokio::test]
-async fn a_new_password_revokes_other_tokens_but_keeps_this_connection() {
+async fn a_new_password_revokes_every_token_and_gives_this_connection_a_fresh_one() {
     let server = start_server().await;
     let (client, _pushes, first) = server.user("paolo").await;
+    // Someone else holds this connection's token (say, stolen) ...
+    let (thief, _thief_pushes) = server.connect().await;
+    thief.resume(&first.token).await.expect("resume");
     let (_second_client, _second_pushes) = server.connect().await;
     let second = _second_client
         .login("paolo", PASSWORD)
         .await
         .expect("login");
-    client
+    let changed = client
         .update_account(PASSWORD, None, Some("a brand new password"), None)
         .await
         .expect("change password");
+    let rotated = changed.token.expect("a new token after a password change");
+    assert_ne!(rotated, first.token);
     assert!(client.my_tickets().await.is_ok(), "still logged in here");
+    // ... and loses access, live and on resume.
+    assert_eq!(code(thief.my_tickets().await), ErrorCode::Unauthenticated);
 
     let (fresh, _fresh_pushes) = server.connect().await;
-    assert_eq!(
-        code(fresh.resume(&second.token).await),
-        ErrorCode::Unauthenticated
-    );
-    // This connection's own token still resumes.
-    fresh
-        .resume(&first.token)
+    for revoked in [&second.token, &first.token] {
+        assert_eq!(
+            code(fresh.resume(revoked).await),
+            ErrorCode::Unauthenticated
+        );
+    }
+    fresh.resume(&rotated).await.expect("the new token resumes");
+    // A change without a new password keeps the token.
+    let renamed = client
+        .update_account(
+            "a brand new password",
+            None,
+            None,
+            Some("paolo@example.org"),
+        )
         .await
-        .expect("own token survives");
+        .expect("change e-mail");
+    assert_eq!(renamed.token, None);
     assert_eq!(
         code(fresh.login("paolo", PASSWORD).await),
         ErrorCode::Unauthenticated

@@ -1,9 +1,13 @@
 //! Login throttling, session tokens and secrets on the wire, end to end
 //! (security issue). Each test runs its own server on 127.0.0.1:0.
 //!
-//! - The 4th password check on a connection is answered
-//!   `too_many_attempts` and never evaluated (the server's count of argon2
-//!   verifications does not move), and the connection closes.
+//! - The 3rd failed password check on a connection is answered
+//!   `too_many_attempts` and the connection closes (the brief: three
+//!   tries); nothing after it is evaluated.
+//! - Before login only `register`/`login`/`resume` extend the pre-login
+//!   timeout; `register` is rate-limited per address.
+//! - A session that expires on a live connection ends there too, with a
+//!   `session_expired` push.
 //! - Accounts and addresses back off exponentially across connections
 //!   (`rate_limited` + `retry_after_ms`); a success resets the account.
 //! - Tokens: 256 random bits, only their SHA-256 stored, 7-day default
@@ -49,7 +53,7 @@ async fn register(conn: &mut RawConn, username: &str, password: &str) {
 }
 
 #[tokio::test]
-async fn the_fourth_login_on_a_connection_is_never_evaluated_and_closes_it() {
+async fn the_third_failed_login_on_a_connection_answers_too_many_attempts_and_closes_it() {
     let server = start_server().await;
     let (mut setup, _) = RawConn::connect(server.addr()).await;
     register(&mut setup, "anna", PASSWORD).await;
@@ -57,24 +61,28 @@ async fn the_fourth_login_on_a_connection_is_never_evaluated_and_closes_it() {
     let (mut conn, _) = RawConn::connect(server.addr()).await;
     let before = server.stats().password_verifications;
     // Unknown usernames cost a verification too (dummy hash): same time.
-    for (id, name) in [(1, "anna"), (2, "nobody-at-all"), (3, "anna")] {
+    for (id, name) in [(1, "anna"), (2, "nobody-at-all")] {
         conn.send_json(&login(id, name, "guess-that-fails")).await;
         let response = conn.response().await;
         assert_eq!(response["id"], json!(id));
         assert_eq!(error_code(&response), "unauthenticated");
     }
-    assert_eq!(server.stats().password_verifications, before + 3);
-
-    // The 4th — with the right password, pipelined with more requests — is
-    // refused unevaluated, and nothing after it is answered.
+    // The 3rd failure — pipelined with more requests, the right password
+    // among them — is answered too_many_attempts, and nothing after it is
+    // evaluated or answered.
+    conn.send_json(&login(3, "anna", "guess-that-fails")).await;
     conn.send_json(&login(4, "anna", PASSWORD)).await;
     conn.send_json(&json!({"id": 5, "op": "online"})).await;
     let response = conn.response().await;
-    assert_eq!(response["id"], json!(4));
+    assert_eq!(response["id"], json!(3));
     assert_eq!(error_code(&response), "too_many_attempts");
     assert_eq!(conn.recv().await, None, "closed after too_many_attempts");
     let stats = server.stats();
-    assert_eq!(stats.password_verifications, before + 3, "never evaluated");
+    assert_eq!(
+        stats.password_verifications,
+        before + 3,
+        "the 4th never evaluated"
+    );
     assert_eq!(stats.too_many_attempts, 1);
 
     // 3 failures are below the account's back-off: a new connection logs in.
@@ -86,18 +94,16 @@ async fn the_fourth_login_on_a_connection_is_never_evaluated_and_closes_it() {
 async fn wrong_current_passwords_count_as_failed_checks_too() {
     let server = start_server().await;
     let (client, _pushes, _) = server.user("marco").await;
-    for _ in 0..3 {
+    for _ in 0..2 {
         let wrong = client
             .update_account("not my password", Some("marco2"), None, None)
             .await;
         assert_eq!(code(wrong), ErrorCode::Unauthenticated);
     }
-    let before = server.stats().password_verifications;
     let refused = client
-        .update_account(PASSWORD, Some("marco2"), None, None)
+        .update_account("not my password", Some("marco2"), None, None)
         .await;
     assert_eq!(code(refused), ErrorCode::TooManyAttempts);
-    assert_eq!(server.stats().password_verifications, before);
     assert!(client.online().await.is_err(), "the connection is closed");
     let (other, _other_pushes) = server.connect().await;
     other
@@ -114,12 +120,16 @@ async fn an_account_backs_off_exponentially_across_connections_until_a_success()
     register(&mut setup, "giulia", PASSWORD).await;
     register(&mut setup, "bystander", PASSWORD).await;
 
-    // Five failures for giulia, over two connections (3 + 2).
+    // Five failures for giulia, over three connections (2 + 2 + 1: a
+    // connection closes at its 3rd).
     let (mut first, _) = RawConn::connect(server.addr()).await;
-    for id in 1..=3 {
+    for id in 1..=2 {
         first.send_json(&login(id, "GIULIA", "guess")).await;
         assert_eq!(error_code(&first.response().await), "unauthenticated");
     }
+    let (mut fifth, _) = RawConn::connect(server.addr()).await;
+    fifth.send_json(&login(3, "giulia", "guess")).await;
+    assert_eq!(error_code(&fifth.response().await), "unauthenticated");
     let (mut second, _) = RawConn::connect(server.addr()).await;
     for id in 4..=5 {
         second.send_json(&login(id, "giulia", "guess")).await;
@@ -138,8 +148,8 @@ async fn an_account_backs_off_exponentially_across_connections_until_a_success()
     assert_eq!(server.stats().password_verifications, verified);
     assert_eq!(server.stats().logins_rate_limited, 1);
     // Other accounts from the same address are not affected.
-    second.send_json(&login(7, "bystander", "guess")).await;
-    assert_eq!(error_code(&second.response().await), "unauthenticated");
+    fifth.send_json(&login(7, "bystander", "guess")).await;
+    assert_eq!(error_code(&fifth.response().await), "unauthenticated");
 
     // After the wait, one more failure doubles the back-off.
     tokio::time::sleep(wait).await;
@@ -177,10 +187,13 @@ async fn an_address_backs_off_across_accounts_and_a_success_does_not_clear_it() 
     register(&mut setup, "mine", PASSWORD).await;
     let (mut a, _) = RawConn::connect(server.addr()).await;
     let (mut b, _) = RawConn::connect(server.addr()).await;
-    for (id, name) in [(1, "alpha"), (2, "beta"), (3, "gamma")] {
+    let (mut c, _) = RawConn::connect(server.addr()).await;
+    for (id, name) in [(1, "alpha"), (2, "beta")] {
         a.send_json(&login(id, name, "guess")).await;
         assert_eq!(error_code(&a.response().await), "unauthenticated");
     }
+    c.send_json(&login(3, "gamma", "guess")).await;
+    assert_eq!(error_code(&c.response().await), "unauthenticated");
     // A valid login in between does not clear the address.
     b.send_json(&login(4, "mine", PASSWORD)).await;
     assert_eq!(b.response().await["ok"], json!(true));
@@ -300,13 +313,20 @@ async fn revoked_tokens_are_signed_off_on_live_connections_too() {
     c.login("rita", PASSWORD).await.expect("login");
     let (watcher, mut watcher_pushes, _) = server.user("watcher").await;
 
-    // A new password kills c's token: c is signed off at once; b shares
-    // a's (kept) token and stays.
-    a.update_account(PASSWORD, None, Some("rita's new password"), None)
+    // A new password kills every token of the account, a's included: b
+    // (on a's old token) and c are signed off at once; a moves to a new
+    // token.
+    let changed = a
+        .update_account(PASSWORD, None, Some("rita's new password"), None)
         .await
         .expect("change password");
     assert_eq!(code(c.my_tickets().await), ErrorCode::Unauthenticated);
-    assert!(a.my_tickets().await.is_ok() && b.my_tickets().await.is_ok());
+    assert_eq!(code(b.my_tickets().await), ErrorCode::Unauthenticated);
+    assert!(a.my_tickets().await.is_ok());
+    // b resumes a's new token.
+    b.resume(&changed.token.expect("rotated token"))
+        .await
+        .expect("resume the new token");
 
     // Logout on a revokes the shared token: b is signed off too, and rita
     // goes offline.
@@ -415,4 +435,109 @@ async fn no_frame_ever_carries_a_password_or_its_hash() {
         assert!(!frame.contains(&phc), "password hash in {frame}");
         assert!(!frame.contains("$argon2"), "password hash in {frame}");
     }
+}
+
+/// Hardening issue: with `--session-ttl 3` a live connection kept working
+/// after the token expired. Now the first request after the expiry gets a
+/// `session_expired` push and runs anonymous (`unauthenticated`).
+#[tokio::test]
+async fn a_session_that_expires_ends_on_the_live_connection_too() {
+    const TTL: Duration = Duration::from_secs(2);
+    let server = start_server_with(Options {
+        tune: |c| c.session_ttl = TTL,
+        ..Options::default()
+    })
+    .await;
+    let (client, mut pushes, session) = server.user("brief").await;
+    let expiry = Utc::now() + chrono::Duration::from_std(TTL).expect("ttl");
+    assert!(client.my_tickets().await.is_ok(), "valid before the expiry");
+    // Wait for the clock, not for an event: the expiry is a time.
+    let left = (expiry - Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(left + Duration::from_millis(100)).await;
+
+    assert_eq!(code(client.my_tickets().await), ErrorCode::Unauthenticated);
+    let push = expect_push(&mut pushes, |p| matches!(p, Push::SessionExpired { .. })).await;
+    assert!(matches!(push, Push::SessionExpired { reason } if reason.contains("expired")));
+    assert_eq!(
+        code(client.chat_send(None, "still here?").await),
+        ErrorCode::Unauthenticated
+    );
+    let (other, _other_pushes) = server.connect().await;
+    assert_eq!(
+        code(other.resume(&session.token).await),
+        ErrorCode::Unauthenticated
+    );
+    client.login("brief", PASSWORD).await.expect("log in again");
+    assert!(client.my_tickets().await.is_ok());
+}
+
+/// Hardening issue: an anonymous connection could stay forever by sending
+/// `online` every few seconds. Only `register`/`login`/`resume` extend the
+/// pre-login timeout now.
+#[tokio::test]
+async fn an_anonymous_connection_cannot_stay_by_sending_other_requests() {
+    let server = start_server_with(Options {
+        tune: |c| c.handshake_timeout = Duration::from_secs(1),
+        ..Options::default()
+    })
+    .await;
+    let (mut conn, _) = RawConn::connect(server.addr()).await;
+    let started = tokio::time::Instant::now();
+    let mut answered = 0_u64;
+    let closed = loop {
+        assert!(started.elapsed() < WAIT, "never closed");
+        conn.send_json(&json!({"id": answered, "op": "online"}))
+            .await;
+        match conn.recv().await {
+            Some(frame) if frame.get("push").is_some() => continue,
+            Some(_) => answered += 1,
+            None => break started.elapsed(),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(answered >= 2, "it was served meanwhile ({answered})");
+    assert!(closed >= Duration::from_secs(1), "{closed:?}");
+    assert!(server.stats().connections_timed_out >= 1);
+}
+
+/// Hardening issue ("registration flood"): `register` is limited per
+/// address; the refusal says when to retry, and nothing is hashed.
+#[tokio::test]
+async fn registrations_are_rate_limited_per_address() {
+    let server = start_server_with(Options {
+        tune: |c| {
+            c.register_per_hour = 60;
+            c.register_burst = 3;
+        },
+        ..Options::default()
+    })
+    .await;
+    let (mut conn, _) = RawConn::connect(server.addr()).await;
+    for name in ["reg-one", "reg-two", "reg-three"] {
+        register(&mut conn, name, PASSWORD).await;
+    }
+    conn.send_json(&json!({
+        "id": 9, "op": "register", "username": "reg-four", "password": PASSWORD,
+        "email": "reg-four@example.com",
+    }))
+    .await;
+    let response = conn.response().await;
+    let wait = retry_after(&response);
+    assert!(
+        wait > Duration::ZERO && wait <= Duration::from_secs(60),
+        "one more per minute: {wait:?}"
+    );
+    assert_eq!(server.stats().registrations_rate_limited, 1);
+    // Nothing was created: the name is free for a later attempt.
+    assert!(
+        server
+            .store()
+            .user_by_username("reg-four")
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+    // Logins are not affected.
+    conn.send_json(&login(10, "reg-one", PASSWORD)).await;
+    assert_eq!(conn.response().await["ok"], json!(true));
 }

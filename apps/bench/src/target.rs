@@ -247,6 +247,7 @@ fn launch(bin: &Path, max_connections: u64, need_admin: bool) -> Result<Target> 
         ("--insecure-plaintext", None),
         ("--chat-rate", Some("0")),
         ("--max-connections-per-ip", Some("0")),
+        ("--register-rate", Some("0")),
         ("--log", Some("warn")),
     ] {
         if help.contains(flag) {

@@ -4,7 +4,8 @@
 //! coliseum-server [--listen ADDR] [--data-dir DIR] [--max-connections N]
 //!                 [--max-connections-per-ip N] [--session-ttl SECONDS]
 //!                 [--handshake-timeout SECONDS] [--idle-timeout SECONDS]
-//!                 [--chat-rate MSGS] [--chat-burst MSGS] [--log FILTER]
+//!                 [--chat-rate MSGS] [--chat-burst MSGS] [--register-rate N]
+//!                 [--register-burst N] [--log FILTER]
 //!                 [--tls-cert PEM --tls-key PEM | --insecure-plaintext]
 //! coliseum-server [--data-dir DIR] admin add <USERNAME> [--email EMAIL]
 //! ```
@@ -147,6 +148,17 @@ struct Cli {
     /// applies (the token bucket's size). Default 20.
     #[arg(long, env = "COLISEUM_CHAT_BURST", default_value_t = 20, value_name = "MSGS", value_parser = clap::value_parser!(u32).range(1..))]
     chat_burst: u32,
+
+    /// Accounts one address (an IPv4 address, or an IPv6 /64) may register
+    /// per hour; more are refused with `rate_limited` and `retry_after_ms`
+    /// before any password is hashed. 0 = unlimited (load tests).
+    #[arg(long, env = "COLISEUM_REGISTER_RATE", default_value_t = ServerConfig::default().register_per_hour, value_name = "ACCOUNTS_PER_HOUR")]
+    register_rate: u32,
+
+    /// Accounts one address may register in a burst before --register-rate
+    /// applies (the token bucket's size).
+    #[arg(long, env = "COLISEUM_REGISTER_BURST", default_value_t = ServerConfig::default().register_burst, value_name = "ACCOUNTS", value_parser = clap::value_parser!(u32).range(1..))]
+    register_burst: u32,
 
     /// While chat and seat pushes keep coming, write to each client at
     /// most once per this many milliseconds, so a busy room costs one write
@@ -371,6 +383,8 @@ async fn serve(cli: &Cli) -> Result<(), String> {
         idle_timeout: Duration::from_secs(cli.idle_timeout),
         chat_rate: cli.chat_rate,
         chat_burst: cli.chat_burst,
+        register_per_hour: cli.register_rate,
+        register_burst: cli.register_burst,
         write_coalesce: Duration::from_millis(cli.write_coalesce_ms),
         tls: identity
             .as_ref()

@@ -31,6 +31,8 @@ fn command(data_dir: &Path) -> Command {
         .env_remove("COLISEUM_IDLE_TIMEOUT")
         .env_remove("COLISEUM_CHAT_RATE")
         .env_remove("COLISEUM_CHAT_BURST")
+        .env_remove("COLISEUM_REGISTER_RATE")
+        .env_remove("COLISEUM_REGISTER_BURST")
         .env_remove("COLISEUM_TLS_CERT")
         .env_remove("COLISEUM_TLS_KEY")
         .kill_on_drop(true);

@@ -47,4 +47,12 @@ pub enum Push {
         /// Why, for people.
         reason: String,
     },
+    /// This connection's session reached its expiry (`--session-ttl`): it
+    /// is now anonymous, and the request that found out is answered as
+    /// anonymous (`unauthenticated` where a session is needed). Sent just
+    /// before that response. Log in again; the old token no longer resumes.
+    SessionExpired {
+        /// Why, for people.
+        reason: String,
+    },
 }

@@ -38,6 +38,12 @@ pub struct AccountData {
     pub username: String,
     /// E-mail after the change.
     pub email: String,
+    /// After a password change only: this connection's new session token.
+    /// Every token of the account — the one this connection used included
+    /// — is revoked by a password change, so whoever stole it loses access;
+    /// store this one for `resume`. Absent when the password did not change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 /// `list_events` → `{"events":[...]}`.

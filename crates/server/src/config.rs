@@ -63,6 +63,15 @@ pub struct ServerConfig {
     /// Chat messages one user may post in a burst before the rate applies
     /// (token bucket size; at least 1 is used). Default 20 (`--chat-burst`).
     pub chat_burst: u32,
+    /// Accounts one address may register per hour (token bucket refill;
+    /// an address is as for [`ServerConfig::max_connections_per_ip`]); more
+    /// get `rate_limited` with `retry_after_ms`, before any password is
+    /// hashed. `0` = unlimited (load tests). Default 60 (hardening issue:
+    /// "registration flood"; `--register-rate`).
+    pub register_per_hour: u32,
+    /// Registrations one address may make in a burst before the hourly
+    /// rate applies (at least 1 is used). Default 10 (`--register-burst`).
+    pub register_burst: u32,
     /// Login throttling: per connection, per account and per address.
     pub login_throttle: LoginThrottleConfig,
     /// On graceful shutdown, how long in-flight requests and the final
@@ -98,6 +107,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("idle_timeout", &self.idle_timeout)
             .field("chat_rate", &self.chat_rate)
             .field("chat_burst", &self.chat_burst)
+            .field("register_per_hour", &self.register_per_hour)
+            .field("register_burst", &self.register_burst)
             .field("login_throttle", &self.login_throttle)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("hash_concurrency", &self.hash_concurrency)
@@ -119,6 +130,8 @@ impl Default for ServerConfig {
             idle_timeout: Duration::from_secs(5 * 60),
             chat_rate: 5,
             chat_burst: 20,
+            register_per_hour: 60,
+            register_burst: 10,
             login_throttle: LoginThrottleConfig::default(),
             shutdown_grace: Duration::from_secs(5),
             hash_concurrency: std::thread::available_parallelism().map_or(2, usize::from),

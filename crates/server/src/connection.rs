@@ -16,11 +16,13 @@
 //!   the rest of the oversize frame is read and discarded for a moment, so
 //!   the close is not a reset that could destroy the error in flight); an
 //!   unreadable request gets `bad_request` and the connection stays usable.
-//! - Timeouts: while the reader waits for the next request, an anonymous
-//!   connection gets `handshake_timeout` and a logged-in one `idle_timeout`
-//!   to complete a frame; past it the connection is closed without a word
-//!   (whatever is already queued is still flushed). Sending nothing and
-//!   trickling a frame that never completes are treated alike.
+//! - Timeouts: a logged-in connection gets `idle_timeout` after each
+//!   request to complete the next frame; an anonymous one gets
+//!   `handshake_timeout` from when it connected, or from its last
+//!   `register`/`login`/`resume` (or from the end of its session) — other
+//!   requests extend nothing. Past it the connection is closed without a
+//!   word (whatever is already queued is still flushed). Sending nothing
+//!   and trickling a frame that never completes are treated alike.
 //! - A handler may mark its response as the last one
 //!   (`ConnState::close_after_reply`, e.g. `too_many_attempts`): the
 //!   reader queues it and stops; requests pipelined after it are dropped.
@@ -38,7 +40,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use coliseum_protocol::codec::is_frame_too_large;
 use coliseum_protocol::{
-    ErrorBody, ErrorCode, MAX_FRAME_LEN, PROTOCOL_VERSION, Push, SERVER_NAME, encode_error,
+    ErrorBody, ErrorCode, MAX_FRAME_LEN, Op, PROTOCOL_VERSION, Push, SERVER_NAME, encode_error,
     encode_push, frame_codec, parse_request,
 };
 use futures::StreamExt as _;
@@ -146,15 +148,19 @@ where
     tokio::pin!(stopping);
     let timer = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(timer);
+    // Since when the connection is anonymous without having tried to log
+    // in: only `register`, `login` and `resume` restart this clock, so an
+    // anonymous connection cannot stay by sending e.g. `online` now and then.
+    let mut anonymous_since = Instant::now();
     loop {
-        let timeout = if state.session.is_some() {
-            shared.config.idle_timeout
+        let (timeout, from) = if state.session.is_some() {
+            (shared.config.idle_timeout, Instant::now())
         } else {
-            shared.config.handshake_timeout
+            (shared.config.handshake_timeout, anonymous_since)
         };
         let armed = !timeout.is_zero();
         if armed {
-            timer.as_mut().reset(Instant::now() + timeout);
+            timer.as_mut().reset(from + timeout);
         }
         let next = tokio::select! {
             biased;
@@ -192,10 +198,26 @@ where
             }
             // Not raced against shutdown: a request once read is answered.
             Some(Ok(frame)) => match parse_request(&frame) {
-                Ok(request) => handlers::dispatch(shared, state, request).await,
+                Ok(request) => {
+                    let was_logged_in = state.session.is_some();
+                    let signs_in = matches!(
+                        request.op,
+                        Op::Register { .. } | Op::Login { .. } | Op::Resume { .. }
+                    );
+                    let response = handlers::dispatch(shared, state, request).await;
+                    if signs_in || (was_logged_in && state.session.is_none()) {
+                        anonymous_since = Instant::now();
+                    }
+                    response
+                }
                 Err(err) => encode_error(err.id, &err.error),
             },
         };
+        if let Some(push) = state.push_before_reply.take()
+            && !send(outbox, killed.as_mut(), push).await
+        {
+            return Ending::Closed;
+        }
         if !send(outbox, killed.as_mut(), response).await {
             return Ending::Closed;
         }

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::Passwords;
 use crate::config::ServerConfig;
 use crate::hub::{ConnId, Hub};
-use crate::limits::ChatLimiter;
+use crate::limits::RateLimiter;
 use crate::seats::SeatUpdates;
 use crate::sessions::LiveSessions;
 use crate::stats::{Counters, ServerStats};
@@ -32,7 +32,9 @@ pub(crate) struct Shared {
     /// Per-account and per-address login back-off.
     pub throttle: LoginThrottle,
     /// Per-user chat rate.
-    pub chat: ChatLimiter,
+    pub chat: RateLimiter,
+    /// Per-address registration rate (keyed by `throttle::address_key`).
+    pub registrations: RateLimiter,
     /// Counters of the limits ([`ServerStats`]).
     pub counters: Counters,
     /// The settings the server was bound with.
@@ -57,7 +59,12 @@ impl Shared {
             live: LiveSessions::default(),
             passwords: Passwords::new(config.hash_concurrency),
             throttle: LoginThrottle::new(config.login_throttle.clone()),
-            chat: ChatLimiter::new(config.chat_rate, config.chat_burst),
+            chat: RateLimiter::new(config.chat_rate, config.chat_burst),
+            registrations: RateLimiter::per(
+                config.register_per_hour,
+                std::time::Duration::from_secs(3600),
+                config.register_burst,
+            ),
             counters: Counters::default(),
             config,
             shutdown,
@@ -84,9 +91,11 @@ pub(crate) struct Session {
     pub email: String,
     /// Role read from the store at `login`/`resume`.
     pub role: Role,
-    /// SHA-256 hex of this session's token: what `logout` deletes and what
-    /// a password change keeps valid.
+    /// SHA-256 hex of this session's token: what `logout` deletes.
     pub token_hash: String,
+    /// When the session expires: checked before every request, which then
+    /// runs anonymous (hardening issue: "sessions that really end").
+    pub expires_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Per-connection state the handlers read and change.
@@ -104,6 +113,9 @@ pub(crate) struct ConnState {
     /// Set by a handler whose response must be the connection's last
     /// (`too_many_attempts`): the reader sends it, then closes.
     pub close_after_reply: bool,
+    /// A push to send just before the current response (e.g.
+    /// `session_expired`); the reader takes it.
+    pub push_before_reply: Option<bytes::Bytes>,
 }
 
 impl ConnState {
@@ -115,6 +127,7 @@ impl ConnState {
             session: None,
             failed_password_checks: 0,
             close_after_reply: false,
+            push_before_reply: None,
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Flood control: the per-address connection cap and the per-user chat
-//! rate (token bucket). Both are bounded in memory: the cap's map holds one
+//! Flood control: the per-address connection cap, and token-bucket rates
+//! (the per-user chat rate, the per-address registration rate). Both are bounded in memory: the cap's map holds one
 //! entry per address with a live connection; the chat map drops buckets
 //! that have refilled (a full bucket is the same as none).
 
@@ -81,18 +81,22 @@ impl Drop for IpSlot {
     }
 }
 
-/// One user's chat allowance.
+/// One key's allowance.
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
     tokens: f64,
     at: Instant,
 }
 
-/// Per-user chat rate: a token bucket of `burst` tokens refilled at
-/// `rate` per second; each message takes one. `rate == 0`: unlimited.
+/// A rate per key (a user's chat messages, an address's registrations): a
+/// token bucket of `burst` tokens per key, refilled at a steady rate; each
+/// action takes one. A rate of 0: unlimited.
 #[derive(Debug)]
-pub(crate) struct ChatLimiter {
-    rate: u32,
+pub(crate) struct RateLimiter {
+    /// Tokens per second.
+    rate: f64,
+    /// The rule as configured, for messages: (count, burst).
+    rule: (u32, u32),
     burst: u32,
     state: Mutex<ChatState>,
 }
@@ -107,12 +111,24 @@ struct ChatState {
 /// Buckets kept before the first sweep for refilled ones.
 const FIRST_SWEEP: usize = 1024;
 
-impl ChatLimiter {
-    /// `rate` messages per second (`0`: unlimited), bursts of `burst`
+impl RateLimiter {
+    /// `rate` actions per second (`0`: unlimited), bursts of `burst`
     /// (at least 1).
     pub(crate) fn new(rate: u32, burst: u32) -> Self {
+        Self::per(rate, Duration::from_secs(1), burst)
+    }
+
+    /// `count` actions per `period` (`0`: unlimited), bursts of `burst`
+    /// (at least 1).
+    pub(crate) fn per(count: u32, period: Duration, burst: u32) -> Self {
+        let rate = if period.is_zero() {
+            0.0
+        } else {
+            f64::from(count) / period.as_secs_f64()
+        };
         Self {
             rate,
+            rule: (count, burst.max(1)),
             burst: burst.max(1),
             state: Mutex::new(ChatState {
                 buckets: HashMap::new(),
@@ -121,21 +137,21 @@ impl ChatLimiter {
         }
     }
 
-    /// The rate (messages per second, `0` = unlimited) and burst.
+    /// The rule as configured: (count per period, `0` = unlimited; burst).
     pub(crate) fn rule(&self) -> (u32, u32) {
-        (self.rate, self.burst)
+        self.rule
     }
 
-    /// Takes one token of `user_id`'s bucket at `now`, or says how long
-    /// until one is there.
-    pub(crate) fn try_take(&self, user_id: &str, now: Instant) -> Result<(), Duration> {
-        if self.rate == 0 {
+    /// Takes one token of `key`'s bucket at `now`, or says how long until
+    /// one is there.
+    pub(crate) fn try_take(&self, key: &str, now: Instant) -> Result<(), Duration> {
+        if self.rate <= 0.0 {
             return Ok(());
         }
-        let rate = f64::from(self.rate);
+        let rate = self.rate;
         let burst = f64::from(self.burst);
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if !state.buckets.contains_key(user_id) && state.buckets.len() >= state.sweep_at {
+        if !state.buckets.contains_key(key) && state.buckets.len() >= state.sweep_at {
             // Refilled buckets carry no information: drop them. The next
             // sweep waits until the map has doubled, so sweeps stay O(1)
             // per message on average.
@@ -144,7 +160,7 @@ impl ChatLimiter {
             });
             state.sweep_at = (state.buckets.len() * 2).max(FIRST_SWEEP);
         }
-        let bucket = state.buckets.entry(user_id.to_owned()).or_insert(Bucket {
+        let bucket = state.buckets.entry(key.to_owned()).or_insert(Bucket {
             tokens: burst,
             at: now,
         });
@@ -197,7 +213,7 @@ mod tests {
 
     #[test]
     fn a_bucket_allows_the_burst_then_the_rate() {
-        let chat = ChatLimiter::new(5, 20);
+        let chat = RateLimiter::new(5, 20);
         let t0 = Instant::now();
         for _ in 0..20 {
             chat.try_take("u1", t0).expect("burst");
@@ -220,7 +236,7 @@ mod tests {
 
     #[test]
     fn rate_zero_is_unlimited() {
-        let chat = ChatLimiter::new(0, 1);
+        let chat = RateLimiter::new(0, 1);
         let now = Instant::now();
         for _ in 0..10_000 {
             chat.try_take("u", now).expect("unlimited");
@@ -229,7 +245,7 @@ mod tests {
 
     #[test]
     fn refilled_buckets_are_swept_so_the_map_stays_bounded() {
-        let chat = ChatLimiter::new(5, 1);
+        let chat = RateLimiter::new(5, 1);
         let t0 = Instant::now();
         for i in 0..50_000_u32 {
             // Each user posts once; a second later their bucket is full again.

@@ -22,6 +22,8 @@ pub struct ServerStats {
     pub logins_rate_limited: u64,
     /// `chat_send` requests refused with `rate_limited`.
     pub chats_rate_limited: u64,
+    /// `register` requests refused with `rate_limited` (per-address rate).
+    pub registrations_rate_limited: u64,
     /// Connections refused by the per-address cap.
     pub connections_refused_per_ip: u64,
     /// Connections refused by the server-wide cap (`server_full`).
@@ -40,6 +42,7 @@ pub(crate) struct Counters {
     pub too_many_attempts: AtomicU64,
     pub logins_rate_limited: AtomicU64,
     pub chats_rate_limited: AtomicU64,
+    pub registrations_rate_limited: AtomicU64,
     pub connections_refused_per_ip: AtomicU64,
     pub connections_refused_full: AtomicU64,
     pub connections_timed_out: AtomicU64,
@@ -59,6 +62,7 @@ impl Counters {
             too_many_attempts: get(&self.too_many_attempts),
             logins_rate_limited: get(&self.logins_rate_limited),
             chats_rate_limited: get(&self.chats_rate_limited),
+            registrations_rate_limited: get(&self.registrations_rate_limited),
             connections_refused_per_ip: get(&self.connections_refused_per_ip),
             connections_refused_full: get(&self.connections_refused_full),
             connections_timed_out: get(&self.connections_timed_out),

@@ -52,7 +52,7 @@ use chrono::{DateTime, Utc};
 use coliseum_protocol::{ChatMessage, Event, Ticket};
 use coliseum_store::{
     AuditEntry, Booking, BookingRequest, Cancellation, NewEvent, NewMessage, NewUser,
-    SessionRecord, Store, StoreError, StoreResult, User, UserUpdate,
+    SessionRecord, SessionUser, Store, StoreError, StoreResult, User, UserUpdate,
 };
 use futures::TryStreamExt as _;
 use mongodb::Client;
@@ -381,15 +381,16 @@ impl Store for MongoStore {
         .await
     }
 
-    async fn session_user(
+    async fn session(
         &self,
         token_hash: &str,
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<User>> {
+    ) -> StoreResult<Option<SessionUser>> {
         let token_hash = token_hash.to_owned();
-        self.run("session_user", |i| async move {
-            i.session_user(&token_hash, now).await
-        })
+        self.run(
+            "session",
+            |i| async move { i.session(&token_hash, now).await },
+        )
         .await
     }
 

@@ -10,8 +10,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use coliseum_protocol::{ChatMessage, Event};
 use coliseum_store::{
-    AuditEntry, NewEvent, NewMessage, NewUser, SessionRecord, StoreError, StoreResult, User,
-    UserUpdate,
+    AuditEntry, NewEvent, NewMessage, NewUser, SessionRecord, SessionUser, StoreError, StoreResult,
+    User, UserUpdate,
 };
 use futures::TryStreamExt as _;
 use mongodb::bson::oid::ObjectId;
@@ -21,8 +21,8 @@ use mongodb::{Client, Collection, Database};
 
 use crate::error::{duplicate_key_index, map_err};
 use crate::model::{
-    AuditDoc, CounterDoc, EventDoc, HoldingDoc, MessageDoc, SessionDoc, TicketDoc, UserDoc, names,
-    parse_id, to_bson_time,
+    AuditDoc, CounterDoc, EventDoc, HoldingDoc, MessageDoc, SessionDoc, TicketDoc, UserDoc,
+    from_bson_time, names, parse_id, to_bson_time,
 };
 
 /// The client, the database and its typed collections, shared by every task.
@@ -178,17 +178,17 @@ impl Inner {
         }
     }
 
-    /// See [`coliseum_store::Store::session_user`].
-    pub async fn session_user(
+    /// See [`coliseum_store::Store::session`].
+    pub async fn session(
         &self,
         token_hash: &str,
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<User>> {
+    ) -> StoreResult<Option<SessionUser>> {
         let session = self
             .sessions
             .find_one(doc! { "_id": token_hash, "expires_at": { "$gt": to_bson_time(now) } })
             .await
-            .map_err(|e| map_err("session_user", &e))?;
+            .map_err(|e| map_err("session", &e))?;
         let Some(session) = session else {
             return Ok(None);
         };
@@ -196,8 +196,11 @@ impl Inner {
             .users
             .find_one(doc! { "_id": session.user_id })
             .await
-            .map_err(|e| map_err("session_user", &e))?;
-        Ok(user.map(UserDoc::into_user))
+            .map_err(|e| map_err("session", &e))?;
+        Ok(user.map(|user| SessionUser {
+            user: user.into_user(),
+            expires_at: from_bson_time(session.expires_at),
+        }))
     }
 
     /// See [`coliseum_store::Store::delete_session`].

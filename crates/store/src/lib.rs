@@ -188,6 +188,15 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
+/// A live session as [`Store::session`] hands it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionUser {
+    /// The session's account.
+    pub user: User,
+    /// When the session stops being valid (millisecond precision).
+    pub expires_at: DateTime<Utc>,
+}
+
 /// A session as stored: only the SHA-256 hash of the token is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
@@ -256,9 +265,23 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores a session (token hash → user, expiry).
     async fn create_session(&self, session: SessionRecord) -> StoreResult<()>;
-    /// The user of an unexpired session, `None` if unknown or expired at `now`.
-    async fn session_user(&self, token_hash: &str, now: DateTime<Utc>)
-    -> StoreResult<Option<User>>;
+    /// An unexpired session with its user and expiry (so that a live
+    /// connection can end it when it expires), `None` if unknown or expired
+    /// at `now` (valid while `now < expires_at`).
+    async fn session(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<SessionUser>>;
+    /// The user of an unexpired session: [`Store::session`] without the
+    /// expiry.
+    async fn session_user(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<User>> {
+        Ok(self.session(token_hash, now).await?.map(|s| s.user))
+    }
     /// Deletes one session (logout). Deleting an unknown one is `Ok`.
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
     /// Deletes every session of a user (password change); returns how many.

@@ -72,7 +72,7 @@ pub use self::writer::WriteStats;
 use self::writer::{Writer, closed};
 use crate::{
     AuditEntry, Booking, BookingRequest, Cancellation, NewEvent, NewMessage, NewUser,
-    SessionRecord, Store, StoreError, StoreResult, User, UserUpdate,
+    SessionRecord, SessionUser, Store, StoreError, StoreResult, User, UserUpdate,
 };
 
 /// Read-only connections in the pool (concurrent reads). Small: the machine
@@ -248,13 +248,13 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn session_user(
+    async fn session(
         &self,
         token_hash: &str,
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<User>> {
+    ) -> StoreResult<Option<SessionUser>> {
         let token_hash = token_hash.to_owned();
-        self.read(move |conn| sql::session_user(conn, &token_hash, now))
+        self.read(move |conn| sql::session(conn, &token_hash, now))
             .await
     }
 

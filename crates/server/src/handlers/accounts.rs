@@ -2,18 +2,20 @@
 //! `update_account`.
 //!
 //! Password checks (`login`, and `update_account`'s `current_password`) are
-//! throttled (`crate::config::LoginThrottleConfig`): before argon2 runs,
-//! [`admit_password_check`] refuses the check with `too_many_attempts`
-//! (closing the connection) once this connection has failed
-//! `per_connection` times, or with `rate_limited` while the account or the
-//! address is backing off. Refused checks are never evaluated.
+//! throttled (`crate::config::LoginThrottleConfig`): the check that makes
+//! this connection's `per_connection`-th failure (the brief: three tries)
+//! is answered `too_many_attempts` and the connection closes; before argon2
+//! runs, [`admit_password_check`] refuses the check with `rate_limited`
+//! while the account or the address is backing off. Refused checks are
+//! never evaluated. `register` is limited per address
+//! (`ServerConfig::register_per_hour`) before any hashing.
 
 use std::time::Instant;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use coliseum_protocol::response::{AccountData, Empty, RegisterData, SessionData};
 use coliseum_protocol::{ErrorBody, ErrorCode, Role, validate};
-use coliseum_store::{NewUser, SessionRecord, StoreError, User, UserUpdate};
+use coliseum_store::{NewUser, SessionRecord, SessionUser, StoreError, User, UserUpdate};
 use serde_json::json;
 
 use super::session;
@@ -23,14 +25,17 @@ use crate::context::{ConnState, Session, Shared};
 use crate::errors::{from_store, internal, invalid, rate_limited, unauthenticated};
 use crate::hub::Member;
 use crate::stats::bump;
+use crate::throttle::address_key;
 
 /// The one message for a failed login, whichever part was wrong.
 const WRONG_CREDENTIALS: &str = "wrong username or password";
 
-/// `register`: validates, hashes the password, creates a `user` account.
-/// Does not log in.
+/// `register`: validates, takes one of the address's registrations
+/// (`rate_limited` + `retry_after_ms` when none is left), hashes the
+/// password, creates a `user` account. Does not log in.
 pub(super) async fn register(
     shared: &Shared,
+    conn: &ConnState,
     username: &str,
     password: &str,
     email: &str,
@@ -38,6 +43,18 @@ pub(super) async fn register(
     validate::username(username).map_err(|m| invalid("username", m))?;
     validate::password(password).map_err(|m| invalid("password", m))?;
     validate::email(email).map_err(|m| invalid("email", m))?;
+    let address = address_key(conn.peer.ip()).to_string();
+    if let Err(wait) = shared.registrations.try_take(&address, Instant::now()) {
+        bump(&shared.counters.registrations_rate_limited);
+        let (per_hour, burst) = shared.registrations.rule();
+        return Err(rate_limited(
+            format!(
+                "too many new accounts from your address: at most {per_hour} per hour \
+                 (bursts of {burst}); wait and try again"
+            ),
+            wait,
+        ));
+    }
     let password_hash = shared.passwords.hash(password).await?;
     let user = shared
         .store
@@ -88,15 +105,15 @@ pub(super) async fn login(
     let matched = shared.passwords.verify(password, phc).await? && password_ok;
     let Some(user) = user.filter(|_| matched) else {
         tracing::info!(target: "audit", action = "login_failed", peer = %conn.peer);
-        password_check_failed(shared, conn, account.as_deref());
+        password_check_failed(shared, conn, account.as_deref())?;
         return Err(unauthenticated(WRONG_CREDENTIALS));
     };
     if let Some(account) = &account {
         shared.throttle.succeeded(account);
     }
     let (token, token_hash) = new_token()?;
-    store_session(shared, &user.id, &token_hash).await?;
-    attach(shared, conn, &user, token_hash);
+    let expires_at = store_session(shared, &user.id, &token_hash).await?;
+    attach(shared, conn, &user, token_hash, expires_at);
     audit::record(
         &*shared.store,
         Some(&user.username),
@@ -114,13 +131,13 @@ pub(super) async fn resume(
     token: &str,
 ) -> Result<SessionData, ErrorBody> {
     let token_hash = token_hash(token);
-    let user = shared
+    let SessionUser { user, expires_at } = shared
         .store
-        .session_user(&token_hash, Utc::now())
+        .session(&token_hash, Utc::now())
         .await
         .map_err(from_store)?
         .ok_or_else(|| unauthenticated("session expired or revoked: log in again"))?;
-    attach(shared, conn, &user, token_hash);
+    attach(shared, conn, &user, token_hash, expires_at);
     tracing::info!(user = %user.username, peer = %conn.peer, "session resumed");
     Ok(session_data(user, token.to_owned()))
 }
@@ -149,10 +166,10 @@ pub(super) async fn logout(shared: &Shared, conn: &mut ConnState) -> Result<Empt
 }
 
 /// `update_account`: needs the current password. A new password revokes
-/// every session of the account; this connection's token is then stored
-/// again (with a fresh expiry), so this connection stays logged in and can
-/// still `resume` after a reconnect, while every other token is dead and
-/// live connections on them are signed off.
+/// every session of the account, this connection's token included (whoever
+/// stole it loses access); this connection moves to a fresh token, returned
+/// in the answer's `token`, so it stays logged in and can `resume` with the
+/// new token, while live connections on any other token are signed off.
 pub(super) async fn update_account(
     shared: &Shared,
     conn: &mut ConnState,
@@ -184,7 +201,7 @@ pub(super) async fn update_account(
         .verify(current_password, Some(&user.password_hash))
         .await?
     {
-        password_check_failed(shared, conn, Some(&account));
+        password_check_failed(shared, conn, Some(&account))?;
         return Err(unauthenticated("wrong current password").with_field("current_password"));
     }
     let password_hash = match new_password {
@@ -211,18 +228,34 @@ pub(super) async fn update_account(
             }
             other => from_store(other),
         })?;
-    if password_changed {
+    let rotated = if password_changed {
         let revoked = shared
             .store
             .delete_user_sessions(&user.id)
             .await
             .map_err(from_store)?;
-        store_session(shared, &user.id, &current.token_hash).await?;
-        let signed_off = shared
+        let (token, token_hash) = new_token()?;
+        let expires_at = store_session(shared, &user.id, &token_hash).await?;
+        // This connection moves to the new token first, so that signing
+        // off every other token of the account (the old one included)
+        // spares it.
+        let member = Member {
+            user_id: user.id.clone(),
+            username: current.username.clone(),
+        };
+        shared
             .live
-            .revoke_user(&shared.hub, &user.id, &current.token_hash);
-        tracing::info!(user = %updated.username, revoked, signed_off, "password changed: other sessions revoked");
-    }
+            .attach(&shared.hub, conn.id, member, &token_hash);
+        let signed_off = shared.live.revoke_user(&shared.hub, &user.id, &token_hash);
+        if let Some(session) = conn.session.as_mut() {
+            session.token_hash = token_hash;
+            session.expires_at = expires_at;
+        }
+        tracing::info!(user = %updated.username, revoked, signed_off, "password changed: every session revoked, this connection on a new token");
+        Some(token)
+    } else {
+        None
+    };
     if updated.username != current.username {
         shared.hub.rename(&user.id, &updated.username);
     }
@@ -245,31 +278,38 @@ pub(super) async fn update_account(
     Ok(AccountData {
         username: updated.username,
         email: updated.email,
+        token: rotated,
     })
 }
 
+/// `too_many_attempts` when this connection has failed `per_connection`
+/// password checks (the brief: three tries); the connection closes after
+/// this reply.
+fn strike_out(shared: &Shared, conn: &mut ConnState) -> Result<(), ErrorBody> {
+    let limit = shared.config.login_throttle.per_connection.max(1);
+    if conn.failed_password_checks < limit {
+        return Ok(());
+    }
+    conn.close_after_reply = true;
+    bump(&shared.counters.too_many_attempts);
+    tracing::info!(target: "audit", action = "too_many_attempts", peer = %conn.peer);
+    Err(ErrorBody::new(
+        ErrorCode::TooManyAttempts,
+        format!("{limit} failed attempts on this connection: it is closed; reconnect to try again"),
+    ))
+}
+
 /// Refuses a password check before it is evaluated: `too_many_attempts`
-/// (and the connection closes after this reply) once the connection has
-/// failed `per_connection` checks; `rate_limited` with `retry_after_ms`
-/// while `account` (lower-cased username, `None` if it cannot exist) or the
-/// peer's address is backing off.
+/// if the connection has already struck out ([`strike_out`]; it is closed
+/// after that reply, so this is a safety net); `rate_limited` with
+/// `retry_after_ms` while `account` (lower-cased username, `None` if it
+/// cannot exist) or the peer's address is backing off.
 fn admit_password_check(
     shared: &Shared,
     conn: &mut ConnState,
     account: Option<&str>,
 ) -> Result<(), ErrorBody> {
-    let limit = shared.config.login_throttle.per_connection.max(1);
-    if conn.failed_password_checks >= limit {
-        conn.close_after_reply = true;
-        bump(&shared.counters.too_many_attempts);
-        tracing::info!(target: "audit", action = "too_many_attempts", peer = %conn.peer);
-        return Err(ErrorBody::new(
-            ErrorCode::TooManyAttempts,
-            format!(
-                "{limit} failed attempts on this connection: it is closed; reconnect to try again"
-            ),
-        ));
-    }
+    strike_out(shared, conn)?;
     let wait = shared
         .throttle
         .wait(conn.peer.ip(), account, Instant::now());
@@ -287,32 +327,52 @@ fn admit_password_check(
 }
 
 /// Counts a failed password check on the connection, the account and the
-/// address.
-fn password_check_failed(shared: &Shared, conn: &mut ConnState, account: Option<&str>) {
+/// address; `Err(too_many_attempts)` when it was the connection's last
+/// allowed one ([`strike_out`]).
+fn password_check_failed(
+    shared: &Shared,
+    conn: &mut ConnState,
+    account: Option<&str>,
+) -> Result<(), ErrorBody> {
     conn.failed_password_checks = conn.failed_password_checks.saturating_add(1);
     shared
         .throttle
         .failed(conn.peer.ip(), account, Instant::now());
+    strike_out(shared, conn)
 }
 
-async fn store_session(shared: &Shared, user_id: &str, token_hash: &str) -> Result<(), ErrorBody> {
+/// Stores a session of `user_id` valid for `session_ttl` from now;
+/// returns its expiry.
+async fn store_session(
+    shared: &Shared,
+    user_id: &str,
+    token_hash: &str,
+) -> Result<DateTime<Utc>, ErrorBody> {
     let ttl = chrono::Duration::from_std(shared.config.session_ttl)
         .map_err(|e| internal("session expiry", e))?;
+    let expires_at = coliseum_store::now() + ttl;
     shared
         .store
         .create_session(SessionRecord {
             token_hash: token_hash.to_owned(),
             user_id: user_id.to_owned(),
-            expires_at: coliseum_store::now() + ttl,
+            expires_at,
         })
         .await
-        .map_err(from_store)
+        .map_err(from_store)?;
+    Ok(expires_at)
 }
 
 /// Makes `user` this connection's session (replacing any other) and tells
 /// the hub, which announces the user if this is their first session, and
 /// the live-session registry, so that revoking the token ends it here.
-fn attach(shared: &Shared, conn: &mut ConnState, user: &User, token_hash: String) {
+fn attach(
+    shared: &Shared,
+    conn: &mut ConnState,
+    user: &User,
+    token_hash: String,
+    expires_at: DateTime<Utc>,
+) {
     let member = Member {
         user_id: user.id.clone(),
         username: user.username.clone(),
@@ -326,6 +386,7 @@ fn attach(shared: &Shared, conn: &mut ConnState, user: &User, token_hash: String
         email: user.email.clone(),
         role: user.role,
         token_hash,
+        expires_at,
     });
 }
 

@@ -6,18 +6,32 @@ mod chat;
 mod events;
 
 use bytes::Bytes;
-use coliseum_protocol::{ErrorBody, ErrorCode, Op, Request, Role, encode_error, encode_ok};
+use chrono::Utc;
+use coliseum_protocol::{
+    ErrorBody, ErrorCode, Op, Push, Request, Role, encode_error, encode_ok, encode_push,
+};
 use serde::Serialize;
 
 use crate::context::{ConnState, Session, Shared};
 
 /// Runs `request` on behalf of the connection and encodes its response.
 /// A session whose token was revoked elsewhere (`crate::sessions`) is
-/// dropped first, so the request runs as anonymous.
+/// dropped first, and so is one that has expired (with a `session_expired`
+/// push before the response), so the request runs as anonymous.
 pub(crate) async fn dispatch(shared: &Shared, conn: &mut ConnState, request: Request) -> Bytes {
     if conn.session.is_some() && shared.live.take_revoked(conn.id) {
         tracing::info!(conn = conn.id, "session revoked elsewhere: now anonymous");
         conn.session = None;
+    }
+    if let Some(session) = &conn.session
+        && session.expires_at <= Utc::now()
+    {
+        tracing::info!(conn = conn.id, user = %session.username, "session expired: now anonymous");
+        conn.session = None;
+        shared.live.detach(&shared.hub, conn.id);
+        conn.push_before_reply = Some(encode_push(&Push::SessionExpired {
+            reason: "your session has expired: log in again".to_owned(),
+        }));
     }
     let id = request.id;
     match request.op {
@@ -27,7 +41,7 @@ pub(crate) async fn dispatch(shared: &Shared, conn: &mut ConnState, request: Req
             email,
         } => reply(
             id,
-            accounts::register(shared, &username, &password, &email).await,
+            accounts::register(shared, conn, &username, &password, &email).await,
         ),
         Op::Login { username, password } => reply(
             id,

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use coliseum_protocol::Role;
-use coliseum_store::{SessionRecord, StoreError, UserUpdate};
+use coliseum_store::{SessionRecord, SessionUser, StoreError, UserUpdate};
 
 use crate::TestStore;
 use crate::support::{booking, finish, make_event, make_user, new_user, phc, unique};
@@ -293,6 +293,14 @@ pub async fn sessions_lifecycle_and_expiry(test: TestStore) {
     assert_eq!(
         store.session_user(&token, now).await,
         Ok(Some(user.clone()))
+    );
+    assert_eq!(
+        store.session(&token, now).await,
+        Ok(Some(SessionUser {
+            user: user.clone(),
+            expires_at,
+        })),
+        "the session comes back with its expiry"
     );
     let just_before = expires_at - Duration::from_millis(1);
     assert_eq!(

@@ -17,7 +17,7 @@ use rusqlite::{Connection, OptionalExtension as _, Row, params};
 use super::convert::{date_col, id_col, map_err, parse_id, role_col, time_col, to_millis};
 use crate::{
     AuditEntry, Booking, BookingRequest, Cancellation, NewEvent, NewMessage, NewUser,
-    SessionRecord, StoreError, StoreResult, User, UserUpdate,
+    SessionRecord, SessionUser, StoreError, StoreResult, User, UserUpdate,
 };
 
 // ----- users -----------------------------------------------------------------
@@ -127,20 +127,25 @@ pub(super) fn create_session(conn: &Connection, session: &SessionRecord) -> Stor
     .map_err(map_err)
 }
 
-/// The user of a session that expires strictly after `now`.
-pub(super) fn session_user(
+/// A session (its user and expiry) that expires strictly after `now`.
+pub(super) fn session(
     conn: &Connection,
     token_hash: &str,
     now: DateTime<Utc>,
-) -> StoreResult<Option<User>> {
+) -> StoreResult<Option<SessionUser>> {
     conn.prepare_cached(
-        "SELECT u.id, u.username, u.email, u.password_hash, u.role, u.created_at \
+        "SELECT u.id, u.username, u.email, u.password_hash, u.role, u.created_at, s.expires_at \
          FROM sessions s JOIN users u ON u.id = s.user_id \
          WHERE s.token_hash = ?1 AND s.expires_at > ?2",
     )
     .and_then(|mut stmt| {
-        stmt.query_row(params![token_hash, to_millis(now)], user_row)
-            .optional()
+        stmt.query_row(params![token_hash, to_millis(now)], |row| {
+            Ok(SessionUser {
+                user: user_row(row)?,
+                expires_at: time_col(row, 6)?,
+            })
+        })
+        .optional()
     })
     .map_err(map_err)
 }
