@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use eframe::Storage;
 use egui::{RichText, Ui};
 
-use crate::model::{Link, Model};
-use crate::network::{Command, NetEvent, Network};
+use crate::model::Model;
+use crate::network::{NetCommand, NetEvent, Network};
 use crate::settings::{STORAGE_KEY, Settings};
 use crate::views::admin::AdminView;
 use crate::views::chat::ChatView;
@@ -26,7 +26,7 @@ pub struct AppOptions {
     /// Do not read or write eframe's storage (tests, smoke runs).
     pub ephemeral: bool,
     /// A command to run at start (e.g. connect, or host, from the command line).
-    pub start: Option<Command>,
+    pub start: Option<NetCommand>,
     /// Close the window after this many frames (the `--smoke-test` run).
     pub smoke_frames: Option<u32>,
     /// Force this theme and turn animations off (UI tests).
@@ -141,9 +141,9 @@ impl ColiseumApp {
     }
 
     fn screen(&self) -> Screen {
-        if self.model.session.is_some() {
+        if self.model.session.user.is_some() {
             Screen::Main
-        } else if self.model.server.is_some() && !self.model.busy.connect {
+        } else if self.model.connection.server.is_some() && !self.model.connection.busy {
             Screen::Login
         } else {
             Screen::Connect
@@ -167,7 +167,7 @@ impl ColiseumApp {
             NetEvent::CaFilePicked(path) => self.views.connect.set_ca_file(path),
             _ => {}
         }
-        self.model.apply(event, now);
+        self.model.apply(&event, now);
     }
 
     fn run(&mut self, ctx: &egui::Context, action: Action) {
@@ -179,21 +179,19 @@ impl ColiseumApp {
             }
             Action::Show(tab) => self.tab = tab,
             Action::Dismiss(index) => {
-                if index < self.model.notices.len() {
-                    self.model.notices.remove(index);
-                }
+                self.model.notices.dismiss(index);
             }
             Action::Theme(choice) => {
                 self.settings.theme = choice;
                 ctx.set_theme(choice.preference());
             }
             Action::Remember(settings) => self.settings = *settings,
-            Action::ClosePrompt => self.model.security_prompt = None,
+            Action::ClosePrompt => self.model.connection.security_prompt = None,
         }
     }
 
     fn main_screen(&mut self, ui: &mut Ui, actions: &mut Vec<Action>) {
-        let is_admin = self.model.is_admin();
+        let is_admin = self.model.session.is_admin();
         if self.tab == Tab::Admin && !is_admin {
             self.tab = Tab::Events;
         }
@@ -205,7 +203,7 @@ impl ColiseumApp {
                 }
                 ui.label(RichText::new("Coliseum").strong().size(18.0));
                 ui.separator();
-                let tickets = format!("My tickets ({})", self.model.tickets.len());
+                let tickets = format!("My tickets ({})", self.model.events.tickets.len());
                 let mut tabs = vec![(Tab::Events, "Events".to_owned()), (Tab::Tickets, tickets)];
                 if is_admin {
                     tabs.push((Tab::Admin, "New event".to_owned()));
@@ -216,14 +214,14 @@ impl ColiseumApp {
                     }
                 }
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                    let busy = self.model.busy.logout;
+                    let busy = self.model.session.busy.logout;
                     if ui
                         .add_enabled(!busy, egui::Button::new("Log out"))
                         .clicked()
                     {
-                        actions.push(Action::Net(Command::Logout));
+                        actions.push(Action::Net(NetCommand::Logout));
                     }
-                    if let Some(session) = &self.model.session {
+                    if let Some(session) = &self.model.session.user {
                         ui.label(RichText::new(&session.username).strong());
                     }
                 });
@@ -258,10 +256,10 @@ impl eframe::App for ColiseumApp {
         for event in events {
             self.receive(event, now);
         }
-        if let Some(next) = self.model.expire_notices(now) {
+        if let Some(next) = self.model.notices.expire(now) {
             ctx.request_repaint_after(next);
         }
-        if matches!(self.model.link, Link::Reconnecting { .. }) {
+        if self.model.connection.reconnect_at().is_some() {
             ctx.request_repaint_after(Duration::from_millis(250));
         }
     }

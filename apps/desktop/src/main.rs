@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use coliseum_desktop::network::{Command, HostRequest};
+use coliseum_desktop::network::{HostRequest, NetCommand};
 use coliseum_desktop::settings::{SecurityChoice, Settings};
 use coliseum_desktop::{AppOptions, ColiseumApp, style};
 
@@ -93,7 +93,7 @@ fn main() -> ExitCode {
     };
 
     let host = args.host.map(|listen| {
-        Command::Host(HostRequest {
+        NetCommand::Host(HostRequest {
             listen,
             data_dir: args
                 .data_dir
@@ -123,7 +123,7 @@ fn main() -> ExitCode {
                 settings.security = SecurityChoice::Plaintext;
             }
             let start = host.or_else(|| {
-                connect.then(|| Command::Connect {
+                connect.then(|| NetCommand::Connect {
                     addr: settings.server_address.clone(),
                     security: settings.join_security(),
                 })

@@ -13,7 +13,23 @@ use coliseum_protocol::Ticket;
 use coliseum_protocol::validate::{self, DEFAULT_MAX_PER_USER};
 use serde::{Deserialize, Serialize};
 
-use crate::network::NewEvent;
+use chrono::NaiveDate;
+
+/// An event to create: the `create_event` arguments, already validated by the
+/// form with `coliseum_protocol::validate`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewEvent {
+    /// Display name, 1–200 characters.
+    pub name: String,
+    /// Day of the event.
+    pub date: NaiveDate,
+    /// Venue, 1–200 characters.
+    pub location: String,
+    /// Total seats, 1–1,000,000.
+    pub capacity: u32,
+    /// Seats one user may hold, 1–`capacity`.
+    pub max_per_user: u32,
+}
 
 /// Export file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use coliseum_client::Client;
-use coliseum_desktop::network::{Command, Security};
+use coliseum_desktop::network::{NetCommand, Security};
 use coliseum_desktop::settings::{SecurityChoice, Settings};
 use coliseum_desktop::{AppOptions, ColiseumApp};
 use coliseum_store::NewMessage;
@@ -39,7 +39,7 @@ fn app(addr: SocketAddr) -> Harness<'static, ColiseumApp> {
                     ..Settings::default()
                 }),
                 ephemeral: true,
-                start: Some(Command::Connect {
+                start: Some(NetCommand::Connect {
                     addr,
                     security: Security::Plaintext,
                 }),
@@ -477,7 +477,7 @@ fn tofu_app(addr: SocketAddr, pins: std::path::PathBuf) -> Harness<'static, Coli
                     ..Settings::default()
                 }),
                 ephemeral: true,
-                start: Some(Command::Connect {
+                start: Some(NetCommand::Connect {
                     addr,
                     security: Security::TrustOnFirstUse,
                 }),

@@ -3,11 +3,13 @@
 
 use std::sync::Arc;
 
+use coliseum_client::Client;
 use coliseum_protocol::Ticket;
 
-use super::worker::{Link, Sink, create_all};
+use super::link::{Link, Sink};
+use super::requests::send_create_event;
 use super::{ImportOutcome, NetEvent};
-use crate::transfer::{self, ExportFormat, ImportError};
+use crate::transfer::{self, ExportFormat, ImportError, NewEvent};
 
 /// Asks where to save, then writes `tickets` in `format`.
 pub async fn export_tickets(sink: Sink, format: ExportFormat, tickets: Vec<Ticket>) {
@@ -67,5 +69,22 @@ pub async fn pick_ca_file(sink: Sink) {
     match dialog.pick_file().await {
         Some(handle) => sink.emit(NetEvent::CaFilePicked(handle.path().to_path_buf())),
         None => sink.emit(NetEvent::DialogCancelled),
+    }
+}
+
+/// Creates `events` one by one (they were all validated first), reporting the
+/// first refusal.
+async fn create_all(client: &Client, events: &[NewEvent]) -> ImportOutcome {
+    for (index, event) in events.iter().enumerate() {
+        if let Err(error) = send_create_event(client, event).await {
+            return ImportOutcome::Interrupted {
+                created: index,
+                row: index + 1,
+                message: error.to_string(),
+            };
+        }
+    }
+    ImportOutcome::Imported {
+        count: events.len(),
     }
 }

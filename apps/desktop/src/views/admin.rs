@@ -7,7 +7,8 @@ use egui::{RichText, Ui};
 
 use super::{Action, action_button, error_color, field_error, submitted, text_field};
 use crate::model::Model;
-use crate::network::{Command, ImportOutcome, NewEvent};
+use crate::network::{ImportOutcome, NetCommand};
+use crate::transfer::NewEvent;
 
 /// Form state of "New event".
 #[derive(Debug, Clone)]
@@ -69,8 +70,8 @@ impl AdminView {
     /// Draws the form and the import section.
     pub fn ui(&mut self, ui: &mut Ui, model: &Model) -> Vec<Action> {
         let mut actions = Vec::new();
-        if model.created_event.is_some() && self.handled_created != model.created_event {
-            let handled = model.created_event.clone();
+        if model.events.created.is_some() && self.handled_created != model.events.created {
+            let handled = model.events.created.clone();
             *self = Self {
                 handled_created: handled,
                 ..Self::default()
@@ -79,7 +80,7 @@ impl AdminView {
         ui.heading("New event");
         ui.label(RichText::new("The event appears for everyone at once.").weak());
         ui.add_space(8.0);
-        let server = model.create_event_error.as_ref();
+        let server = model.events.create_error.as_ref();
         let show = |result: Result<(), String>, field: &str, touched: bool| {
             result
                 .err()
@@ -177,11 +178,11 @@ impl AdminView {
                 ui.label(RichText::new(&error.message).color(error_color(ui)));
             }
             ui.add_space(8.0);
-            let busy = model.busy.create_event;
+            let busy = model.events.busy.create_event;
             if action_button(ui, "Create event", busy, true) || (enter && !busy) {
                 self.tried = true;
                 if let Some(event) = checked.event(&self.name, &self.location) {
-                    actions.push(Action::Net(Command::CreateEvent(event)));
+                    actions.push(Action::Net(NetCommand::CreateEvent(event)));
                 }
             }
         });
@@ -196,10 +197,10 @@ impl AdminView {
             )
             .weak(),
         );
-        if action_button(ui, "Import from file…", model.busy.import, true) {
-            actions.push(Action::Net(Command::ImportEvents));
+        if action_button(ui, "Import from file…", model.events.busy.import, true) {
+            actions.push(Action::Net(NetCommand::ImportEvents));
         }
-        import_report(ui, model.import.as_ref());
+        import_report(ui, model.events.import.as_ref());
         actions
     }
 

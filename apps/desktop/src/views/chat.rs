@@ -9,7 +9,7 @@ use egui::{Align, Key, KeyboardShortcut, Layout, Modifiers, RichText, Ui};
 
 use super::{Action, error_color};
 use crate::model::{ChatLine, Model};
-use crate::network::Command;
+use crate::network::NetCommand;
 
 /// UI state of the chat panel.
 #[derive(Debug, Clone, Default)]
@@ -32,7 +32,7 @@ impl ChatView {
     /// Draws the panel's contents.
     pub fn ui(&mut self, ui: &mut Ui, model: &Model) -> Vec<Action> {
         let mut actions = Vec::new();
-        if let Some(text) = &model.unsent_chat
+        if let Some(text) = &model.chat.unsent
             && self.restored.as_ref() != Some(text)
         {
             self.restored = Some(text.clone());
@@ -43,10 +43,10 @@ impl ChatView {
         ui.horizontal(|ui| {
             ui.heading("Lobby");
             ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
-                ui.label(RichText::new(format!("{} online", model.online.count)).weak());
+                ui.label(RichText::new(format!("{} online", model.chat.online.count)).weak());
             });
         });
-        egui::CollapsingHeader::new(format!("Online ({})", model.online.users.len()))
+        egui::CollapsingHeader::new(format!("Online ({})", model.chat.online.users.len()))
             .id_salt("online-users")
             .default_open(true)
             .show(ui, |ui| {
@@ -54,8 +54,12 @@ impl ChatView {
                     .id_salt("online-list")
                     .max_height(96.0)
                     .show(ui, |ui| {
-                        for user in &model.online.users {
-                            let me = model.session.as_ref().is_some_and(|s| &s.username == user);
+                        for user in &model.chat.online.users {
+                            let me = model
+                                .session
+                                .user
+                                .as_ref()
+                                .is_some_and(|s| &s.username == user);
                             let text = if me {
                                 format!("• {user} (you)")
                             } else {
@@ -85,9 +89,9 @@ impl ChatView {
 
     fn messages_ui(&mut self, ui: &mut Ui, model: &Model) -> Option<Action> {
         let mut action = None;
-        let me = model.session.as_ref().map(|s| s.username.as_str());
-        let lines = model.chat.lines();
-        let total = model.chat.messages.len();
+        let me = model.session.user.as_ref().map(|s| s.username.as_str());
+        let lines = model.chat.log.lines();
+        let total = model.chat.log.messages.len();
         if self.at_bottom {
             self.seen = total;
         }
@@ -97,14 +101,15 @@ impl ChatView {
             .stick_to_bottom(true)
             .auto_shrink([false, false])
             .show(ui, |ui| {
-                if model.chat.more_before
-                    && let Some(oldest) = model.chat.oldest_seq()
+                if model.chat.log.more_before
+                    && let Some(oldest) = model.chat.log.oldest_seq()
                 {
                     ui.vertical_centered(|ui| {
-                        if model.busy.chat_older {
+                        if model.chat.loading_older {
                             ui.add(egui::Spinner::new());
                         } else if ui.small_button("Load older messages").clicked() {
-                            action = Some(Action::Net(Command::ChatOlder { before_seq: oldest }));
+                            action =
+                                Some(Action::Net(NetCommand::ChatOlder { before_seq: oldest }));
                         }
                     });
                 }
@@ -162,7 +167,7 @@ impl ChatView {
 
     fn input_ui(&mut self, ui: &mut Ui, model: &Model) -> Option<Action> {
         ui.add_space(4.0);
-        let sending = model.busy.chat_send;
+        let sending = model.chat.sending;
         let response = ui.add(
             egui::TextEdit::multiline(&mut self.input)
                 .id_salt("chat-input")
@@ -202,7 +207,7 @@ impl ChatView {
             let text = std::mem::take(&mut self.input);
             self.jump = true;
             response.request_focus();
-            return Some(Action::Net(Command::ChatSend {
+            return Some(Action::Net(NetCommand::ChatSend {
                 text: text.trim_end().to_owned(),
             }));
         }

@@ -10,7 +10,7 @@ use egui_extras::{Column, TableBuilder};
 
 use super::{Action, error_color};
 use crate::model::Model;
-use crate::network::Command;
+use crate::network::NetCommand;
 
 /// Sort column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -43,7 +43,7 @@ impl EventsView {
             ui.heading("Events");
             ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
                 if ui.button("⟳ Refresh").clicked() {
-                    actions.push(Action::Net(Command::RefreshEvents));
+                    actions.push(Action::Net(NetCommand::RefreshEvents));
                 }
                 ui.add(
                     egui::TextEdit::singleline(&mut self.filter)
@@ -55,8 +55,8 @@ impl EventsView {
             });
         });
         ui.add_space(4.0);
-        let rows = self.rows(&model.events);
-        if model.events.is_empty() {
+        let rows = self.rows(&model.events.list);
+        if model.events.list.is_empty() {
             ui.label(RichText::new("No events yet.").weak());
             return actions;
         }
@@ -210,24 +210,24 @@ fn seats_bar(ui: &mut Ui, fraction: f32) {
 
 /// The Book button (a spinner while booking; disabled when sold out).
 fn book_cell(ui: &mut Ui, model: &Model, event: &Event, quantity: u32) -> Option<Action> {
-    let booking = model.busy.books.contains(&event.id);
+    let booking = model.events.busy.books.contains(&event.id);
     let sold_out = event.available == 0;
     let mut action = None;
     let button = ui
         .add_enabled(!booking && !sold_out, egui::Button::new("Book"))
         .accessible_name(format!("Book {}", event.name));
     if button.clicked() && !booking {
-        action = Some(Action::Net(Command::Book {
+        action = Some(Action::Net(NetCommand::Book {
             event_id: event.id.clone(),
             quantity,
         }));
     }
     if booking {
         let spinner = ui.add(egui::Spinner::new());
-        if model.busy.books_waiting.contains(&event.id) {
+        if model.events.busy.books_waiting.contains(&event.id) {
             spinner.on_hover_text("Connection lost: the booking is retried when it is back");
         }
-    } else if let Some(error) = model.book_errors.get(&event.id) {
+    } else if let Some(error) = model.events.book_errors.get(&event.id) {
         ui.label(RichText::new("⚠").color(error_color(ui)))
             .on_hover_text(error);
     }

@@ -8,7 +8,7 @@ use egui::{RichText, Ui};
 use super::connect::card;
 use super::{Action, action_button, error_color, field_error, submitted, text_field};
 use crate::model::Model;
-use crate::network::{Command, FormError};
+use crate::network::{FormError, NetCommand};
 
 /// Which form is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -46,14 +46,17 @@ impl LoginView {
     /// Draws the screen.
     pub fn ui(&mut self, ui: &mut Ui, model: &Model) -> Vec<Action> {
         let mut actions = Vec::new();
-        if model.registered.is_some() && self.handled_registration != model.registered {
-            self.handled_registration.clone_from(&model.registered);
+        if model.session.registered.is_some()
+            && self.handled_registration != model.session.registered
+        {
+            self.handled_registration
+                .clone_from(&model.session.registered);
             self.tab = LoginTab::Login;
         }
         ui.vertical_centered(|ui| {
             ui.add_space(24.0);
             ui.heading(RichText::new("Welcome to Coliseum").size(26.0).strong());
-            if let Some(server) = &model.server {
+            if let Some(server) = &model.connection.server {
                 ui.label(RichText::new(format!("Server: {server}")).weak());
             }
             ui.add_space(12.0);
@@ -71,7 +74,7 @@ impl LoginView {
                 }
             });
             ui.separator();
-            if let Some(message) = &model.login_message {
+            if let Some(message) = &model.session.login_message {
                 ui.label(RichText::new(message).color(error_color(ui)));
             }
             match self.tab {
@@ -80,15 +83,15 @@ impl LoginView {
             }
             ui.add_space(8.0);
             if ui.link("Use another server").clicked() {
-                actions.push(Action::Net(Command::Disconnect));
+                actions.push(Action::Net(NetCommand::Disconnect));
             }
         });
         actions
     }
 
     fn login_form(&mut self, ui: &mut Ui, model: &Model, actions: &mut Vec<Action>) {
-        let server = model.login_error.as_ref();
-        let busy = model.busy.login;
+        let server = model.session.login_error.as_ref();
+        let busy = model.session.busy.login;
         let user = text_field(ui, "Username", &mut self.username, false);
         field_error(
             ui,
@@ -111,7 +114,7 @@ impl LoginView {
         ui.add_space(8.0);
         let enter = submitted(ui, &user) || submitted(ui, &pass);
         if (action_button(ui, "Log in", busy, true) || (enter && !busy)) && self.submit_login() {
-            actions.push(Action::Net(Command::Login {
+            actions.push(Action::Net(NetCommand::Login {
                 username: self.username.trim().to_owned(),
                 password: self.password.clone(),
             }));
@@ -119,8 +122,8 @@ impl LoginView {
     }
 
     fn register_form(&mut self, ui: &mut Ui, model: &Model, actions: &mut Vec<Action>) {
-        let server = model.register_error.as_ref();
-        let busy = model.busy.register || model.busy.login;
+        let server = model.session.register_error.as_ref();
+        let busy = model.session.busy.register || model.session.busy.login;
         let user = text_field(ui, "Username", &mut self.username, false);
         field_error(
             ui,
@@ -151,7 +154,7 @@ impl LoginView {
         if (action_button(ui, "Create account", busy, true) || (enter && !busy))
             && self.submit_register()
         {
-            actions.push(Action::Net(Command::Register {
+            actions.push(Action::Net(NetCommand::Register {
                 username: self.username.trim().to_owned(),
                 password: self.password.clone(),
                 email: self.email.trim().to_owned(),

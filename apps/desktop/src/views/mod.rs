@@ -22,7 +22,7 @@ pub mod tickets;
 
 use egui::{Color32, Response, RichText, Ui};
 
-use crate::network::Command;
+use crate::network::NetCommand;
 use crate::settings::{Settings, ThemeChoice};
 
 /// A main-window tab (once logged in).
@@ -42,7 +42,7 @@ pub enum Tab {
 #[derive(Debug, Clone)]
 pub enum Action {
     /// Send a command to the network thread (marking it in flight first).
-    Net(Command),
+    Net(NetCommand),
     /// Switch the main view.
     Show(Tab),
     /// Remove the notice at this index.

@@ -6,20 +6,23 @@ use std::time::Instant;
 use egui::{Align, Color32, Layout, RichText, Ui};
 
 use super::Action;
-use crate::model::{Link, Model, NoticeLevel};
+use crate::model::{Model, NoticeLevel};
+use crate::network::ConnectionStatus;
 use crate::settings::ThemeChoice;
 
 /// The connection state as the status bar words it, e.g. "Reconnecting in 4 s".
 #[must_use]
 pub fn link_text(model: &Model, now: Instant) -> String {
-    match model.link {
-        Link::Offline => "Offline".to_owned(),
-        Link::Connecting => "Connecting…".to_owned(),
-        Link::Connected => match &model.server {
+    let connection = &model.connection;
+    match connection.status {
+        ConnectionStatus::Offline => "Offline".to_owned(),
+        ConnectionStatus::Connecting => "Connecting…".to_owned(),
+        ConnectionStatus::Connected => match &connection.server {
             Some(server) => format!("Connected to {server}"),
             None => "Connected".to_owned(),
         },
-        Link::Reconnecting { at } => {
+        ConnectionStatus::Reconnecting { delay } => {
+            let at = connection.since + delay;
             let secs = at.saturating_duration_since(now).as_secs_f32().ceil();
             format!("Reconnecting in {secs:.0} s")
         }
@@ -30,15 +33,17 @@ pub fn link_text(model: &Model, now: Instant) -> String {
 pub fn status_bar(ui: &mut Ui, model: &Model, theme: ThemeChoice, now: Instant) -> Vec<Action> {
     let mut actions = Vec::new();
     ui.horizontal(|ui| {
-        let color = match model.link {
-            Link::Connected => Color32::from_rgb(0x2e, 0xa0, 0x43),
-            Link::Connecting | Link::Reconnecting { .. } => Color32::from_rgb(0xd2, 0x99, 0x22),
-            Link::Offline => ui.visuals().weak_text_color(),
+        let color = match model.connection.status {
+            ConnectionStatus::Connected => Color32::from_rgb(0x2e, 0xa0, 0x43),
+            ConnectionStatus::Connecting | ConnectionStatus::Reconnecting { .. } => {
+                Color32::from_rgb(0xd2, 0x99, 0x22)
+            }
+            ConnectionStatus::Offline => ui.visuals().weak_text_color(),
         };
         let (rect, _) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
         ui.painter().circle_filled(rect.center(), 5.0, color);
         ui.label(link_text(model, now));
-        if let Some(hosting) = &model.hosting {
+        if let Some(hosting) = &model.connection.hosting {
             ui.separator();
             ui.label(format!("Hosting on {}", hosting.addr))
                 .on_hover_text(format!("Data: {}", hosting.data_dir.display()));
@@ -59,7 +64,7 @@ pub fn status_bar(ui: &mut Ui, model: &Model, theme: ThemeChoice, now: Instant) 
                 ui.ctx().copy_text(full);
             }
         }
-        if let Some(session) = &model.session {
+        if let Some(session) = &model.session.user {
             ui.separator();
             ui.label(format!("{} ({})", session.username, session.role.as_str()));
         }
@@ -76,9 +81,9 @@ pub fn status_bar(ui: &mut Ui, model: &Model, theme: ThemeChoice, now: Instant) 
                     }
                 }
             });
-            if model.session.is_some() || model.link == Link::Connected {
+            if model.session.user.is_some() || model.connection.is_connected() {
                 ui.separator();
-                ui.label(format!("{} online", model.online.count));
+                ui.label(format!("{} online", model.chat.online.count));
             }
         });
     });
@@ -88,7 +93,7 @@ pub fn status_bar(ui: &mut Ui, model: &Model, theme: ThemeChoice, now: Instant) 
 /// Draws the notices (newest last), each with a dismiss button.
 pub fn notices(ui: &mut Ui, model: &Model) -> Vec<Action> {
     let mut actions = Vec::new();
-    for (index, notice) in model.notices.iter().enumerate() {
+    for (index, notice) in model.notices.list.iter().enumerate() {
         let (fill, text) = match notice.level {
             NoticeLevel::Info => (ui.visuals().extreme_bg_color, ui.visuals().text_color()),
             NoticeLevel::Error => (
@@ -128,18 +133,14 @@ mod tests {
     #[test]
     fn reconnect_countdown_rounds_up() {
         let now = Instant::now();
-        let model = Model {
-            link: Link::Reconnecting {
-                at: now + Duration::from_millis(3_200),
-            },
-            ..Model::default()
+        let mut model = Model::default();
+        model.connection.status = ConnectionStatus::Reconnecting {
+            delay: Duration::from_millis(3_200),
         };
+        model.connection.since = now;
         assert_eq!(link_text(&model, now), "Reconnecting in 4 s");
-        let model = Model {
-            link: Link::Connected,
-            server: Some("127.0.0.1:7878".into()),
-            ..Model::default()
-        };
+        model.connection.status = ConnectionStatus::Connected;
+        model.connection.server = Some("127.0.0.1:7878".into());
         assert_eq!(link_text(&model, now), "Connected to 127.0.0.1:7878");
     }
 }

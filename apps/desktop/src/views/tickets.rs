@@ -8,7 +8,7 @@ use egui_extras::{Column, TableBuilder};
 
 use super::{Action, Tab, error_color};
 use crate::model::{Model, seats};
-use crate::network::Command;
+use crate::network::NetCommand;
 use crate::transfer::ExportFormat;
 
 /// UI state of "My tickets".
@@ -31,29 +31,29 @@ impl TicketsView {
         ui.horizontal(|ui| {
             ui.heading("My tickets");
             ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
-                let exporting = model.busy.export;
+                let exporting = model.events.busy.export;
                 if exporting {
                     ui.add(egui::Spinner::new());
                 }
                 for format in [ExportFormat::Json, ExportFormat::Csv] {
                     let button = ui.add_enabled(
-                        !exporting && !model.tickets.is_empty(),
+                        !exporting && !model.events.tickets.is_empty(),
                         egui::Button::new(format!("Export {}…", format.label())),
                     );
                     if button.clicked() {
-                        actions.push(Action::Net(Command::ExportTickets {
+                        actions.push(Action::Net(NetCommand::ExportTickets {
                             format,
-                            tickets: model.tickets.clone(),
+                            tickets: model.events.tickets.clone(),
                         }));
                     }
                 }
                 if ui.button("⟳ Refresh").clicked() {
-                    actions.push(Action::Net(Command::RefreshTickets));
+                    actions.push(Action::Net(NetCommand::RefreshTickets));
                 }
             });
         });
         ui.add_space(4.0);
-        if model.tickets.is_empty() {
+        if model.events.tickets.is_empty() {
             ui.label(RichText::new("You have no tickets yet.").weak());
             if ui.link("Find an event to book").clicked() {
                 actions.push(Action::Show(Tab::Events));
@@ -82,7 +82,7 @@ impl TicketsView {
                 header.col(|_| {});
             })
             .body(|mut body| {
-                for ticket in &model.tickets {
+                for ticket in &model.events.tickets {
                     body.row(30.0, |mut row| {
                         row.col(|ui| {
                             ui.label(RichText::new(&ticket.event_name).strong());
@@ -100,7 +100,7 @@ impl TicketsView {
                             );
                         });
                         row.col(|ui| {
-                            let cancelling = model.busy.cancels.contains(&ticket.id);
+                            let cancelling = model.events.busy.cancels.contains(&ticket.id);
                             let button = ui
                                 .add_enabled(!cancelling, egui::Button::new("Cancel…"))
                                 .accessible_name(format!(
@@ -112,7 +112,7 @@ impl TicketsView {
                             }
                             if cancelling {
                                 ui.add(egui::Spinner::new());
-                            } else if let Some(error) = model.cancel_errors.get(&ticket.id) {
+                            } else if let Some(error) = model.events.cancel_errors.get(&ticket.id) {
                                 ui.label(RichText::new("⚠").color(error_color(ui)))
                                     .on_hover_text(error);
                             }
@@ -139,7 +139,7 @@ impl TicketsView {
             ui.add_space(8.0);
             ui.horizontal(|ui| {
                 if ui.button("Cancel ticket").clicked() {
-                    action = Some(Action::Net(Command::CancelTicket {
+                    action = Some(Action::Net(NetCommand::CancelTicket {
                         ticket_id: ticket.id.clone(),
                     }));
                     close = true;

@@ -1,0 +1,158 @@
+//! The chat slice: the lobby's messages and join/leave notices, who is
+//! online, and the chat requests in flight.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use coliseum_protocol::ChatMessage;
+
+use super::notices::{NoticeLevel, Notices};
+use crate::network::{NetCommand, NetEvent};
+
+/// Who is online.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Online {
+    /// Distinct users online (the server's count).
+    pub count: u64,
+    /// Their names, sorted.
+    pub users: BTreeSet<String>,
+}
+
+/// One line of the chat window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatLine<'a> {
+    /// A message.
+    Message(&'a ChatMessage),
+    /// A join/leave notice: when, and the text.
+    Notice(DateTime<Utc>, &'a str),
+}
+
+/// The lobby as seen by this client: messages by `seq` (so history pages and
+/// live pushes merge without duplicates, in order) and join/leave notices.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChatLog {
+    /// Messages by sequence number.
+    pub messages: BTreeMap<u64, ChatMessage>,
+    /// Join/leave notices, in arrival order.
+    pub notices: Vec<(DateTime<Utc>, String)>,
+    /// Older messages exist on the server than the oldest held here.
+    pub more_before: bool,
+}
+
+impl ChatLog {
+    /// Adds (or replaces) messages, keyed by `seq`.
+    pub fn insert(&mut self, messages: impl IntoIterator<Item = ChatMessage>) {
+        for message in messages {
+            self.messages.insert(message.seq, message);
+        }
+    }
+
+    /// Smallest `seq` held.
+    #[must_use]
+    pub fn oldest_seq(&self) -> Option<u64> {
+        self.messages.keys().next().copied()
+    }
+
+    /// Messages and notices merged by time (a notice goes after messages sent
+    /// at the same instant).
+    #[must_use]
+    pub fn lines(&self) -> Vec<ChatLine<'_>> {
+        let mut lines = Vec::with_capacity(self.messages.len() + self.notices.len());
+        let mut notices = self.notices.iter().peekable();
+        for message in self.messages.values() {
+            while let Some((at, text)) = notices.next_if(|(at, _)| *at < message.sent_at) {
+                lines.push(ChatLine::Notice(*at, text));
+            }
+            lines.push(ChatLine::Message(message));
+        }
+        lines.extend(notices.map(|(at, text)| ChatLine::Notice(*at, text)));
+        lines
+    }
+}
+
+/// The lobby and who is in it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChatState {
+    /// The lobby.
+    pub log: ChatLog,
+    /// Who is online.
+    pub online: Online,
+    /// Text of a chat message that could not be sent, to put back in the input.
+    pub unsent: Option<String>,
+    /// A message is being sent.
+    pub sending: bool,
+    /// "Load older messages" is in flight.
+    pub loading_older: bool,
+}
+
+impl ChatState {
+    /// Marks a chat request in flight; `false` when the same one already is.
+    pub fn begin(&mut self, command: &NetCommand) -> bool {
+        let flag = match command {
+            NetCommand::ChatSend { .. } => &mut self.sending,
+            NetCommand::ChatOlder { .. } => &mut self.loading_older,
+            _ => return true,
+        };
+        !std::mem::replace(flag, true)
+    }
+
+    /// Follows pushes, pages and answers.
+    pub fn apply(&mut self, event: &NetEvent, notices: &mut Notices, now: Instant) {
+        match event {
+            NetEvent::LoggedIn { resumed: false, .. } => self.log = ChatLog::default(),
+            NetEvent::LoggedOut | NetEvent::SessionExpired(_) => {
+                self.log = ChatLog::default();
+                self.sending = false;
+            }
+            NetEvent::Disconnected | NetEvent::ServerChanged { .. } => *self = Self::default(),
+            NetEvent::Chat(message) => self.log.insert([message.clone()]),
+            NetEvent::ChatHistory { messages, more } => {
+                self.loading_older = false;
+                let extends_back = match (messages.first(), self.log.oldest_seq()) {
+                    (Some(first), Some(oldest)) => first.seq < oldest,
+                    (Some(_), None) => true,
+                    (None, _) => false,
+                };
+                if extends_back || messages.is_empty() {
+                    self.log.more_before = *more;
+                }
+                self.log.insert(messages.iter().cloned());
+            }
+            NetEvent::ChatSent => self.sending = false,
+            NetEvent::ChatSendFailed { text, message } => {
+                self.sending = false;
+                self.unsent = Some(text.clone());
+                notices.notify(
+                    NoticeLevel::Error,
+                    format!("Message not sent: {message}"),
+                    now,
+                );
+            }
+            NetEvent::Presence {
+                user,
+                online,
+                count,
+            } => {
+                self.online.count = *count;
+                let verb = if *online {
+                    self.online.users.insert(user.clone());
+                    "joined"
+                } else {
+                    self.online.users.remove(user);
+                    "left"
+                };
+                self.log
+                    .notices
+                    .push((Utc::now(), format!("{user} {verb}")));
+            }
+            NetEvent::Online(data) => {
+                self.online = Online {
+                    count: data.count,
+                    users: data.users.iter().cloned().collect(),
+                };
+            }
+            _ => {}
+        }
+    }
+}

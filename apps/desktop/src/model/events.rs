@@ -1,0 +1,218 @@
+//! The events and tickets slice: the event list with live seat counts, the
+//! user's tickets, and the requests that change them (book, cancel, create,
+//! import, export).
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use coliseum_protocol::{Event, Ticket};
+
+use super::notices::{NoticeLevel, Notices};
+use super::{plural, seats};
+use crate::network::{FormError, ImportOutcome, NetCommand, NetEvent};
+
+/// Events and tickets requests in flight.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct EventsBusy {
+    /// "Create event".
+    pub create_event: bool,
+    /// Export dialog or write.
+    pub export: bool,
+    /// Import dialog, validation or creation.
+    pub import: bool,
+    /// Events with a booking in flight.
+    pub books: HashSet<String>,
+    /// Events whose booking waits for the connection to come back.
+    pub books_waiting: HashSet<String>,
+    /// Tickets with a cancellation in flight.
+    pub cancels: HashSet<String>,
+}
+
+/// The events and the user's tickets.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct EventsState {
+    /// Events in server order (date, then name).
+    pub list: Vec<Event>,
+    /// The user's tickets, newest first.
+    pub tickets: Vec<Ticket>,
+    /// Requests in flight.
+    pub busy: EventsBusy,
+    /// Last booking failure per event id.
+    pub book_errors: HashMap<String, String>,
+    /// Last cancellation failure per ticket id.
+    pub cancel_errors: HashMap<String, String>,
+    /// Last "New event" failure.
+    pub create_error: Option<FormError>,
+    /// Name of the last event created from the form (the form clears itself).
+    pub created: Option<String>,
+    /// Result of the last import.
+    pub import: Option<ImportOutcome>,
+}
+
+impl EventsState {
+    /// Marks a request in flight; `false` when the same one already is (a
+    /// second booking of the same event, a second cancel of one ticket).
+    pub fn begin(&mut self, command: &NetCommand) -> bool {
+        let flag = match command {
+            NetCommand::Book { event_id, .. } => {
+                self.book_errors.remove(event_id);
+                return self.busy.books.insert(event_id.clone());
+            }
+            NetCommand::CancelTicket { ticket_id } => {
+                self.cancel_errors.remove(ticket_id);
+                return self.busy.cancels.insert(ticket_id.clone());
+            }
+            NetCommand::CreateEvent(_) => &mut self.busy.create_event,
+            NetCommand::ExportTickets { .. } => &mut self.busy.export,
+            NetCommand::ImportEvents => &mut self.busy.import,
+            _ => return true,
+        };
+        if *flag {
+            return false;
+        }
+        *flag = true;
+        match command {
+            NetCommand::CreateEvent(_) => {
+                self.create_error = None;
+                self.created = None;
+            }
+            NetCommand::ImportEvents => self.import = None,
+            _ => {}
+        }
+        true
+    }
+
+    /// Follows lists, pushes and answers.
+    pub fn apply(&mut self, event: &NetEvent, notices: &mut Notices, now: Instant) {
+        match event {
+            NetEvent::LoggedIn { resumed: false, .. } => self.tickets.clear(),
+            NetEvent::LoggedOut | NetEvent::SessionExpired(_) => self.end_session(),
+            NetEvent::Disconnected | NetEvent::ServerChanged { .. } => *self = Self::default(),
+            NetEvent::Events(events) => self.list.clone_from(events),
+            NetEvent::EventSeats {
+                event_id,
+                available,
+            } => {
+                if let Some(event) = self.list.iter_mut().find(|e| &e.id == event_id) {
+                    event.available = (*available).min(event.capacity);
+                }
+            }
+            NetEvent::EventCreated(event) => {
+                self.busy.create_event = false;
+                notices.notify(
+                    NoticeLevel::Info,
+                    format!("Event \"{}\" created", event.name),
+                    now,
+                );
+                self.created = Some(event.name.clone());
+                if !self.list.iter().any(|e| e.id == event.id) {
+                    self.list.push(event.clone());
+                    self.list
+                        .sort_by(|a, b| (a.date, &a.name).cmp(&(b.date, &b.name)));
+                }
+            }
+            NetEvent::CreateEventFailed(error) => {
+                self.busy.create_event = false;
+                self.create_error = Some(error.clone());
+            }
+            NetEvent::Tickets(tickets) => self.tickets.clone_from(tickets),
+            NetEvent::Booked { event_id, ticket } => {
+                self.busy.books.remove(event_id);
+                self.busy.books_waiting.remove(event_id);
+                notices.notify(
+                    NoticeLevel::Info,
+                    format!(
+                        "Booked {} {} for {}",
+                        ticket.quantity,
+                        seats(ticket.quantity),
+                        ticket.event_name
+                    ),
+                    now,
+                );
+                if !self.tickets.iter().any(|t| t.id == ticket.id) {
+                    self.tickets.insert(0, ticket.clone());
+                }
+            }
+            NetEvent::BookRetrying { event_id } => {
+                self.busy.books_waiting.insert(event_id.clone());
+            }
+            NetEvent::BookFailed { event_id, message } => {
+                self.busy.books.remove(event_id);
+                self.busy.books_waiting.remove(event_id);
+                let name = self.event_name(event_id);
+                notices.notify(
+                    NoticeLevel::Error,
+                    format!("Booking {name} failed: {message}"),
+                    now,
+                );
+                self.book_errors.insert(event_id.clone(), message.clone());
+            }
+            NetEvent::Cancelled { ticket_id } => {
+                self.busy.cancels.remove(ticket_id);
+                if let Some(index) = self.tickets.iter().position(|t| &t.id == ticket_id) {
+                    let ticket = self.tickets.remove(index);
+                    notices.notify(
+                        NoticeLevel::Info,
+                        format!("Cancelled your ticket for {}", ticket.event_name),
+                        now,
+                    );
+                }
+            }
+            NetEvent::CancelFailed { ticket_id, message } => {
+                self.busy.cancels.remove(ticket_id);
+                notices.notify(
+                    NoticeLevel::Error,
+                    format!("Cancelling failed: {message}"),
+                    now,
+                );
+                self.cancel_errors
+                    .insert(ticket_id.clone(), message.clone());
+            }
+            NetEvent::Exported { path, count } => {
+                self.busy.export = false;
+                notices.notify(
+                    NoticeLevel::Info,
+                    format!(
+                        "Exported {count} {} to {}",
+                        plural(*count, "ticket"),
+                        path.display()
+                    ),
+                    now,
+                );
+            }
+            NetEvent::ExportFailed(message) => {
+                self.busy.export = false;
+                notices.notify(NoticeLevel::Error, format!("Export failed: {message}"), now);
+            }
+            NetEvent::DialogCancelled => {
+                self.busy.export = false;
+                self.busy.import = false;
+            }
+            NetEvent::Imported(outcome) => {
+                self.busy.import = false;
+                self.import = Some(outcome.clone());
+            }
+            _ => {}
+        }
+    }
+
+    /// The event with this id, if listed.
+    #[must_use]
+    pub fn event(&self, event_id: &str) -> Option<&Event> {
+        self.list.iter().find(|e| e.id == event_id)
+    }
+
+    fn end_session(&mut self) {
+        self.tickets.clear();
+        self.busy.books.clear();
+        self.busy.books_waiting.clear();
+        self.busy.cancels.clear();
+        self.busy.create_event = false;
+        self.book_errors.clear();
+    }
+
+    fn event_name(&self, event_id: &str) -> String {
+        self.event(event_id)
+            .map_or_else(|| format!("event {event_id}"), |e| e.name.clone())
+    }
+}

@@ -1,0 +1,211 @@
+//! Keeps one server connected: connects, pumps pushes to the UI, keeps the
+//! connection alive, and after a loss reconnects with back-off, resumes the
+//! session, refills what may have been missed and retries unanswered
+//! bookings.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use coliseum_client::{Client, ClientError, Pushes, TlsError};
+use coliseum_protocol::{DEFAULT_ROOM, ErrorCode, Push};
+
+use super::link::{Link, Sink};
+use super::requests::{attempt_book, deliver_events, refill, refresh_events};
+use super::{ConnectionStatus, NetEvent, Security, connect};
+
+/// Longest wait between reconnect attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Interval of the keepalive `online` request. Servers close connections
+/// idle for 30 s before login and 5 min after (issue 5), so 20 s keeps both
+/// alive; the answer also refreshes the online count.
+const KEEPALIVE: Duration = Duration::from_secs(20);
+
+/// Reconnect back-off: 1 s, 2 s, 4 s, ... capped at 30 s.
+fn backoff(failures: u32) -> Duration {
+    Duration::from_secs(1u64 << failures.min(5)).min(MAX_BACKOFF)
+}
+
+/// Keeps one server connected: connects, pumps pushes, and after a loss
+/// reconnects with back-off, resumes the session, refills what may have been
+/// missed and retries unanswered bookings.
+pub async fn supervise(
+    link: Arc<Link>,
+    sink: Sink,
+    addr: String,
+    security: Security,
+    pins: Option<PathBuf>,
+) {
+    let mut connected_once = false;
+    let mut failures = 0;
+    sink.emit(NetEvent::Status(ConnectionStatus::Connecting));
+    loop {
+        match connect(&addr, &security, pins.as_deref()).await {
+            Ok((client, pushes)) => {
+                failures = 0;
+                let known_seq = {
+                    let mut state = link.lock();
+                    state.client = Some(client.clone());
+                    state.last_seq
+                };
+                sink.emit(NetEvent::Connected {
+                    addr: addr.clone(),
+                    welcome: client.welcome().clone(),
+                });
+                sink.emit(NetEvent::Status(ConnectionStatus::Connected));
+                tokio::spawn(after_connect(
+                    Arc::clone(&link),
+                    sink.clone(),
+                    client.clone(),
+                    known_seq,
+                ));
+                connected_once = true;
+                tokio::select! {
+                    () = pump(&link, &sink, pushes) => {}
+                    () = keepalive(&sink, &client) => {}
+                }
+                link.lock().client = None;
+            }
+            // The user must decide; retrying cannot help.
+            Err(ClientError::Tls(TlsError::UnknownHost { host, fingerprint })) => {
+                sink.emit(NetEvent::Status(ConnectionStatus::Offline));
+                sink.emit(NetEvent::UnknownServer { host, fingerprint });
+                return;
+            }
+            Err(ClientError::Tls(TlsError::PinMismatch {
+                host,
+                expected,
+                actual,
+                ..
+            })) => {
+                sink.emit(NetEvent::Status(ConnectionStatus::Offline));
+                sink.emit(NetEvent::ServerChanged {
+                    host,
+                    expected,
+                    actual,
+                });
+                return;
+            }
+            Err(error) if !connected_once => {
+                sink.emit(NetEvent::Status(ConnectionStatus::Offline));
+                sink.emit(NetEvent::ConnectFailed(error.to_string()));
+                return;
+            }
+            Err(error) => tracing::debug!(%error, "reconnect failed"),
+        }
+        let delay = backoff(failures);
+        failures = failures.saturating_add(1);
+        sink.emit(NetEvent::Status(ConnectionStatus::Reconnecting { delay }));
+        tokio::time::sleep(delay).await;
+        sink.emit(NetEvent::Status(ConnectionStatus::Connecting));
+    }
+}
+
+/// Sends `online` every [`KEEPALIVE`] so that the server does not close the
+/// connection as idle, and shows the answer. Runs until cancelled (by the
+/// supervisor when the connection closes).
+async fn keepalive(sink: &Sink, client: &Client) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match client.online().await {
+            Ok(online) => sink.emit(NetEvent::Online(online)),
+            Err(error) => tracing::debug!(%error, "keepalive failed"),
+        }
+    }
+}
+
+/// Forwards pushes to the UI until the connection closes.
+async fn pump(link: &Arc<Link>, sink: &Sink, mut pushes: Pushes) {
+    while let Some(push) = pushes.recv().await {
+        match push {
+            Push::Chat(message) => {
+                if message.room == DEFAULT_ROOM {
+                    link.note_seq(message.seq);
+                    sink.emit(NetEvent::Chat(message));
+                }
+            }
+            Push::Presence {
+                user,
+                online,
+                count,
+            } => sink.emit(NetEvent::Presence {
+                user,
+                online,
+                count,
+            }),
+            Push::EventUpdate {
+                event_id,
+                available,
+            } => {
+                if link.lock().known_events.contains(&event_id) {
+                    sink.emit(NetEvent::EventSeats {
+                        event_id,
+                        available,
+                    });
+                } else {
+                    tokio::spawn(refresh_events(Arc::clone(link), sink.clone()));
+                }
+            }
+            Push::Shutdown { reason } => sink.emit(NetEvent::ServerNotice(reason)),
+            Push::Welcome { .. } | Push::ServerFull { .. } => {}
+        }
+    }
+}
+
+/// After every successful connect: resume the session when there is one,
+/// otherwise show what an anonymous connection may read.
+async fn after_connect(link: Arc<Link>, sink: Sink, client: Client, known_seq: Option<u64>) {
+    let token = link.lock().token.clone();
+    let Some(token) = token else {
+        let (events, online) = tokio::join!(client.list_events(), client.online());
+        deliver_events(&link, &sink, events);
+        if let Ok(online) = online {
+            sink.emit(NetEvent::Online(online));
+        }
+        return;
+    };
+    match client.resume(&token).await {
+        Ok(session) => {
+            sink.emit(NetEvent::LoggedIn {
+                session,
+                resumed: true,
+            });
+            refill(&link, &sink, &client, known_seq).await;
+            let retry: Vec<String> = link
+                .lock()
+                .books
+                .iter()
+                .filter(|(_, book)| !book.in_flight)
+                .map(|(key, _)| key.clone())
+                .collect();
+            for key in retry {
+                tokio::spawn(attempt_book(Arc::clone(&link), sink.clone(), key));
+            }
+        }
+        Err(error) if error.code() == Some(ErrorCode::Unauthenticated) => {
+            for book in link.end_session() {
+                sink.emit(NetEvent::BookFailed {
+                    event_id: book.event_id,
+                    message: "session expired before the server answered".into(),
+                });
+            }
+            sink.emit(NetEvent::SessionExpired(error.to_string()));
+        }
+        // The new connection failed too; the supervisor tries again.
+        Err(error) => tracing::debug!(%error, "resume failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_thirty_seconds() {
+        let delays: Vec<u64> = (0..8).map(|n| backoff(n).as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30, 30]);
+        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+    }
+}
