@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use coliseum_desktop::network::{HostRequest, NetCommand};
-use coliseum_desktop::settings::{SecurityChoice, Settings};
+use coliseum_desktop::settings::{SecurityChoice, Settings, settings_file};
 use coliseum_desktop::{AppOptions, ColiseumApp, style};
 
 /// Frames a smoke run renders before closing.
@@ -86,9 +86,14 @@ fn main() -> ExitCode {
         viewport,
         persist_window: !args.smoke_test,
         // Settings are configuration: keep them out of the data directory,
-        // which a hosted server shares.
-        persistence_path: directories::ProjectDirs::from("org", "Coliseum", "coliseum")
-            .map(|dirs| dirs.config_dir().to_path_buf()),
+        // which a hosted server shares, in a file beside the pin store.
+        persistence_path: directories::ProjectDirs::from("org", "Coliseum", "coliseum").and_then(
+            |dirs| {
+                settings_file(dirs.config_dir())
+                    .inspect_err(|error| tracing::warn!(%error, "settings will not be saved"))
+                    .ok()
+            },
+        ),
         ..eframe::NativeOptions::default()
     };
 

@@ -84,6 +84,8 @@ pub struct ChatState {
     pub sending: bool,
     /// "Load older messages" is in flight.
     pub loading_older: bool,
+    /// This user's name: their own presence is not announced to them.
+    pub me: Option<String>,
 }
 
 impl ChatState {
@@ -100,10 +102,18 @@ impl ChatState {
     /// Follows pushes, pages and answers.
     pub fn apply(&mut self, event: &NetEvent, notices: &mut Notices, now: Instant) {
         match event {
-            NetEvent::LoggedIn { resumed: false, .. } => self.log = ChatLog::default(),
+            NetEvent::LoggedIn { session, resumed } => {
+                if !resumed {
+                    self.log = ChatLog::default();
+                }
+                self.me = Some(session.username.clone());
+            }
+            NetEvent::AccountUpdated { username, .. } => self.me = Some(username.clone()),
             NetEvent::LoggedOut | NetEvent::SessionExpired(_) => {
                 self.log = ChatLog::default();
+                self.online = Online::default();
                 self.sending = false;
+                self.me = None;
             }
             NetEvent::Disconnected | NetEvent::ServerChanged { .. } => *self = Self::default(),
             NetEvent::Chat(message) => self.log.insert([message.clone()]),

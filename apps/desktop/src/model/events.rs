@@ -10,6 +10,7 @@ use coliseum_protocol::{Event, Ticket};
 use super::notices::{NoticeLevel, Notices};
 use super::{plural, seats};
 use crate::network::{FormError, ImportOutcome, NetCommand, NetEvent};
+use crate::transfer::ExportFormat;
 
 /// Events and tickets requests in flight.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -47,6 +48,9 @@ pub struct EventsState {
     pub created: Option<String>,
     /// Result of the last import.
     pub import: Option<ImportOutcome>,
+    /// An export dialog closed without a file: offer the Downloads folder
+    /// in this format (rfd cannot tell a cancel from a missing dialog).
+    pub export_fallback: Option<ExportFormat>,
 }
 
 impl EventsState {
@@ -63,7 +67,9 @@ impl EventsState {
                 return self.busy.cancels.insert(ticket_id.clone());
             }
             NetCommand::CreateEvent(_) => &mut self.busy.create_event,
-            NetCommand::ExportTickets { .. } => &mut self.busy.export,
+            NetCommand::ExportTickets { .. } | NetCommand::ExportTicketsToDownloads { .. } => {
+                &mut self.busy.export
+            }
             NetCommand::ImportEvents => &mut self.busy.import,
             _ => return true,
         };
@@ -77,6 +83,9 @@ impl EventsState {
                 self.created = None;
             }
             NetCommand::ImportEvents => self.import = None,
+            NetCommand::ExportTickets { .. } | NetCommand::ExportTicketsToDownloads { .. } => {
+                self.export_fallback = None;
+            }
             _ => {}
         }
         true
@@ -140,12 +149,13 @@ impl EventsState {
                 self.busy.books.remove(event_id);
                 self.busy.books_waiting.remove(event_id);
                 let name = self.event_name(event_id);
+                let message = refusal_text(message);
                 notices.notify(
                     NoticeLevel::Error,
                     format!("Booking {name} failed: {message}"),
                     now,
                 );
-                self.book_errors.insert(event_id.clone(), message.clone());
+                self.book_errors.insert(event_id.clone(), message);
             }
             NetEvent::Cancelled { ticket_id } => {
                 self.busy.cancels.remove(ticket_id);
@@ -184,9 +194,10 @@ impl EventsState {
                 self.busy.export = false;
                 notices.notify(NoticeLevel::Error, format!("Export failed: {message}"), now);
             }
-            NetEvent::DialogCancelled => {
+            NetEvent::DialogCancelled { export } => {
                 self.busy.export = false;
                 self.busy.import = false;
+                self.export_fallback = *export;
             }
             NetEvent::Imported(outcome) => {
                 self.busy.import = false;
@@ -202,6 +213,25 @@ impl EventsState {
         self.list.iter().find(|e| e.id == event_id)
     }
 
+    /// Seats of `event_id` the user holds (sum of their tickets).
+    #[must_use]
+    pub fn held(&self, event_id: &str) -> u32 {
+        self.tickets
+            .iter()
+            .filter(|t| t.event_id == event_id)
+            .map(|t| t.quantity)
+            .sum()
+    }
+
+    /// Most seats the user may book now: the seats left, and what the
+    /// per-user limit leaves after the tickets they hold.
+    #[must_use]
+    pub fn bookable(&self, event: &Event) -> u32 {
+        event
+            .available
+            .min(event.max_per_user.saturating_sub(self.held(&event.id)))
+    }
+
     fn end_session(&mut self) {
         self.tickets.clear();
         self.busy.books.clear();
@@ -209,10 +239,81 @@ impl EventsState {
         self.busy.cancels.clear();
         self.busy.create_event = false;
         self.book_errors.clear();
+        self.export_fallback = None;
     }
 
     fn event_name(&self, event_id: &str) -> String {
         self.event(event_id)
             .map_or_else(|| format!("event {event_id}"), |e| e.name.clone())
+    }
+}
+
+/// A booking refusal for people: the server's message, except that a
+/// refusal with no seat left at all reads "sold out" (not "only 0 seats left").
+#[must_use]
+pub fn refusal_text(message: &str) -> String {
+    if message.trim() == "only 0 seats left" {
+        "sold out".to_owned()
+    } else {
+        message.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{NaiveDate, Utc};
+
+    fn event(available: u32, max_per_user: u32) -> Event {
+        Event {
+            id: "1".into(),
+            name: "Jazz Night".into(),
+            date: NaiveDate::from_ymd_opt(2027, 10, 2).expect("date"),
+            location: "Blue Room".into(),
+            capacity: 80,
+            available,
+            max_per_user,
+        }
+    }
+
+    fn ticket(quantity: u32) -> Ticket {
+        Ticket {
+            id: format!("t{quantity}"),
+            event_id: "1".into(),
+            event_name: "Jazz Night".into(),
+            quantity,
+            booked_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn bookable_is_capped_by_seats_left_and_the_remaining_allowance() {
+        let mut state = EventsState::default();
+        assert_eq!(state.bookable(&event(80, 4)), 4);
+        assert_eq!(state.bookable(&event(2, 4)), 2);
+        state.tickets = vec![ticket(1), ticket(2)];
+        assert_eq!(state.held("1"), 3);
+        assert_eq!(state.bookable(&event(80, 4)), 1);
+        state.tickets.push(ticket(1));
+        assert_eq!(state.bookable(&event(80, 4)), 0);
+        assert_eq!(state.bookable(&event(0, 10)), 0);
+    }
+
+    #[test]
+    fn a_sold_out_refusal_never_reads_only_0_seats_left() {
+        let mut state = EventsState::default();
+        let mut notices = Notices::default();
+        state.list = vec![event(0, 4)];
+        state.apply(
+            &NetEvent::BookFailed {
+                event_id: "1".into(),
+                message: "only 0 seats left".into(),
+            },
+            &mut notices,
+            Instant::now(),
+        );
+        assert_eq!(state.book_errors["1"], "sold out");
+        assert_eq!(notices.list[0].text, "Booking Jazz Night failed: sold out");
+        assert_eq!(refusal_text("only 2 seats left"), "only 2 seats left");
     }
 }

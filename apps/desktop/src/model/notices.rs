@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::network::NetEvent;
+use crate::network::{ConnectionStatus, NetEvent};
 
 /// How long an information notice stays on screen.
 pub const INFO_NOTICE_TTL: Duration = Duration::from_secs(6);
@@ -46,6 +46,18 @@ impl Notices {
                 self.notify(NoticeLevel::Error, format!("Server: {text}"), now);
             }
             NetEvent::Error(message) => self.notify(NoticeLevel::Error, message.clone(), now),
+            // Failures of the lost connection are stale once it is back.
+            NetEvent::Status(ConnectionStatus::Connected) => self.clear_errors(),
+            NetEvent::AccountUpdated {
+                password_changed, ..
+            } => {
+                let text = if *password_changed {
+                    "Account updated. Your other sessions were signed out."
+                } else {
+                    "Account updated."
+                };
+                self.notify(NoticeLevel::Info, text.to_owned(), now);
+            }
             _ => {}
         }
     }

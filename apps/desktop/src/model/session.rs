@@ -27,6 +27,8 @@ pub struct SessionBusy {
     pub register: bool,
     /// Logout.
     pub logout: bool,
+    /// Account settings ("Save changes").
+    pub account: bool,
 }
 
 /// Who is logged in, and the state of the forms that change that.
@@ -42,6 +44,10 @@ pub struct SessionState {
     pub register_error: Option<FormError>,
     /// Username of a registration that succeeded (the form clears itself).
     pub registered: Option<String>,
+    /// Last account-settings failure.
+    pub account_error: Option<FormError>,
+    /// Account changes saved so far (the form clears itself when it grows).
+    pub account_saved: u32,
     /// Requests in flight.
     pub busy: SessionBusy,
 }
@@ -59,6 +65,7 @@ impl SessionState {
             NetCommand::Login { .. } => &mut self.busy.login,
             NetCommand::Register { .. } => &mut self.busy.register,
             NetCommand::Logout => &mut self.busy.logout,
+            NetCommand::UpdateAccount { .. } => &mut self.busy.account,
             _ => return true,
         };
         if *flag {
@@ -67,6 +74,7 @@ impl SessionState {
         *flag = true;
         match command {
             NetCommand::Login { .. } => self.login_error = None,
+            NetCommand::UpdateAccount { .. } => self.account_error = None,
             NetCommand::Register { .. } => {
                 self.register_error = None;
                 self.registered = None;
@@ -117,6 +125,22 @@ impl SessionState {
             NetEvent::LoggedOut => {
                 self.user = None;
                 self.busy.logout = false;
+                self.account_error = None;
+            }
+            NetEvent::AccountUpdated {
+                username, email, ..
+            } => {
+                self.busy.account = false;
+                self.account_error = None;
+                self.account_saved = self.account_saved.wrapping_add(1);
+                if let Some(user) = &mut self.user {
+                    user.username.clone_from(username);
+                    user.email.clone_from(email);
+                }
+            }
+            NetEvent::AccountUpdateFailed(error) => {
+                self.busy.account = false;
+                self.account_error = Some(error.clone());
             }
             NetEvent::Disconnected | NetEvent::ServerChanged { .. } => *self = Self::default(),
             _ => {}

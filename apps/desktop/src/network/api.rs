@@ -100,9 +100,31 @@ pub enum NetCommand {
         /// The rows to write (what the user sees in "My tickets").
         tickets: Vec<Ticket>,
     },
+    /// Write `tickets` as CSV or JSON into the Downloads folder, without a
+    /// dialog (for desktops with no file-dialog service).
+    ExportTicketsToDownloads {
+        /// File format.
+        format: ExportFormat,
+        /// The rows to write.
+        tickets: Vec<Ticket>,
+    },
     /// Ask for a CSV or JSON file of events, validate every row, and create
     /// them all, or none when any row is invalid (admins only).
     ImportEvents,
+    /// Stop waiting for the next reconnect attempt and try now.
+    ReconnectNow,
+    /// `update_account`: change any of username, e-mail and password,
+    /// proving the current password. `None` leaves a value as it is.
+    UpdateAccount {
+        /// The current password.
+        current_password: String,
+        /// New username.
+        new_username: Option<String>,
+        /// New e-mail.
+        new_email: Option<String>,
+        /// New password (the server then ends the user's other sessions).
+        new_password: Option<String>,
+    },
     /// Stop everything; the network thread exits.
     Quit,
 }
@@ -128,7 +150,8 @@ pub enum ConnectionStatus {
     Connected,
     /// The connection was lost; the next attempt starts after `delay`.
     Reconnecting {
-        /// Wait before the next attempt (exponential back-off, 1 s to 30 s).
+        /// Wait before the next attempt (exponential back-off from 0.5 s,
+        /// capped at 5 s, with ±20 % jitter).
         delay: Duration,
     },
 }
@@ -276,6 +299,18 @@ pub enum NetEvent {
     SessionExpired(String),
     /// Logged out.
     LoggedOut,
+    /// The account was changed (`update_account`).
+    AccountUpdated {
+        /// Username after the change.
+        username: String,
+        /// E-mail after the change.
+        email: String,
+        /// A password was changed (other sessions were ended by the server).
+        password_changed: bool,
+    },
+    /// `update_account` was refused; `field` names the request field
+    /// (`current_password`, `new_username`, `new_email`, `new_password`).
+    AccountUpdateFailed(FormError),
     /// The full event list.
     Events(Vec<Event>),
     /// Live seat count of one event (`event_update` push).
@@ -363,8 +398,13 @@ pub enum NetEvent {
     },
     /// Exporting failed.
     ExportFailed(String),
-    /// The user closed a file dialog without choosing a file.
-    DialogCancelled,
+    /// A file dialog closed without a file: the user cancelled it, or the
+    /// desktop has no file-dialog service (xdg-desktop-portal, zenity), which
+    /// rfd cannot tell apart.
+    DialogCancelled {
+        /// The dialog was the export's (the UI offers the Downloads folder).
+        export: Option<ExportFormat>,
+    },
     /// An import finished.
     Imported(ImportOutcome),
     /// A request failed with no better place to show it.

@@ -1,6 +1,7 @@
 //! File dialogs (rfd's asynchronous API, run on the network runtime so the UI
 //! never freezes) and the file I/O behind "Export" and "Import".
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use coliseum_client::Client;
@@ -15,13 +16,56 @@ use crate::transfer::{self, ExportFormat, ImportError, NewEvent};
 pub async fn export_tickets(sink: Sink, format: ExportFormat, tickets: Vec<Ticket>) {
     let dialog = rfd::AsyncFileDialog::new()
         .set_title("Export my tickets")
-        .set_file_name(format!("my-tickets.{}", format.extension()))
+        .set_file_name(export_file_name(format))
         .add_filter(format.label(), &[format.extension()]);
     let Some(handle) = dialog.save_file().await else {
-        return sink.emit(NetEvent::DialogCancelled);
+        return sink.emit(NetEvent::DialogCancelled {
+            export: Some(format),
+        });
     };
-    let path = handle.path().to_path_buf();
-    let result = match transfer::export_tickets(format, &tickets) {
+    write_export(&sink, handle.path().to_path_buf(), format, &tickets).await;
+}
+
+/// Writes `tickets` in `format` into the Downloads folder (the home folder
+/// when the platform names none), under a name not taken yet.
+pub async fn export_tickets_to_downloads(sink: Sink, format: ExportFormat, tickets: Vec<Ticket>) {
+    let Some(dir) = downloads_dir() else {
+        return sink.emit(NetEvent::ExportFailed(
+            "this system has no Downloads or home folder".into(),
+        ));
+    };
+    let path = free_path(&dir, format);
+    write_export(&sink, path, format, &tickets).await;
+}
+
+/// The user's Downloads folder, or the home folder.
+fn downloads_dir() -> Option<PathBuf> {
+    let dirs = directories::UserDirs::new()?;
+    Some(
+        dirs.download_dir()
+            .unwrap_or_else(|| dirs.home_dir())
+            .to_path_buf(),
+    )
+}
+
+/// `my-tickets.csv`, or `my-tickets-2.csv`, ... the first name not taken in `dir`.
+fn free_path(dir: &Path, format: ExportFormat) -> PathBuf {
+    let first = dir.join(export_file_name(format));
+    if !first.exists() {
+        return first;
+    }
+    (2..1000)
+        .map(|n| dir.join(format!("my-tickets-{n}.{}", format.extension())))
+        .find(|p| !p.exists())
+        .unwrap_or(first)
+}
+
+fn export_file_name(format: ExportFormat) -> String {
+    format!("my-tickets.{}", format.extension())
+}
+
+async fn write_export(sink: &Sink, path: PathBuf, format: ExportFormat, tickets: &[Ticket]) {
+    let result = match transfer::export_tickets(format, tickets) {
         Ok(bytes) => tokio::fs::write(&path, bytes)
             .await
             .map_err(|e| format!("could not write {}: {e}", path.display())),
@@ -43,7 +87,7 @@ pub async fn import_events(link: Arc<Link>, sink: Sink) {
         .set_title("Import events")
         .add_filter("Events (CSV or JSON)", &["csv", "json"]);
     let Some(handle) = dialog.pick_file().await else {
-        return sink.emit(NetEvent::DialogCancelled);
+        return sink.emit(NetEvent::DialogCancelled { export: None });
     };
     let bytes = handle.read().await;
     let outcome = match transfer::parse_events(&handle.file_name(), &bytes) {
@@ -68,7 +112,7 @@ pub async fn pick_ca_file(sink: Sink) {
         .add_filter("PEM certificates", &["pem", "crt", "cer"]);
     match dialog.pick_file().await {
         Some(handle) => sink.emit(NetEvent::CaFilePicked(handle.path().to_path_buf())),
-        None => sink.emit(NetEvent::DialogCancelled),
+        None => sink.emit(NetEvent::DialogCancelled { export: None }),
     }
 }
 
@@ -86,5 +130,22 @@ async fn create_all(client: &Client, events: &[NewEvent]) -> ImportOutcome {
     }
     ImportOutcome::Imported {
         count: events.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn downloads_export_never_overwrites() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let first = free_path(dir.path(), ExportFormat::Csv);
+        assert_eq!(first, dir.path().join("my-tickets.csv"));
+        std::fs::write(&first, "x").expect("write");
+        assert_eq!(
+            free_path(dir.path(), ExportFormat::Csv),
+            dir.path().join("my-tickets-2.csv")
+        );
     }
 }

@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError, mpsc};
 
 use coliseum_client::{Client, ClientError};
+use tokio::sync::Notify;
 
 use super::NetEvent;
 
@@ -62,6 +63,9 @@ pub struct Shared {
 #[derive(Default)]
 pub struct Link {
     state: Mutex<Shared>,
+    /// Wakes the supervisor from its wait between reconnect attempts
+    /// ("Reconnect now").
+    pub wake: Notify,
 }
 
 impl Link {

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use coliseum_client::{Client, ClientError};
+use coliseum_protocol::request::Op;
 use coliseum_protocol::validate::HISTORY_LIMIT_MAX;
 use coliseum_protocol::{ChatMessage, Event};
 
@@ -311,6 +312,62 @@ pub async fn chat_older(link: Arc<Link>, sink: Sink, before_seq: u64) {
         Err(error) => sink.emit(NetEvent::Error(format!(
             "could not load older messages: {error}"
         ))),
+    }
+}
+
+/// The fields of an `update_account` request.
+#[derive(Debug, Clone)]
+pub struct AccountChange {
+    /// The current password.
+    pub current_password: String,
+    /// New username, if changing it.
+    pub new_username: Option<String>,
+    /// New e-mail, if changing it.
+    pub new_email: Option<String>,
+    /// New password, if changing it.
+    pub new_password: Option<String>,
+}
+
+/// The `update_account` answer as this app reads it: the account's name and
+/// e-mail, and a fresh session token when the server rotated it (servers
+/// that do so after a password change send it as `token`).
+#[derive(Debug, serde::Deserialize)]
+struct AccountAnswer {
+    username: String,
+    email: String,
+    #[serde(default)]
+    token: Option<String>,
+}
+
+/// `update_account`; a rotated token replaces the one kept for `resume`.
+pub async fn update_account(link: Arc<Link>, sink: Sink, change: AccountChange) {
+    let password_changed = change.new_password.is_some();
+    let op = Op::UpdateAccount {
+        current_password: change.current_password,
+        new_username: change.new_username,
+        new_password: change.new_password,
+        new_email: change.new_email,
+    };
+    let result = match link.client() {
+        Ok(client) => client.request(op).await.and_then(|data| {
+            serde_json::from_value::<AccountAnswer>(data).map_err(|e| {
+                ClientError::Protocol(format!("unexpected update_account answer: {e}"))
+            })
+        }),
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(answer) => {
+            if let Some(token) = answer.token {
+                link.lock().token = Some(token);
+            }
+            sink.emit(NetEvent::AccountUpdated {
+                username: answer.username,
+                email: answer.email,
+                password_changed,
+            });
+        }
+        Err(error) => sink.emit(NetEvent::AccountUpdateFailed(FormError::from(&error))),
     }
 }
 

@@ -14,16 +14,28 @@ use super::link::{Link, Sink};
 use super::requests::{attempt_book, deliver_events, refill, refresh_events};
 use super::{ConnectionStatus, NetEvent, Security, connect};
 
-/// Longest wait between reconnect attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// First wait after a connection is lost.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// Longest wait between reconnect attempts (before jitter).
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Interval of the keepalive `online` request. Servers close connections
 /// idle for 30 s before login and 5 min after (issue 5), so 20 s keeps both
 /// alive; the answer also refreshes the online count.
 const KEEPALIVE: Duration = Duration::from_secs(20);
 
-/// Reconnect back-off: 1 s, 2 s, 4 s, ... capped at 30 s.
-fn backoff(failures: u32) -> Duration {
-    Duration::from_secs(1u64 << failures.min(5)).min(MAX_BACKOFF)
+/// Reconnect back-off: 0.5 s, 1 s, 2 s, 4 s, then 5 s, each scaled by
+/// `jitter` (0.8–1.2, random in use) so that many clients losing one server
+/// do not all come back in the same instant.
+fn backoff(failures: u32, jitter: f64) -> Duration {
+    let base = FIRST_BACKOFF
+        .saturating_mul(1u32 << failures.min(4))
+        .min(MAX_BACKOFF);
+    base.mul_f64(jitter.clamp(0.8, 1.2))
+}
+
+/// A random factor in 0.8..1.2 for [`backoff`].
+fn jitter() -> f64 {
+    rand::random_range(0.8..1.2)
 }
 
 /// Keeps one server connected: connects, pumps pushes, and after a loss
@@ -93,10 +105,15 @@ pub async fn supervise(
             }
             Err(error) => tracing::debug!(%error, "reconnect failed"),
         }
-        let delay = backoff(failures);
+        let delay = backoff(failures, jitter());
         failures = failures.saturating_add(1);
         sink.emit(NetEvent::Status(ConnectionStatus::Reconnecting { delay }));
-        tokio::time::sleep(delay).await;
+        // A "Reconnect now" given before this wait began is kept by the
+        // Notify's permit, so it is not lost.
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = link.wake.notified() => {}
+        }
         sink.emit(NetEvent::Status(ConnectionStatus::Connecting));
     }
 }
@@ -203,9 +220,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_up_to_thirty_seconds() {
-        let delays: Vec<u64> = (0..8).map(|n| backoff(n).as_secs()).collect();
-        assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30, 30]);
-        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+    fn backoff_doubles_up_to_five_seconds_with_jitter() {
+        let delays: Vec<u128> = (0..7).map(|n| backoff(n, 1.0).as_millis()).collect();
+        assert_eq!(delays, [500, 1_000, 2_000, 4_000, 5_000, 5_000, 5_000]);
+        assert_eq!(backoff(u32::MAX, 1.0), MAX_BACKOFF);
+        assert_eq!(backoff(10, 1.2), Duration::from_secs(6));
+        assert_eq!(
+            backoff(0, 0.5),
+            Duration::from_millis(400),
+            "jitter is clamped"
+        );
+        for _ in 0..100 {
+            let j = jitter();
+            assert!((0.8..1.2).contains(&j));
+        }
     }
 }

@@ -111,7 +111,29 @@ impl Worker {
                 let sink = self.sink.clone();
                 tokio::spawn(files::export_tickets(sink, format, tickets));
             }
+            NetCommand::ExportTicketsToDownloads { format, tickets } => {
+                let sink = self.sink.clone();
+                tokio::spawn(files::export_tickets_to_downloads(sink, format, tickets));
+            }
             NetCommand::ImportEvents => self.spawn(files::import_events),
+            NetCommand::ReconnectNow => self.link.wake.notify_one(),
+            NetCommand::UpdateAccount {
+                current_password,
+                new_username,
+                new_email,
+                new_password,
+            } => self.spawn(move |link, sink| {
+                requests::update_account(
+                    link,
+                    sink,
+                    requests::AccountChange {
+                        current_password,
+                        new_username,
+                        new_email,
+                        new_password,
+                    },
+                )
+            }),
             NetCommand::Quit => {}
         }
     }
