@@ -10,6 +10,7 @@ use egui::{RichText, Ui};
 use crate::model::Model;
 use crate::network::{NetCommand, NetEvent, Network};
 use crate::settings::{STORAGE_KEY, Settings};
+use crate::views::account::AccountView;
 use crate::views::admin::AdminView;
 use crate::views::chat::ChatView;
 use crate::views::connect::ConnectView;
@@ -54,6 +55,7 @@ struct Views {
     events: EventsView,
     tickets: TicketsView,
     admin: AdminView,
+    account: AccountView,
     chat: ChatView,
 }
 
@@ -65,6 +67,8 @@ pub struct ColiseumApp {
     model: Model,
     views: Views,
     tab: Tab,
+    /// The chat panel is shown (the user can hide it on small screens).
+    chat_open: bool,
     /// Frames left before closing, in a smoke run.
     smoke_frames: Option<u32>,
     /// The app icon as a texture, for the top bar.
@@ -112,6 +116,7 @@ impl ColiseumApp {
                 events: EventsView::default(),
                 tickets: TicketsView::default(),
                 admin: AdminView::default(),
+                account: AccountView::default(),
                 chat: ChatView::default(),
             },
             settings,
@@ -119,6 +124,7 @@ impl ColiseumApp {
             net,
             model: Model::default(),
             tab: Tab::default(),
+            chat_open: true,
             smoke_frames: options.smoke_frames,
             logo: crate::style::logo(&cc.egui_ctx),
         };
@@ -161,9 +167,18 @@ impl ColiseumApp {
             } => {
                 self.settings.last_username.clone_from(&session.username);
                 self.views.login.clear_secret();
+                self.views.events.reset();
+                self.views.account.reset();
                 self.tab = Tab::Events;
             }
-            NetEvent::LoggedOut | NetEvent::SessionExpired(_) => self.tab = Tab::Events,
+            NetEvent::LoggedOut | NetEvent::SessionExpired(_) => {
+                self.views.login.clear_secret();
+                self.views.account.reset();
+                self.tab = Tab::Events;
+            }
+            NetEvent::AccountUpdated { username, .. } => {
+                self.settings.last_username.clone_from(username);
+            }
             NetEvent::CaFilePicked(path) => self.views.connect.set_ca_file(path),
             _ => {}
         }
@@ -187,6 +202,7 @@ impl ColiseumApp {
             }
             Action::Remember(settings) => self.settings = *settings,
             Action::ClosePrompt => self.model.connection.security_prompt = None,
+            Action::ToggleChat => self.chat_open = !self.chat_open,
         }
     }
 
@@ -208,6 +224,7 @@ impl ColiseumApp {
                 if is_admin {
                     tabs.push((Tab::Admin, "New event".to_owned()));
                 }
+                tabs.push((Tab::Account, "Account".to_owned()));
                 for (tab, text) in tabs {
                     if crate::views::tab(ui, self.tab == tab, &text) {
                         actions.push(Action::Show(tab));
@@ -224,23 +241,50 @@ impl ColiseumApp {
                     if let Some(session) = &self.model.session.user {
                         ui.label(RichText::new(&session.username).strong());
                     }
+                    let chat = if self.chat_open {
+                        "Hide chat"
+                    } else {
+                        "Show chat"
+                    };
+                    if ui
+                        .button(chat)
+                        .on_hover_text("Show or hide the lobby panel")
+                        .clicked()
+                    {
+                        actions.push(Action::ToggleChat);
+                    }
                 });
             });
             ui.add_space(2.0);
         });
-        egui::Panel::right("chat")
-            .resizable(true)
-            .default_size(340.0)
-            .min_size(260.0)
-            .show(ui, |ui| actions.extend(self.views.chat.ui(ui, &self.model)));
+        if !self.model.connection.is_connected() {
+            egui::Panel::top("connection-lost").show(ui, |ui| {
+                actions.extend(status::connection_banner(ui, &self.model, Instant::now()));
+            });
+        }
+        if self.chat_open {
+            // A third of the window at most, so the events table keeps room
+            // for every column down to the minimum window size.
+            let width = ui.ctx().content_rect().width();
+            egui::Panel::right("chat")
+                .resizable(true)
+                .default_size((width * 0.3).clamp(220.0, 340.0))
+                .min_size(200.0)
+                .max_size((width * 0.5).max(220.0))
+                .show(ui, |ui| actions.extend(self.views.chat.ui(ui, &self.model)));
+        }
         egui::CentralPanel::default().show(ui, |ui| {
-            actions.extend(status::notices(ui, &self.model));
             let view_actions = match self.tab {
                 Tab::Events => self.views.events.ui(ui, &self.model),
                 Tab::Tickets => self.views.tickets.ui(ui, &self.model),
                 Tab::Admin => {
                     egui::ScrollArea::vertical()
                         .show(ui, |ui| self.views.admin.ui(ui, &self.model))
+                        .inner
+                }
+                Tab::Account => {
+                    egui::ScrollArea::vertical()
+                        .show(ui, |ui| self.views.account.ui(ui, &self.model))
                         .inner
                 }
             };
@@ -279,7 +323,6 @@ impl eframe::App for ColiseumApp {
             Screen::Connect => {
                 egui::CentralPanel::default().show(ui, |ui| {
                     egui::ScrollArea::vertical().show(ui, |ui| {
-                        actions.extend(status::notices(ui, &self.model));
                         actions.extend(self.views.connect.ui(ui, &self.model, &self.settings));
                     });
                 });
@@ -287,7 +330,6 @@ impl eframe::App for ColiseumApp {
             Screen::Login => {
                 egui::CentralPanel::default().show(ui, |ui| {
                     egui::ScrollArea::vertical().show(ui, |ui| {
-                        actions.extend(status::notices(ui, &self.model));
                         actions.extend(self.views.login.ui(ui, &self.model));
                     });
                 });
@@ -295,6 +337,7 @@ impl eframe::App for ColiseumApp {
             Screen::Main => self.main_screen(ui, &mut actions),
         }
         let ctx = ui.ctx().clone();
+        actions.extend(status::toasts(&ctx, &self.model));
         for action in actions {
             self.run(&ctx, action);
         }

@@ -184,6 +184,9 @@ fn register_login_book_and_cancel() {
         .set_value_accesskit(2.0);
     ui.step();
     click(&mut ui, Role::Button, "Book Concerto Rock");
+    // A confirmation names the event, its date and the quantity; Enter books.
+    wait_for_text(&mut ui, "Book 2 seats for Concerto Rock, Sat 12 Jun?");
+    ui.key_press(egui::Key::Enter);
     wait_for_label(&mut ui, "148 / 150");
     wait_for_text(&mut ui, "Booked 2 seats for Concerto Rock");
     click(&mut ui, Role::Tab, "My tickets (1)");
@@ -287,11 +290,45 @@ fn a_sold_out_answer_is_shown_and_sold_out_rows_cannot_be_booked() {
     let mut ui = app(server.addr);
     log_in(&mut ui, "lucia", PASSWORD);
     wait_for_label(&mut ui, "1 / 3");
+    // The quantity cannot exceed the seats left.
+    ui.get_by_label("Quantity for Tiny Gig")
+        .set_value_accesskit(2.0);
+    ui.step();
+    ui.step();
+    assert_eq!(
+        ui.get_by_label("Quantity for Tiny Gig")
+            .accesskit_node()
+            .numeric_value(),
+        Some(1.0),
+        "Qty is capped at the seats left"
+    );
 
+    // Someone gives a seat back: 2 left; lucia asks for 2 and, while she
+    // reads the confirmation, the other member takes one again.
+    let held = server
+        .runtime
+        .block_on(other.my_tickets())
+        .expect("tickets");
+    server
+        .runtime
+        .block_on(other.cancel_ticket(&held[0].id))
+        .expect("cancel");
+    server
+        .runtime
+        .block_on(other.book(&tiny.id, 1, None))
+        .expect("other books 1");
+    wait_for_label(&mut ui, "2 / 3");
     ui.get_by_label("Quantity for Tiny Gig")
         .set_value_accesskit(2.0);
     ui.step();
     click(&mut ui, Role::Button, "Book Tiny Gig");
+    wait_for_text(&mut ui, "Book 2 seats for Tiny Gig");
+    server
+        .runtime
+        .block_on(other.book(&tiny.id, 1, None))
+        .expect("other books 1 more");
+    wait_for_text(&mut ui, "1 seat left");
+    click(&mut ui, Role::Button, "Confirm booking");
     wait_for_text(&mut ui, "Booking Tiny Gig failed: only 1 seats left");
     assert!(ui.query_by_label("1 / 3").is_some(), "nothing was booked");
 

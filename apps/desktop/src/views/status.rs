@@ -7,7 +7,7 @@ use egui::{Align, Color32, Layout, RichText, Ui};
 
 use super::Action;
 use crate::model::{Model, NoticeLevel};
-use crate::network::ConnectionStatus;
+use crate::network::{ConnectionStatus, NetCommand};
 use crate::settings::ThemeChoice;
 
 /// The connection state as the status bar words it, e.g. "Reconnecting in 4 s".
@@ -26,6 +26,18 @@ pub fn link_text(model: &Model, now: Instant) -> String {
             let secs = at.saturating_duration_since(now).as_secs_f32().ceil();
             format!("Reconnecting in {secs:.0} s")
         }
+    }
+}
+
+/// "3 online", or "3 online (last known)" while disconnected: the one
+/// wording of the online count, used by the status bar and the chat panel.
+#[must_use]
+pub fn online_text(model: &Model) -> String {
+    let count = model.chat.online.count;
+    if model.connection.is_connected() {
+        format!("{count} online")
+    } else {
+        format!("{count} online (last known)")
     }
 }
 
@@ -81,47 +93,94 @@ pub fn status_bar(ui: &mut Ui, model: &Model, theme: ThemeChoice, now: Instant) 
                     }
                 }
             });
-            if model.session.user.is_some() || model.connection.is_connected() {
+            if model.session.user.is_some() {
                 ui.separator();
-                ui.label(format!("{} online", model.chat.online.count));
+                ui.label(online_text(model));
             }
         });
     });
     actions
 }
 
-/// Draws the notices (newest last), each with a dismiss button.
-pub fn notices(ui: &mut Ui, model: &Model) -> Vec<Action> {
+/// Draws the notices as toasts floating over the bottom-left corner of the
+/// window, above the status bar (newest lowest), each with a dismiss
+/// button. They take no room in the layout, so nothing under the mouse
+/// moves when one appears or expires.
+pub fn toasts(ctx: &egui::Context, model: &Model) -> Vec<Action> {
     let mut actions = Vec::new();
-    for (index, notice) in model.notices.list.iter().enumerate() {
-        let (fill, text) = match notice.level {
-            NoticeLevel::Info => (ui.visuals().extreme_bg_color, ui.visuals().text_color()),
-            NoticeLevel::Error => (
-                ui.visuals().error_fg_color.gamma_multiply(0.15),
-                ui.visuals().error_fg_color,
-            ),
-        };
-        egui::Frame::new()
-            .fill(fill)
-            .corner_radius(6.0)
-            .inner_margin(egui::Margin::symmetric(10, 6))
-            .show(ui, |ui| {
-                ui.horizontal(|ui| {
-                    ui.label(RichText::new(&notice.text).color(text));
-                    ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
-                        if ui
-                            .small_button("✖")
-                            .on_hover_text("Dismiss")
-                            .accessible_name(format!("Dismiss: {}", notice.text))
-                            .clicked()
-                        {
-                            actions.push(Action::Dismiss(index));
-                        }
-                    });
-                });
-            });
-        ui.add_space(4.0);
+    if model.notices.list.is_empty() {
+        return actions;
     }
+    egui::Area::new(egui::Id::unique("toasts"))
+        .order(egui::Order::Foreground)
+        .anchor(egui::Align2::LEFT_BOTTOM, egui::vec2(12.0, -40.0))
+        .show(ctx, |ui| {
+            ui.set_max_width(420.0);
+            for (index, notice) in model.notices.list.iter().enumerate() {
+                let (fill, text) = match notice.level {
+                    NoticeLevel::Info => (ui.visuals().extreme_bg_color, ui.visuals().text_color()),
+                    NoticeLevel::Error => (
+                        ui.visuals().error_fg_color.gamma_multiply(0.15),
+                        ui.visuals().error_fg_color,
+                    ),
+                };
+                egui::Frame::popup(ui.style())
+                    .fill(ui.visuals().window_fill)
+                    .show(ui, |ui| {
+                        egui::Frame::new()
+                            .fill(fill)
+                            .corner_radius(6.0)
+                            .inner_margin(egui::Margin::symmetric(10, 6))
+                            .show(ui, |ui| {
+                                ui.horizontal(|ui| {
+                                    ui.add(
+                                        egui::Label::new(RichText::new(&notice.text).color(text))
+                                            .wrap(),
+                                    );
+                                    if ui
+                                        .small_button("✖")
+                                        .on_hover_text("Dismiss")
+                                        .accessible_name(format!("Dismiss: {}", notice.text))
+                                        .clicked()
+                                    {
+                                        actions.push(Action::Dismiss(index));
+                                    }
+                                });
+                            });
+                    });
+                ui.add_space(4.0);
+            }
+        });
+    actions
+}
+
+/// The "Connection lost" banner shown while a logged-in user is not
+/// connected: what happens next and a "Reconnect now" button.
+pub fn connection_banner(ui: &mut Ui, model: &Model, now: Instant) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let error = ui.visuals().error_fg_color;
+    egui::Frame::new()
+        .fill(error.gamma_multiply(0.15))
+        .inner_margin(egui::Margin::symmetric(10, 6))
+        .show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.label(
+                    RichText::new(format!(
+                        "⚠ Connection lost — {}. Booking and sending wait until it is back.",
+                        link_text(model, now).to_lowercase()
+                    ))
+                    .color(error)
+                    .strong(),
+                );
+                let reconnecting = model.connection.reconnect_at().is_some();
+                if ui
+                    .add_enabled(reconnecting, egui::Button::new("Reconnect now"))
+                    .clicked()
+                {
+                    actions.push(Action::Net(NetCommand::ReconnectNow));
+                }
+            });
+        });
     actions
 }
 
