@@ -574,3 +574,101 @@ fn trust_on_first_use_asks_once_and_refuses_a_changed_certificate() {
     let pinned = std::fs::read_to_string(&pin_file).expect("pin file");
     assert!(!pinned.contains(&host), "the pin is removed: {pinned}");
 }
+
+/// Every button whose label starts with `prefix` lies inside a window of
+/// `size` and left of the chat panel (whose message input marks its left
+/// edge); returns how many there are.
+#[track_caller]
+fn assert_buttons_inside(
+    harness: &Harness<'_, ColiseumApp>,
+    prefix: &str,
+    size: egui::Vec2,
+) -> usize {
+    let chat_left = harness
+        .get_by_label("Message")
+        .accesskit_node()
+        .bounding_box()
+        .map_or(f64::from(size.x), |b| b.x0);
+    let mut count = 0;
+    for node in harness.query_all_by_role(Role::Button) {
+        let label = node.accesskit_node().label().unwrap_or_default();
+        if !label.starts_with(prefix) {
+            continue;
+        }
+        count += 1;
+        let bounds = node
+            .accesskit_node()
+            .bounding_box()
+            .unwrap_or_else(|| panic!("{label:?} has no bounds"));
+        assert!(
+            bounds.x0 >= 0.0
+                && bounds.y0 >= 0.0
+                && bounds.x1 <= f64::from(size.x).min(chat_left)
+                && bounds.y1 <= f64::from(size.y),
+            "{label:?} at {bounds:?} is not inside the {size:?} window, left of the chat at x = {chat_left}"
+        );
+    }
+    count
+}
+
+/// Defect 2 of issue 10: at 800×600 and at the minimum window size (760×480)
+/// every row's Book button and every Cancel button is inside the window,
+/// with the chat panel open.
+#[test]
+fn book_and_cancel_buttons_fit_small_windows() {
+    let server = TestServer::start();
+    server.add_admin("boss", "admin-password");
+    let giulia = server.member("giulia");
+    server.runtime.block_on(async {
+        let (admin, _pushes) = Client::connect(server.addr).await.expect("connect");
+        admin.login("boss", "admin-password").await.expect("login");
+        admin
+            .create_event(
+                "Festa della Musica con un nome davvero molto lungo",
+                "2027-06-21",
+                "Piazza Grande, Centro Storico",
+                500,
+                Some(6),
+            )
+            .await
+            .expect("create");
+    });
+    let events = server
+        .runtime
+        .block_on(giulia.list_events())
+        .expect("events");
+    for event in &events {
+        server
+            .runtime
+            .block_on(giulia.book(&event.id, 1, None))
+            .expect("book");
+    }
+    for size in [egui::vec2(800.0, 600.0), egui::vec2(760.0, 480.0)] {
+        let mut ui = app(server.addr);
+        ui.set_size(size);
+        log_in(&mut ui, "giulia", PASSWORD);
+        wait_for_label(&mut ui, "Concerto Rock");
+        ui.step();
+        assert_eq!(
+            assert_buttons_inside(&ui, "Book ", size),
+            events.len(),
+            "one Book button per event at {size:?}"
+        );
+        click(
+            &mut ui,
+            Role::Tab,
+            &format!("My tickets ({})", events.len()),
+        );
+        wait_for_label(&mut ui, "Cancel ticket for Concerto Rock");
+        ui.step();
+        assert_eq!(
+            assert_buttons_inside(&ui, "Cancel ticket for ", size),
+            events.len(),
+            "one Cancel button per ticket at {size:?}"
+        );
+        assert!(
+            ui.query_by_label("Hide chat").is_some(),
+            "the chat panel is open"
+        );
+    }
+}
