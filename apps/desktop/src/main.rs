@@ -40,8 +40,9 @@ struct Args {
     insecure_plaintext: bool,
 
     /// Host a server on this computer at start, listening on ADDR
-    /// (0.0.0.0:7878 when ADDR is omitted), and connect to it.
-    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "0.0.0.0:7878", conflicts_with = "connect")]
+    /// (127.0.0.1:7878, this computer only, when ADDR is omitted; 0.0.0.0:7878
+    /// lets others on the network join), and connect to it.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:7878", conflicts_with = "connect")]
     host: Option<SocketAddr>,
 
     /// Data directory of the hosted server (default: the server's data directory).

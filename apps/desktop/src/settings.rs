@@ -14,9 +14,9 @@ use crate::network::Security;
 
 /// Default server address (the server's default `--listen`).
 pub const DEFAULT_SERVER: &str = "127.0.0.1:7878";
-/// Default listening address when hosting: every interface, so that others on
-/// the network can join.
-pub const DEFAULT_HOST_LISTEN: &str = "0.0.0.0:7878";
+/// Default listening address when hosting: loopback, so that nobody else can
+/// connect until the user ticks "Let others on my network join".
+pub const DEFAULT_HOST_LISTEN: &str = "127.0.0.1:7878";
 /// Key under which [`Settings`] live in eframe's storage.
 pub const STORAGE_KEY: &str = "coliseum-settings";
 

@@ -90,7 +90,11 @@ pub async fn import_events(link: Arc<Link>, sink: Sink) {
         return sink.emit(NetEvent::DialogCancelled { export: None });
     };
     let bytes = handle.read().await;
-    let outcome = match transfer::parse_events(&handle.file_name(), &bytes) {
+    let outcome = match transfer::parse_events(
+        &handle.file_name(),
+        &bytes,
+        chrono::Local::now().date_naive(),
+    ) {
         Err(ImportError::Unreadable(message)) => ImportOutcome::Unreadable(message),
         Err(ImportError::Invalid(rows)) => ImportOutcome::Invalid(rows),
         Ok(events) => match link.client() {

@@ -8,7 +8,7 @@ use egui::{RichText, Ui};
 use super::{Action, action_button, error_color, field_error, submitted, text_field};
 use crate::model::Model;
 use crate::network::{ImportOutcome, NetCommand};
-use crate::transfer::NewEvent;
+use crate::transfer::{NewEvent, not_in_the_past};
 
 /// Form state of "New event".
 #[derive(Debug, Clone)]
@@ -21,6 +21,8 @@ pub struct AdminView {
     tried: bool,
     /// The form was cleared after creating this event (by name).
     handled_created: Option<String>,
+    /// The first field has had the focus.
+    focused: bool,
 }
 
 impl Default for AdminView {
@@ -35,6 +37,7 @@ impl Default for AdminView {
             max_per_user: DEFAULT_MAX_PER_USER.to_string(),
             tried: false,
             handled_created: None,
+            focused: false,
         }
     }
 }
@@ -92,6 +95,10 @@ impl AdminView {
         ui.scope(|ui| {
             ui.set_max_width(420.0);
             let field = text_field(ui, "Name", &mut self.name, false);
+            if !self.focused {
+                self.focused = true;
+                field.request_focus();
+            }
             enter |= submitted(ui, &field);
             field_error(
                 ui,
@@ -113,7 +120,9 @@ impl AdminView {
             field_error(
                 ui,
                 show(
-                    validate::event_date(&self.date.to_string()).map(drop),
+                    validate::event_date(&self.date.to_string())
+                        .and_then(|date| not_in_the_past(date, Local::now().date_naive()))
+                        .map(drop),
                     "date",
                     true,
                 )
@@ -214,7 +223,8 @@ impl AdminView {
         Checked {
             name: validate::event_text("name", &self.name),
             location: validate::event_text("venue", &self.location),
-            date: validate::event_date(&self.date.to_string()),
+            date: validate::event_date(&self.date.to_string())
+                .and_then(|date| not_in_the_past(date, Local::now().date_naive())),
             capacity,
             max_per_user,
             limits,
@@ -313,6 +323,11 @@ mod tests {
         assert!(view.check().capacity.is_err());
         view.name = "  ".into();
         assert!(view.check().name.is_err());
+        view.date = to_jiff(Local::now().date_naive() - Days::new(1));
+        assert!(
+            view.check().date.is_err_and(|e| e.contains("in the past")),
+            "an event cannot be dated in the past"
+        );
     }
 
     #[test]

@@ -40,17 +40,21 @@ impl ChatView {
                 self.input.clone_from(text);
             }
         }
-        ui.horizontal(|ui| {
-            ui.heading("Lobby");
-            ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
-                ui.label(RichText::new(format!("{} online", model.chat.online.count)).weak());
-            });
-        });
-        egui::CollapsingHeader::new(format!("Online ({})", model.chat.online.users.len()))
+        ui.heading("Lobby");
+        let connected = model.connection.is_connected();
+        egui::CollapsingHeader::new(super::status::online_text(model))
             .id_salt("online-users")
             .default_open(true)
             .show(ui, |ui| {
-                egui::ScrollArea::vertical()
+                if !connected {
+                    ui.label(
+                        RichText::new("Offline: this list may be out of date.")
+                            .weak()
+                            .small()
+                            .italics(),
+                    );
+                }
+                egui::ScrollArea::both()
                     .id_salt("online-list")
                     .max_height(96.0)
                     .show(ui, |ui| {
@@ -65,7 +69,12 @@ impl ChatView {
                             } else {
                                 format!("• {user}")
                             };
-                            ui.label(RichText::new(text).color(ui.visuals().weak_text_color()));
+                            ui.add(
+                                egui::Label::new(
+                                    RichText::new(text).color(ui.visuals().weak_text_color()),
+                                )
+                                .extend(),
+                            );
                         }
                     });
             });
@@ -168,6 +177,7 @@ impl ChatView {
     fn input_ui(&mut self, ui: &mut Ui, model: &Model) -> Option<Action> {
         ui.add_space(4.0);
         let sending = model.chat.sending;
+        let connected = model.connection.is_connected();
         let response = ui.add(
             egui::TextEdit::multiline(&mut self.input)
                 .id_salt("chat-input")
@@ -182,19 +192,23 @@ impl ChatView {
         let problem = validate::chat_text(&self.input).err();
         let mut send = false;
         ui.horizontal(|ui| {
-            ui.label(
-                RichText::new("Enter to send · Shift+Enter for a new line")
-                    .weak()
-                    .small(),
-            );
+            let hint = if connected {
+                "Enter to send · Shift+Enter for a new line"
+            } else {
+                "Offline: you can send once reconnected"
+            };
+            ui.label(RichText::new(hint).weak().small());
             ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
                 let clicked = ui
-                    .add_enabled(!sending && problem.is_none(), egui::Button::new("Send"))
+                    .add_enabled(
+                        !sending && connected && problem.is_none(),
+                        egui::Button::new("Send"),
+                    )
                     .clicked();
                 if sending {
                     ui.add(egui::Spinner::new());
                 }
-                send = clicked || (enter && !sending);
+                send = clicked || (enter && !sending && connected);
             });
         });
         if !self.input.is_empty()

@@ -25,6 +25,8 @@ pub struct ConnectView {
     default_data_dir: PathBuf,
     /// Show rule violations even on untouched fields (after a submit attempt).
     tried: bool,
+    /// The form (join or host) whose first field has had the focus.
+    focused: Option<ConnectMode>,
 }
 
 impl ConnectView {
@@ -50,6 +52,7 @@ impl ConnectView {
                 .unwrap_or_default(),
             default_data_dir,
             tried: false,
+            focused: None,
         }
     }
 
@@ -79,6 +82,7 @@ impl ConnectView {
             match self.mode {
                 ConnectMode::Join => {
                     let field = text_field(ui, "Server address", &mut self.address, false);
+                    self.focus_first(ConnectMode::Join, &field);
                     submit |= submitted(ui, &field);
                     field_error(ui, self.address_error());
                     ui.label(
@@ -91,16 +95,10 @@ impl ConnectView {
                 }
                 ConnectMode::Host => {
                     let field = text_field(ui, "Listen on", &mut self.listen, false);
+                    self.focus_first(ConnectMode::Host, &field);
                     submit |= submitted(ui, &field);
                     field_error(ui, self.listen_error());
-                    ui.label(
-                        RichText::new(
-                            "0.0.0.0:7878 lets others on your network join; \
-                             127.0.0.1:7878 keeps the server to this computer.",
-                        )
-                        .weak()
-                        .small(),
-                    );
+                    self.network_choice(ui);
                     ui.add_space(4.0);
                     let label = ui.label("Data folder");
                     let field = ui
@@ -155,6 +153,46 @@ impl ConnectView {
         self.first_use_dialog(ui, model, &mut actions);
         self.forget_dialog(ui, &mut actions);
         actions
+    }
+
+    /// Focuses `field` the first time the `mode` form is drawn.
+    fn focus_first(&mut self, mode: ConnectMode, field: &egui::Response) {
+        if self.focused != Some(mode) {
+            self.focused = Some(mode);
+            field.request_focus();
+        }
+    }
+
+    /// "Let others on my network join": switches the listening address
+    /// between loopback (the default: only this computer) and every
+    /// interface, keeping the port, and says what the choice means.
+    fn network_choice(&mut self, ui: &mut Ui) {
+        let parsed = self.listen.trim().parse::<SocketAddr>().ok();
+        let mut shared = parsed.is_some_and(|a| a.ip().is_unspecified());
+        if ui
+            .checkbox(&mut shared, "Let others on my network join")
+            .changed()
+        {
+            let port = parsed.map_or(7878, |a| a.port());
+            self.listen = if shared {
+                format!("0.0.0.0:{port}")
+            } else {
+                format!("127.0.0.1:{port}")
+            };
+        }
+        let text = match parsed {
+            Some(addr) if addr.ip().is_unspecified() => format!(
+                "Listening on every network interface ({addr}): anyone who can reach this \
+                 computer on port {} can connect.",
+                addr.port()
+            ),
+            Some(addr) if addr.ip().is_loopback() => {
+                format!("Listening on {addr}: only this computer can connect.")
+            }
+            Some(addr) => format!("Listening on {addr}."),
+            None => String::new(),
+        };
+        ui.label(RichText::new(text).weak().small());
     }
 
     /// The "Security" choice of the join form.
@@ -308,7 +346,7 @@ impl ConnectView {
     fn listen_error(&self) -> Option<&'static str> {
         let bad = self.listen.trim().parse::<SocketAddr>().is_err();
         (bad && (self.tried || !self.listen.is_empty()))
-            .then_some("enter an IP address and port, e.g. 0.0.0.0:7878")
+            .then_some("enter an IP address and port, e.g. 127.0.0.1:7878")
     }
 
     fn data_dir(&self) -> PathBuf {

@@ -31,6 +31,17 @@ pub struct LoginView {
     tried: bool,
     /// The password was cleared after this registration (by username).
     handled_registration: Option<String>,
+    /// The form that has had its first field focused (set when a form
+    /// appears, so the user can type at once).
+    focused: Option<LoginTab>,
+    /// The last server error the form reacted to, by message (a new one
+    /// puts the focus back into the form).
+    seen_error: Option<FormError>,
+    /// Username and e-mail sent with the last registration, so that a
+    /// server refusal of one ("already taken") is hidden once it is edited.
+    sent: Option<(String, String)>,
+    /// "Use another server" while hosting awaits confirmation.
+    confirm_leave: bool,
 }
 
 impl LoginView {
@@ -83,10 +94,73 @@ impl LoginView {
             }
             ui.add_space(8.0);
             if ui.link("Use another server").clicked() {
-                actions.push(Action::Net(NetCommand::Disconnect));
+                if model.connection.hosting.is_some() {
+                    self.confirm_leave = true;
+                } else {
+                    actions.push(Action::Net(NetCommand::Disconnect));
+                }
             }
         });
+        self.leave_dialog(ui, model, &mut actions);
         actions
+    }
+
+    /// "Stop the server you host?": leaving stops it and disconnects the
+    /// people on it, so ask first, saying how many are connected.
+    fn leave_dialog(&mut self, ui: &Ui, model: &Model, actions: &mut Vec<Action>) {
+        if !self.confirm_leave {
+            return;
+        }
+        let people = model.chat.online.count;
+        let mut close = false;
+        let modal = egui::Modal::new(egui::Id::unique("stop-hosting")).show(ui.ctx(), |ui| {
+            ui.set_max_width(400.0);
+            ui.heading("Stop the server you host?");
+            let who = match people {
+                0 => "Nobody is connected to it now.".to_owned(),
+                1 => "1 person is connected to it and will be disconnected.".to_owned(),
+                n => format!("{n} people are connected to it and will be disconnected."),
+            };
+            ui.label(format!("Using another server stops this one. {who}"));
+            ui.add_space(8.0);
+            ui.horizontal(|ui| {
+                if ui.button("Stop server and leave").clicked() {
+                    actions.push(Action::Net(NetCommand::Disconnect));
+                    close = true;
+                }
+                if ui.button("Keep hosting").clicked() {
+                    close = true;
+                }
+            });
+        });
+        if close || modal.should_close() {
+            self.confirm_leave = false;
+        }
+    }
+
+    /// Focuses `field` when the form first appears, and again after the
+    /// server refused a submit (so typing continues in the form).
+    fn keep_focus(
+        &mut self,
+        tab: LoginTab,
+        error: Option<&FormError>,
+        first: &egui::Response,
+        retry: &egui::Response,
+    ) {
+        if self.focused != Some(tab) {
+            self.focused = Some(tab);
+            first.request_focus();
+        }
+        if let Some(error) = error
+            && self.seen_error.as_ref() != Some(error)
+        {
+            self.seen_error = Some(error.clone());
+            if error.field.as_deref() == Some("username") {
+                first.request_focus();
+            } else {
+                retry.request_focus();
+            }
+        }
     }
 
     fn login_form(&mut self, ui: &mut Ui, model: &Model, actions: &mut Vec<Action>) {
@@ -111,6 +185,7 @@ impl LoginView {
                 .or_else(|| server.and_then(|e| e.for_field("password"))),
         );
         general_error(ui, server, &["username", "password"]);
+        self.keep_focus(LoginTab::Login, server, &user, &pass);
         ui.add_space(8.0);
         let enter = submitted(ui, &user) || submitted(ui, &pass);
         if (action_button(ui, "Log in", busy, true) || (enter && !busy)) && self.submit_login() {
@@ -124,6 +199,17 @@ impl LoginView {
     fn register_form(&mut self, ui: &mut Ui, model: &Model, actions: &mut Vec<Action>) {
         let server = model.session.register_error.as_ref();
         let busy = model.session.busy.register || model.session.busy.login;
+        let sent = self.sent.clone();
+        // A refusal of a value the user has since changed is stale.
+        let server_for = |field: &str, value: &str| {
+            server.and_then(|e| e.for_field(field)).filter(|_| {
+                sent.as_ref().is_none_or(|(name, mail)| match field {
+                    "username" => name == value,
+                    "email" => mail == value,
+                    _ => true,
+                })
+            })
+        };
         let user = text_field(ui, "Username", &mut self.username, false);
         field_error(
             ui,
@@ -132,28 +218,33 @@ impl LoginView {
                 &self.username,
             )
             .as_deref()
-            .or_else(|| server.and_then(|e| e.for_field("username"))),
+            .or_else(|| server_for("username", self.username.trim())),
         );
         let pass = text_field(ui, "Password", &mut self.password, true);
         field_error(
             ui,
             self.shown(validate::password(&self.password).err(), &self.password)
                 .as_deref()
-                .or_else(|| server.and_then(|e| e.for_field("password"))),
+                .or_else(|| server_for("password", "")),
         );
         let mail = text_field(ui, "E-mail", &mut self.email, false);
         field_error(
             ui,
             self.shown(validate::email(self.email.trim()).err(), &self.email)
                 .as_deref()
-                .or_else(|| server.and_then(|e| e.for_field("email"))),
+                .or_else(|| server_for("email", self.email.trim())),
         );
         general_error(ui, server, &["username", "password", "email"]);
+        self.keep_focus(LoginTab::Register, server, &user, &user);
         ui.add_space(8.0);
         let enter = submitted(ui, &user) || submitted(ui, &pass) || submitted(ui, &mail);
         if (action_button(ui, "Create account", busy, true) || (enter && !busy))
             && self.submit_register()
         {
+            self.sent = Some((
+                self.username.trim().to_owned(),
+                self.email.trim().to_owned(),
+            ));
             actions.push(Action::Net(NetCommand::Register {
                 username: self.username.trim().to_owned(),
                 password: self.password.clone(),
@@ -179,11 +270,15 @@ impl LoginView {
             && validate::email(self.email.trim()).is_ok()
     }
 
-    /// Clears the password (after logging out, nothing secret stays in memory
-    /// longer than needed).
+    /// Clears the password and the registration's e-mail (after a login or
+    /// logout nothing secret stays in memory longer than needed, and the
+    /// next person does not find the previous one's address in the form).
     pub fn clear_secret(&mut self) {
         self.password.clear();
+        self.email.clear();
         self.tried = false;
+        self.focused = None;
+        self.sent = None;
     }
 }
 

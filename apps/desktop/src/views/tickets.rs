@@ -53,6 +53,29 @@ impl TicketsView {
             });
         });
         ui.add_space(4.0);
+        if let Some(format) = model.events.export_fallback
+            && !model.events.tickets.is_empty()
+        {
+            ui.horizontal_wrapped(|ui| {
+                ui.label(
+                    RichText::new(
+                        "No file was chosen. If no file dialog appeared, this desktop has no \
+                         file-dialog service (xdg-desktop-portal or zenity).",
+                    )
+                    .color(error_color(ui)),
+                );
+                if ui
+                    .button(format!("Save {} to Downloads", format.label()))
+                    .clicked()
+                {
+                    actions.push(Action::Net(NetCommand::ExportTicketsToDownloads {
+                        format,
+                        tickets: model.events.tickets.clone(),
+                    }));
+                }
+            });
+            ui.add_space(4.0);
+        }
         if model.events.tickets.is_empty() {
             ui.label(RichText::new("You have no tickets yet.").weak());
             if ui.link("Find an event to book").clicked() {
@@ -69,12 +92,12 @@ impl TicketsView {
             .id_salt("tickets-table")
             .striped(true)
             .cell_layout(Layout::left_to_right(Align::Center))
-            .column(Column::remainder().at_least(160.0).clip(true))
-            .column(Column::auto().at_least(70.0))
-            .column(Column::auto().at_least(150.0))
-            .column(Column::exact(110.0))
+            .column(Column::remainder().at_least(140.0).clip(true))
+            .column(Column::auto().at_least(44.0))
+            .column(Column::auto().at_least(120.0))
+            .column(Column::exact(100.0))
             .header(24.0, |mut header| {
-                for title in ["Event", "Seats", "Booked at"] {
+                for title in ["Event", "Seats", "Booked"] {
                     header.col(|ui| {
                         ui.strong(title);
                     });
@@ -83,9 +106,17 @@ impl TicketsView {
             })
             .body(|mut body| {
                 for ticket in &model.events.tickets {
-                    body.row(30.0, |mut row| {
+                    let event = model.events.event(&ticket.event_id);
+                    body.row(40.0, |mut row| {
                         row.col(|ui| {
-                            ui.label(RichText::new(&ticket.event_name).strong());
+                            ui.vertical(|ui| {
+                                ui.label(RichText::new(&ticket.event_name).strong());
+                                // The event's date and venue, when it is listed.
+                                let when_where = event.map_or_else(String::new, |e| {
+                                    format!("{} · {}", e.date.format("%a %d %b %Y"), e.location)
+                                });
+                                ui.label(RichText::new(when_where).weak().small());
+                            });
                         });
                         row.col(|ui| {
                             ui.label(ticket.quantity.to_string());
