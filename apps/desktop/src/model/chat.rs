@@ -145,16 +145,18 @@ impl ChatState {
                 count,
             } => {
                 self.online.count = *count;
-                let verb = if *online {
-                    self.online.users.insert(user.clone());
-                    "joined"
+                // A change already known (e.g. this user's own session
+                // coming back after a reconnect) is not announced again.
+                let (changed, verb) = if *online {
+                    (self.online.users.insert(user.clone()), "joined")
                 } else {
-                    self.online.users.remove(user);
-                    "left"
+                    (self.online.users.remove(user), "left")
                 };
-                self.log
-                    .notices
-                    .push((Utc::now(), format!("{user} {verb}")));
+                if changed && self.me.as_ref() != Some(user) {
+                    self.log
+                        .notices
+                        .push((Utc::now(), format!("{user} {verb}")));
+                }
             }
             NetEvent::Online(data) => {
                 self.online = Online {
