@@ -38,6 +38,10 @@ pub struct AppOptions {
     /// The trust-on-first-use pin store file; `None` means
     /// `PinStore::default_path()` (tests pass a temporary file).
     pub pin_store: Option<std::path::PathBuf>,
+    /// When the process started, to log the time to the first frame
+    /// (`RUST_LOG=coliseum_desktop::app=debug`); `None` counts from
+    /// [`ColiseumApp::new`].
+    pub started_at: Option<Instant>,
 }
 
 /// Which screen is up.
@@ -73,6 +77,60 @@ pub struct ColiseumApp {
     smoke_frames: Option<u32>,
     /// The app icon as a texture, for the top bar.
     logo: Option<egui::TextureHandle>,
+    /// Frames drawn and network events received, logged every
+    /// [`STATS_PERIOD`] at debug level (the cost figures in docs/desktop.md).
+    stats: FrameStats,
+}
+
+/// How often [`FrameStats`] are logged.
+const STATS_PERIOD: Duration = Duration::from_secs(10);
+
+/// Counters behind the "frames per incoming batch" figure.
+#[derive(Debug)]
+struct FrameStats {
+    started: Instant,
+    first_frame_logged: bool,
+    since: Instant,
+    frames: u64,
+    events: u64,
+}
+
+impl FrameStats {
+    fn new(started: Instant) -> Self {
+        Self {
+            started,
+            first_frame_logged: false,
+            since: Instant::now(),
+            frames: 0,
+            events: 0,
+        }
+    }
+
+    /// Counts a frame that applied `events` network events; logs the first
+    /// frame's delay and, every [`STATS_PERIOD`], the counts.
+    fn frame(&mut self, events: usize, now: Instant) {
+        if !self.first_frame_logged {
+            self.first_frame_logged = true;
+            tracing::debug!(
+                ms = now.duration_since(self.started).as_millis(),
+                "first frame"
+            );
+        }
+        self.frames += 1;
+        self.events += events as u64;
+        let elapsed = now.duration_since(self.since);
+        if elapsed >= STATS_PERIOD {
+            tracing::debug!(
+                frames = self.frames,
+                events = self.events,
+                secs = elapsed.as_secs_f32(),
+                "frames drawn / network events applied"
+            );
+            self.since = now;
+            self.frames = 0;
+            self.events = 0;
+        }
+    }
 }
 
 impl std::fmt::Debug for ColiseumApp {
@@ -127,6 +185,7 @@ impl ColiseumApp {
             chat_open: true,
             smoke_frames: options.smoke_frames,
             logo: crate::style::logo(&cc.egui_ctx),
+            stats: FrameStats::new(options.started_at.unwrap_or_else(Instant::now)),
         };
         if let Some(command) = options.start {
             app.run(&cc.egui_ctx, Action::Net(command));
@@ -297,6 +356,7 @@ impl eframe::App for ColiseumApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         let now = Instant::now();
         let events: Vec<NetEvent> = self.net.drain().collect();
+        self.stats.frame(events.len(), now);
         for event in events {
             self.receive(event, now);
         }

@@ -56,6 +56,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    let started_at = std::time::Instant::now();
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -139,6 +140,7 @@ fn main() -> ExitCode {
                 ephemeral: smoke,
                 start,
                 smoke_frames: smoke.then_some(SMOKE_FRAMES),
+                started_at: Some(started_at),
                 ..AppOptions::default()
             };
             Ok(Box::new(ColiseumApp::new(cc, options)?))

@@ -26,7 +26,18 @@ impl Sink {
 
     /// Sends `event` (dropped silently when the UI is gone) and requests a repaint.
     pub fn emit(&self, event: NetEvent) {
+        self.send(event);
+        self.wake();
+    }
+
+    /// Queues `event` without waking the UI; a [`Sink::wake`] must follow
+    /// (used to deliver a batch of pushes with one repaint).
+    pub fn send(&self, event: NetEvent) {
         let _ = self.tx.send(event);
+    }
+
+    /// Asks the UI to draw a frame (egui merges requests made before it runs).
+    pub fn wake(&self) {
         self.ctx.request_repaint();
     }
 }

@@ -133,41 +133,56 @@ async fn keepalive(sink: &Sink, client: &Client) {
     }
 }
 
-/// Forwards pushes to the UI until the connection closes.
+/// Most pushes forwarded before the UI is woken once.
+const BATCH_MAX: usize = 256;
+
+/// Forwards pushes to the UI until the connection closes. Pushes that
+/// arrived together (already queued when the first is read) are forwarded
+/// as one batch and wake the UI once, so a burst costs one frame.
 async fn pump(link: &Arc<Link>, sink: &Sink, mut pushes: Pushes) {
     while let Some(push) = pushes.recv().await {
-        match push {
-            Push::Chat(message) => {
-                if message.room == DEFAULT_ROOM {
-                    link.note_seq(message.seq);
-                    sink.emit(NetEvent::Chat(message));
-                }
-            }
-            Push::Presence {
-                user,
-                online,
-                count,
-            } => sink.emit(NetEvent::Presence {
-                user,
-                online,
-                count,
-            }),
-            Push::EventUpdate {
-                event_id,
-                available,
-            } => {
-                if link.lock().known_events.contains(&event_id) {
-                    sink.emit(NetEvent::EventSeats {
-                        event_id,
-                        available,
-                    });
-                } else {
-                    tokio::spawn(refresh_events(Arc::clone(link), sink.clone()));
-                }
-            }
-            Push::Shutdown { reason } => sink.emit(NetEvent::ServerNotice(reason)),
-            Push::Welcome { .. } | Push::ServerFull { .. } => {}
+        forward(link, sink, push);
+        for _ in 1..BATCH_MAX {
+            let Ok(push) = pushes.try_recv() else { break };
+            forward(link, sink, push);
         }
+        sink.wake();
+    }
+}
+
+/// Hands one push to the UI (without waking it).
+fn forward(link: &Arc<Link>, sink: &Sink, push: Push) {
+    match push {
+        Push::Chat(message) => {
+            if message.room == DEFAULT_ROOM {
+                link.note_seq(message.seq);
+                sink.send(NetEvent::Chat(message));
+            }
+        }
+        Push::Presence {
+            user,
+            online,
+            count,
+        } => sink.send(NetEvent::Presence {
+            user,
+            online,
+            count,
+        }),
+        Push::EventUpdate {
+            event_id,
+            available,
+        } => {
+            if link.lock().known_events.contains(&event_id) {
+                sink.send(NetEvent::EventSeats {
+                    event_id,
+                    available,
+                });
+            } else {
+                tokio::spawn(refresh_events(Arc::clone(link), sink.clone()));
+            }
+        }
+        Push::Shutdown { reason } => sink.send(NetEvent::ServerNotice(reason)),
+        Push::Welcome { .. } | Push::ServerFull { .. } => {}
     }
 }
 
