@@ -888,3 +888,51 @@ fn using_another_server_while_hosting_asks_first() {
             .is_none()
     );
 }
+
+/// Defect 6 of issue 10: after a refused login the focus stays in the form
+/// (in the password field, ready for another try), and the next person does
+/// not find the previous one's e-mail in the Register form.
+#[test]
+fn a_refused_login_keeps_the_focus_and_register_forgets_the_email() {
+    let server = TestServer::start();
+    drop(server.member("rita"));
+    let mut ui = app(server.addr);
+    wait_for_label(&mut ui, "Username");
+    assert!(
+        ui.get_by_label("Username").is_focused(),
+        "the first field has the focus"
+    );
+    ui.get_by_label("Username").type_text("rita");
+    ui.key_press(egui::Key::Tab);
+    ui.step();
+    ui.get_by_label("Password").type_text("not the password");
+    ui.key_press(egui::Key::Enter);
+    wait_for_text(&mut ui, "wrong username or password");
+    ui.step();
+    assert!(
+        ui.get_by_label("Password").is_focused(),
+        "the focus is back in the form after the refusal"
+    );
+
+    // Someone starts registering, gives up, and rita logs in and out.
+    click(&mut ui, Role::Tab, "Register");
+    ui.get_by_label("E-mail")
+        .set_text_value_accesskit("someone@example.com");
+    ui.step();
+    click(&mut ui, Role::Tab, "Log in");
+    ui.get_by_label("Password").focus();
+    ui.step();
+    ui.get_by_label("Password").type_text(PASSWORD);
+    ui.key_press(egui::Key::Enter);
+    wait_for_label(&mut ui, "Log out");
+    click(&mut ui, Role::Button, "Log out");
+    wait_until(&mut ui, "the login form", |h| {
+        h.query_by_role_and_label(Role::Button, "Log in").is_some()
+    });
+    click(&mut ui, Role::Tab, "Register");
+    assert_eq!(
+        ui.get_by_label("E-mail").value().as_deref(),
+        Some(""),
+        "the Register form starts empty"
+    );
+}

@@ -138,8 +138,9 @@ impl LoginView {
         }
     }
 
-    /// Focuses `field` when the form first appears, and again after the
-    /// server refused a submit (so typing continues in the form).
+    /// Focuses `first` when the form first appears; after the server refused
+    /// a submit, focuses `first` when the refusal names the username, else
+    /// `retry` (the login's password, cleared), so typing continues in the form.
     fn keep_focus(
         &mut self,
         tab: LoginTab,
@@ -159,6 +160,10 @@ impl LoginView {
                 first.request_focus();
             } else {
                 retry.request_focus();
+                if tab == LoginTab::Login {
+                    // Type the password again from scratch.
+                    self.password.clear();
+                }
             }
         }
     }
