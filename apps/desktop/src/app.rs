@@ -82,6 +82,12 @@ pub struct ColiseumApp {
     stats: FrameStats,
 }
 
+/// Narrowest chat panel, in points.
+const CHAT_MIN_WIDTH: f32 = 200.0;
+/// Width the events table needs for all its columns at their narrowest
+/// (name 90, date 84, seats 150, Qty 52, Book 84, spacing and margins).
+const MAIN_MIN_WIDTH: f32 = 530.0;
+
 /// How often [`FrameStats`] are logged.
 const STATS_PERIOD: Duration = Duration::from_secs(10);
 
@@ -322,14 +328,15 @@ impl ColiseumApp {
             });
         }
         if self.chat_open {
-            // A third of the window at most, so the events table keeps room
-            // for every column down to the minimum window size.
+            // Never wider than what leaves the events table room for every
+            // column (also after the window shrank, or with a width
+            // remembered from a larger window).
             let width = ui.ctx().content_rect().width();
             egui::Panel::right("chat")
                 .resizable(true)
                 .default_size((width * 0.3).clamp(220.0, 340.0))
-                .min_size(200.0)
-                .max_size((width * 0.5).max(220.0))
+                .min_size(CHAT_MIN_WIDTH)
+                .max_size((width - MAIN_MIN_WIDTH).max(CHAT_MIN_WIDTH))
                 .show(ui, |ui| actions.extend(self.views.chat.ui(ui, &self.model)));
         }
         egui::CentralPanel::default().show(ui, |ui| {

@@ -197,7 +197,6 @@ impl ChatView {
             } else {
                 "Offline: you can send once reconnected"
             };
-            ui.label(RichText::new(hint).weak().small());
             ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
                 let clicked = ui
                     .add_enabled(
@@ -209,6 +208,10 @@ impl ChatView {
                     ui.add(egui::Spinner::new());
                 }
                 send = clicked || (enter && !sending && connected);
+                // Shortened with "…" when the panel is narrow, never under the button.
+                ui.with_layout(Layout::left_to_right(Align::Center), |ui| {
+                    ui.add(egui::Label::new(RichText::new(hint).weak().small()).truncate());
+                });
             });
         });
         if !self.input.is_empty()

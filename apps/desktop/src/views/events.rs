@@ -116,6 +116,7 @@ impl EventsView {
                     body.row(ROW_HEIGHT, |mut row| {
                         row.col(|ui| {
                             ui.vertical(|ui| {
+                                ui.spacing_mut().item_spacing.y = 0.0;
                                 ui.label(RichText::new(&event.name).strong())
                                     .on_hover_text(format!("{} · {}", event.name, event.location));
                                 ui.label(RichText::new(&event.location).weak().small());
@@ -127,6 +128,7 @@ impl EventsView {
                         });
                         row.col(|ui| {
                             ui.vertical(|ui| {
+                                ui.spacing_mut().item_spacing.y = 0.0;
                                 ui.horizontal(|ui| seats_cell(ui, event));
                                 ui.label(
                                     RichText::new(format!(
@@ -183,13 +185,19 @@ impl EventsView {
         };
         let modal = egui::Modal::new(egui::Id::unique("confirm-booking")).show(ui.ctx(), |ui| {
             ui.set_max_width(380.0);
-            ui.heading(format!(
-                "Book {} {} for {}, {}?",
-                pending.quantity,
-                seats(pending.quantity),
-                event.name,
-                event.date.format("%a %d %b")
-            ));
+            ui.add(
+                egui::Label::new(
+                    RichText::new(format!(
+                        "Book {} {} for {}, {}?",
+                        pending.quantity,
+                        seats(pending.quantity),
+                        event.name,
+                        event.date.format("%a %d %b")
+                    ))
+                    .heading(),
+                )
+                .wrap(),
+            );
             ui.label(format!(
                 "{} · {} · {} {} left",
                 event.date.format("%A %d %B %Y"),

@@ -161,8 +161,10 @@ impl LoginView {
             } else {
                 retry.request_focus();
                 if tab == LoginTab::Login {
-                    // Type the password again from scratch.
+                    // Type the password again from scratch (no "enter your
+                    // password" nagging about the field just emptied).
                     self.password.clear();
+                    self.tried = false;
                 }
             }
         }

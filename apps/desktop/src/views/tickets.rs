@@ -110,6 +110,7 @@ impl TicketsView {
                     body.row(40.0, |mut row| {
                         row.col(|ui| {
                             ui.vertical(|ui| {
+                                ui.spacing_mut().item_spacing.y = 0.0;
                                 ui.label(RichText::new(&ticket.event_name).strong());
                                 // The event's date and venue, when it is listed.
                                 let when_where = event.map_or_else(String::new, |e| {
@@ -133,7 +134,10 @@ impl TicketsView {
                         row.col(|ui| {
                             let cancelling = model.events.busy.cancels.contains(&ticket.id);
                             let button = ui
-                                .add_enabled(!cancelling, egui::Button::new("Cancel…"))
+                                .add_enabled(
+                                    !cancelling && model.connection.is_connected(),
+                                    egui::Button::new("Cancel…"),
+                                )
                                 .accessible_name(format!(
                                     "Cancel ticket for {}",
                                     ticket.event_name
