@@ -644,10 +644,13 @@ fn book_and_cancel_buttons_fit_small_windows() {
             .expect("book");
     }
     for size in [egui::vec2(800.0, 600.0), egui::vec2(760.0, 480.0)] {
+        // Logged in at the default size, then the window shrinks: the chat
+        // panel, sized for the large window, must give way.
         let mut ui = app(server.addr);
-        ui.set_size(size);
         log_in(&mut ui, "giulia", PASSWORD);
         wait_for_label(&mut ui, "Concerto Rock");
+        ui.set_size(size);
+        ui.step();
         ui.step();
         assert_eq!(
             assert_buttons_inside(&ui, "Book ", size),
