@@ -28,25 +28,41 @@ const WAIT: Duration = Duration::from_secs(15);
 /// nothing persisted.
 fn app(addr: SocketAddr) -> Harness<'static, ColiseumApp> {
     let addr = addr.to_string();
+    harness(move || AppOptions {
+        settings: Some(Settings {
+            server_address: addr.clone(),
+            security: SecurityChoice::Plaintext,
+            ..Settings::default()
+        }),
+        start: Some(NetCommand::Connect {
+            addr: addr.clone(),
+            security: Security::Plaintext,
+        }),
+        ..AppOptions::default()
+    })
+}
+
+/// The real app with `options()`, light theme, no animations, nothing
+/// persisted, the host form's data folder and the pin store in temporary
+/// places unless `options()` says otherwise.
+fn harness(options: impl Fn() -> AppOptions + 'static) -> Harness<'static, ColiseumApp> {
     Harness::builder()
         .with_size([1280.0, 820.0])
         .with_theme(egui::Theme::Light)
         .build_eframe(move |cc| {
+            let options = options();
             let options = AppOptions {
-                settings: Some(Settings {
-                    server_address: addr.clone(),
-                    security: SecurityChoice::Plaintext,
-                    ..Settings::default()
-                }),
                 ephemeral: true,
-                start: Some(NetCommand::Connect {
-                    addr,
-                    security: Security::Plaintext,
-                }),
                 fixed_theme: Some(egui::Theme::Light),
-                default_data_dir: Some(std::env::temp_dir().join("coliseum-test-unused")),
-                pin_store: Some(unused_pin_store()),
-                ..AppOptions::default()
+                default_data_dir: options
+                    .default_data_dir
+                    .clone()
+                    .or_else(|| Some(std::env::temp_dir().join("coliseum-test-unused"))),
+                pin_store: options
+                    .pin_store
+                    .clone()
+                    .or_else(|| Some(unused_pin_store())),
+                ..options
             };
             ColiseumApp::new(cc, options).expect("app starts")
         })
@@ -394,19 +410,7 @@ fn after_a_server_restart_the_app_resumes_and_fetches_missed_messages() {
 #[test]
 fn host_on_this_computer_starts_a_server_and_connects_to_it() {
     let data = tempfile::tempdir().expect("temp dir");
-    let mut ui = Harness::builder()
-        .with_size([1280.0, 820.0])
-        .with_theme(egui::Theme::Light)
-        .build_eframe(|cc| {
-            let options = AppOptions {
-                ephemeral: true,
-                fixed_theme: Some(egui::Theme::Light),
-                default_data_dir: Some(std::env::temp_dir().join("coliseum-test-unused")),
-                pin_store: Some(unused_pin_store()),
-                ..AppOptions::default()
-            };
-            ColiseumApp::new(cc, options).expect("app starts")
-        });
+    let mut ui = harness(AppOptions::default);
     wait_for_label(&mut ui, "Host on this computer");
     ui.check_accessibility();
     click(&mut ui, Role::RadioButton, "Host on this computer");
@@ -504,27 +508,18 @@ fn a_failed_first_connection_is_explained_on_the_connect_screen() {
 /// to `addr` at start.
 fn tofu_app(addr: SocketAddr, pins: std::path::PathBuf) -> Harness<'static, ColiseumApp> {
     let addr = addr.to_string();
-    Harness::builder()
-        .with_size([1280.0, 820.0])
-        .with_theme(egui::Theme::Light)
-        .build_eframe(move |cc| {
-            let options = AppOptions {
-                settings: Some(Settings {
-                    server_address: addr.clone(),
-                    ..Settings::default()
-                }),
-                ephemeral: true,
-                start: Some(NetCommand::Connect {
-                    addr,
-                    security: Security::TrustOnFirstUse,
-                }),
-                fixed_theme: Some(egui::Theme::Light),
-                default_data_dir: Some(std::env::temp_dir().join("coliseum-test-unused")),
-                pin_store: Some(pins),
-                ..AppOptions::default()
-            };
-            ColiseumApp::new(cc, options).expect("app starts")
-        })
+    harness(move || AppOptions {
+        settings: Some(Settings {
+            server_address: addr.clone(),
+            ..Settings::default()
+        }),
+        start: Some(NetCommand::Connect {
+            addr: addr.clone(),
+            security: Security::TrustOnFirstUse,
+        }),
+        pin_store: Some(pins.clone()),
+        ..AppOptions::default()
+    })
 }
 
 #[test]
@@ -850,22 +845,13 @@ fn a_lost_connection_is_obvious_and_reconnect_now_brings_it_back() {
 fn using_another_server_while_hosting_asks_first() {
     let data = tempfile::tempdir().expect("temp dir");
     let path = data.path().to_path_buf();
-    let mut ui = Harness::builder()
-        .with_size([1280.0, 820.0])
-        .with_theme(egui::Theme::Light)
-        .build_eframe(move |cc| {
-            let options = AppOptions {
-                ephemeral: true,
-                start: Some(NetCommand::Host(coliseum_desktop::network::HostRequest {
-                    listen: "127.0.0.1:0".parse().expect("addr"),
-                    data_dir: path.clone(),
-                })),
-                fixed_theme: Some(egui::Theme::Light),
-                pin_store: Some(unused_pin_store()),
-                ..AppOptions::default()
-            };
-            ColiseumApp::new(cc, options).expect("app starts")
-        });
+    let mut ui = harness(move || AppOptions {
+        start: Some(NetCommand::Host(coliseum_desktop::network::HostRequest {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            data_dir: path.clone(),
+        })),
+        ..AppOptions::default()
+    });
     wait_until(&mut ui, "the login screen", |h| {
         h.query_by_role_and_label(Role::Tab, "Register").is_some()
     });
