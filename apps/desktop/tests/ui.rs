@@ -891,6 +891,10 @@ fn a_refused_login_keeps_the_focus_and_register_forgets_the_email() {
         ui.get_by_label("Username").is_focused(),
         "the first field has the focus"
     );
+    assert!(
+        ui.query_all_by_label_contains("online").next().is_none(),
+        "no online count before login"
+    );
     ui.get_by_label("Username").type_text("rita");
     ui.key_press(egui::Key::Tab);
     ui.step();
@@ -918,10 +922,39 @@ fn a_refused_login_keeps_the_focus_and_register_forgets_the_email() {
     wait_until(&mut ui, "the login form", |h| {
         h.query_by_role_and_label(Role::Button, "Log in").is_some()
     });
+    assert!(
+        ui.query_all_by_label_contains("online").next().is_none(),
+        "no stale online count after logout"
+    );
     click(&mut ui, Role::Tab, "Register");
     assert_eq!(
         ui.get_by_label("E-mail").value().as_deref(),
         Some(""),
         "the Register form starts empty"
+    );
+}
+
+/// Defect 8 of issue 10: hosting listens on 127.0.0.1 unless the user lets
+/// others on the network join, and the form says which.
+#[test]
+fn hosting_listens_on_loopback_unless_others_may_join() {
+    let mut ui = harness(AppOptions::default);
+    wait_for_label(&mut ui, "Host on this computer");
+    click(&mut ui, Role::RadioButton, "Host on this computer");
+    assert_eq!(
+        ui.get_by_label("Listen on").value().as_deref(),
+        Some("127.0.0.1:7878")
+    );
+    wait_for_text(&mut ui, "only this computer can connect");
+    click(&mut ui, Role::CheckBox, "Let others on my network join");
+    assert_eq!(
+        ui.get_by_label("Listen on").value().as_deref(),
+        Some("0.0.0.0:7878")
+    );
+    wait_for_text(&mut ui, "Listening on every network interface");
+    click(&mut ui, Role::CheckBox, "Let others on my network join");
+    assert_eq!(
+        ui.get_by_label("Listen on").value().as_deref(),
+        Some("127.0.0.1:7878")
     );
 }

@@ -300,6 +300,32 @@ mod tests {
     }
 
     #[test]
+    fn an_export_dialog_without_a_file_offers_the_downloads_folder() {
+        let mut state = EventsState::default();
+        let mut notices = Notices::default();
+        let export = NetCommand::ExportTickets {
+            format: ExportFormat::Csv,
+            tickets: Vec::new(),
+        };
+        assert!(state.begin(&export));
+        assert!(!state.begin(&export), "one export at a time");
+        state.apply(
+            &NetEvent::DialogCancelled {
+                export: Some(ExportFormat::Csv),
+            },
+            &mut notices,
+            Instant::now(),
+        );
+        assert_eq!(state.export_fallback, Some(ExportFormat::Csv));
+        assert!(!state.busy.export);
+        assert!(state.begin(&NetCommand::ExportTicketsToDownloads {
+            format: ExportFormat::Csv,
+            tickets: Vec::new(),
+        }));
+        assert_eq!(state.export_fallback, None, "the offer goes once taken");
+    }
+
+    #[test]
     fn a_sold_out_refusal_never_reads_only_0_seats_left() {
         let mut state = EventsState::default();
         let mut notices = Notices::default();
