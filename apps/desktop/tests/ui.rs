@@ -958,3 +958,32 @@ fn hosting_listens_on_loopback_unless_others_may_join() {
         Some("127.0.0.1:7878")
     );
 }
+
+/// Defect 6 of issue 10: "already taken" goes as soon as the name changes.
+#[test]
+fn a_taken_username_message_clears_when_the_name_changes() {
+    let server = TestServer::start();
+    drop(server.member("dario"));
+    let mut ui = app(server.addr);
+    wait_for_label(&mut ui, "Register");
+    click(&mut ui, Role::Tab, "Register");
+    ui.get_by_label("Username")
+        .set_text_value_accesskit("dario");
+    ui.get_by_label("Password")
+        .set_text_value_accesskit(PASSWORD);
+    ui.get_by_label("E-mail")
+        .set_text_value_accesskit("other@example.com");
+    ui.step();
+    click(&mut ui, Role::Button, "Create account");
+    wait_for_text(&mut ui, "username is already taken");
+    ui.get_by_label("Username")
+        .set_text_value_accesskit("dario2");
+    ui.step();
+    ui.step();
+    assert!(
+        ui.query_all_by_label_contains("already taken")
+            .next()
+            .is_none(),
+        "the refusal of the old name is gone"
+    );
+}
