@@ -364,6 +364,9 @@ impl eframe::App for ColiseumApp {
         let now = Instant::now();
         let events: Vec<NetEvent> = self.net.drain().collect();
         self.stats.frame(events.len(), now);
+        if events.is_empty() {
+            tracing::trace!(causes = ?ctx.repaint_causes(), "frame without network events");
+        }
         for event in events {
             self.receive(event, now);
         }
