@@ -26,14 +26,21 @@ pub async fn export_tickets(sink: Sink, format: ExportFormat, tickets: Vec<Ticke
     write_export(&sink, handle.path().to_path_buf(), format, &tickets).await;
 }
 
-/// Writes `tickets` in `format` into the Downloads folder (the home folder
-/// when the platform names none), under a name not taken yet.
+/// Writes `tickets` in `format` into the Downloads folder (created when
+/// missing; the home folder when the platform names none), under a name not
+/// taken yet.
 pub async fn export_tickets_to_downloads(sink: Sink, format: ExportFormat, tickets: Vec<Ticket>) {
     let Some(dir) = downloads_dir() else {
         return sink.emit(NetEvent::ExportFailed(
             "this system has no Downloads or home folder".into(),
         ));
     };
+    if let Err(error) = tokio::fs::create_dir_all(&dir).await {
+        return sink.emit(NetEvent::ExportFailed(format!(
+            "could not create {}: {error}",
+            dir.display()
+        )));
+    }
     let path = free_path(&dir, format);
     write_export(&sink, path, format, &tickets).await;
 }
