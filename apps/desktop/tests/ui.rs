@@ -778,14 +778,37 @@ fn account_settings_change_the_username_and_email() {
         ui.query_by_role_and_label(Role::Button, "Log out")
             .is_some()
     );
-    server.runtime.block_on(async {
+    let other = server.runtime.block_on(async {
         let (client, _pushes) = Client::connect(server.addr).await.expect("connect");
         let session = client
             .login("carla2", PASSWORD)
             .await
             .expect("new name logs in");
         assert_eq!(session.email, "carla2@example.com");
+        client
     });
+
+    // A new password: this app stays logged in, the other session ends.
+    ui.get_by_label("New password")
+        .set_text_value_accesskit("a brand new secret");
+    ui.get_by_label("Current password")
+        .set_text_value_accesskit(PASSWORD);
+    ui.step();
+    click(&mut ui, Role::Button, "Save changes");
+    wait_for_text(&mut ui, "Your other sessions were signed out.");
+    // The session still works: a message goes through.
+    fill(&mut ui, "Message", "still here");
+    ui.key_press(egui::Key::Enter);
+    wait_for_label(&mut ui, "still here");
+    assert!(
+        ui.query_by_role_and_label(Role::Button, "Log out")
+            .is_some(),
+        "still logged in after changing the password"
+    );
+    assert!(
+        server.runtime.block_on(other.my_tickets()).is_err(),
+        "the other session was ended"
+    );
 }
 
 /// Defect 5 of issue 10: a lost connection shows a banner with "Reconnect
