@@ -196,8 +196,11 @@ impl EventsState {
             }
             NetEvent::DialogCancelled { export } => {
                 self.busy.export = false;
-                self.busy.import = false;
                 self.export_fallback = *export;
+                if std::mem::take(&mut self.busy.import) {
+                    // Not silent: the dialog may never have appeared.
+                    self.import = Some(ImportOutcome::Unreadable(NO_FILE_CHOSEN.to_owned()));
+                }
             }
             NetEvent::Imported(outcome) => {
                 self.busy.import = false;
@@ -247,6 +250,11 @@ impl EventsState {
             .map_or_else(|| format!("event {event_id}"), |e| e.name.clone())
     }
 }
+
+/// Why an import did nothing when its dialog closed without a file (rfd
+/// cannot tell a cancel from a desktop with no file-dialog service).
+pub const NO_FILE_CHOSEN: &str = "no file was chosen (if no file dialog appeared, this desktop \
+     has no file-dialog service: xdg-desktop-portal or zenity)";
 
 /// A booking refusal for people: the server's message, except that a
 /// refusal with no seat left at all reads "sold out" (not "only 0 seats left").
