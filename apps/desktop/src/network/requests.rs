@@ -376,6 +376,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_account_answer_may_carry_a_rotated_token() {
+        let plain: AccountAnswer =
+            serde_json::from_str(r#"{"username":"carla","email":"c@example.com"}"#)
+                .expect("answer without token");
+        assert_eq!((plain.username.as_str(), plain.token), ("carla", None));
+        let rotated: AccountAnswer =
+            serde_json::from_str(r#"{"username":"carla","email":"c@example.com","token":"fresh"}"#)
+                .expect("answer with token");
+        assert_eq!(rotated.email, "c@example.com");
+        assert_eq!(rotated.token.as_deref(), Some("fresh"));
+    }
+
+    #[test]
     fn request_keys_are_fresh_and_fit_the_protocol_limit() {
         let a = request_key();
         let b = request_key();
