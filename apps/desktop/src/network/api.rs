@@ -10,7 +10,7 @@ use coliseum_client::{ClientError, Fingerprint, Welcome};
 use coliseum_protocol::response::{OnlineData, SessionData};
 use coliseum_protocol::{ChatMessage, Event, Ticket};
 
-use super::Security;
+use super::connect::Security;
 use crate::transfer::{ExportFormat, NewEvent, RowError};
 
 /// What the UI asks the network thread to do.

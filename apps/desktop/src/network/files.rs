@@ -7,9 +7,9 @@ use std::sync::Arc;
 use coliseum_client::Client;
 use coliseum_protocol::Ticket;
 
+use super::api::{ImportOutcome, NetEvent};
 use super::link::{Link, Sink};
 use super::requests::send_create_event;
-use super::{ImportOutcome, NetEvent};
 use crate::transfer::{self, ExportFormat, ImportError, NewEvent};
 
 /// Asks where to save, then writes `tickets` in `format`.

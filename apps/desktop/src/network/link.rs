@@ -10,7 +10,7 @@ use std::time::Duration;
 use coliseum_client::{Client, ClientError};
 use tokio::sync::Notify;
 
-use super::NetEvent;
+use super::api::NetEvent;
 
 /// How long after an event arrives the UI draws it: short enough to be
 /// instant for people, long enough to draw events arriving in quick

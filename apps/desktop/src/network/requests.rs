@@ -9,8 +9,8 @@ use coliseum_protocol::request::Op;
 use coliseum_protocol::validate::HISTORY_LIMIT_MAX;
 use coliseum_protocol::{ChatMessage, Event};
 
+use super::api::{FormError, NetEvent};
 use super::link::{Link, Sink};
-use super::{FormError, NetEvent};
 use crate::transfer::NewEvent;
 
 /// Messages fetched on login (and the page size of "load older").

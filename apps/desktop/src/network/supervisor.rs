@@ -10,9 +10,10 @@ use std::time::Duration;
 use coliseum_client::{Client, ClientError, Pushes, TlsError};
 use coliseum_protocol::{DEFAULT_ROOM, ErrorCode, Push};
 
+use super::api::{ConnectionStatus, NetEvent};
+use super::connect::{Security, connect};
 use super::link::{Link, Sink};
 use super::requests::{attempt_book, deliver_events, refill, refresh_events};
-use super::{ConnectionStatus, NetEvent, Security, connect};
 
 /// First wait after a connection is lost.
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);

@@ -9,10 +9,12 @@ use coliseum_client::{PinStore, TlsError};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
 
+use super::api::{ConnectionStatus, HostRequest, NetCommand, NetEvent};
+use super::connect::Security;
 use super::host::HostedServer;
 use super::link::{Link, PendingBook, Sink};
 use super::requests::{self, attempt_book, request_key};
-use super::{ConnectionStatus, HostRequest, NetCommand, NetEvent, Security, files, supervisor};
+use super::{files, supervisor};
 
 /// The command loop; returns after [`NetCommand::Quit`] or when the UI is gone.
 pub async fn run(mut commands: UnboundedReceiver<NetCommand>, sink: Sink, pins: Option<PathBuf>) {
