@@ -15,8 +15,8 @@ use crate::network::NetCommand;
 #[derive(Debug, Clone, Default)]
 pub struct ChatView {
     input: String,
-    /// Messages held when the list was last scrolled to the bottom.
-    seen: usize,
+    /// Newest message `seq` when the list was last scrolled to the bottom.
+    seen: u64,
     /// Whether the list was at the bottom in the last frame.
     at_bottom: bool,
     /// Scroll to the newest message in the next frame.
@@ -100,9 +100,16 @@ impl ChatView {
         let mut action = None;
         let me = model.session.user.as_ref().map(|s| s.username.as_str());
         let lines = model.chat.log.lines();
-        let total = model.chat.log.messages.len();
+        let newest = model
+            .chat
+            .log
+            .messages
+            .keys()
+            .next_back()
+            .copied()
+            .unwrap_or(0);
         if self.at_bottom {
-            self.seen = total;
+            self.seen = newest;
         }
         let jump = std::mem::take(&mut self.jump);
         let output = egui::ScrollArea::vertical()
@@ -152,7 +159,14 @@ impl ChatView {
         let bottom_gap =
             output.content_size.y - (output.state.clamped_offset().y + output.inner_rect.height());
         self.at_bottom = bottom_gap <= 4.0 || jump;
-        let unseen = total.saturating_sub(self.seen);
+        // Counted by sequence number, so trimming old messages away does
+        // not change it.
+        let unseen = model
+            .chat
+            .log
+            .messages
+            .range(self.seen.saturating_add(1)..)
+            .count();
         if !self.at_bottom && unseen > 0 {
             let text = if unseen == 1 {
                 "1 new message ⏷".to_owned()
