@@ -668,6 +668,11 @@ fn book_and_cancel_buttons_fit_small_windows() {
             ui.query_by_label("Hide chat").is_some(),
             "the chat panel is open"
         );
+        // The chat panel folds away and comes back.
+        click(&mut ui, Role::Button, "Hide chat");
+        assert!(ui.query_by_label("Message").is_none(), "the chat is hidden");
+        click(&mut ui, Role::Button, "Show chat");
+        wait_for_label(&mut ui, "Message");
     }
 }
 

@@ -334,6 +334,37 @@ mod tests {
     }
 
     #[test]
+    fn a_booking_caught_by_a_lost_connection_waits_then_settles() {
+        let mut state = EventsState::default();
+        let mut notices = Notices::default();
+        let now = Instant::now();
+        state.list = vec![event(80, 4)];
+        assert!(state.begin(&NetCommand::Book {
+            event_id: "1".into(),
+            quantity: 2,
+        }));
+        state.apply(
+            &NetEvent::BookRetrying {
+                event_id: "1".into(),
+            },
+            &mut notices,
+            now,
+        );
+        assert!(state.busy.books_waiting.contains("1"), "shown as waiting");
+        state.apply(
+            &NetEvent::Booked {
+                event_id: "1".into(),
+                ticket: ticket(2),
+            },
+            &mut notices,
+            now,
+        );
+        assert!(state.busy.books.is_empty() && state.busy.books_waiting.is_empty());
+        assert_eq!(notices.list[0].text, "Booked 2 seats for Jazz Night");
+        assert_eq!(state.held("1"), 2);
+    }
+
+    #[test]
     fn a_sold_out_refusal_never_reads_only_0_seats_left() {
         let mut state = EventsState::default();
         let mut notices = Notices::default();
