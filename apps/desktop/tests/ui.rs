@@ -934,6 +934,16 @@ fn a_refused_login_keeps_the_focus_and_register_forgets_the_email() {
         ui.get_by_label("Password").is_focused(),
         "the focus is back in the form after the refusal"
     );
+    // The same refusal a second time is handled the same way.
+    ui.get_by_label("Password").type_text("wrong again");
+    ui.key_press(egui::Key::Enter);
+    wait_until(&mut ui, "the second refusal to empty the password", |h| {
+        let model = h.state().model();
+        !model.session.busy.login
+            && model.session.login_error.is_some()
+            && h.get_by_label("Password").value().as_deref() == Some("")
+    });
+    assert!(ui.get_by_label("Password").is_focused());
 
     // Someone starts registering, gives up, and rita logs in and out.
     click(&mut ui, Role::Tab, "Register");

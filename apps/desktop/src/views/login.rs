@@ -152,9 +152,12 @@ impl LoginView {
             self.focused = Some(tab);
             first.request_focus();
         }
-        if let Some(error) = error
-            && self.seen_error.as_ref() != Some(error)
-        {
+        let Some(error) = error else {
+            // Cleared when a submit goes out: the same refusal again counts.
+            self.seen_error = None;
+            return;
+        };
+        if self.seen_error.as_ref() != Some(error) {
             self.seen_error = Some(error.clone());
             if error.field.as_deref() == Some("username") {
                 first.request_focus();
