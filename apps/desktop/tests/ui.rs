@@ -658,6 +658,8 @@ fn book_and_cancel_buttons_fit_small_windows() {
             &format!("My tickets ({})", events.len()),
         );
         wait_for_label(&mut ui, "Cancel ticket for Concerto Rock");
+        // Each ticket shows its event's date and venue.
+        wait_for_label(&mut ui, "Sat 12 Jun 2027 · Stadio Olimpico");
         ui.step();
         assert_eq!(
             assert_buttons_inside(&ui, "Cancel ticket for ", size),
