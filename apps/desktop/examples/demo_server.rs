@@ -11,6 +11,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use coliseum_client::Client;
 use coliseum_server::{Server, ServerConfig, open_embedded_store};
@@ -102,6 +103,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("demo server listening on {addr}; members online: marco, sofia, luca");
     println!("log in as giulia / {PASSWORD:?} or admin / \"admin password\"; Ctrl+C stops");
+    // DEMO_CHAT_RATE=N: marco, sofia and luca take turns sending N lobby
+    // messages per second in total (the desktop's cost figures use 10).
+    let rate: u32 = std::env::var("DEMO_CHAT_RATE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if rate > 0 {
+        let senders: Vec<Client> = online.iter().map(|(c, _)| c.clone()).collect();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1) / rate);
+            for n in 0u64.. {
+                tick.tick().await;
+                let Ok(index) = usize::try_from(n % senders.len() as u64) else {
+                    break;
+                };
+                let text = format!("message {n}: the quick brown fox jumps over the lazy dog");
+                if let Err(error) = senders[index].chat_send(None, &text).await {
+                    eprintln!("chat_send: {error}");
+                }
+            }
+        });
+    }
     tokio::signal::ctrl_c().await?;
     drop(online);
     handle.shutdown().await?;

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use eframe::Storage;
 use egui::{RichText, Ui};
 
-use crate::model::{Link, Model};
-use crate::network::{Command, NetEvent, Network};
+use crate::model::Model;
+use crate::network::{NetCommand, NetEvent, Network};
 use crate::settings::{STORAGE_KEY, Settings};
+use crate::views::account::AccountView;
 use crate::views::admin::AdminView;
 use crate::views::chat::ChatView;
 use crate::views::connect::ConnectView;
@@ -26,7 +27,7 @@ pub struct AppOptions {
     /// Do not read or write eframe's storage (tests, smoke runs).
     pub ephemeral: bool,
     /// A command to run at start (e.g. connect, or host, from the command line).
-    pub start: Option<Command>,
+    pub start: Option<NetCommand>,
     /// Close the window after this many frames (the `--smoke-test` run).
     pub smoke_frames: Option<u32>,
     /// Force this theme and turn animations off (UI tests).
@@ -37,6 +38,10 @@ pub struct AppOptions {
     /// The trust-on-first-use pin store file; `None` means
     /// `PinStore::default_path()` (tests pass a temporary file).
     pub pin_store: Option<std::path::PathBuf>,
+    /// When the process started, to log the time to the first frame
+    /// (`RUST_LOG=coliseum_desktop::app=debug`); `None` counts from
+    /// [`ColiseumApp::new`].
+    pub started_at: Option<Instant>,
 }
 
 /// Which screen is up.
@@ -54,6 +59,7 @@ struct Views {
     events: EventsView,
     tickets: TicketsView,
     admin: AdminView,
+    account: AccountView,
     chat: ChatView,
 }
 
@@ -65,10 +71,72 @@ pub struct ColiseumApp {
     model: Model,
     views: Views,
     tab: Tab,
+    /// The chat panel is shown (the user can hide it on small screens).
+    chat_open: bool,
     /// Frames left before closing, in a smoke run.
     smoke_frames: Option<u32>,
     /// The app icon as a texture, for the top bar.
     logo: Option<egui::TextureHandle>,
+    /// Frames drawn and network events received, logged every
+    /// [`STATS_PERIOD`] at debug level (the cost figures in docs/desktop.md).
+    stats: FrameStats,
+}
+
+/// Narrowest chat panel, in points.
+const CHAT_MIN_WIDTH: f32 = 200.0;
+/// Width the events table needs for all its columns at their narrowest
+/// (name 90, date 84, seats 150, Qty 52, Book 84, spacing and margins).
+const MAIN_MIN_WIDTH: f32 = 530.0;
+
+/// How often [`FrameStats`] are logged.
+const STATS_PERIOD: Duration = Duration::from_secs(10);
+
+/// Counters behind the "frames per incoming batch" figure.
+#[derive(Debug)]
+struct FrameStats {
+    started: Instant,
+    first_frame_logged: bool,
+    since: Instant,
+    frames: u64,
+    events: u64,
+}
+
+impl FrameStats {
+    fn new(started: Instant) -> Self {
+        Self {
+            started,
+            first_frame_logged: false,
+            since: Instant::now(),
+            frames: 0,
+            events: 0,
+        }
+    }
+
+    /// Counts a frame that applied `events` network events; logs the first
+    /// frame's delay and, every [`STATS_PERIOD`], the counts.
+    fn frame(&mut self, events: usize, now: Instant) {
+        if !self.first_frame_logged {
+            self.first_frame_logged = true;
+            tracing::debug!(
+                ms = now.duration_since(self.started).as_millis(),
+                "first frame"
+            );
+        }
+        self.frames += 1;
+        self.events += events as u64;
+        let elapsed = now.duration_since(self.since);
+        if elapsed >= STATS_PERIOD {
+            tracing::debug!(
+                frames = self.frames,
+                events = self.events,
+                secs = elapsed.as_secs_f32(),
+                "frames drawn / network events applied"
+            );
+            self.since = now;
+            self.frames = 0;
+            self.events = 0;
+        }
+    }
 }
 
 impl std::fmt::Debug for ColiseumApp {
@@ -112,6 +180,7 @@ impl ColiseumApp {
                 events: EventsView::default(),
                 tickets: TicketsView::default(),
                 admin: AdminView::default(),
+                account: AccountView::default(),
                 chat: ChatView::default(),
             },
             settings,
@@ -119,8 +188,10 @@ impl ColiseumApp {
             net,
             model: Model::default(),
             tab: Tab::default(),
+            chat_open: true,
             smoke_frames: options.smoke_frames,
             logo: crate::style::logo(&cc.egui_ctx),
+            stats: FrameStats::new(options.started_at.unwrap_or_else(Instant::now)),
         };
         if let Some(command) = options.start {
             app.run(&cc.egui_ctx, Action::Net(command));
@@ -141,9 +212,9 @@ impl ColiseumApp {
     }
 
     fn screen(&self) -> Screen {
-        if self.model.session.is_some() {
+        if self.model.session.user.is_some() {
             Screen::Main
-        } else if self.model.server.is_some() && !self.model.busy.connect {
+        } else if self.model.connection.server.is_some() && !self.model.connection.busy {
             Screen::Login
         } else {
             Screen::Connect
@@ -161,13 +232,22 @@ impl ColiseumApp {
             } => {
                 self.settings.last_username.clone_from(&session.username);
                 self.views.login.clear_secret();
+                self.views.events.reset();
+                self.views.account.reset();
                 self.tab = Tab::Events;
             }
-            NetEvent::LoggedOut | NetEvent::SessionExpired(_) => self.tab = Tab::Events,
+            NetEvent::LoggedOut | NetEvent::SessionExpired(_) => {
+                self.views.login.clear_secret();
+                self.views.account.reset();
+                self.tab = Tab::Events;
+            }
+            NetEvent::AccountUpdated { username, .. } => {
+                self.settings.last_username.clone_from(username);
+            }
             NetEvent::CaFilePicked(path) => self.views.connect.set_ca_file(path),
             _ => {}
         }
-        self.model.apply(event, now);
+        self.model.apply(&event, now);
     }
 
     fn run(&mut self, ctx: &egui::Context, action: Action) {
@@ -179,21 +259,20 @@ impl ColiseumApp {
             }
             Action::Show(tab) => self.tab = tab,
             Action::Dismiss(index) => {
-                if index < self.model.notices.len() {
-                    self.model.notices.remove(index);
-                }
+                self.model.notices.dismiss(index);
             }
             Action::Theme(choice) => {
                 self.settings.theme = choice;
                 ctx.set_theme(choice.preference());
             }
             Action::Remember(settings) => self.settings = *settings,
-            Action::ClosePrompt => self.model.security_prompt = None,
+            Action::ClosePrompt => self.model.connection.security_prompt = None,
+            Action::ToggleChat => self.chat_open = !self.chat_open,
         }
     }
 
     fn main_screen(&mut self, ui: &mut Ui, actions: &mut Vec<Action>) {
-        let is_admin = self.model.is_admin();
+        let is_admin = self.model.session.is_admin();
         if self.tab == Tab::Admin && !is_admin {
             self.tab = Tab::Events;
         }
@@ -205,44 +284,73 @@ impl ColiseumApp {
                 }
                 ui.label(RichText::new("Coliseum").strong().size(18.0));
                 ui.separator();
-                let tickets = format!("My tickets ({})", self.model.tickets.len());
+                let tickets = format!("My tickets ({})", self.model.events.tickets.len());
                 let mut tabs = vec![(Tab::Events, "Events".to_owned()), (Tab::Tickets, tickets)];
                 if is_admin {
                     tabs.push((Tab::Admin, "New event".to_owned()));
                 }
+                tabs.push((Tab::Account, "Account".to_owned()));
                 for (tab, text) in tabs {
                     if crate::views::tab(ui, self.tab == tab, &text) {
                         actions.push(Action::Show(tab));
                     }
                 }
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                    let busy = self.model.busy.logout;
+                    let busy = self.model.session.busy.logout;
                     if ui
                         .add_enabled(!busy, egui::Button::new("Log out"))
                         .clicked()
                     {
-                        actions.push(Action::Net(Command::Logout));
+                        actions.push(Action::Net(NetCommand::Logout));
                     }
-                    if let Some(session) = &self.model.session {
+                    if let Some(session) = &self.model.session.user {
                         ui.label(RichText::new(&session.username).strong());
+                    }
+                    let chat = if self.chat_open {
+                        "Hide chat"
+                    } else {
+                        "Show chat"
+                    };
+                    if ui
+                        .button(chat)
+                        .on_hover_text("Show or hide the lobby panel")
+                        .clicked()
+                    {
+                        actions.push(Action::ToggleChat);
                     }
                 });
             });
             ui.add_space(2.0);
         });
-        egui::Panel::right("chat")
-            .resizable(true)
-            .default_size(340.0)
-            .min_size(260.0)
-            .show(ui, |ui| actions.extend(self.views.chat.ui(ui, &self.model)));
+        if !self.model.connection.is_connected() {
+            egui::Panel::top("connection-lost").show(ui, |ui| {
+                actions.extend(status::connection_banner(ui, &self.model, Instant::now()));
+            });
+        }
+        if self.chat_open {
+            // Never wider than what leaves the events table room for every
+            // column (also after the window shrank, or with a width
+            // remembered from a larger window).
+            let width = ui.ctx().content_rect().width();
+            egui::Panel::right("chat")
+                .resizable(true)
+                .default_size((width * 0.3).clamp(220.0, 340.0))
+                .min_size(CHAT_MIN_WIDTH)
+                .max_size((width - MAIN_MIN_WIDTH).max(CHAT_MIN_WIDTH))
+                .show(ui, |ui| actions.extend(self.views.chat.ui(ui, &self.model)));
+        }
         egui::CentralPanel::default().show(ui, |ui| {
-            actions.extend(status::notices(ui, &self.model));
             let view_actions = match self.tab {
                 Tab::Events => self.views.events.ui(ui, &self.model),
                 Tab::Tickets => self.views.tickets.ui(ui, &self.model),
                 Tab::Admin => {
                     egui::ScrollArea::vertical()
                         .show(ui, |ui| self.views.admin.ui(ui, &self.model))
+                        .inner
+                }
+                Tab::Account => {
+                    egui::ScrollArea::vertical()
+                        .show(ui, |ui| self.views.account.ui(ui, &self.model))
                         .inner
                 }
             };
@@ -255,13 +363,17 @@ impl eframe::App for ColiseumApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         let now = Instant::now();
         let events: Vec<NetEvent> = self.net.drain().collect();
+        self.stats.frame(events.len(), now);
+        if events.is_empty() {
+            tracing::trace!(causes = ?ctx.repaint_causes(), "frame without network events");
+        }
         for event in events {
             self.receive(event, now);
         }
-        if let Some(next) = self.model.expire_notices(now) {
+        if let Some(next) = self.model.notices.expire(now) {
             ctx.request_repaint_after(next);
         }
-        if matches!(self.model.link, Link::Reconnecting { .. }) {
+        if self.model.connection.reconnect_at().is_some() {
             ctx.request_repaint_after(Duration::from_millis(250));
         }
     }
@@ -281,7 +393,6 @@ impl eframe::App for ColiseumApp {
             Screen::Connect => {
                 egui::CentralPanel::default().show(ui, |ui| {
                     egui::ScrollArea::vertical().show(ui, |ui| {
-                        actions.extend(status::notices(ui, &self.model));
                         actions.extend(self.views.connect.ui(ui, &self.model, &self.settings));
                     });
                 });
@@ -289,7 +400,6 @@ impl eframe::App for ColiseumApp {
             Screen::Login => {
                 egui::CentralPanel::default().show(ui, |ui| {
                     egui::ScrollArea::vertical().show(ui, |ui| {
-                        actions.extend(status::notices(ui, &self.model));
                         actions.extend(self.views.login.ui(ui, &self.model));
                     });
                 });
@@ -297,6 +407,7 @@ impl eframe::App for ColiseumApp {
             Screen::Main => self.main_screen(ui, &mut actions),
         }
         let ctx = ui.ctx().clone();
+        actions.extend(status::toasts(&ctx, &self.model));
         for action in actions {
             self.run(&ctx, action);
         }

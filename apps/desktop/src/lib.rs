@@ -11,8 +11,10 @@
 //! # Layout
 //! - [`app`]: the eframe app — state, screen choice, running view actions.
 //! - [`settings`]: what is remembered between runs.
-//! - [`model`]: the UI's mirror of the server state and in-flight requests.
-//! - [`network`]: the network thread, reconnects, hosting, file dialogs.
+//! - [`model`]: the UI's mirror of the server state and in-flight requests,
+//!   one slice per area (connection, session, events, chat, notices).
+//! - [`network`]: the network thread: command loop, connection supervisor
+//!   (reconnects), request tasks, hosting, file dialogs.
 //! - [`views`]: one file per screen or panel.
 //! - [`transfer`]: CSV/JSON export of tickets and import of events.
 //! - [`style`]: text sizes, theme, icon.

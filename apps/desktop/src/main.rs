@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use coliseum_desktop::network::{Command, HostRequest};
-use coliseum_desktop::settings::{SecurityChoice, Settings};
+use coliseum_desktop::network::{HostRequest, NetCommand};
+use coliseum_desktop::settings::{SecurityChoice, Settings, settings_file};
 use coliseum_desktop::{AppOptions, ColiseumApp, style};
 
 /// Frames a smoke run renders before closing.
@@ -40,8 +40,9 @@ struct Args {
     insecure_plaintext: bool,
 
     /// Host a server on this computer at start, listening on ADDR
-    /// (0.0.0.0:7878 when ADDR is omitted), and connect to it.
-    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "0.0.0.0:7878", conflicts_with = "connect")]
+    /// (127.0.0.1:7878, this computer only, when ADDR is omitted; 0.0.0.0:7878
+    /// lets others on the network join), and connect to it.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:7878", conflicts_with = "connect")]
     host: Option<SocketAddr>,
 
     /// Data directory of the hosted server (default: the server's data directory).
@@ -55,6 +56,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    let started_at = std::time::Instant::now();
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -86,14 +88,19 @@ fn main() -> ExitCode {
         viewport,
         persist_window: !args.smoke_test,
         // Settings are configuration: keep them out of the data directory,
-        // which a hosted server shares.
-        persistence_path: directories::ProjectDirs::from("org", "Coliseum", "coliseum")
-            .map(|dirs| dirs.config_dir().to_path_buf()),
+        // which a hosted server shares, in a file beside the pin store.
+        persistence_path: directories::ProjectDirs::from("org", "Coliseum", "coliseum").and_then(
+            |dirs| {
+                settings_file(dirs.config_dir())
+                    .inspect_err(|error| tracing::warn!(%error, "settings will not be saved"))
+                    .ok()
+            },
+        ),
         ..eframe::NativeOptions::default()
     };
 
     let host = args.host.map(|listen| {
-        Command::Host(HostRequest {
+        NetCommand::Host(HostRequest {
             listen,
             data_dir: args
                 .data_dir
@@ -123,7 +130,7 @@ fn main() -> ExitCode {
                 settings.security = SecurityChoice::Plaintext;
             }
             let start = host.or_else(|| {
-                connect.then(|| Command::Connect {
+                connect.then(|| NetCommand::Connect {
                     addr: settings.server_address.clone(),
                     security: settings.join_security(),
                 })
@@ -133,6 +140,7 @@ fn main() -> ExitCode {
                 ephemeral: smoke,
                 start,
                 smoke_frames: smoke.then_some(SMOKE_FRAMES),
+                started_at: Some(started_at),
                 ..AppOptions::default()
             };
             Ok(Box::new(ColiseumApp::new(cc, options)?))

@@ -13,7 +13,23 @@ use coliseum_protocol::Ticket;
 use coliseum_protocol::validate::{self, DEFAULT_MAX_PER_USER};
 use serde::{Deserialize, Serialize};
 
-use crate::network::NewEvent;
+use chrono::NaiveDate;
+
+/// An event to create: the `create_event` arguments, already validated by the
+/// form with `coliseum_protocol::validate`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewEvent {
+    /// Display name, 1–200 characters.
+    pub name: String,
+    /// Day of the event.
+    pub date: NaiveDate,
+    /// Venue, 1–200 characters.
+    pub location: String,
+    /// Total seats, 1–1,000,000.
+    pub capacity: u32,
+    /// Seats one user may hold, 1–`capacity`.
+    pub max_per_user: u32,
+}
 
 /// Export file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,13 +153,31 @@ where
     })
 }
 
+/// The app's rule on top of the server's: an event cannot be dated before
+/// `today` (the user's local date).
+///
+/// # Errors
+/// A sentence naming the date when it is in the past.
+pub fn not_in_the_past(date: NaiveDate, today: NaiveDate) -> Result<NaiveDate, String> {
+    if date < today {
+        Err(format!("the date {date} is in the past"))
+    } else {
+        Ok(date)
+    }
+}
+
 /// Parses and validates an import file. `file_name` picks the format by its
-/// extension (`.json` is JSON, anything else CSV).
+/// extension (`.json` is JSON, anything else CSV); rows dated before `today`
+/// are refused.
 ///
 /// # Errors
 /// [`ImportError::Unreadable`] for a malformed or empty file,
 /// [`ImportError::Invalid`] listing every row that breaks a rule.
-pub fn parse_events(file_name: &str, bytes: &[u8]) -> Result<Vec<NewEvent>, ImportError> {
+pub fn parse_events(
+    file_name: &str,
+    bytes: &[u8],
+    today: NaiveDate,
+) -> Result<Vec<NewEvent>, ImportError> {
     let is_json = std::path::Path::new(file_name)
         .extension()
         .is_some_and(|ext| ext.eq_ignore_ascii_case("json"));
@@ -180,7 +214,10 @@ pub fn parse_events(file_name: &str, bytes: &[u8]) -> Result<Vec<NewEvent>, Impo
     let mut events = Vec::with_capacity(rows.len());
     let mut failures = Vec::new();
     for (index, row) in rows.into_iter().enumerate() {
-        match row.map_err(|e| vec![e]).and_then(validate_row) {
+        match row
+            .map_err(|e| vec![e])
+            .and_then(|row| validate_row(row, today))
+        {
             Ok(event) => events.push(event),
             Err(problems) => failures.push(RowError {
                 row: index + 1,
@@ -196,7 +233,7 @@ pub fn parse_events(file_name: &str, bytes: &[u8]) -> Result<Vec<NewEvent>, Impo
 }
 
 /// Applies the server's rules to one row, collecting every problem.
-fn validate_row(row: RawRow) -> Result<NewEvent, Vec<String>> {
+fn validate_row(row: RawRow, today: NaiveDate) -> Result<NewEvent, Vec<String>> {
     let mut problems = Vec::new();
     let name = row.name.unwrap_or_default();
     let location = row.location.unwrap_or_default();
@@ -207,6 +244,7 @@ fn validate_row(row: RawRow) -> Result<NewEvent, Vec<String>> {
         problems.push(e);
     }
     let date = validate::event_date(row.date.as_deref().unwrap_or_default().trim())
+        .and_then(|date| not_in_the_past(date, today))
         .map_err(|e| problems.push(e))
         .ok();
     let capacity = match row.capacity.as_deref().map(str::trim) {
@@ -284,7 +322,7 @@ mod tests {
         let file = "location,name,date,capacity,max_per_user\n\
                     Blue Room,Jazz Night,2027-10-02,80,4\n\
                     Arena, Derby ,2027-11-01,500,\n";
-        let events = parse_events("events.csv", file.as_bytes()).expect("valid");
+        let events = parse_events("events.csv", file.as_bytes(), today()).expect("valid");
         assert_eq!(events.len(), 2);
         assert_eq!(
             events[0],
@@ -303,7 +341,7 @@ mod tests {
     #[test]
     fn small_capacity_lowers_the_default_per_user_limit() {
         let file = r#"[{"name":"Tiny","date":"2027-01-01","location":"Attic","capacity":3}]"#;
-        let events = parse_events("e.json", file.as_bytes()).expect("valid");
+        let events = parse_events("e.json", file.as_bytes(), today()).expect("valid");
         assert_eq!(events[0].max_per_user, 3);
     }
 
@@ -314,7 +352,8 @@ mod tests {
                     ,2027-02-30,Hall,abc\n\
                     Also good,2027-10-03,Hall,10\n\
                     Big,2027-10-04,Hall,2000000\n";
-        let Err(ImportError::Invalid(failures)) = parse_events("x.csv", file.as_bytes()) else {
+        let Err(ImportError::Invalid(failures)) = parse_events("x.csv", file.as_bytes(), today())
+        else {
             panic!("expected row failures");
         };
         assert_eq!(failures.len(), 2);
@@ -329,23 +368,47 @@ mod tests {
     #[test]
     fn json_import_reads_the_seed_file_shape() {
         let seed = include_str!("../../../resources/events.json");
-        let events = parse_events("events.json", seed.as_bytes()).expect("seed file is valid");
+        let events =
+            parse_events("events.json", seed.as_bytes(), today()).expect("seed file is valid");
         assert_eq!(events.len(), 3);
         assert_eq!(events[0].name, "Concerto Rock");
+    }
+
+    /// The day the tests pretend it is.
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 12, 1).expect("date")
+    }
+
+    #[test]
+    fn rows_dated_in_the_past_are_refused() {
+        let file = "name,date,location,capacity\n\
+                    Yesterday,2026-11-30,Hall,10\n\
+                    Today,2026-12-01,Hall,10\n";
+        let Err(ImportError::Invalid(failures)) = parse_events("x.csv", file.as_bytes(), today())
+        else {
+            panic!("expected a row failure");
+        };
+        assert_eq!(failures.len(), 1);
+        assert_eq!(failures[0].row, 1);
+        assert!(
+            failures[0].message.contains("in the past"),
+            "{}",
+            failures[0].message
+        );
     }
 
     #[test]
     fn malformed_files_are_unreadable() {
         assert!(matches!(
-            parse_events("x.json", b"{\"name\":1}"),
+            parse_events("x.json", b"{\"name\":1}", today()),
             Err(ImportError::Unreadable(_))
         ));
         assert!(matches!(
-            parse_events("x.csv", b"title,when\nA,B\n"),
+            parse_events("x.csv", b"title,when\nA,B\n", today()),
             Err(ImportError::Unreadable(_))
         ));
         assert!(matches!(
-            parse_events("x.json", b"[]"),
+            parse_events("x.json", b"[]", today()),
             Err(ImportError::Unreadable(_))
         ));
     }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use coliseum_desktop::network::{Command, NetEvent, Network, Security};
+use coliseum_desktop::network::{NetCommand, NetEvent, Network, Security};
 use common::{PASSWORD, TestServer};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
@@ -108,14 +108,14 @@ fn a_booking_whose_answer_is_lost_is_retried_once_with_the_same_key() {
     let proxy = LossyProxy::start(&server.runtime, server.addr);
     let net = Network::start(egui::Context::default(), None).expect("network thread");
 
-    net.send(Command::Connect {
+    net.send(NetCommand::Connect {
         addr: proxy.addr.to_string(),
         security: Security::Plaintext,
     });
     wait_for(&net, "connected", |e| {
         matches!(e, NetEvent::Connected { .. })
     });
-    net.send(Command::Login {
+    net.send(NetCommand::Login {
         username: "pia".into(),
         password: PASSWORD.into(),
     });
@@ -132,7 +132,7 @@ fn a_booking_whose_answer_is_lost_is_retried_once_with_the_same_key() {
         .clone();
 
     proxy.lose_next_ticket.store(true, Ordering::SeqCst);
-    net.send(Command::Book {
+    net.send(NetCommand::Book {
         event_id: concert.id.clone(),
         quantity: 3,
     });

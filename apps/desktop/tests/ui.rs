@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use coliseum_client::Client;
-use coliseum_desktop::network::{Command, Security};
+use coliseum_desktop::network::{NetCommand, Security};
 use coliseum_desktop::settings::{SecurityChoice, Settings};
 use coliseum_desktop::{AppOptions, ColiseumApp};
 use coliseum_store::NewMessage;
@@ -28,25 +28,41 @@ const WAIT: Duration = Duration::from_secs(15);
 /// nothing persisted.
 fn app(addr: SocketAddr) -> Harness<'static, ColiseumApp> {
     let addr = addr.to_string();
+    harness(move || AppOptions {
+        settings: Some(Settings {
+            server_address: addr.clone(),
+            security: SecurityChoice::Plaintext,
+            ..Settings::default()
+        }),
+        start: Some(NetCommand::Connect {
+            addr: addr.clone(),
+            security: Security::Plaintext,
+        }),
+        ..AppOptions::default()
+    })
+}
+
+/// The real app with `options()`, light theme, no animations, nothing
+/// persisted, the host form's data folder and the pin store in temporary
+/// places unless `options()` says otherwise.
+fn harness(options: impl Fn() -> AppOptions + 'static) -> Harness<'static, ColiseumApp> {
     Harness::builder()
         .with_size([1280.0, 820.0])
         .with_theme(egui::Theme::Light)
         .build_eframe(move |cc| {
+            let options = options();
             let options = AppOptions {
-                settings: Some(Settings {
-                    server_address: addr.clone(),
-                    security: SecurityChoice::Plaintext,
-                    ..Settings::default()
-                }),
                 ephemeral: true,
-                start: Some(Command::Connect {
-                    addr,
-                    security: Security::Plaintext,
-                }),
                 fixed_theme: Some(egui::Theme::Light),
-                default_data_dir: Some(std::env::temp_dir().join("coliseum-test-unused")),
-                pin_store: Some(unused_pin_store()),
-                ..AppOptions::default()
+                default_data_dir: options
+                    .default_data_dir
+                    .clone()
+                    .or_else(|| Some(std::env::temp_dir().join("coliseum-test-unused"))),
+                pin_store: options
+                    .pin_store
+                    .clone()
+                    .or_else(|| Some(unused_pin_store())),
+                ..options
             };
             ColiseumApp::new(cc, options).expect("app starts")
         })
@@ -184,6 +200,9 @@ fn register_login_book_and_cancel() {
         .set_value_accesskit(2.0);
     ui.step();
     click(&mut ui, Role::Button, "Book Concerto Rock");
+    // A confirmation names the event, its date and the quantity; Enter books.
+    wait_for_text(&mut ui, "Book 2 seats for Concerto Rock, Sat 12 Jun?");
+    ui.key_press(egui::Key::Enter);
     wait_for_label(&mut ui, "148 / 150");
     wait_for_text(&mut ui, "Booked 2 seats for Concerto Rock");
     click(&mut ui, Role::Tab, "My tickets (1)");
@@ -287,11 +306,45 @@ fn a_sold_out_answer_is_shown_and_sold_out_rows_cannot_be_booked() {
     let mut ui = app(server.addr);
     log_in(&mut ui, "lucia", PASSWORD);
     wait_for_label(&mut ui, "1 / 3");
+    // The quantity cannot exceed the seats left.
+    ui.get_by_label("Quantity for Tiny Gig")
+        .set_value_accesskit(2.0);
+    ui.step();
+    ui.step();
+    assert_eq!(
+        ui.get_by_label("Quantity for Tiny Gig")
+            .accesskit_node()
+            .numeric_value(),
+        Some(1.0),
+        "Qty is capped at the seats left"
+    );
 
+    // Someone gives a seat back: 2 left; lucia asks for 2 and, while she
+    // reads the confirmation, the other member takes one again.
+    let held = server
+        .runtime
+        .block_on(other.my_tickets())
+        .expect("tickets");
+    server
+        .runtime
+        .block_on(other.cancel_ticket(&held[0].id))
+        .expect("cancel");
+    server
+        .runtime
+        .block_on(other.book(&tiny.id, 1, None))
+        .expect("other books 1");
+    wait_for_label(&mut ui, "2 / 3");
     ui.get_by_label("Quantity for Tiny Gig")
         .set_value_accesskit(2.0);
     ui.step();
     click(&mut ui, Role::Button, "Book Tiny Gig");
+    wait_for_text(&mut ui, "Book 2 seats for Tiny Gig");
+    server
+        .runtime
+        .block_on(other.book(&tiny.id, 1, None))
+        .expect("other books 1 more");
+    wait_for_text(&mut ui, "1 seat left");
+    click(&mut ui, Role::Button, "Confirm booking");
     wait_for_text(&mut ui, "Booking Tiny Gig failed: only 1 seats left");
     assert!(ui.query_by_label("1 / 3").is_some(), "nothing was booked");
 
@@ -357,19 +410,7 @@ fn after_a_server_restart_the_app_resumes_and_fetches_missed_messages() {
 #[test]
 fn host_on_this_computer_starts_a_server_and_connects_to_it() {
     let data = tempfile::tempdir().expect("temp dir");
-    let mut ui = Harness::builder()
-        .with_size([1280.0, 820.0])
-        .with_theme(egui::Theme::Light)
-        .build_eframe(|cc| {
-            let options = AppOptions {
-                ephemeral: true,
-                fixed_theme: Some(egui::Theme::Light),
-                default_data_dir: Some(std::env::temp_dir().join("coliseum-test-unused")),
-                pin_store: Some(unused_pin_store()),
-                ..AppOptions::default()
-            };
-            ColiseumApp::new(cc, options).expect("app starts")
-        });
+    let mut ui = harness(AppOptions::default);
     wait_for_label(&mut ui, "Host on this computer");
     ui.check_accessibility();
     click(&mut ui, Role::RadioButton, "Host on this computer");
@@ -467,27 +508,18 @@ fn a_failed_first_connection_is_explained_on_the_connect_screen() {
 /// to `addr` at start.
 fn tofu_app(addr: SocketAddr, pins: std::path::PathBuf) -> Harness<'static, ColiseumApp> {
     let addr = addr.to_string();
-    Harness::builder()
-        .with_size([1280.0, 820.0])
-        .with_theme(egui::Theme::Light)
-        .build_eframe(move |cc| {
-            let options = AppOptions {
-                settings: Some(Settings {
-                    server_address: addr.clone(),
-                    ..Settings::default()
-                }),
-                ephemeral: true,
-                start: Some(Command::Connect {
-                    addr,
-                    security: Security::TrustOnFirstUse,
-                }),
-                fixed_theme: Some(egui::Theme::Light),
-                default_data_dir: Some(std::env::temp_dir().join("coliseum-test-unused")),
-                pin_store: Some(pins),
-                ..AppOptions::default()
-            };
-            ColiseumApp::new(cc, options).expect("app starts")
-        })
+    harness(move || AppOptions {
+        settings: Some(Settings {
+            server_address: addr.clone(),
+            ..Settings::default()
+        }),
+        start: Some(NetCommand::Connect {
+            addr: addr.clone(),
+            security: Security::TrustOnFirstUse,
+        }),
+        pin_store: Some(pins.clone()),
+        ..AppOptions::default()
+    })
 }
 
 #[test]
@@ -536,4 +568,462 @@ fn trust_on_first_use_asks_once_and_refuses_a_changed_certificate() {
     wait_for_text(&mut ui, &format!("Forgot the certificate of {host}"));
     let pinned = std::fs::read_to_string(&pin_file).expect("pin file");
     assert!(!pinned.contains(&host), "the pin is removed: {pinned}");
+}
+
+/// Every button whose label starts with `prefix` lies inside a window of
+/// `size` and left of the chat panel (whose message input marks its left
+/// edge); returns how many there are.
+#[track_caller]
+fn assert_buttons_inside(
+    harness: &Harness<'_, ColiseumApp>,
+    prefix: &str,
+    size: egui::Vec2,
+) -> usize {
+    let chat_left = harness
+        .get_by_label("Message")
+        .accesskit_node()
+        .bounding_box()
+        .map_or(f64::from(size.x), |b| b.x0);
+    let mut count = 0;
+    for node in harness.query_all_by_role(Role::Button) {
+        let label = node.accesskit_node().label().unwrap_or_default();
+        if !label.starts_with(prefix) {
+            continue;
+        }
+        count += 1;
+        let bounds = node
+            .accesskit_node()
+            .bounding_box()
+            .unwrap_or_else(|| panic!("{label:?} has no bounds"));
+        assert!(
+            bounds.x0 >= 0.0
+                && bounds.y0 >= 0.0
+                && bounds.x1 <= f64::from(size.x).min(chat_left)
+                && bounds.y1 <= f64::from(size.y),
+            "{label:?} at {bounds:?} is not inside the {size:?} window, left of the chat at x = {chat_left}"
+        );
+    }
+    count
+}
+
+/// Defect 2 of issue 10: at 800×600 and at the minimum window size (760×480)
+/// every row's Book button and every Cancel button is inside the window,
+/// with the chat panel open.
+#[test]
+fn book_and_cancel_buttons_fit_small_windows() {
+    let server = TestServer::start();
+    server.add_admin("boss", "admin-password");
+    let giulia = server.member("giulia");
+    server.runtime.block_on(async {
+        let (admin, _pushes) = Client::connect(server.addr).await.expect("connect");
+        admin.login("boss", "admin-password").await.expect("login");
+        admin
+            .create_event(
+                "Festa della Musica con un nome davvero molto lungo",
+                "2027-06-21",
+                "Piazza Grande, Centro Storico",
+                500,
+                Some(6),
+            )
+            .await
+            .expect("create");
+    });
+    let events = server
+        .runtime
+        .block_on(giulia.list_events())
+        .expect("events");
+    for event in &events {
+        server
+            .runtime
+            .block_on(giulia.book(&event.id, 1, None))
+            .expect("book");
+    }
+    for size in [egui::vec2(800.0, 600.0), egui::vec2(760.0, 480.0)] {
+        // Logged in at the default size, then the window shrinks: the chat
+        // panel, sized for the large window, must give way.
+        let mut ui = app(server.addr);
+        log_in(&mut ui, "giulia", PASSWORD);
+        wait_for_label(&mut ui, "Concerto Rock");
+        ui.set_size(size);
+        ui.step();
+        ui.step();
+        assert_eq!(
+            assert_buttons_inside(&ui, "Book ", size),
+            events.len(),
+            "one Book button per event at {size:?}"
+        );
+        click(
+            &mut ui,
+            Role::Tab,
+            &format!("My tickets ({})", events.len()),
+        );
+        wait_for_label(&mut ui, "Cancel ticket for Concerto Rock");
+        // Each ticket shows its event's date and venue.
+        wait_for_label(&mut ui, "Sat 12 Jun 2027 · Stadio Olimpico");
+        ui.step();
+        assert_eq!(
+            assert_buttons_inside(&ui, "Cancel ticket for ", size),
+            events.len(),
+            "one Cancel button per ticket at {size:?}"
+        );
+        assert!(
+            ui.query_by_label("Hide chat").is_some(),
+            "the chat panel is open"
+        );
+        // The chat panel folds away and comes back.
+        click(&mut ui, Role::Button, "Hide chat");
+        assert!(ui.query_by_label("Message").is_none(), "the chat is hidden");
+        click(&mut ui, Role::Button, "Show chat");
+        wait_for_label(&mut ui, "Message");
+    }
+}
+
+/// The bounds of the widget with `role` and `label`.
+fn bounds_of(harness: &Harness<'_, ColiseumApp>, role: Role, label: &str) -> egui::accesskit::Rect {
+    harness
+        .get_by_role_and_label(role, label)
+        .accesskit_node()
+        .bounding_box()
+        .unwrap_or_else(|| panic!("{label:?} has no bounds"))
+}
+
+/// Defect 3 of issue 10: a notice does not move the rows under the mouse,
+/// and the quantity chosen by one user does not follow into the next login.
+#[test]
+fn notices_do_not_move_rows_and_the_quantity_resets_at_login() {
+    let server = TestServer::start();
+    drop(server.member("paola"));
+    let mut ui = app(server.addr);
+    log_in(&mut ui, "paola", PASSWORD);
+    wait_for_label(&mut ui, "150 / 150");
+    let before = bounds_of(&ui, Role::Button, "Book Spettacolo di Magia");
+    ui.get_by_label("Quantity for Concerto Rock")
+        .set_value_accesskit(3.0);
+    ui.step();
+    click(&mut ui, Role::Button, "Book Concerto Rock");
+    wait_for_text(&mut ui, "Book 3 seats for Concerto Rock");
+    ui.key_press(egui::Key::Enter);
+    wait_for_text(&mut ui, "Booked 3 seats for Concerto Rock");
+    ui.step();
+    assert_eq!(
+        bounds_of(&ui, Role::Button, "Book Spettacolo di Magia"),
+        before,
+        "the notice floats over the content instead of pushing it down"
+    );
+    wait_for_text(&mut ui, "max 10 per user (you hold 3)");
+    ui.get_by_label("Quantity for Festival del Cibo")
+        .set_value_accesskit(4.0);
+    ui.step();
+
+    click(&mut ui, Role::Button, "Log out");
+    wait_for_label(&mut ui, "Password");
+    ui.get_by_label("Password").focus();
+    ui.step();
+    ui.get_by_label("Password").type_text(PASSWORD);
+    ui.key_press(egui::Key::Enter);
+    wait_for_label(&mut ui, "Log out");
+    wait_for_label(&mut ui, "Festival del Cibo");
+    ui.step();
+    assert_eq!(
+        ui.get_by_label("Quantity for Festival del Cibo")
+            .accesskit_node()
+            .numeric_value(),
+        Some(1.0),
+        "Qty starts at 1 after a login"
+    );
+}
+
+/// Missing screen of issue 10: account settings against a real server, with
+/// the server's refusal beside the field it names.
+#[test]
+fn account_settings_change_the_username_and_email() {
+    let server = TestServer::start();
+    drop(server.member("carla"));
+    drop(server.member("taken"));
+    let mut ui = app(server.addr);
+    log_in(&mut ui, "carla", PASSWORD);
+    click(&mut ui, Role::Tab, "Account");
+    wait_for_label(&mut ui, "Current password");
+    ui.check_accessibility();
+    assert!(
+        ui.get_by_label("Username").is_focused(),
+        "the first field has the focus"
+    );
+
+    // A name someone else has: the server's refusal shows beside it.
+    ui.get_by_label("Username")
+        .set_text_value_accesskit("taken");
+    ui.get_by_label("Current password")
+        .set_text_value_accesskit(PASSWORD);
+    ui.step();
+    click(&mut ui, Role::Button, "Save changes");
+    wait_for_text(&mut ui, "taken");
+    wait_until(&mut ui, "a conflict message", |h| {
+        h.query_all_by_label_contains("already").next().is_some()
+            || h.query_all_by_label_contains("taken").count() > 1
+    });
+
+    // A wrong current password is named as such.
+    ui.get_by_label("Username")
+        .set_text_value_accesskit("carla2");
+    ui.get_by_label("Current password")
+        .set_text_value_accesskit("wrong password!");
+    ui.step();
+    click(&mut ui, Role::Button, "Save changes");
+    wait_for_text(&mut ui, "wrong current password");
+
+    ui.get_by_label("E-mail")
+        .set_text_value_accesskit("carla2@example.com");
+    ui.get_by_label("Current password")
+        .set_text_value_accesskit(PASSWORD);
+    ui.step();
+    click(&mut ui, Role::Button, "Save changes");
+    wait_for_text(&mut ui, "Account updated.");
+    wait_for_text(&mut ui, "carla2 (user)");
+    // The new name logs in; the app is still logged in.
+    assert!(
+        ui.query_by_role_and_label(Role::Button, "Log out")
+            .is_some()
+    );
+    let other = server.runtime.block_on(async {
+        let (client, _pushes) = Client::connect(server.addr).await.expect("connect");
+        let session = client
+            .login("carla2", PASSWORD)
+            .await
+            .expect("new name logs in");
+        assert_eq!(session.email, "carla2@example.com");
+        client
+    });
+
+    // A new password: this app stays logged in, the other session ends.
+    ui.get_by_label("New password")
+        .set_text_value_accesskit("a brand new secret");
+    ui.get_by_label("Current password")
+        .set_text_value_accesskit(PASSWORD);
+    ui.step();
+    click(&mut ui, Role::Button, "Save changes");
+    wait_for_text(&mut ui, "Your other sessions were signed out.");
+    // The session still works: a message goes through.
+    fill(&mut ui, "Message", "still here");
+    ui.key_press(egui::Key::Enter);
+    wait_for_label(&mut ui, "still here");
+    assert!(
+        ui.query_by_role_and_label(Role::Button, "Log out")
+            .is_some(),
+        "still logged in after changing the password"
+    );
+    assert!(
+        server.runtime.block_on(other.my_tickets()).is_err(),
+        "the other session was ended"
+    );
+}
+
+/// Defect 5 of issue 10: a lost connection shows a banner with "Reconnect
+/// now", disables Book and Send, marks the online list as stale, and the
+/// reconnect adds no second "joined" notice.
+#[test]
+fn a_lost_connection_is_obvious_and_reconnect_now_brings_it_back() {
+    let mut server = TestServer::start();
+    drop(server.member("ugo"));
+    let mut ui = app(server.addr);
+    log_in(&mut ui, "ugo", PASSWORD);
+    wait_for_label(&mut ui, "Concerto Rock");
+    wait_for_text(&mut ui, "1 online");
+
+    server.stop();
+    wait_for_text(&mut ui, "Connection lost");
+    wait_for_text(&mut ui, "(last known)");
+    assert!(
+        ui.get_by_role_and_label(Role::Button, "Book Concerto Rock")
+            .accesskit_node()
+            .is_disabled(),
+        "Book is disabled while offline"
+    );
+    assert!(
+        ui.get_by_role_and_label(Role::Button, "Send")
+            .accesskit_node()
+            .is_disabled(),
+        "Send is disabled while offline"
+    );
+    wait_until(&mut ui, "Reconnect now to be enabled", |h| {
+        h.query_by_role_and_label(Role::Button, "Reconnect now")
+            .is_some_and(|b| !b.accesskit_node().is_disabled())
+    });
+
+    server.serve();
+    click(&mut ui, Role::Button, "Reconnect now");
+    wait_for_text(&mut ui, "Connected to");
+    wait_until(&mut ui, "the banner to go", |h| {
+        h.query_all_by_label_contains("Connection lost")
+            .next()
+            .is_none()
+    });
+    assert!(
+        !ui.get_by_role_and_label(Role::Button, "Book Concerto Rock")
+            .accesskit_node()
+            .is_disabled()
+    );
+    assert_eq!(
+        ui.query_all_by_label_contains("ugo joined").count(),
+        0,
+        "the user's own return is not announced"
+    );
+}
+
+/// Defect 4 of issue 10: leaving a hosted server asks first.
+#[test]
+fn using_another_server_while_hosting_asks_first() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let path = data.path().to_path_buf();
+    let mut ui = harness(move || AppOptions {
+        start: Some(NetCommand::Host(coliseum_desktop::network::HostRequest {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            data_dir: path.clone(),
+        })),
+        ..AppOptions::default()
+    });
+    wait_until(&mut ui, "the login screen", |h| {
+        h.query_by_role_and_label(Role::Tab, "Register").is_some()
+    });
+    assert!(
+        ui.get_by_label("Username").is_focused(),
+        "the login form's first field has the focus"
+    );
+    ui.get_by_label("Use another server").click();
+    ui.step();
+    ui.step();
+    wait_for_text(&mut ui, "Stop the server you host?");
+    click(&mut ui, Role::Button, "Keep hosting");
+    wait_for_text(&mut ui, "Hosting on 127.0.0.1:");
+    assert!(ui.query_by_role_and_label(Role::Tab, "Register").is_some());
+    ui.get_by_label("Use another server").click();
+    ui.step();
+    ui.step();
+    click(&mut ui, Role::Button, "Stop server and leave");
+    wait_for_label(&mut ui, "Host on this computer");
+    assert!(
+        ui.query_all_by_label_contains("Hosting on")
+            .next()
+            .is_none()
+    );
+}
+
+/// Defect 6 of issue 10: after a refused login the focus stays in the form
+/// (in the password field, ready for another try), and the next person does
+/// not find the previous one's e-mail in the Register form.
+#[test]
+fn a_refused_login_keeps_the_focus_and_register_forgets_the_email() {
+    let server = TestServer::start();
+    drop(server.member("rita"));
+    let mut ui = app(server.addr);
+    wait_for_label(&mut ui, "Username");
+    assert!(
+        ui.get_by_label("Username").is_focused(),
+        "the first field has the focus"
+    );
+    assert!(
+        ui.query_all_by_label_contains("online").next().is_none(),
+        "no online count before login"
+    );
+    ui.get_by_label("Username").type_text("rita");
+    ui.key_press(egui::Key::Tab);
+    ui.step();
+    ui.get_by_label("Password").type_text("not the password");
+    ui.key_press(egui::Key::Enter);
+    wait_for_text(&mut ui, "wrong username or password");
+    ui.step();
+    assert!(
+        ui.get_by_label("Password").is_focused(),
+        "the focus is back in the form after the refusal"
+    );
+    // The same refusal a second time is handled the same way.
+    ui.get_by_label("Password").type_text("wrong again");
+    ui.key_press(egui::Key::Enter);
+    wait_until(&mut ui, "the second refusal to empty the password", |h| {
+        let model = h.state().model();
+        !model.session.busy.login
+            && model.session.login_error.is_some()
+            && h.get_by_label("Password").value().as_deref() == Some("")
+    });
+    assert!(ui.get_by_label("Password").is_focused());
+
+    // Someone starts registering, gives up, and rita logs in and out.
+    click(&mut ui, Role::Tab, "Register");
+    ui.get_by_label("E-mail")
+        .set_text_value_accesskit("someone@example.com");
+    ui.step();
+    click(&mut ui, Role::Tab, "Log in");
+    ui.get_by_label("Password").focus();
+    ui.step();
+    ui.get_by_label("Password").type_text(PASSWORD);
+    ui.key_press(egui::Key::Enter);
+    wait_for_label(&mut ui, "Log out");
+    click(&mut ui, Role::Button, "Log out");
+    wait_until(&mut ui, "the login form", |h| {
+        h.query_by_role_and_label(Role::Button, "Log in").is_some()
+    });
+    assert!(
+        ui.query_all_by_label_contains("online").next().is_none(),
+        "no stale online count after logout"
+    );
+    click(&mut ui, Role::Tab, "Register");
+    assert_eq!(
+        ui.get_by_label("E-mail").value().as_deref(),
+        Some(""),
+        "the Register form starts empty"
+    );
+}
+
+/// Defect 8 of issue 10: hosting listens on 127.0.0.1 unless the user lets
+/// others on the network join, and the form says which.
+#[test]
+fn hosting_listens_on_loopback_unless_others_may_join() {
+    let mut ui = harness(AppOptions::default);
+    wait_for_label(&mut ui, "Host on this computer");
+    click(&mut ui, Role::RadioButton, "Host on this computer");
+    assert_eq!(
+        ui.get_by_label("Listen on").value().as_deref(),
+        Some("127.0.0.1:7878")
+    );
+    wait_for_text(&mut ui, "only this computer can connect");
+    click(&mut ui, Role::CheckBox, "Let others on my network join");
+    assert_eq!(
+        ui.get_by_label("Listen on").value().as_deref(),
+        Some("0.0.0.0:7878")
+    );
+    wait_for_text(&mut ui, "Listening on every network interface");
+    click(&mut ui, Role::CheckBox, "Let others on my network join");
+    assert_eq!(
+        ui.get_by_label("Listen on").value().as_deref(),
+        Some("127.0.0.1:7878")
+    );
+}
+
+/// Defect 6 of issue 10: "already taken" goes as soon as the name changes.
+#[test]
+fn a_taken_username_message_clears_when_the_name_changes() {
+    let server = TestServer::start();
+    drop(server.member("dario"));
+    let mut ui = app(server.addr);
+    wait_for_label(&mut ui, "Register");
+    click(&mut ui, Role::Tab, "Register");
+    ui.get_by_label("Username")
+        .set_text_value_accesskit("dario");
+    ui.get_by_label("Password")
+        .set_text_value_accesskit(PASSWORD);
+    ui.get_by_label("E-mail")
+        .set_text_value_accesskit("other@example.com");
+    ui.step();
+    click(&mut ui, Role::Button, "Create account");
+    wait_for_text(&mut ui, "username is already taken");
+    ui.get_by_label("Username")
+        .set_text_value_accesskit("dario2");
+    ui.step();
+    ui.step();
+    assert!(
+        ui.query_all_by_label_contains("already taken")
+            .next()
+            .is_none(),
+        "the refusal of the old name is gone"
+    );
 }

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use coliseum_client::Fingerprint;
 use coliseum_server::{Server, ServerConfig, ServerHandle, open_embedded_store};
 
-use super::HostRequest;
+use super::api::HostRequest;
 
 /// A server started by this app; stopped with [`HostedServer::stop`] (or
 /// when the network runtime shuts down).

@@ -7,7 +7,8 @@ use egui::{RichText, Ui};
 
 use super::{Action, action_button, error_color, field_error, submitted, text_field};
 use crate::model::Model;
-use crate::network::{Command, ImportOutcome, NewEvent};
+use crate::network::{ImportOutcome, NetCommand};
+use crate::transfer::{NewEvent, not_in_the_past};
 
 /// Form state of "New event".
 #[derive(Debug, Clone)]
@@ -20,6 +21,8 @@ pub struct AdminView {
     tried: bool,
     /// The form was cleared after creating this event (by name).
     handled_created: Option<String>,
+    /// The first field has had the focus.
+    focused: bool,
 }
 
 impl Default for AdminView {
@@ -34,6 +37,7 @@ impl Default for AdminView {
             max_per_user: DEFAULT_MAX_PER_USER.to_string(),
             tried: false,
             handled_created: None,
+            focused: false,
         }
     }
 }
@@ -69,8 +73,8 @@ impl AdminView {
     /// Draws the form and the import section.
     pub fn ui(&mut self, ui: &mut Ui, model: &Model) -> Vec<Action> {
         let mut actions = Vec::new();
-        if model.created_event.is_some() && self.handled_created != model.created_event {
-            let handled = model.created_event.clone();
+        if model.events.created.is_some() && self.handled_created != model.events.created {
+            let handled = model.events.created.clone();
             *self = Self {
                 handled_created: handled,
                 ..Self::default()
@@ -79,7 +83,7 @@ impl AdminView {
         ui.heading("New event");
         ui.label(RichText::new("The event appears for everyone at once.").weak());
         ui.add_space(8.0);
-        let server = model.create_event_error.as_ref();
+        let server = model.events.create_error.as_ref();
         let show = |result: Result<(), String>, field: &str, touched: bool| {
             result
                 .err()
@@ -91,6 +95,10 @@ impl AdminView {
         ui.scope(|ui| {
             ui.set_max_width(420.0);
             let field = text_field(ui, "Name", &mut self.name, false);
+            if !self.focused {
+                self.focused = true;
+                field.request_focus();
+            }
             enter |= submitted(ui, &field);
             field_error(
                 ui,
@@ -112,7 +120,9 @@ impl AdminView {
             field_error(
                 ui,
                 show(
-                    validate::event_date(&self.date.to_string()).map(drop),
+                    validate::event_date(&self.date.to_string())
+                        .and_then(|date| not_in_the_past(date, Local::now().date_naive()))
+                        .map(drop),
                     "date",
                     true,
                 )
@@ -177,11 +187,11 @@ impl AdminView {
                 ui.label(RichText::new(&error.message).color(error_color(ui)));
             }
             ui.add_space(8.0);
-            let busy = model.busy.create_event;
+            let busy = model.events.busy.create_event;
             if action_button(ui, "Create event", busy, true) || (enter && !busy) {
                 self.tried = true;
                 if let Some(event) = checked.event(&self.name, &self.location) {
-                    actions.push(Action::Net(Command::CreateEvent(event)));
+                    actions.push(Action::Net(NetCommand::CreateEvent(event)));
                 }
             }
         });
@@ -196,10 +206,10 @@ impl AdminView {
             )
             .weak(),
         );
-        if action_button(ui, "Import from file…", model.busy.import, true) {
-            actions.push(Action::Net(Command::ImportEvents));
+        if action_button(ui, "Import from file…", model.events.busy.import, true) {
+            actions.push(Action::Net(NetCommand::ImportEvents));
         }
-        import_report(ui, model.import.as_ref());
+        import_report(ui, model.events.import.as_ref());
         actions
     }
 
@@ -213,7 +223,8 @@ impl AdminView {
         Checked {
             name: validate::event_text("name", &self.name),
             location: validate::event_text("venue", &self.location),
-            date: validate::event_date(&self.date.to_string()),
+            date: validate::event_date(&self.date.to_string())
+                .and_then(|date| not_in_the_past(date, Local::now().date_naive())),
             capacity,
             max_per_user,
             limits,
@@ -312,6 +323,11 @@ mod tests {
         assert!(view.check().capacity.is_err());
         view.name = "  ".into();
         assert!(view.check().name.is_err());
+        view.date = to_jiff(Local::now().date_naive() - Days::new(1));
+        assert!(
+            view.check().date.is_err_and(|e| e.contains("in the past")),
+            "an event cannot be dated in the past"
+        );
     }
 
     #[test]

@@ -9,14 +9,14 @@ use egui::{Align, Key, KeyboardShortcut, Layout, Modifiers, RichText, Ui};
 
 use super::{Action, error_color};
 use crate::model::{ChatLine, Model};
-use crate::network::Command;
+use crate::network::NetCommand;
 
 /// UI state of the chat panel.
 #[derive(Debug, Clone, Default)]
 pub struct ChatView {
     input: String,
-    /// Messages held when the list was last scrolled to the bottom.
-    seen: usize,
+    /// Newest message `seq` when the list was last scrolled to the bottom.
+    seen: u64,
     /// Whether the list was at the bottom in the last frame.
     at_bottom: bool,
     /// Scroll to the newest message in the next frame.
@@ -32,7 +32,7 @@ impl ChatView {
     /// Draws the panel's contents.
     pub fn ui(&mut self, ui: &mut Ui, model: &Model) -> Vec<Action> {
         let mut actions = Vec::new();
-        if let Some(text) = &model.unsent_chat
+        if let Some(text) = &model.chat.unsent
             && self.restored.as_ref() != Some(text)
         {
             self.restored = Some(text.clone());
@@ -40,28 +40,41 @@ impl ChatView {
                 self.input.clone_from(text);
             }
         }
-        ui.horizontal(|ui| {
-            ui.heading("Lobby");
-            ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
-                ui.label(RichText::new(format!("{} online", model.online.count)).weak());
-            });
-        });
-        egui::CollapsingHeader::new(format!("Online ({})", model.online.users.len()))
+        ui.heading("Lobby");
+        let connected = model.connection.is_connected();
+        egui::CollapsingHeader::new(super::status::online_text(model))
             .id_salt("online-users")
             .default_open(true)
             .show(ui, |ui| {
-                egui::ScrollArea::vertical()
+                if !connected {
+                    ui.label(
+                        RichText::new("Offline: this list may be out of date.")
+                            .weak()
+                            .small()
+                            .italics(),
+                    );
+                }
+                egui::ScrollArea::both()
                     .id_salt("online-list")
                     .max_height(96.0)
                     .show(ui, |ui| {
-                        for user in &model.online.users {
-                            let me = model.session.as_ref().is_some_and(|s| &s.username == user);
+                        for user in &model.chat.online.users {
+                            let me = model
+                                .session
+                                .user
+                                .as_ref()
+                                .is_some_and(|s| &s.username == user);
                             let text = if me {
                                 format!("• {user} (you)")
                             } else {
                                 format!("• {user}")
                             };
-                            ui.label(RichText::new(text).color(ui.visuals().weak_text_color()));
+                            ui.add(
+                                egui::Label::new(
+                                    RichText::new(text).color(ui.visuals().weak_text_color()),
+                                )
+                                .extend(),
+                            );
                         }
                     });
             });
@@ -85,11 +98,18 @@ impl ChatView {
 
     fn messages_ui(&mut self, ui: &mut Ui, model: &Model) -> Option<Action> {
         let mut action = None;
-        let me = model.session.as_ref().map(|s| s.username.as_str());
-        let lines = model.chat.lines();
-        let total = model.chat.messages.len();
+        let me = model.session.user.as_ref().map(|s| s.username.as_str());
+        let lines = model.chat.log.lines();
+        let newest = model
+            .chat
+            .log
+            .messages
+            .keys()
+            .next_back()
+            .copied()
+            .unwrap_or(0);
         if self.at_bottom {
-            self.seen = total;
+            self.seen = newest;
         }
         let jump = std::mem::take(&mut self.jump);
         let output = egui::ScrollArea::vertical()
@@ -97,14 +117,15 @@ impl ChatView {
             .stick_to_bottom(true)
             .auto_shrink([false, false])
             .show(ui, |ui| {
-                if model.chat.more_before
-                    && let Some(oldest) = model.chat.oldest_seq()
+                if model.chat.log.more_before
+                    && let Some(oldest) = model.chat.log.oldest_seq()
                 {
                     ui.vertical_centered(|ui| {
-                        if model.busy.chat_older {
+                        if model.chat.loading_older {
                             ui.add(egui::Spinner::new());
                         } else if ui.small_button("Load older messages").clicked() {
-                            action = Some(Action::Net(Command::ChatOlder { before_seq: oldest }));
+                            action =
+                                Some(Action::Net(NetCommand::ChatOlder { before_seq: oldest }));
                         }
                     });
                 }
@@ -138,7 +159,14 @@ impl ChatView {
         let bottom_gap =
             output.content_size.y - (output.state.clamped_offset().y + output.inner_rect.height());
         self.at_bottom = bottom_gap <= 4.0 || jump;
-        let unseen = total.saturating_sub(self.seen);
+        // Counted by sequence number, so trimming old messages away does
+        // not change it.
+        let unseen = model
+            .chat
+            .log
+            .messages
+            .range(self.seen.saturating_add(1)..)
+            .count();
         if !self.at_bottom && unseen > 0 {
             let text = if unseen == 1 {
                 "1 new message ⏷".to_owned()
@@ -162,7 +190,8 @@ impl ChatView {
 
     fn input_ui(&mut self, ui: &mut Ui, model: &Model) -> Option<Action> {
         ui.add_space(4.0);
-        let sending = model.busy.chat_send;
+        let sending = model.chat.sending;
+        let connected = model.connection.is_connected();
         let response = ui.add(
             egui::TextEdit::multiline(&mut self.input)
                 .id_salt("chat-input")
@@ -177,19 +206,26 @@ impl ChatView {
         let problem = validate::chat_text(&self.input).err();
         let mut send = false;
         ui.horizontal(|ui| {
-            ui.label(
-                RichText::new("Enter to send · Shift+Enter for a new line")
-                    .weak()
-                    .small(),
-            );
+            let hint = if connected {
+                "Enter to send · Shift+Enter for a new line"
+            } else {
+                "Offline: you can send once reconnected"
+            };
             ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
                 let clicked = ui
-                    .add_enabled(!sending && problem.is_none(), egui::Button::new("Send"))
+                    .add_enabled(
+                        !sending && connected && problem.is_none(),
+                        egui::Button::new("Send"),
+                    )
                     .clicked();
                 if sending {
                     ui.add(egui::Spinner::new());
                 }
-                send = clicked || (enter && !sending);
+                send = clicked || (enter && !sending && connected);
+                // Shortened with "…" when the panel is narrow, never under the button.
+                ui.with_layout(Layout::left_to_right(Align::Center), |ui| {
+                    ui.add(egui::Label::new(RichText::new(hint).weak().small()).truncate());
+                });
             });
         });
         if !self.input.is_empty()
@@ -202,7 +238,7 @@ impl ChatView {
             let text = std::mem::take(&mut self.input);
             self.jump = true;
             response.request_focus();
-            return Some(Action::Net(Command::ChatSend {
+            return Some(Action::Net(NetCommand::ChatSend {
                 text: text.trim_end().to_owned(),
             }));
         }

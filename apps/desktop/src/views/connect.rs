@@ -7,7 +7,7 @@ use egui::{RichText, Ui};
 
 use super::{Action, action_button, error_color, field_error, submitted, text_field};
 use crate::model::{Model, SecurityPrompt};
-use crate::network::{Command, HostRequest, Security};
+use crate::network::{HostRequest, NetCommand, Security};
 use crate::settings::{ConnectMode, SecurityChoice, Settings};
 
 /// Form state of the connect screen, seeded from the persisted settings.
@@ -25,6 +25,8 @@ pub struct ConnectView {
     default_data_dir: PathBuf,
     /// Show rule violations even on untouched fields (after a submit attempt).
     tried: bool,
+    /// The form (join or host) whose first field has had the focus.
+    focused: Option<ConnectMode>,
 }
 
 impl ConnectView {
@@ -50,6 +52,7 @@ impl ConnectView {
                 .unwrap_or_default(),
             default_data_dir,
             tried: false,
+            focused: None,
         }
     }
 
@@ -62,7 +65,7 @@ impl ConnectView {
     /// [`Action::Remember`] carries the updated copy).
     pub fn ui(&mut self, ui: &mut Ui, model: &Model, settings: &Settings) -> Vec<Action> {
         let mut actions = Vec::new();
-        let busy = model.busy.connect;
+        let busy = model.connection.busy;
         ui.vertical_centered(|ui| {
             ui.add_space(24.0);
             ui.heading(RichText::new("Coliseum").size(32.0).strong());
@@ -79,6 +82,7 @@ impl ConnectView {
             match self.mode {
                 ConnectMode::Join => {
                     let field = text_field(ui, "Server address", &mut self.address, false);
+                    self.focus_first(ConnectMode::Join, &field);
                     submit |= submitted(ui, &field);
                     field_error(ui, self.address_error());
                     ui.label(
@@ -91,16 +95,10 @@ impl ConnectView {
                 }
                 ConnectMode::Host => {
                     let field = text_field(ui, "Listen on", &mut self.listen, false);
+                    self.focus_first(ConnectMode::Host, &field);
                     submit |= submitted(ui, &field);
                     field_error(ui, self.listen_error());
-                    ui.label(
-                        RichText::new(
-                            "0.0.0.0:7878 lets others on your network join; \
-                             127.0.0.1:7878 keeps the server to this computer.",
-                        )
-                        .weak()
-                        .small(),
-                    );
+                    self.network_choice(ui);
                     ui.add_space(4.0);
                     let label = ui.label("Data folder");
                     let field = ui
@@ -125,7 +123,7 @@ impl ConnectView {
                     actions.push(Action::Net(command));
                 }
             }
-            if let Some(error) = &model.connect_error {
+            if let Some(error) = &model.connection.error {
                 ui.add_space(4.0);
                 ui.label(RichText::new(error).color(error_color(ui)));
             }
@@ -133,7 +131,7 @@ impl ConnectView {
                 host,
                 expected,
                 actual,
-            }) = &model.security_prompt
+            }) = &model.connection.security_prompt
             {
                 ui.add_space(4.0);
                 ui.label(
@@ -155,6 +153,46 @@ impl ConnectView {
         self.first_use_dialog(ui, model, &mut actions);
         self.forget_dialog(ui, &mut actions);
         actions
+    }
+
+    /// Focuses `field` the first time the `mode` form is drawn.
+    fn focus_first(&mut self, mode: ConnectMode, field: &egui::Response) {
+        if self.focused != Some(mode) {
+            self.focused = Some(mode);
+            field.request_focus();
+        }
+    }
+
+    /// "Let others on my network join": switches the listening address
+    /// between loopback (the default: only this computer) and every
+    /// interface, keeping the port, and says what the choice means.
+    fn network_choice(&mut self, ui: &mut Ui) {
+        let parsed = self.listen.trim().parse::<SocketAddr>().ok();
+        let mut shared = parsed.is_some_and(|a| a.ip().is_unspecified());
+        if ui
+            .checkbox(&mut shared, "Let others on my network join")
+            .changed()
+        {
+            let port = parsed.map_or(7878, |a| a.port());
+            self.listen = if shared {
+                format!("0.0.0.0:{port}")
+            } else {
+                format!("127.0.0.1:{port}")
+            };
+        }
+        let text = match parsed {
+            Some(addr) if addr.ip().is_unspecified() => format!(
+                "Listening on every network interface ({addr}): anyone who can reach this \
+                 computer on port {} can connect.",
+                addr.port()
+            ),
+            Some(addr) if addr.ip().is_loopback() => {
+                format!("Listening on {addr}: only this computer can connect.")
+            }
+            Some(addr) => format!("Listening on {addr}."),
+            None => String::new(),
+        };
+        ui.label(RichText::new(text).weak().small());
     }
 
     /// The "Security" choice of the join form.
@@ -185,7 +223,7 @@ impl ConnectView {
                 )
                 .labelled_by(label.id);
                 if ui.button("Choose…").clicked() {
-                    actions.push(Action::Net(Command::PickCaFile));
+                    actions.push(Action::Net(NetCommand::PickCaFile));
                 }
             });
             field_error(ui, self.ca_file_error());
@@ -209,7 +247,8 @@ impl ConnectView {
 
     /// "First connection to HOST": trust the fingerprint and connect, or cancel.
     fn first_use_dialog(&self, ui: &Ui, model: &Model, actions: &mut Vec<Action>) {
-        let Some(SecurityPrompt::Unknown { host, fingerprint }) = &model.security_prompt else {
+        let Some(SecurityPrompt::Unknown { host, fingerprint }) = &model.connection.security_prompt
+        else {
             return;
         };
         let modal = egui::Modal::new(egui::Id::unique("first-connection")).show(ui.ctx(), |ui| {
@@ -222,12 +261,12 @@ impl ConnectView {
             ui.add_space(8.0);
             ui.horizontal(|ui| {
                 if ui.button("Trust and connect").clicked() {
-                    actions.push(Action::Net(Command::TrustServer {
+                    actions.push(Action::Net(NetCommand::TrustServer {
                         host: host.clone(),
                         fingerprint: *fingerprint,
                     }));
-                    if let Some((addr, security)) = &model.last_connect {
-                        actions.push(Action::Net(Command::Connect {
+                    if let Some((addr, security)) = &model.connection.last_connect {
+                        actions.push(Action::Net(NetCommand::Connect {
                             addr: addr.clone(),
                             security: security.clone(),
                         }));
@@ -260,7 +299,7 @@ impl ConnectView {
             ui.add_space(8.0);
             ui.horizontal(|ui| {
                 if ui.button("Forget").clicked() {
-                    actions.push(Action::Net(Command::ForgetServer { host: host.clone() }));
+                    actions.push(Action::Net(NetCommand::ForgetServer { host: host.clone() }));
                     close = true;
                 }
                 if ui.button("Keep").clicked() {
@@ -307,7 +346,7 @@ impl ConnectView {
     fn listen_error(&self) -> Option<&'static str> {
         let bad = self.listen.trim().parse::<SocketAddr>().is_err();
         (bad && (self.tried || !self.listen.is_empty()))
-            .then_some("enter an IP address and port, e.g. 0.0.0.0:7878")
+            .then_some("enter an IP address and port, e.g. 127.0.0.1:7878")
     }
 
     fn data_dir(&self) -> PathBuf {
@@ -320,18 +359,18 @@ impl ConnectView {
     }
 
     /// The command for the current form, when it is valid.
-    fn command(&self) -> Option<Command> {
+    fn command(&self) -> Option<NetCommand> {
         match self.mode {
             ConnectMode::Join => {
                 let security = self.security()?;
-                self.address_error().is_none().then(|| Command::Connect {
+                self.address_error().is_none().then(|| NetCommand::Connect {
                     addr: self.address.trim().to_owned(),
                     security,
                 })
             }
             ConnectMode::Host => {
                 let listen = self.listen.trim().parse().ok()?;
-                Some(Command::Host(HostRequest {
+                Some(NetCommand::Host(HostRequest {
                     listen,
                     data_dir: self.data_dir(),
                 }))
@@ -387,26 +426,26 @@ mod tests {
     fn join_needs_host_and_port() {
         let mut view = view();
         assert!(
-            matches!(view.command(), Some(Command::Connect { addr, security: Security::TrustOnFirstUse }) if addr == "127.0.0.1:7878")
+            matches!(view.command(), Some(NetCommand::Connect { addr, security: Security::TrustOnFirstUse }) if addr == "127.0.0.1:7878")
         );
         view.address = "example.org".into();
         assert!(view.command().is_none());
         assert!(view.address_error().is_some());
         view.address = " example.org:7878 ".into();
         assert!(
-            matches!(view.command(), Some(Command::Connect { addr, .. }) if addr == "example.org:7878")
+            matches!(view.command(), Some(NetCommand::Connect { addr, .. }) if addr == "example.org:7878")
         );
         view.security = SecurityChoice::CaFile;
         assert!(view.command().is_none(), "a CA file is needed");
         view.ca_file = "/etc/ca.pem".into();
         assert!(matches!(
             view.command(),
-            Some(Command::Connect { security: Security::CaFile(p), .. }) if p == std::path::Path::new("/etc/ca.pem")
+            Some(NetCommand::Connect { security: Security::CaFile(p), .. }) if p == std::path::Path::new("/etc/ca.pem")
         ));
         view.security = SecurityChoice::Plaintext;
         assert!(matches!(
             view.command(),
-            Some(Command::Connect {
+            Some(NetCommand::Connect {
                 security: Security::Plaintext,
                 ..
             })
@@ -421,7 +460,7 @@ mod tests {
     fn host_uses_the_default_data_dir_when_empty() {
         let mut view = view();
         view.mode = ConnectMode::Host;
-        let Some(Command::Host(request)) = view.command() else {
+        let Some(NetCommand::Host(request)) = view.command() else {
             panic!("expected a host command");
         };
         assert_eq!(request.data_dir, PathBuf::from("/data"));

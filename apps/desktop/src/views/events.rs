@@ -9,8 +9,8 @@ use egui::{Align, Layout, RichText, Ui};
 use egui_extras::{Column, TableBuilder};
 
 use super::{Action, error_color};
-use crate::model::Model;
-use crate::network::Command;
+use crate::model::{Model, seats};
+use crate::network::NetCommand;
 
 /// Sort column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -28,35 +28,57 @@ pub struct EventsView {
     filter: String,
     sort: SortKey,
     descending: bool,
-    /// Quantity chosen per event id (default 1).
+    /// Quantity chosen per event id (default 1); cleared at every login.
     quantities: HashMap<String, u32>,
+    /// The booking awaiting confirmation.
+    confirm: Option<PendingBooking>,
 }
 
-/// Height of a table row, in points.
-const ROW_HEIGHT: f32 = 30.0;
+/// What the confirmation dialog shows and sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PendingBooking {
+    event_id: String,
+    quantity: u32,
+}
+
+/// Height of a table row, in points (two lines: name over venue, seats over
+/// the per-user limit).
+const ROW_HEIGHT: f32 = 40.0;
 
 impl EventsView {
+    /// Forgets the chosen quantities and any open confirmation (at login:
+    /// another user, perhaps another server).
+    pub fn reset(&mut self) {
+        self.quantities.clear();
+        self.confirm = None;
+    }
+
     /// Draws the table.
     pub fn ui(&mut self, ui: &mut Ui, model: &Model) -> Vec<Action> {
         let mut actions = Vec::new();
+        // Before the table: a dialog opened by a click in this frame shows
+        // from the next one.
+        if let Some(action) = self.confirmation(ui, model) {
+            actions.push(action);
+        }
         ui.horizontal(|ui| {
             ui.heading("Events");
             ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
                 if ui.button("⟳ Refresh").clicked() {
-                    actions.push(Action::Net(Command::RefreshEvents));
+                    actions.push(Action::Net(NetCommand::RefreshEvents));
                 }
                 ui.add(
                     egui::TextEdit::singleline(&mut self.filter)
                         .hint_text("name or venue")
-                        .desired_width(180.0),
+                        .desired_width(ui.available_width().clamp(80.0, 180.0) - 30.0),
                 )
                 .accessible_name("Filter events");
                 ui.label("🔍");
             });
         });
         ui.add_space(4.0);
-        let rows = self.rows(&model.events);
-        if model.events.is_empty() {
+        let rows = self.rows(&model.events.list);
+        if model.events.list.is_empty() {
             ui.label(RichText::new("No events yet.").weak());
             return actions;
         }
@@ -64,22 +86,21 @@ impl EventsView {
             ui.label(RichText::new(format!("No event matches \"{}\".", self.filter.trim())).weak());
             return actions;
         }
+        let online = model.connection.is_connected();
+        // Columns shrink with the window; the name column gives way first
+        // (clipped, full text on hover), so Qty and Book always stay visible.
         TableBuilder::new(ui)
             .id_salt("events-table")
             .striped(true)
             .cell_layout(Layout::left_to_right(Align::Center))
-            .column(Column::remainder().at_least(140.0).clip(true))
-            .column(Column::auto().at_least(110.0))
-            .column(Column::initial(150.0).at_least(80.0).clip(true))
-            .column(Column::auto().at_least(150.0))
-            .column(Column::exact(64.0))
-            .column(Column::exact(96.0))
+            .column(Column::remainder().at_least(90.0).clip(true))
+            .column(Column::auto().at_least(84.0))
+            .column(Column::auto().at_least(150.0).clip(true))
+            .column(Column::exact(52.0))
+            .column(Column::exact(84.0))
             .header(24.0, |mut header| {
                 header.col(|ui| self.sort_header(ui, "Name", SortKey::Name));
                 header.col(|ui| self.sort_header(ui, "Date", SortKey::Date));
-                header.col(|ui| {
-                    ui.strong("Venue");
-                });
                 header.col(|ui| {
                     ui.strong("Seats left");
                 });
@@ -90,37 +111,126 @@ impl EventsView {
             })
             .body(|mut body| {
                 for event in rows {
+                    let bookable = model.events.bookable(event);
+                    let held = model.events.held(&event.id);
                     body.row(ROW_HEIGHT, |mut row| {
                         row.col(|ui| {
-                            ui.label(RichText::new(&event.name).strong());
+                            ui.vertical(|ui| {
+                                ui.spacing_mut().item_spacing.y = 0.0;
+                                ui.label(RichText::new(&event.name).strong())
+                                    .on_hover_text(format!("{} · {}", event.name, event.location));
+                                ui.label(RichText::new(&event.location).weak().small());
+                            });
                         });
                         row.col(|ui| {
-                            ui.label(event.date.format("%a %d %b %Y").to_string());
+                            ui.label(event.date.format("%d %b %Y").to_string())
+                                .on_hover_text(event.date.format("%A %d %B %Y").to_string());
                         });
                         row.col(|ui| {
-                            ui.label(&event.location);
+                            ui.vertical(|ui| {
+                                ui.spacing_mut().item_spacing.y = 0.0;
+                                ui.horizontal(|ui| seats_cell(ui, event));
+                                ui.label(
+                                    RichText::new(format!(
+                                        "max {} per user (you hold {held})",
+                                        event.max_per_user
+                                    ))
+                                    .weak()
+                                    .small(),
+                                );
+                            });
                         });
-                        row.col(|ui| seats_cell(ui, event));
                         let quantity = self.quantities.entry(event.id.clone()).or_insert(1);
+                        *quantity = (*quantity).clamp(1, bookable.max(1));
                         row.col(|ui| {
-                            let max = event.max_per_user.max(1);
-                            *quantity = (*quantity).clamp(1, max);
                             ui.add_enabled(
-                                event.available > 0,
-                                egui::DragValue::new(quantity).range(1..=max).speed(0.1),
+                                bookable > 1,
+                                egui::DragValue::new(quantity)
+                                    .range(1..=bookable.max(1))
+                                    .speed(0.1),
                             )
-                            .on_hover_text(format!("At most {max} per person"))
+                            .on_hover_text(format!("You can book up to {bookable} now"))
                             .accessible_name(format!("Quantity for {}", event.name));
                         });
+                        let quantity = *quantity;
                         row.col(|ui| {
-                            if let Some(action) = book_cell(ui, model, event, *quantity) {
-                                actions.push(action);
+                            if book_cell(ui, model, event, bookable, online) {
+                                self.confirm = Some(PendingBooking {
+                                    event_id: event.id.clone(),
+                                    quantity,
+                                });
                             }
                         });
                     });
                 }
             });
         actions
+    }
+
+    /// "Book 3 seats for Jazz Night, Sat 02 Oct?": names the event, date,
+    /// quantity and seats left; Enter confirms, Escape cancels.
+    fn confirmation(&mut self, ui: &mut Ui, model: &Model) -> Option<Action> {
+        let pending = self.confirm.clone()?;
+        let Some(event) = model.events.event(&pending.event_id) else {
+            self.confirm = None;
+            return None;
+        };
+        let mut action = None;
+        let mut close = false;
+        let confirm = |action: &mut Option<Action>| {
+            *action = Some(Action::Net(NetCommand::Book {
+                event_id: pending.event_id.clone(),
+                quantity: pending.quantity,
+            }));
+        };
+        let modal = egui::Modal::new(egui::Id::unique("confirm-booking")).show(ui.ctx(), |ui| {
+            ui.set_max_width(380.0);
+            ui.add(
+                egui::Label::new(
+                    RichText::new(format!(
+                        "Book {} {} for {}, {}?",
+                        pending.quantity,
+                        seats(pending.quantity),
+                        event.name,
+                        event.date.format("%a %d %b")
+                    ))
+                    .heading(),
+                )
+                .wrap(),
+            );
+            ui.label(format!(
+                "{} · {} · {} {} left",
+                event.date.format("%A %d %B %Y"),
+                event.location,
+                event.available,
+                seats(event.available)
+            ));
+            if pending.quantity > event.available {
+                ui.label(
+                    RichText::new(format!(
+                        "Fewer seats are left now than the {} you asked for.",
+                        pending.quantity
+                    ))
+                    .color(error_color(ui)),
+                );
+            }
+            ui.add_space(8.0);
+            ui.horizontal(|ui| {
+                let book = ui.button("Confirm booking");
+                if book.clicked() || ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+                    confirm(&mut action);
+                    close = true;
+                }
+                if ui.button("Don't book").clicked() {
+                    close = true;
+                }
+            });
+            ui.label(RichText::new("Enter confirms · Esc cancels").weak().small());
+        });
+        if close || modal.should_close() {
+            self.confirm = None;
+        }
+        action
     }
 
     fn sort_header(&mut self, ui: &mut Ui, text: &str, key: SortKey) {
@@ -189,10 +299,10 @@ fn seats_cell(ui: &mut Ui, event: &Event) {
     }
 }
 
-/// A 56×8 bar filled by `fraction` of seats left: the selection colour, or
+/// A 40×8 bar filled by `fraction` of seats left: the selection colour, or
 /// amber below a fifth; empty when sold out.
 fn seats_bar(ui: &mut Ui, fraction: f32) {
-    let (rect, _) = ui.allocate_exact_size(egui::vec2(56.0, 8.0), egui::Sense::hover());
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(40.0, 8.0), egui::Sense::hover());
     let visuals = ui.visuals();
     let painter = ui.painter();
     painter.rect_filled(rect, 4.0, visuals.extreme_bg_color);
@@ -208,30 +318,35 @@ fn seats_bar(ui: &mut Ui, fraction: f32) {
     }
 }
 
-/// The Book button (a spinner while booking; disabled when sold out).
-fn book_cell(ui: &mut Ui, model: &Model, event: &Event, quantity: u32) -> Option<Action> {
-    let booking = model.busy.books.contains(&event.id);
-    let sold_out = event.available == 0;
-    let mut action = None;
+/// The Book button (a spinner while booking, "waiting" while the booking
+/// waits for the connection; disabled when nothing can be booked or while
+/// offline). Returns `true` when clicked.
+fn book_cell(ui: &mut Ui, model: &Model, event: &Event, bookable: u32, online: bool) -> bool {
+    let booking = model.events.busy.books.contains(&event.id);
+    let enabled = !booking && bookable > 0 && online;
     let button = ui
-        .add_enabled(!booking && !sold_out, egui::Button::new("Book"))
+        .add_enabled(enabled, egui::Button::new("Book"))
         .accessible_name(format!("Book {}", event.name));
-    if button.clicked() && !booking {
-        action = Some(Action::Net(Command::Book {
-            event_id: event.id.clone(),
-            quantity,
-        }));
-    }
+    let button = if !online && !booking {
+        button.on_disabled_hover_text("Offline: booking resumes when the connection is back")
+    } else if bookable == 0 && event.available > 0 {
+        button.on_disabled_hover_text("You hold the most seats one user may book")
+    } else {
+        button
+    };
+    let clicked = button.clicked() && enabled;
     if booking {
-        let spinner = ui.add(egui::Spinner::new());
-        if model.busy.books_waiting.contains(&event.id) {
-            spinner.on_hover_text("Connection lost: the booking is retried when it is back");
+        if model.events.busy.books_waiting.contains(&event.id) {
+            ui.label(RichText::new("waiting").weak().small())
+                .on_hover_text("Connection lost: the booking is sent again when it is back");
+        } else {
+            ui.add(egui::Spinner::new());
         }
-    } else if let Some(error) = model.book_errors.get(&event.id) {
+    } else if let Some(error) = model.events.book_errors.get(&event.id) {
         ui.label(RichText::new("⚠").color(error_color(ui)))
             .on_hover_text(error);
     }
-    action
+    clicked
 }
 
 #[cfg(test)]

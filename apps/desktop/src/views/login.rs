@@ -8,7 +8,7 @@ use egui::{RichText, Ui};
 use super::connect::card;
 use super::{Action, action_button, error_color, field_error, submitted, text_field};
 use crate::model::Model;
-use crate::network::{Command, FormError};
+use crate::network::{FormError, NetCommand};
 
 /// Which form is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -31,6 +31,17 @@ pub struct LoginView {
     tried: bool,
     /// The password was cleared after this registration (by username).
     handled_registration: Option<String>,
+    /// The form that has had its first field focused (set when a form
+    /// appears, so the user can type at once).
+    focused: Option<LoginTab>,
+    /// The last server error the form reacted to, by message (a new one
+    /// puts the focus back into the form).
+    seen_error: Option<FormError>,
+    /// Username and e-mail sent with the last registration, so that a
+    /// server refusal of one ("already taken") is hidden once it is edited.
+    sent: Option<(String, String)>,
+    /// "Use another server" while hosting awaits confirmation.
+    confirm_leave: bool,
 }
 
 impl LoginView {
@@ -46,14 +57,17 @@ impl LoginView {
     /// Draws the screen.
     pub fn ui(&mut self, ui: &mut Ui, model: &Model) -> Vec<Action> {
         let mut actions = Vec::new();
-        if model.registered.is_some() && self.handled_registration != model.registered {
-            self.handled_registration.clone_from(&model.registered);
+        if model.session.registered.is_some()
+            && self.handled_registration != model.session.registered
+        {
+            self.handled_registration
+                .clone_from(&model.session.registered);
             self.tab = LoginTab::Login;
         }
         ui.vertical_centered(|ui| {
             ui.add_space(24.0);
             ui.heading(RichText::new("Welcome to Coliseum").size(26.0).strong());
-            if let Some(server) = &model.server {
+            if let Some(server) = &model.connection.server {
                 ui.label(RichText::new(format!("Server: {server}")).weak());
             }
             ui.add_space(12.0);
@@ -71,7 +85,7 @@ impl LoginView {
                 }
             });
             ui.separator();
-            if let Some(message) = &model.login_message {
+            if let Some(message) = &model.session.login_message {
                 ui.label(RichText::new(message).color(error_color(ui)));
             }
             match self.tab {
@@ -80,15 +94,88 @@ impl LoginView {
             }
             ui.add_space(8.0);
             if ui.link("Use another server").clicked() {
-                actions.push(Action::Net(Command::Disconnect));
+                if model.connection.hosting.is_some() {
+                    self.confirm_leave = true;
+                } else {
+                    actions.push(Action::Net(NetCommand::Disconnect));
+                }
             }
         });
+        self.leave_dialog(ui, model, &mut actions);
         actions
     }
 
+    /// "Stop the server you host?": leaving stops it and disconnects the
+    /// people on it, so ask first, saying how many are connected.
+    fn leave_dialog(&mut self, ui: &Ui, model: &Model, actions: &mut Vec<Action>) {
+        if !self.confirm_leave {
+            return;
+        }
+        let people = model.chat.online.count;
+        let mut close = false;
+        let modal = egui::Modal::new(egui::Id::unique("stop-hosting")).show(ui.ctx(), |ui| {
+            ui.set_max_width(400.0);
+            ui.heading("Stop the server you host?");
+            let who = match people {
+                0 => "Nobody is connected to it now.".to_owned(),
+                1 => "1 person is connected to it and will be disconnected.".to_owned(),
+                n => format!("{n} people are connected to it and will be disconnected."),
+            };
+            ui.label(format!("Using another server stops this one. {who}"));
+            ui.add_space(8.0);
+            ui.horizontal(|ui| {
+                if ui.button("Stop server and leave").clicked() {
+                    actions.push(Action::Net(NetCommand::Disconnect));
+                    close = true;
+                }
+                if ui.button("Keep hosting").clicked() {
+                    close = true;
+                }
+            });
+        });
+        if close || modal.should_close() {
+            self.confirm_leave = false;
+        }
+    }
+
+    /// Focuses `first` when the form first appears; after the server refused
+    /// a submit, focuses `first` when the refusal names the username, else
+    /// `retry` (the login's password, cleared), so typing continues in the form.
+    fn keep_focus(
+        &mut self,
+        tab: LoginTab,
+        error: Option<&FormError>,
+        first: &egui::Response,
+        retry: &egui::Response,
+    ) {
+        if self.focused != Some(tab) {
+            self.focused = Some(tab);
+            first.request_focus();
+        }
+        let Some(error) = error else {
+            // Cleared when a submit goes out: the same refusal again counts.
+            self.seen_error = None;
+            return;
+        };
+        if self.seen_error.as_ref() != Some(error) {
+            self.seen_error = Some(error.clone());
+            if error.field.as_deref() == Some("username") {
+                first.request_focus();
+            } else {
+                retry.request_focus();
+                if tab == LoginTab::Login {
+                    // Type the password again from scratch (no "enter your
+                    // password" nagging about the field just emptied).
+                    self.password.clear();
+                    self.tried = false;
+                }
+            }
+        }
+    }
+
     fn login_form(&mut self, ui: &mut Ui, model: &Model, actions: &mut Vec<Action>) {
-        let server = model.login_error.as_ref();
-        let busy = model.busy.login;
+        let server = model.session.login_error.as_ref();
+        let busy = model.session.busy.login;
         let user = text_field(ui, "Username", &mut self.username, false);
         field_error(
             ui,
@@ -108,10 +195,11 @@ impl LoginView {
                 .or_else(|| server.and_then(|e| e.for_field("password"))),
         );
         general_error(ui, server, &["username", "password"]);
+        self.keep_focus(LoginTab::Login, server, &user, &pass);
         ui.add_space(8.0);
         let enter = submitted(ui, &user) || submitted(ui, &pass);
         if (action_button(ui, "Log in", busy, true) || (enter && !busy)) && self.submit_login() {
-            actions.push(Action::Net(Command::Login {
+            actions.push(Action::Net(NetCommand::Login {
                 username: self.username.trim().to_owned(),
                 password: self.password.clone(),
             }));
@@ -119,8 +207,19 @@ impl LoginView {
     }
 
     fn register_form(&mut self, ui: &mut Ui, model: &Model, actions: &mut Vec<Action>) {
-        let server = model.register_error.as_ref();
-        let busy = model.busy.register || model.busy.login;
+        let server = model.session.register_error.as_ref();
+        let busy = model.session.busy.register || model.session.busy.login;
+        let sent = self.sent.clone();
+        // A refusal of a value the user has since changed is stale.
+        let server_for = |field: &str, value: &str| {
+            server.and_then(|e| e.for_field(field)).filter(|_| {
+                sent.as_ref().is_none_or(|(name, mail)| match field {
+                    "username" => name == value,
+                    "email" => mail == value,
+                    _ => true,
+                })
+            })
+        };
         let user = text_field(ui, "Username", &mut self.username, false);
         field_error(
             ui,
@@ -129,29 +228,34 @@ impl LoginView {
                 &self.username,
             )
             .as_deref()
-            .or_else(|| server.and_then(|e| e.for_field("username"))),
+            .or_else(|| server_for("username", self.username.trim())),
         );
         let pass = text_field(ui, "Password", &mut self.password, true);
         field_error(
             ui,
             self.shown(validate::password(&self.password).err(), &self.password)
                 .as_deref()
-                .or_else(|| server.and_then(|e| e.for_field("password"))),
+                .or_else(|| server_for("password", "")),
         );
         let mail = text_field(ui, "E-mail", &mut self.email, false);
         field_error(
             ui,
             self.shown(validate::email(self.email.trim()).err(), &self.email)
                 .as_deref()
-                .or_else(|| server.and_then(|e| e.for_field("email"))),
+                .or_else(|| server_for("email", self.email.trim())),
         );
         general_error(ui, server, &["username", "password", "email"]);
+        self.keep_focus(LoginTab::Register, server, &user, &user);
         ui.add_space(8.0);
         let enter = submitted(ui, &user) || submitted(ui, &pass) || submitted(ui, &mail);
         if (action_button(ui, "Create account", busy, true) || (enter && !busy))
             && self.submit_register()
         {
-            actions.push(Action::Net(Command::Register {
+            self.sent = Some((
+                self.username.trim().to_owned(),
+                self.email.trim().to_owned(),
+            ));
+            actions.push(Action::Net(NetCommand::Register {
                 username: self.username.trim().to_owned(),
                 password: self.password.clone(),
                 email: self.email.trim().to_owned(),
@@ -176,11 +280,15 @@ impl LoginView {
             && validate::email(self.email.trim()).is_ok()
     }
 
-    /// Clears the password (after logging out, nothing secret stays in memory
-    /// longer than needed).
+    /// Clears the password and the registration's e-mail (after a login or
+    /// logout nothing secret stays in memory longer than needed, and the
+    /// next person does not find the previous one's address in the form).
     pub fn clear_secret(&mut self) {
         self.password.clear();
+        self.email.clear();
         self.tried = false;
+        self.focused = None;
+        self.sent = None;
     }
 }
 

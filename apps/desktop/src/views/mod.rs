@@ -9,9 +9,11 @@
 //! - [`events`]: the live events table with booking.
 //! - [`tickets`]: "My tickets", cancel and export.
 //! - [`admin`]: "New event" form and events import (admins only).
+//! - [`account`]: change username, e-mail and password.
 //! - [`chat`]: the lobby side panel with the online list.
 //! - [`status`]: the status bar and the notice banner.
 
+pub mod account;
 pub mod admin;
 pub mod chat;
 pub mod connect;
@@ -22,7 +24,7 @@ pub mod tickets;
 
 use egui::{Color32, Response, RichText, Ui};
 
-use crate::network::Command;
+use crate::network::NetCommand;
 use crate::settings::{Settings, ThemeChoice};
 
 /// A main-window tab (once logged in).
@@ -35,6 +37,8 @@ pub enum Tab {
     Tickets,
     /// "New event" (admins only).
     Admin,
+    /// Account settings.
+    Account,
 }
 
 /// What a view asks the app to do.
@@ -42,7 +46,7 @@ pub enum Tab {
 #[derive(Debug, Clone)]
 pub enum Action {
     /// Send a command to the network thread (marking it in flight first).
-    Net(Command),
+    Net(NetCommand),
     /// Switch the main view.
     Show(Tab),
     /// Remove the notice at this index.
@@ -53,6 +57,8 @@ pub enum Action {
     Remember(Box<Settings>),
     /// Close the trust-on-first-use prompt without trusting.
     ClosePrompt,
+    /// Show or hide the chat panel.
+    ToggleChat,
 }
 
 /// Where inline error texts are drawn.
@@ -76,11 +82,14 @@ pub fn text_field(ui: &mut Ui, label: &str, value: &mut String, password: bool) 
     .labelled_by(label_response.id)
 }
 
-/// An inline error under a field (nothing when `error` is `None`).
+/// An inline error under a field. The line is reserved even when `error`
+/// is `None`, so fields below do not move while the user types.
 pub fn field_error(ui: &mut Ui, error: Option<&str>) {
-    if let Some(error) = error {
-        ui.label(RichText::new(error).color(error_color(ui)).small());
-    }
+    ui.label(
+        RichText::new(error.unwrap_or(" "))
+            .color(error_color(ui))
+            .small(),
+    );
 }
 
 /// True when `response`'s field just lost focus because Enter was pressed.

@@ -6,23 +6,38 @@ use std::time::Instant;
 use egui::{Align, Color32, Layout, RichText, Ui};
 
 use super::Action;
-use crate::model::{Link, Model, NoticeLevel};
+use crate::model::{Model, NoticeLevel};
+use crate::network::{ConnectionStatus, NetCommand};
 use crate::settings::ThemeChoice;
 
 /// The connection state as the status bar words it, e.g. "Reconnecting in 4 s".
 #[must_use]
 pub fn link_text(model: &Model, now: Instant) -> String {
-    match model.link {
-        Link::Offline => "Offline".to_owned(),
-        Link::Connecting => "Connecting…".to_owned(),
-        Link::Connected => match &model.server {
+    let connection = &model.connection;
+    match connection.status {
+        ConnectionStatus::Offline => "Offline".to_owned(),
+        ConnectionStatus::Connecting => "Connecting…".to_owned(),
+        ConnectionStatus::Connected => match &connection.server {
             Some(server) => format!("Connected to {server}"),
             None => "Connected".to_owned(),
         },
-        Link::Reconnecting { at } => {
+        ConnectionStatus::Reconnecting { delay } => {
+            let at = connection.since + delay;
             let secs = at.saturating_duration_since(now).as_secs_f32().ceil();
             format!("Reconnecting in {secs:.0} s")
         }
+    }
+}
+
+/// "3 online", or "3 online (last known)" while disconnected: the one
+/// wording of the online count, used by the status bar and the chat panel.
+#[must_use]
+pub fn online_text(model: &Model) -> String {
+    let count = model.chat.online.count;
+    if model.connection.is_connected() {
+        format!("{count} online")
+    } else {
+        format!("{count} online (last known)")
     }
 }
 
@@ -30,15 +45,17 @@ pub fn link_text(model: &Model, now: Instant) -> String {
 pub fn status_bar(ui: &mut Ui, model: &Model, theme: ThemeChoice, now: Instant) -> Vec<Action> {
     let mut actions = Vec::new();
     ui.horizontal(|ui| {
-        let color = match model.link {
-            Link::Connected => Color32::from_rgb(0x2e, 0xa0, 0x43),
-            Link::Connecting | Link::Reconnecting { .. } => Color32::from_rgb(0xd2, 0x99, 0x22),
-            Link::Offline => ui.visuals().weak_text_color(),
+        let color = match model.connection.status {
+            ConnectionStatus::Connected => Color32::from_rgb(0x2e, 0xa0, 0x43),
+            ConnectionStatus::Connecting | ConnectionStatus::Reconnecting { .. } => {
+                Color32::from_rgb(0xd2, 0x99, 0x22)
+            }
+            ConnectionStatus::Offline => ui.visuals().weak_text_color(),
         };
         let (rect, _) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
         ui.painter().circle_filled(rect.center(), 5.0, color);
         ui.label(link_text(model, now));
-        if let Some(hosting) = &model.hosting {
+        if let Some(hosting) = &model.connection.hosting {
             ui.separator();
             ui.label(format!("Hosting on {}", hosting.addr))
                 .on_hover_text(format!("Data: {}", hosting.data_dir.display()));
@@ -59,7 +76,7 @@ pub fn status_bar(ui: &mut Ui, model: &Model, theme: ThemeChoice, now: Instant) 
                 ui.ctx().copy_text(full);
             }
         }
-        if let Some(session) = &model.session {
+        if let Some(session) = &model.session.user {
             ui.separator();
             ui.label(format!("{} ({})", session.username, session.role.as_str()));
         }
@@ -76,47 +93,94 @@ pub fn status_bar(ui: &mut Ui, model: &Model, theme: ThemeChoice, now: Instant) 
                     }
                 }
             });
-            if model.session.is_some() || model.link == Link::Connected {
+            if model.session.user.is_some() {
                 ui.separator();
-                ui.label(format!("{} online", model.online.count));
+                ui.label(online_text(model));
             }
         });
     });
     actions
 }
 
-/// Draws the notices (newest last), each with a dismiss button.
-pub fn notices(ui: &mut Ui, model: &Model) -> Vec<Action> {
+/// Draws the notices as toasts floating over the bottom-left corner of the
+/// window, above the status bar (newest lowest), each with a dismiss
+/// button. They take no room in the layout, so nothing under the mouse
+/// moves when one appears or expires.
+pub fn toasts(ctx: &egui::Context, model: &Model) -> Vec<Action> {
     let mut actions = Vec::new();
-    for (index, notice) in model.notices.iter().enumerate() {
-        let (fill, text) = match notice.level {
-            NoticeLevel::Info => (ui.visuals().extreme_bg_color, ui.visuals().text_color()),
-            NoticeLevel::Error => (
-                ui.visuals().error_fg_color.gamma_multiply(0.15),
-                ui.visuals().error_fg_color,
-            ),
-        };
-        egui::Frame::new()
-            .fill(fill)
-            .corner_radius(6.0)
-            .inner_margin(egui::Margin::symmetric(10, 6))
-            .show(ui, |ui| {
-                ui.horizontal(|ui| {
-                    ui.label(RichText::new(&notice.text).color(text));
-                    ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
-                        if ui
-                            .small_button("✖")
-                            .on_hover_text("Dismiss")
-                            .accessible_name(format!("Dismiss: {}", notice.text))
-                            .clicked()
-                        {
-                            actions.push(Action::Dismiss(index));
-                        }
-                    });
-                });
-            });
-        ui.add_space(4.0);
+    if model.notices.list.is_empty() {
+        return actions;
     }
+    egui::Area::new(egui::Id::unique("toasts"))
+        .order(egui::Order::Foreground)
+        .anchor(egui::Align2::LEFT_BOTTOM, egui::vec2(12.0, -40.0))
+        .show(ctx, |ui| {
+            ui.set_max_width(420.0);
+            for (index, notice) in model.notices.list.iter().enumerate() {
+                let (fill, text) = match notice.level {
+                    NoticeLevel::Info => (ui.visuals().extreme_bg_color, ui.visuals().text_color()),
+                    NoticeLevel::Error => (
+                        ui.visuals().error_fg_color.gamma_multiply(0.15),
+                        ui.visuals().error_fg_color,
+                    ),
+                };
+                egui::Frame::popup(ui.style())
+                    .fill(ui.visuals().window_fill)
+                    .show(ui, |ui| {
+                        egui::Frame::new()
+                            .fill(fill)
+                            .corner_radius(6.0)
+                            .inner_margin(egui::Margin::symmetric(10, 6))
+                            .show(ui, |ui| {
+                                ui.horizontal(|ui| {
+                                    ui.add(
+                                        egui::Label::new(RichText::new(&notice.text).color(text))
+                                            .wrap(),
+                                    );
+                                    if ui
+                                        .small_button("✖")
+                                        .on_hover_text("Dismiss")
+                                        .accessible_name(format!("Dismiss: {}", notice.text))
+                                        .clicked()
+                                    {
+                                        actions.push(Action::Dismiss(index));
+                                    }
+                                });
+                            });
+                    });
+                ui.add_space(4.0);
+            }
+        });
+    actions
+}
+
+/// The "Connection lost" banner shown while a logged-in user is not
+/// connected: what happens next and a "Reconnect now" button.
+pub fn connection_banner(ui: &mut Ui, model: &Model, now: Instant) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let error = ui.visuals().error_fg_color;
+    egui::Frame::new()
+        .fill(error.gamma_multiply(0.15))
+        .inner_margin(egui::Margin::symmetric(10, 6))
+        .show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.label(
+                    RichText::new(format!(
+                        "⚠ Connection lost — {}. Booking and sending wait until it is back.",
+                        link_text(model, now).to_lowercase()
+                    ))
+                    .color(error)
+                    .strong(),
+                );
+                let reconnecting = model.connection.reconnect_at().is_some();
+                if ui
+                    .add_enabled(reconnecting, egui::Button::new("Reconnect now"))
+                    .clicked()
+                {
+                    actions.push(Action::Net(NetCommand::ReconnectNow));
+                }
+            });
+        });
     actions
 }
 
@@ -128,18 +192,14 @@ mod tests {
     #[test]
     fn reconnect_countdown_rounds_up() {
         let now = Instant::now();
-        let model = Model {
-            link: Link::Reconnecting {
-                at: now + Duration::from_millis(3_200),
-            },
-            ..Model::default()
+        let mut model = Model::default();
+        model.connection.status = ConnectionStatus::Reconnecting {
+            delay: Duration::from_millis(3_200),
         };
+        model.connection.since = now;
         assert_eq!(link_text(&model, now), "Reconnecting in 4 s");
-        let model = Model {
-            link: Link::Connected,
-            server: Some("127.0.0.1:7878".into()),
-            ..Model::default()
-        };
+        model.connection.status = ConnectionStatus::Connected;
+        model.connection.server = Some("127.0.0.1:7878".into());
         assert_eq!(link_text(&model, now), "Connected to 127.0.0.1:7878");
     }
 }

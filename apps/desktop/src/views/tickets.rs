@@ -8,7 +8,7 @@ use egui_extras::{Column, TableBuilder};
 
 use super::{Action, Tab, error_color};
 use crate::model::{Model, seats};
-use crate::network::Command;
+use crate::network::NetCommand;
 use crate::transfer::ExportFormat;
 
 /// UI state of "My tickets".
@@ -31,29 +31,52 @@ impl TicketsView {
         ui.horizontal(|ui| {
             ui.heading("My tickets");
             ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
-                let exporting = model.busy.export;
+                let exporting = model.events.busy.export;
                 if exporting {
                     ui.add(egui::Spinner::new());
                 }
                 for format in [ExportFormat::Json, ExportFormat::Csv] {
                     let button = ui.add_enabled(
-                        !exporting && !model.tickets.is_empty(),
+                        !exporting && !model.events.tickets.is_empty(),
                         egui::Button::new(format!("Export {}…", format.label())),
                     );
                     if button.clicked() {
-                        actions.push(Action::Net(Command::ExportTickets {
+                        actions.push(Action::Net(NetCommand::ExportTickets {
                             format,
-                            tickets: model.tickets.clone(),
+                            tickets: model.events.tickets.clone(),
                         }));
                     }
                 }
                 if ui.button("⟳ Refresh").clicked() {
-                    actions.push(Action::Net(Command::RefreshTickets));
+                    actions.push(Action::Net(NetCommand::RefreshTickets));
                 }
             });
         });
         ui.add_space(4.0);
-        if model.tickets.is_empty() {
+        if let Some(format) = model.events.export_fallback
+            && !model.events.tickets.is_empty()
+        {
+            ui.horizontal_wrapped(|ui| {
+                ui.label(
+                    RichText::new(
+                        "No file was chosen. If no file dialog appeared, this desktop has no \
+                         file-dialog service (xdg-desktop-portal or zenity).",
+                    )
+                    .color(error_color(ui)),
+                );
+                if ui
+                    .button(format!("Save {} to Downloads", format.label()))
+                    .clicked()
+                {
+                    actions.push(Action::Net(NetCommand::ExportTicketsToDownloads {
+                        format,
+                        tickets: model.events.tickets.clone(),
+                    }));
+                }
+            });
+            ui.add_space(4.0);
+        }
+        if model.events.tickets.is_empty() {
             ui.label(RichText::new("You have no tickets yet.").weak());
             if ui.link("Find an event to book").clicked() {
                 actions.push(Action::Show(Tab::Events));
@@ -69,12 +92,12 @@ impl TicketsView {
             .id_salt("tickets-table")
             .striped(true)
             .cell_layout(Layout::left_to_right(Align::Center))
-            .column(Column::remainder().at_least(160.0).clip(true))
-            .column(Column::auto().at_least(70.0))
-            .column(Column::auto().at_least(150.0))
-            .column(Column::exact(110.0))
+            .column(Column::remainder().at_least(140.0).clip(true))
+            .column(Column::auto().at_least(44.0))
+            .column(Column::auto().at_least(120.0))
+            .column(Column::exact(100.0))
             .header(24.0, |mut header| {
-                for title in ["Event", "Seats", "Booked at"] {
+                for title in ["Event", "Seats", "Booked"] {
                     header.col(|ui| {
                         ui.strong(title);
                     });
@@ -82,10 +105,19 @@ impl TicketsView {
                 header.col(|_| {});
             })
             .body(|mut body| {
-                for ticket in &model.tickets {
-                    body.row(30.0, |mut row| {
+                for ticket in &model.events.tickets {
+                    let event = model.events.event(&ticket.event_id);
+                    body.row(40.0, |mut row| {
                         row.col(|ui| {
-                            ui.label(RichText::new(&ticket.event_name).strong());
+                            ui.vertical(|ui| {
+                                ui.spacing_mut().item_spacing.y = 0.0;
+                                ui.label(RichText::new(&ticket.event_name).strong());
+                                // The event's date and venue, when it is listed.
+                                let when_where = event.map_or_else(String::new, |e| {
+                                    format!("{} · {}", e.date.format("%a %d %b %Y"), e.location)
+                                });
+                                ui.label(RichText::new(when_where).weak().small());
+                            });
                         });
                         row.col(|ui| {
                             ui.label(ticket.quantity.to_string());
@@ -100,9 +132,12 @@ impl TicketsView {
                             );
                         });
                         row.col(|ui| {
-                            let cancelling = model.busy.cancels.contains(&ticket.id);
+                            let cancelling = model.events.busy.cancels.contains(&ticket.id);
                             let button = ui
-                                .add_enabled(!cancelling, egui::Button::new("Cancel…"))
+                                .add_enabled(
+                                    !cancelling && model.connection.is_connected(),
+                                    egui::Button::new("Cancel…"),
+                                )
                                 .accessible_name(format!(
                                     "Cancel ticket for {}",
                                     ticket.event_name
@@ -112,7 +147,7 @@ impl TicketsView {
                             }
                             if cancelling {
                                 ui.add(egui::Spinner::new());
-                            } else if let Some(error) = model.cancel_errors.get(&ticket.id) {
+                            } else if let Some(error) = model.events.cancel_errors.get(&ticket.id) {
                                 ui.label(RichText::new("⚠").color(error_color(ui)))
                                     .on_hover_text(error);
                             }
@@ -139,7 +174,7 @@ impl TicketsView {
             ui.add_space(8.0);
             ui.horizontal(|ui| {
                 if ui.button("Cancel ticket").clicked() {
-                    action = Some(Action::Net(Command::CancelTicket {
+                    action = Some(Action::Net(NetCommand::CancelTicket {
                         ticket_id: ticket.id.clone(),
                     }));
                     close = true;

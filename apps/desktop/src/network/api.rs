@@ -1,0 +1,412 @@
+//! The vocabulary between the UI and the network thread: the [`NetCommand`]s
+//! the UI sends and the [`NetEvent`]s it receives, with the small types they
+//! carry. Pure data: no I/O here.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use coliseum_client::{ClientError, Fingerprint, Welcome};
+use coliseum_protocol::response::{OnlineData, SessionData};
+use coliseum_protocol::{ChatMessage, Event, Ticket};
+
+use super::connect::Security;
+use crate::transfer::{ExportFormat, NewEvent, RowError};
+
+/// What the UI asks the network thread to do.
+#[derive(Debug, Clone)]
+pub enum NetCommand {
+    /// Connect to a server at `addr` (`host:port`) and keep the connection
+    /// alive (reconnecting with back-off once it has succeeded once).
+    Connect {
+        /// `host:port`, e.g. `127.0.0.1:7878`.
+        addr: String,
+        /// TLS or not, and how the server is trusted.
+        security: Security,
+    },
+    /// Pin `fingerprint` for `host` in the pin store (the user accepted it
+    /// on the first-connection prompt); connecting again is a separate
+    /// [`NetCommand::Connect`].
+    TrustServer {
+        /// `host:port`, the pin's key.
+        host: String,
+        /// The certificate fingerprint the server presented.
+        fingerprint: Fingerprint,
+    },
+    /// Remove the pin of `host` (after the user confirmed), so that the next
+    /// connection asks again.
+    ForgetServer {
+        /// `host:port`, the pin's key.
+        host: String,
+    },
+    /// Ask for a CA certificate file (PEM) with the system's file dialog.
+    PickCaFile,
+    /// Start the server library in this process on the embedded store and
+    /// connect to it.
+    Host(HostRequest),
+    /// Close the connection, stop a hosted server, forget the session.
+    Disconnect,
+    /// Create an account, then log in with it.
+    Register {
+        /// Username (rules: `coliseum_protocol::validate::username`).
+        username: String,
+        /// Password (rules: `coliseum_protocol::validate::password`).
+        password: String,
+        /// E-mail address.
+        email: String,
+    },
+    /// Log in with a password.
+    Login {
+        /// Username.
+        username: String,
+        /// Password.
+        password: String,
+    },
+    /// End the session (revokes its token on the server).
+    Logout,
+    /// Re-read the event list.
+    RefreshEvents,
+    /// Create an event (admins only).
+    CreateEvent(NewEvent),
+    /// Book seats; the network side picks a random `request_key` and reuses it
+    /// for retries after a reconnect.
+    Book {
+        /// The event's id.
+        event_id: String,
+        /// Seats wanted, ≥ 1.
+        quantity: u32,
+    },
+    /// Re-read "My tickets".
+    RefreshTickets,
+    /// Cancel one of the user's tickets.
+    CancelTicket {
+        /// The ticket's id.
+        ticket_id: String,
+    },
+    /// Send a chat message to the lobby.
+    ChatSend {
+        /// Message text (1–2,000 characters).
+        text: String,
+    },
+    /// Load the page of lobby messages just before `before_seq`.
+    ChatOlder {
+        /// The smallest `seq` the UI already has.
+        before_seq: u64,
+    },
+    /// Ask where to save, then write `tickets` as CSV or JSON.
+    ExportTickets {
+        /// File format.
+        format: ExportFormat,
+        /// The rows to write (what the user sees in "My tickets").
+        tickets: Vec<Ticket>,
+    },
+    /// Write `tickets` as CSV or JSON into the Downloads folder, without a
+    /// dialog (for desktops with no file-dialog service).
+    ExportTicketsToDownloads {
+        /// File format.
+        format: ExportFormat,
+        /// The rows to write.
+        tickets: Vec<Ticket>,
+    },
+    /// Ask for a CSV or JSON file of events, validate every row, and create
+    /// them all, or none when any row is invalid (admins only).
+    ImportEvents,
+    /// Stop waiting for the next reconnect attempt and try now.
+    ReconnectNow,
+    /// `update_account`: change any of username, e-mail and password,
+    /// proving the current password. `None` leaves a value as it is.
+    UpdateAccount {
+        /// The current password.
+        current_password: String,
+        /// New username.
+        new_username: Option<String>,
+        /// New e-mail.
+        new_email: Option<String>,
+        /// New password (the server then ends the user's other sessions).
+        new_password: Option<String>,
+    },
+    /// Stop everything; the network thread exits.
+    Quit,
+}
+
+/// Settings of "Host on this computer".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostRequest {
+    /// Where the server listens, e.g. `0.0.0.0:7878` so that others on the
+    /// network can join, or `127.0.0.1:0` for a private server on any port.
+    pub listen: SocketAddr,
+    /// Directory of the embedded SQLite store (created when missing).
+    pub data_dir: PathBuf,
+}
+
+/// Connection state shown in the status bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionStatus {
+    /// Not connected and not trying to.
+    Offline,
+    /// A connection attempt is under way.
+    Connecting,
+    /// Connected (the server's `welcome` was received).
+    Connected,
+    /// The connection was lost; the next attempt starts after `delay`.
+    Reconnecting {
+        /// Wait before the next attempt (exponential back-off from 0.5 s,
+        /// capped at 5 s, with ±20 % jitter).
+        delay: Duration,
+    },
+}
+
+/// A failure to show next to a form: the server's message and, when the
+/// server named it, the request field it concerns (`"username"`, `"date"`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormError {
+    /// The request field the message concerns, when known.
+    pub field: Option<String>,
+    /// Text for people.
+    pub message: String,
+}
+
+impl FormError {
+    /// An error not tied to one field.
+    #[must_use]
+    pub fn general(message: impl Into<String>) -> Self {
+        Self {
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    /// The message when it concerns `field`.
+    #[must_use]
+    pub fn for_field(&self, field: &str) -> Option<&str> {
+        (self.field.as_deref() == Some(field)).then_some(self.message.as_str())
+    }
+}
+
+impl From<&ClientError> for FormError {
+    fn from(error: &ClientError) -> Self {
+        match error {
+            ClientError::Server(body) => Self {
+                field: body.field.clone(),
+                message: body.message.clone(),
+            },
+            other => Self::general(other.to_string()),
+        }
+    }
+}
+
+/// Result of an events import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportOutcome {
+    /// Some rows broke the rules; nothing was created.
+    Invalid(Vec<RowError>),
+    /// The file could not be read or parsed as a whole.
+    Unreadable(String),
+    /// Every row was created.
+    Imported {
+        /// Events created.
+        count: usize,
+    },
+    /// The server refused a row after earlier ones were created (e.g. the
+    /// connection dropped); `created` rows exist, the rest do not.
+    Interrupted {
+        /// Events created before the failure.
+        created: usize,
+        /// Row number (1-based, as in the file) that failed.
+        row: usize,
+        /// Why.
+        message: String,
+    },
+}
+
+/// What the network thread tells the UI.
+#[derive(Debug, Clone)]
+pub enum NetEvent {
+    /// The connection state changed.
+    Status(ConnectionStatus),
+    /// A connection to `addr` is up (first time or after a reconnect).
+    Connected {
+        /// The address connected to.
+        addr: String,
+        /// The server's greeting.
+        welcome: Welcome,
+    },
+    /// The first connection attempt failed; nothing will be retried.
+    ConnectFailed(String),
+    /// Trust on first use: `host` has no pin yet; show `fingerprint` and
+    /// ask whether to trust it. Nothing is retried.
+    UnknownServer {
+        /// `host:port`.
+        host: String,
+        /// The certificate fingerprint the server presented.
+        fingerprint: Fingerprint,
+    },
+    /// Trust on first use: the certificate of `host` differs from its pin.
+    /// Nothing is retried.
+    ServerChanged {
+        /// `host:port`.
+        host: String,
+        /// The pinned fingerprint.
+        expected: Fingerprint,
+        /// The fingerprint the server presented.
+        actual: Fingerprint,
+    },
+    /// A pin was stored ([`NetCommand::TrustServer`]).
+    ServerTrusted {
+        /// `host:port`.
+        host: String,
+    },
+    /// A pin was removed ([`NetCommand::ForgetServer`]).
+    ServerForgotten {
+        /// `host:port`.
+        host: String,
+    },
+    /// The pin store could not be read or written.
+    PinStoreFailed(String),
+    /// The user chose a CA certificate file.
+    CaFilePicked(PathBuf),
+    /// The in-process server is listening.
+    HostStarted {
+        /// Where it listens (the real port when `:0` was asked for).
+        addr: SocketAddr,
+        /// Its data directory.
+        data_dir: PathBuf,
+        /// SHA-256 fingerprint of its TLS certificate, for joining members
+        /// to compare.
+        fingerprint: Fingerprint,
+    },
+    /// The in-process server could not start.
+    HostFailed(String),
+    /// [`NetCommand::Disconnect`] finished.
+    Disconnected,
+    /// Registration succeeded; a login follows.
+    Registered {
+        /// The new account's username.
+        username: String,
+    },
+    /// Registration failed.
+    RegisterFailed(FormError),
+    /// Logged in (by password, or by resuming after a reconnect).
+    LoggedIn {
+        /// The session.
+        session: SessionData,
+        /// `true` when the session was resumed after a reconnect.
+        resumed: bool,
+    },
+    /// The login failed.
+    LoginFailed(FormError),
+    /// The session could not be resumed after a reconnect; log in again.
+    SessionExpired(String),
+    /// Logged out.
+    LoggedOut,
+    /// The account was changed (`update_account`).
+    AccountUpdated {
+        /// Username after the change.
+        username: String,
+        /// E-mail after the change.
+        email: String,
+        /// A password was changed (other sessions were ended by the server).
+        password_changed: bool,
+    },
+    /// `update_account` was refused; `field` names the request field
+    /// (`current_password`, `new_username`, `new_email`, `new_password`).
+    AccountUpdateFailed(FormError),
+    /// The full event list.
+    Events(Vec<Event>),
+    /// Live seat count of one event (`event_update` push).
+    EventSeats {
+        /// The event.
+        event_id: String,
+        /// Seats now available.
+        available: u32,
+    },
+    /// An event this user created.
+    EventCreated(Event),
+    /// Creating an event failed.
+    CreateEventFailed(FormError),
+    /// The user's tickets, newest first.
+    Tickets(Vec<Ticket>),
+    /// A booking succeeded.
+    Booked {
+        /// The event booked.
+        event_id: String,
+        /// The ticket.
+        ticket: Ticket,
+    },
+    /// The connection dropped while booking; the booking will be retried with
+    /// the same request key once the session is resumed.
+    BookRetrying {
+        /// The event being booked.
+        event_id: String,
+    },
+    /// A booking failed (e.g. `sold_out`).
+    BookFailed {
+        /// The event.
+        event_id: String,
+        /// The server's message.
+        message: String,
+    },
+    /// A ticket was cancelled.
+    Cancelled {
+        /// The ticket.
+        ticket_id: String,
+    },
+    /// Cancelling failed.
+    CancelFailed {
+        /// The ticket.
+        ticket_id: String,
+        /// Why.
+        message: String,
+    },
+    /// A chat message (live push).
+    Chat(ChatMessage),
+    /// A page of lobby history, oldest first.
+    ChatHistory {
+        /// The messages.
+        messages: Vec<ChatMessage>,
+        /// `true` when older messages than these may exist.
+        more: bool,
+    },
+    /// A chat message was stored.
+    ChatSent,
+    /// A chat message could not be sent; `text` is handed back.
+    ChatSendFailed {
+        /// The unsent text.
+        text: String,
+        /// Why.
+        message: String,
+    },
+    /// A user came online or went offline.
+    Presence {
+        /// The username.
+        user: String,
+        /// `true` when they came online.
+        online: bool,
+        /// Distinct users online after the change.
+        count: u64,
+    },
+    /// Who is online (answer to `online`).
+    Online(OnlineData),
+    /// The server said something (e.g. it is shutting down).
+    ServerNotice(String),
+    /// "My tickets" were written to `path`.
+    Exported {
+        /// The file written.
+        path: PathBuf,
+        /// Rows written.
+        count: usize,
+    },
+    /// Exporting failed.
+    ExportFailed(String),
+    /// A file dialog closed without a file: the user cancelled it, or the
+    /// desktop has no file-dialog service (xdg-desktop-portal, zenity), which
+    /// rfd cannot tell apart.
+    DialogCancelled {
+        /// The dialog was the export's (the UI offers the Downloads folder).
+        export: Option<ExportFormat>,
+    },
+    /// An import finished.
+    Imported(ImportOutcome),
+    /// A request failed with no better place to show it.
+    Error(String),
+}

@@ -1,0 +1,254 @@
+//! Keeps one server connected: connects, pumps pushes to the UI, keeps the
+//! connection alive, and after a loss reconnects with back-off, resumes the
+//! session, refills what may have been missed and retries unanswered
+//! bookings.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use coliseum_client::{Client, ClientError, Pushes, TlsError};
+use coliseum_protocol::{DEFAULT_ROOM, ErrorCode, Push};
+
+use super::api::{ConnectionStatus, NetEvent};
+use super::connect::{Security, connect};
+use super::link::{Link, Sink};
+use super::requests::{attempt_book, deliver_events, refill, refresh_events};
+
+/// First wait after a connection is lost.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// Longest wait between reconnect attempts (before jitter).
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Interval of the keepalive `online` request. Servers close connections
+/// idle for 30 s before login and 5 min after (issue 5), so 20 s keeps both
+/// alive; the answer also refreshes the online count.
+const KEEPALIVE: Duration = Duration::from_secs(20);
+
+/// Reconnect back-off: 0.5 s, 1 s, 2 s, 4 s, then 5 s, each scaled by
+/// `jitter` (0.8–1.2, random in use) so that many clients losing one server
+/// do not all come back in the same instant.
+fn backoff(failures: u32, jitter: f64) -> Duration {
+    let base = FIRST_BACKOFF
+        .saturating_mul(1u32 << failures.min(4))
+        .min(MAX_BACKOFF);
+    base.mul_f64(jitter.clamp(0.8, 1.2))
+}
+
+/// A random factor in 0.8..1.2 for [`backoff`].
+fn jitter() -> f64 {
+    rand::random_range(0.8..1.2)
+}
+
+/// Keeps one server connected: connects, pumps pushes, and after a loss
+/// reconnects with back-off, resumes the session, refills what may have been
+/// missed and retries unanswered bookings.
+pub async fn supervise(
+    link: Arc<Link>,
+    sink: Sink,
+    addr: String,
+    security: Security,
+    pins: Option<PathBuf>,
+) {
+    let mut connected_once = false;
+    let mut failures = 0;
+    sink.emit(NetEvent::Status(ConnectionStatus::Connecting));
+    loop {
+        match connect(&addr, &security, pins.as_deref()).await {
+            Ok((client, pushes)) => {
+                failures = 0;
+                let known_seq = {
+                    let mut state = link.lock();
+                    state.client = Some(client.clone());
+                    state.last_seq
+                };
+                sink.emit(NetEvent::Connected {
+                    addr: addr.clone(),
+                    welcome: client.welcome().clone(),
+                });
+                sink.emit(NetEvent::Status(ConnectionStatus::Connected));
+                tokio::spawn(after_connect(
+                    Arc::clone(&link),
+                    sink.clone(),
+                    client.clone(),
+                    known_seq,
+                ));
+                connected_once = true;
+                tokio::select! {
+                    () = pump(&link, &sink, pushes) => {}
+                    () = keepalive(&sink, &client) => {}
+                }
+                link.lock().client = None;
+            }
+            // The user must decide; retrying cannot help.
+            Err(ClientError::Tls(TlsError::UnknownHost { host, fingerprint })) => {
+                sink.emit(NetEvent::Status(ConnectionStatus::Offline));
+                sink.emit(NetEvent::UnknownServer { host, fingerprint });
+                return;
+            }
+            Err(ClientError::Tls(TlsError::PinMismatch {
+                host,
+                expected,
+                actual,
+                ..
+            })) => {
+                sink.emit(NetEvent::Status(ConnectionStatus::Offline));
+                sink.emit(NetEvent::ServerChanged {
+                    host,
+                    expected,
+                    actual,
+                });
+                return;
+            }
+            Err(error) if !connected_once => {
+                sink.emit(NetEvent::Status(ConnectionStatus::Offline));
+                sink.emit(NetEvent::ConnectFailed(error.to_string()));
+                return;
+            }
+            Err(error) => tracing::debug!(%error, "reconnect failed"),
+        }
+        let delay = backoff(failures, jitter());
+        failures = failures.saturating_add(1);
+        sink.emit(NetEvent::Status(ConnectionStatus::Reconnecting { delay }));
+        // A "Reconnect now" given before this wait began is kept by the
+        // Notify's permit, so it is not lost.
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = link.wake.notified() => {}
+        }
+        sink.emit(NetEvent::Status(ConnectionStatus::Connecting));
+    }
+}
+
+/// Sends `online` every [`KEEPALIVE`] so that the server does not close the
+/// connection as idle, and shows the answer. Runs until cancelled (by the
+/// supervisor when the connection closes).
+async fn keepalive(sink: &Sink, client: &Client) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match client.online().await {
+            Ok(online) => sink.emit(NetEvent::Online(online)),
+            Err(error) => tracing::debug!(%error, "keepalive failed"),
+        }
+    }
+}
+
+/// Most pushes forwarded before the UI is woken once.
+const BATCH_MAX: usize = 256;
+
+/// Forwards pushes to the UI until the connection closes. Pushes that
+/// arrived together (already queued when the first is read) are forwarded
+/// as one batch and wake the UI once, so a burst costs one frame.
+async fn pump(link: &Arc<Link>, sink: &Sink, mut pushes: Pushes) {
+    while let Some(push) = pushes.recv().await {
+        forward(link, sink, push);
+        for _ in 1..BATCH_MAX {
+            let Ok(push) = pushes.try_recv() else { break };
+            forward(link, sink, push);
+        }
+        sink.wake();
+    }
+}
+
+/// Hands one push to the UI (without waking it).
+fn forward(link: &Arc<Link>, sink: &Sink, push: Push) {
+    match push {
+        Push::Chat(message) => {
+            if message.room == DEFAULT_ROOM {
+                link.note_seq(message.seq);
+                sink.send(NetEvent::Chat(message));
+            }
+        }
+        Push::Presence {
+            user,
+            online,
+            count,
+        } => sink.send(NetEvent::Presence {
+            user,
+            online,
+            count,
+        }),
+        Push::EventUpdate {
+            event_id,
+            available,
+        } => {
+            if link.lock().known_events.contains(&event_id) {
+                sink.send(NetEvent::EventSeats {
+                    event_id,
+                    available,
+                });
+            } else {
+                tokio::spawn(refresh_events(Arc::clone(link), sink.clone()));
+            }
+        }
+        Push::Shutdown { reason } => sink.send(NetEvent::ServerNotice(reason)),
+        Push::Welcome { .. } | Push::ServerFull { .. } => {}
+    }
+}
+
+/// After every successful connect: resume the session when there is one,
+/// otherwise show what an anonymous connection may read.
+async fn after_connect(link: Arc<Link>, sink: Sink, client: Client, known_seq: Option<u64>) {
+    let token = link.lock().token.clone();
+    let Some(token) = token else {
+        let (events, online) = tokio::join!(client.list_events(), client.online());
+        deliver_events(&link, &sink, events);
+        if let Ok(online) = online {
+            sink.emit(NetEvent::Online(online));
+        }
+        return;
+    };
+    match client.resume(&token).await {
+        Ok(session) => {
+            sink.emit(NetEvent::LoggedIn {
+                session,
+                resumed: true,
+            });
+            refill(&link, &sink, &client, known_seq).await;
+            let retry: Vec<String> = link
+                .lock()
+                .books
+                .iter()
+                .filter(|(_, book)| !book.in_flight)
+                .map(|(key, _)| key.clone())
+                .collect();
+            for key in retry {
+                tokio::spawn(attempt_book(Arc::clone(&link), sink.clone(), key));
+            }
+        }
+        Err(error) if error.code() == Some(ErrorCode::Unauthenticated) => {
+            for book in link.end_session() {
+                sink.emit(NetEvent::BookFailed {
+                    event_id: book.event_id,
+                    message: "session expired before the server answered".into(),
+                });
+            }
+            sink.emit(NetEvent::SessionExpired(error.to_string()));
+        }
+        // The new connection failed too; the supervisor tries again.
+        Err(error) => tracing::debug!(%error, "resume failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_five_seconds_with_jitter() {
+        let delays: Vec<u128> = (0..7).map(|n| backoff(n, 1.0).as_millis()).collect();
+        assert_eq!(delays, [500, 1_000, 2_000, 4_000, 5_000, 5_000, 5_000]);
+        assert_eq!(backoff(u32::MAX, 1.0), MAX_BACKOFF);
+        assert_eq!(backoff(10, 1.2), Duration::from_secs(6));
+        assert_eq!(
+            backoff(0, 0.5),
+            Duration::from_millis(400),
+            "jitter is clamped"
+        );
+        for _ in 0..100 {
+            let j = jitter();
+            assert!((0.8..1.2).contains(&j));
+        }
+    }
+}
