@@ -183,6 +183,14 @@ fn forward(link: &Arc<Link>, sink: &Sink, push: Push) {
             }
         }
         Push::Shutdown { reason } => sink.send(NetEvent::ServerNotice(reason)),
+        // The server ended the session on this live connection: back to
+        // the login form, as when a resume fails.
+        // The token no longer resumes; requests in flight get their own
+        // (`unauthenticated`) answers.
+        Push::SessionExpired { reason } => {
+            link.lock().token = None;
+            sink.send(NetEvent::SessionExpired(reason));
+        }
         Push::Welcome { .. } | Push::ServerFull { .. } => {}
     }
 }
