@@ -319,11 +319,6 @@ async fn open_store(cli: &Cli) -> Result<(Arc<dyn Store>, String), String> {
         let store = coliseum_store_mongo::MongoStore::connect(options)
             .await
             .map_err(|e| format!("cannot open the MongoDB store: {e}"))?;
-        let mode = if store.uses_transactions() {
-            "multi-document transactions"
-        } else {
-            "guarded single-document updates (standalone server)"
-        };
         let store: Arc<dyn Store> = Arc::new(store);
         let events = coliseum_store::seed::default_events()?;
         store
@@ -332,7 +327,10 @@ async fn open_store(cli: &Cli) -> Result<(Arc<dyn Store>, String), String> {
             .map_err(|e| format!("cannot seed the MongoDB store: {e}"))?;
         return Ok((
             store,
-            format!("mongodb database {} (booking with {mode})", cli.mongodb_db),
+            format!(
+                "mongodb database {} (booking with guarded single-document updates)",
+                cli.mongodb_db
+            ),
         ));
     }
     let dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);

@@ -1,15 +1,14 @@
 //! Booking and cancelling: never oversell, never exceed the per-user limit,
 //! and survive a crash between steps.
 //!
-//! # Two paths, chosen at start-up
-//! - **Transactions** (replica set or sharded cluster): the checks and the
-//!   writes (event `$inc`, holding `$inc`, ticket insert) run in one
-//!   multi-document transaction (snapshot read concern, majority write
-//!   concern); conflicting transactions are retried a bounded number of
-//!   times. A crash before commit leaves nothing behind.
-//! - **Markers** (standalone server, mongo-java-server): a sequence of
-//!   single-document atomic updates, each guarded by a filter, with the
-//!   ticket written first as `pending`:
+//! # One algorithm on every deployment
+//! Standalone server, replica set, sharded cluster or mongo-java-server:
+//! booking is the same sequence of single-document atomic updates, each
+//! guarded by a filter, with reconciliation (`recovery.rs`) finishing or
+//! undoing what a crash left. (A multi-document transaction path for
+//! replica sets existed but was run by no test or CI job; untested code
+//! does not ship, so it was removed: issue 11.) The ticket is written
+//! first as `pending`:
 //!   1. insert the ticket `{status: "pending"}` (the unique `request_ref`
 //!      index makes a request key usable once per user);
 //!   2. reserve the user's allowance on the holding
@@ -31,11 +30,7 @@
 //!   move carries its ticket's marker in the same atomic update, a crash at
 //!   any point leaves enough to finish or undo it; `recovery.rs` does that.
 //!
-//!   Cancelling: `active → cancelling` (guarded by owner and status; the
-//!   commit point), then `$inc` the seats back on the event and the holding,
-//!   each guarded by the absence of a `releases` marker that the same update
-//!   pushes, then `cancelling → cancelled`, then `$pull` the markers.
-//!   Recovery finishes stale `cancelling` tickets.
+//!   Cancelling: see `cancel.rs`.
 //!
 //! Every multi-step call stops issuing writes once it has run for [`LEASE`]
 //! (it then answers `Unavailable`); recovery only touches tickets whose state
@@ -43,13 +38,12 @@
 
 use std::time::{Duration, Instant};
 
-use coliseum_store::{Booking, BookingRequest, Cancellation, StoreError, StoreResult};
-use mongodb::ClientSession;
+use coliseum_store::{Booking, BookingRequest, StoreError, StoreResult};
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{Bson, doc};
-use mongodb::options::{ReadConcern, ReturnDocument, WriteConcern};
+use mongodb::options::ReturnDocument;
 
-use crate::error::{duplicate_key_index, is_unavailable, map_err};
+use crate::error::{duplicate_key_index, map_err};
 use crate::model::{
     EventDoc, TicketDoc, TicketStatus, holding_id, names, parse_id, request_ref, to_bson_time,
     to_u32,
@@ -63,10 +57,6 @@ pub(crate) const LEASE: Duration = Duration::from_secs(60);
 /// re-read shows enough seats (seats came back meanwhile).
 const SEAT_ATTEMPTS: usize = 8;
 
-/// How often a transaction is retried after a transient error (write
-/// conflict with a concurrent booking, election).
-const TRANSACTION_ATTEMPTS: usize = 30;
-
 /// How often a replay waits for a concurrent booking with the same request
 /// key to finish, and how long between looks.
 const REPLAY_POLLS: u32 = 100;
@@ -74,15 +64,15 @@ const REPLAY_POLLS: u32 = 100;
 const REPLAY_POLL_EVERY: Duration = Duration::from_millis(20);
 
 /// The start of a multi-step call; see [`LEASE`].
-struct Lease(Instant);
+pub(crate) struct Lease(Instant);
 
 impl Lease {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         Self(Instant::now())
     }
 
     /// `Err(Unavailable)` once the lease is over.
-    fn check(&self) -> StoreResult<()> {
+    pub(crate) fn check(&self) -> StoreResult<()> {
         if self.0.elapsed() > LEASE {
             return Err(StoreError::Unavailable(format!(
                 "the operation ran longer than {} s; recovery will finish or undo it",
@@ -94,32 +84,13 @@ impl Lease {
 }
 
 /// The current time as a BSON date.
-fn now() -> mongodb::bson::DateTime {
+pub(crate) fn now() -> mongodb::bson::DateTime {
     to_bson_time(coliseum_store::now())
 }
 
 /// A marker value `{t, q}` for `$push`.
-fn marker(ticket: ObjectId, quantity: i64) -> Bson {
+pub(crate) fn marker(ticket: ObjectId, quantity: i64) -> Bson {
     Bson::Document(doc! { "t": ticket, "q": quantity })
-}
-
-/// What one transaction attempt does.
-enum TxnOp<'a> {
-    /// Book: the event as read before, the user, the request.
-    Book {
-        event: &'a EventDoc,
-        user: ObjectId,
-        request: &'a BookingRequest,
-        request_ref: Option<&'a str>,
-    },
-    /// Cancel the user's ticket.
-    Cancel { user: ObjectId, ticket: ObjectId },
-}
-
-/// What a committed transaction did.
-enum TxnDone {
-    Booked(Booking),
-    Cancelled(Cancellation),
 }
 
 impl Inner {
@@ -141,27 +112,6 @@ impl Inner {
             && let Some(replay) = self.replay(key).await?
         {
             return Ok(replay);
-        }
-        if self.transactions {
-            let op = TxnOp::Book {
-                event: &event,
-                user,
-                request: &request,
-                request_ref: key.as_deref(),
-            };
-            return match self.in_transaction(&op, "book").await {
-                Ok(TxnDone::Booked(booking)) => Ok(booking),
-                Ok(TxnDone::Cancelled(_)) => {
-                    Err(StoreError::Internal("unexpected outcome".to_owned()))
-                }
-                Err(StoreError::Conflict(field)) if field == "request_key" => match &key {
-                    Some(key) => self.replay(key).await?.ok_or(StoreError::Unavailable(
-                        "a booking with this request key is in progress; retry".to_owned(),
-                    )),
-                    None => Err(StoreError::Internal("duplicate ticket".to_owned())),
-                },
-                Err(error) => Err(error),
-            };
         }
         self.book_with_markers(&event, user, &request, key).await
     }
@@ -549,313 +499,6 @@ impl Inner {
             .await
         {
             tracing::warn!(%ticket, "marker cleanup left to recovery: {error}");
-        }
-    }
-
-    // ----- cancel -----------------------------------------------------------
-
-    /// See [`coliseum_store::Store::cancel_ticket`] and the module docs.
-    pub async fn cancel_ticket(&self, user_id: &str, ticket_id: &str) -> StoreResult<Cancellation> {
-        let user = parse_id(user_id).ok_or(StoreError::NotFound)?;
-        let ticket_id = parse_id(ticket_id).ok_or(StoreError::NotFound)?;
-        if self.transactions {
-            let op = TxnOp::Cancel {
-                user,
-                ticket: ticket_id,
-            };
-            return match self.in_transaction(&op, "cancel_ticket").await? {
-                TxnDone::Cancelled(cancellation) => Ok(cancellation),
-                TxnDone::Booked(_) => Err(StoreError::Internal("unexpected outcome".to_owned())),
-            };
-        }
-        let worker = format!("{:016x}", rand::random::<u64>());
-        // The commit point: only the owner's active ticket, only once.
-        let ticket = self
-            .tickets
-            .find_one_and_update(
-                doc! { "_id": ticket_id, "user_id": user, "status": "active" },
-                doc! { "$set": { "status": "cancelling", "since": now(), "worker": &worker } },
-            )
-            .return_document(ReturnDocument::Before)
-            .await
-            .map_err(|e| map_err("cancel_ticket", &e))?
-            .ok_or(StoreError::NotFound)?;
-        self.finish_cancel(&ticket, &worker, &Lease::start()).await
-    }
-
-    /// The steps after the commit point of a cancel, by `worker` (the owner
-    /// or recovery after taking the ticket over).
-    async fn finish_cancel(
-        &self,
-        ticket: &TicketDoc,
-        worker: &str,
-        lease: &Lease,
-    ) -> StoreResult<Cancellation> {
-        let quantity = ticket.quantity;
-        let holding = holding_id(ticket.user_id, ticket.event_id);
-        lease.check()?;
-        let returned = self
-            .events
-            .find_one_and_update(
-                doc! { "_id": ticket.event_id, "releases.t": { "$ne": ticket.id } },
-                doc! {
-                    "$inc": { "available": quantity },
-                    "$push": { "releases": marker(ticket.id, quantity) },
-                },
-            )
-            .return_document(ReturnDocument::Before)
-            .await
-            .map_err(|e| map_err("cancel_ticket", &e))?;
-        let available = match returned {
-            Some(before) => before.available + quantity,
-            // Already given back by an earlier attempt.
-            None => self
-                .event_doc(ticket.event_id, "cancel_ticket")
-                .await?
-                .map_or(0, |e| e.available),
-        };
-        lease.check()?;
-        self.holdings
-            .update_one(
-                doc! { "_id": &holding, "releases.t": { "$ne": ticket.id } },
-                doc! {
-                    "$inc": { "held": -quantity },
-                    "$push": { "releases": marker(ticket.id, quantity) },
-                },
-            )
-            .await
-            .map_err(|e| map_err("cancel_ticket", &e))?;
-        lease.check()?;
-        let done = self
-            .tickets
-            .update_one(
-                doc! { "_id": ticket.id, "status": "cancelling", "worker": worker },
-                doc! { "$set": { "status": "cancelled", "since": now() }, "$unset": { "worker": "" } },
-            )
-            .await
-            .map_err(|e| map_err("cancel_ticket", &e))?;
-        // Only whoever completed the cancel may drop the markers (they keep
-        // the seat return idempotent until then).
-        if done.matched_count == 1 {
-            self.pull_markers(ticket.id, ticket.event_id, &holding, "releases")
-                .await;
-        }
-        Ok(Cancellation {
-            event_id: ticket.event_id.to_hex(),
-            quantity: to_u32(quantity, "quantity")?,
-            available: to_u32(available.max(0), "available")?,
-        })
-    }
-
-    /// Recovery's entry to [`Self::finish_cancel`] for a ticket it took over.
-    pub(crate) async fn resume_cancel(&self, ticket: &TicketDoc, worker: &str) -> StoreResult<()> {
-        self.finish_cancel(ticket, worker, &Lease::start())
-            .await
-            .map(|_| ())
-    }
-
-    // ----- transactions -----------------------------------------------------
-
-    /// Runs `op` in a transaction, retrying transient errors (write
-    /// conflicts, elections) up to [`TRANSACTION_ATTEMPTS`] times; gives up
-    /// at once when MongoDB is unreachable. Domain refusals (sold out, ...)
-    /// abort the transaction and are returned as they are.
-    async fn in_transaction(&self, op: &TxnOp<'_>, what: &str) -> StoreResult<TxnDone> {
-        let lease = Lease::start();
-        let mut last_error = None;
-        for attempt in 0..TRANSACTION_ATTEMPTS {
-            lease.check()?;
-            if attempt > 0 {
-                // A little random back-off spreads conflicting retries.
-                let jitter = rand::random_range(1..=10_u64) * u64::try_from(attempt).unwrap_or(1);
-                tokio::time::sleep(Duration::from_millis(jitter.min(200))).await;
-            }
-            let mut session = self
-                .client
-                .start_session()
-                .await
-                .map_err(|e| map_err(what, &e))?;
-            session
-                .start_transaction()
-                .read_concern(ReadConcern::snapshot())
-                .write_concern(WriteConcern::majority())
-                .await
-                .map_err(|e| map_err(what, &e))?;
-            let outcome = self.transaction_body(&mut session, op).await;
-            let error = match outcome {
-                Ok(Ok(done)) => match self.commit(&mut session).await {
-                    Ok(()) => return Ok(done),
-                    Err(error) => error,
-                },
-                Ok(Err(refusal)) => {
-                    let _ = session.abort_transaction().await;
-                    return Err(refusal);
-                }
-                Err(error) => {
-                    let _ = session.abort_transaction().await;
-                    error
-                }
-            };
-            match duplicate_key_index(&error).as_deref() {
-                Some(names::REQUEST_INDEX) => {
-                    return Err(StoreError::Conflict("request_key".to_owned()));
-                }
-                // Two first bookings creating the same holding: the loser
-                // retries and then sees the holding.
-                Some(_) => {}
-                None if is_unavailable(&error)
-                    || !error.contains_label("TransientTransactionError") =>
-                {
-                    return Err(map_err(what, &error));
-                }
-                None => {}
-            }
-            last_error = Some(error);
-        }
-        Err(last_error.map_or_else(
-            || StoreError::Unavailable(format!("{what}: too much contention; retry")),
-            |e| StoreError::Unavailable(format!("{what}: too much contention; retry ({e})")),
-        ))
-    }
-
-    /// Commits, retrying when the outcome is unknown (the driver's
-    /// `UnknownTransactionCommitResult` label; commit is idempotent).
-    async fn commit(&self, session: &mut ClientSession) -> mongodb::error::Result<()> {
-        let mut result = session.commit_transaction().await;
-        for _ in 0..3 {
-            match &result {
-                Err(error) if error.contains_label("UnknownTransactionCommitResult") => {
-                    result = session.commit_transaction().await;
-                }
-                _ => break,
-            }
-        }
-        result
-    }
-
-    /// One attempt of `op` inside the session's transaction.
-    async fn transaction_body(
-        &self,
-        session: &mut ClientSession,
-        op: &TxnOp<'_>,
-    ) -> mongodb::error::Result<StoreResult<TxnDone>> {
-        match *op {
-            TxnOp::Book {
-                event,
-                user,
-                request,
-                request_ref,
-            } => {
-                let quantity = i64::from(request.quantity);
-                let holding = holding_id(user, event.id);
-                let held = self
-                    .holdings
-                    .find_one(doc! { "_id": &holding })
-                    .session(&mut *session)
-                    .await?
-                    .map_or(0, |h| h.held);
-                if held + quantity > event.max_per_user {
-                    return Ok(Err(StoreError::LimitExceeded {
-                        max_per_user: u32::try_from(event.max_per_user).unwrap_or(u32::MAX),
-                        held: u32::try_from(held.max(0)).unwrap_or(u32::MAX),
-                    }));
-                }
-                let taken = self
-                    .events
-                    .find_one_and_update(
-                        doc! { "_id": event.id, "available": { "$gte": quantity } },
-                        doc! { "$inc": { "available": -quantity } },
-                    )
-                    .return_document(ReturnDocument::Before)
-                    .session(&mut *session)
-                    .await?;
-                let Some(before) = taken else {
-                    let current = self
-                        .events
-                        .find_one(doc! { "_id": event.id })
-                        .session(&mut *session)
-                        .await?;
-                    return Ok(Err(match current {
-                        Some(current) => StoreError::SoldOut {
-                            available: u32::try_from(current.available.max(0)).unwrap_or(0),
-                        },
-                        None => StoreError::NotFound,
-                    }));
-                };
-                // Within the transaction a concurrent change of the holding
-                // is a write conflict (retried), so a plain `$inc` suffices.
-                self.holdings
-                    .update_one(
-                        doc! { "_id": &holding },
-                        doc! { "$inc": { "held": quantity } },
-                    )
-                    .upsert(true)
-                    .session(&mut *session)
-                    .await?;
-                let ticket = TicketDoc {
-                    id: ObjectId::new(),
-                    user_id: user,
-                    event_id: event.id,
-                    event_name: event.name.clone(),
-                    quantity,
-                    booked_at: to_bson_time(request.booked_at),
-                    status: TicketStatus::Active,
-                    since: now(),
-                    request_ref: request_ref.map(str::to_owned),
-                    worker: None,
-                };
-                self.tickets
-                    .insert_one(&ticket)
-                    .session(&mut *session)
-                    .await?;
-                let booking = ticket.to_ticket().and_then(|t| {
-                    Ok(Booking {
-                        ticket: t,
-                        available: to_u32((before.available - quantity).max(0), "available")?,
-                        replayed: false,
-                    })
-                });
-                Ok(booking.map(TxnDone::Booked))
-            }
-            TxnOp::Cancel { user, ticket } => {
-                let cancelled = self
-                    .tickets
-                    .find_one_and_update(
-                        doc! { "_id": ticket, "user_id": user, "status": "active" },
-                        doc! { "$set": { "status": "cancelled", "since": now() } },
-                    )
-                    .return_document(ReturnDocument::Before)
-                    .session(&mut *session)
-                    .await?;
-                let Some(ticket) = cancelled else {
-                    return Ok(Err(StoreError::NotFound));
-                };
-                let returned = self
-                    .events
-                    .find_one_and_update(
-                        doc! { "_id": ticket.event_id },
-                        doc! { "$inc": { "available": ticket.quantity } },
-                    )
-                    .return_document(ReturnDocument::Before)
-                    .session(&mut *session)
-                    .await?;
-                self.holdings
-                    .update_one(
-                        doc! { "_id": holding_id(ticket.user_id, ticket.event_id) },
-                        doc! { "$inc": { "held": -ticket.quantity } },
-                    )
-                    .session(&mut *session)
-                    .await?;
-                let available = returned.map_or(0, |before| before.available + ticket.quantity);
-                let cancellation = to_u32(ticket.quantity, "quantity").and_then(|quantity| {
-                    Ok(Cancellation {
-                        event_id: ticket.event_id.to_hex(),
-                        quantity,
-                        available: to_u32(available.max(0), "available")?,
-                    })
-                });
-                Ok(cancellation.map(TxnDone::Cancelled))
-            }
         }
     }
 }

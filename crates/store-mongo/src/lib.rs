@@ -14,10 +14,13 @@
 //! - Booking never oversells and never exceeds the per-user limit, under any
 //!   number of concurrent callers and server processes: the seat counter and
 //!   the per-(user, event) holding only change through guarded single-document
-//!   updates (`available ≥ q`, `held ≤ max − q`). With transactions (replica
-//!   set, sharded cluster) a booking is all-or-nothing; without them, the
-//!   marker protocol of `booking.rs` plus `recovery.rs` makes a crash between
+//!   updates (`available ≥ q`, `held ≤ max − q`). One algorithm on every
+//!   deployment (standalone, replica set, sharded): the marker protocol of
+//!   `booking.rs` plus reconciliation in `recovery.rs` makes a crash between
 //!   steps neither sell a seat twice nor lose one (see `docs/storage.md`).
+//! - A write answered `Unavailable` has an unknown outcome (it may have
+//!   been applied before the deadline passed): retry it with the same
+//!   `request_key`.
 //! - Chat `seq` comes from an atomic per-room counter (`findOneAndUpdate` +
 //!   `$inc`): never given out twice.
 //! - Every call answers within [`MongoOptions::timeout`]: when MongoDB is
@@ -31,11 +34,12 @@
 //!   and deadline, close) and the `Store` impl;
 //! - `setup.rs`: driver options, deployment detection, indexes;
 //! - `store.rs`: collections and the simple operations;
-//! - `booking.rs`: booking and cancelling (transaction and marker paths);
+//! - `booking.rs`: booking (the marker protocol); `cancel.rs`: cancelling;
 //! - `recovery.rs`: repairs what a crash left of the marker path;
 //! - `model.rs`: the stored documents; `error.rs`: driver error mapping.
 
 mod booking;
+mod cancel;
 mod error;
 mod model;
 mod recovery;
@@ -136,7 +140,6 @@ impl std::fmt::Debug for MongoStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MongoStore")
             .field("database", &self.database)
-            .field("transactions", &self.inner.transactions)
             .finish_non_exhaustive()
     }
 }
@@ -169,8 +172,8 @@ where
 }
 
 impl MongoStore {
-    /// Connects, checks that MongoDB answers (`ping`), detects whether the
-    /// deployment supports transactions, creates the indexes and starts the
+    /// Connects, checks that MongoDB answers (`ping`), creates the indexes
+    /// and starts the
     /// background recovery (at once, then every [`RECONCILE_EVERY`]).
     ///
     /// # Errors
@@ -213,14 +216,16 @@ impl MongoStore {
             ))
         };
         let probe = client.clone();
-        let hello = bounded("connect", timeout, async move {
+        bounded("connect", timeout, async move {
             probe
                 .database("admin")
                 .run_command(doc! { "ping": 1 })
                 .await
                 .map_err(|e| StoreError::Unavailable(one_line(&e)))?;
+            // A server too old for the driver fails here, with its reason.
             setup::describe_server(&probe)
                 .await
+                .map(drop)
                 .map_err(|e| StoreError::Unavailable(one_line(&e)))
         })
         .await
@@ -228,7 +233,6 @@ impl MongoStore {
             StoreError::Unavailable(detail) | StoreError::Internal(detail) => unreachable(detail),
             other => other,
         })?;
-        let transactions = setup::supports_transactions(&hello);
 
         let db = client.database(&options.database);
         let index_db = db.clone();
@@ -239,7 +243,7 @@ impl MongoStore {
         })
         .await?;
 
-        let inner = Arc::new(Inner::new(client, db, transactions, timeout));
+        let inner = Arc::new(Inner::new(client, db, timeout));
         let store = Self {
             inner,
             tasks: TaskTracker::new(),
@@ -252,17 +256,9 @@ impl MongoStore {
         }
         tracing::info!(
             database = %store.database,
-            transactions,
             "MongoDB store ready at {hosts}"
         );
         Ok(store)
-    }
-
-    /// True when booking and cancelling use multi-document transactions
-    /// (replica set or sharded cluster), false for the marker path.
-    #[must_use]
-    pub fn uses_transactions(&self) -> bool {
-        self.inner.transactions
     }
 
     /// The database name.

@@ -44,19 +44,6 @@ pub(crate) async fn describe_server(client: &Client) -> mongodb::error::Result<D
     }
 }
 
-/// True when the deployment accepts multi-document transactions: a replica
-/// set member (`setName`) or a `mongos` (`msg: "isdbgrid"`), with sessions
-/// (`logicalSessionTimeoutMinutes`). A standalone server, and
-/// mongo-java-server, are neither.
-pub(crate) fn supports_transactions(hello: &Document) -> bool {
-    let replica_set = hello.get_str("setName").is_ok();
-    let sharded = hello.get_str("msg") == Ok("isdbgrid");
-    let sessions = hello
-        .get("logicalSessionTimeoutMinutes")
-        .is_some_and(|value| !matches!(value, mongodb::bson::Bson::Null));
-    (replica_set || sharded) && sessions
-}
-
 /// An index on `keys` named `name`, unique when `unique`, sparse when `sparse`.
 fn index(keys: Document, name: &str, unique: bool, sparse: bool) -> IndexModel {
     let options = IndexOptions::builder()
@@ -141,24 +128,4 @@ pub(crate) async fn create_indexes(db: &Database) -> mongodb::error::Result<()> 
         .create_index(index(doc! { "at": -1, "_id": -1 }, "at_id", false, false))
         .await?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn transactions_need_a_replica_set_or_mongos_with_sessions() {
-        let standalone =
-            doc! { "ismaster": true, "maxWireVersion": 9, "logicalSessionTimeoutMinutes": 30 };
-        assert!(!supports_transactions(&standalone));
-        let java_server = doc! { "ismaster": true, "maxWireVersion": 9 };
-        assert!(!supports_transactions(&java_server));
-        let replica = doc! { "isWritablePrimary": true, "setName": "rs0", "logicalSessionTimeoutMinutes": 30 };
-        assert!(supports_transactions(&replica));
-        let mongos = doc! { "msg": "isdbgrid", "logicalSessionTimeoutMinutes": 30 };
-        assert!(supports_transactions(&mongos));
-        let no_sessions = doc! { "setName": "rs0" };
-        assert!(!supports_transactions(&no_sessions));
-    }
 }

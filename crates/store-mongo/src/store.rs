@@ -47,9 +47,6 @@ pub(crate) struct Inner {
     pub counters: Collection<CounterDoc>,
     /// `audit`.
     pub audit: Collection<AuditDoc>,
-    /// Whether booking and cancelling use multi-document transactions
-    /// (replica set or sharded cluster) or the marker protocol.
-    pub transactions: bool,
     /// The configured timeout (bounds polling inside an operation too).
     pub timeout: Duration,
 }
@@ -65,7 +62,7 @@ fn user_conflict(error: &mongodb::error::Error, what: &str) -> StoreError {
 
 impl Inner {
     /// Opens the typed collections of `db`.
-    pub fn new(client: Client, db: Database, transactions: bool, timeout: Duration) -> Self {
+    pub fn new(client: Client, db: Database, timeout: Duration) -> Self {
         Self {
             users: db.collection(names::USERS),
             sessions: db.collection(names::SESSIONS),
@@ -77,7 +74,6 @@ impl Inner {
             audit: db.collection(names::AUDIT),
             client,
             db,
-            transactions,
             timeout,
         }
     }

@@ -496,11 +496,6 @@ async fn recovery_repairs_every_crash_point_exactly_once() {
     let Some((store, guard)) = common::fresh_store_with(Recovery::Manual).await else {
         return;
     };
-    if store.uses_transactions() {
-        eprintln!(
-            "note: this deployment has transactions; testing the marker path's recovery anyway"
-        );
-    }
     let client = common::raw_client(&guard.uri).await;
     let raw = Raw {
         db: client.database(&guard.name),
