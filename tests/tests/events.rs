@@ -86,7 +86,14 @@ async fn create_event_is_refused_to_users_and_anonymous_and_checks_fields() {
         ("X", "2027-01-01", "Y", 2_000_000, None, "capacity"),
         ("X", "2027-01-01", "Y", 5, Some(6), "max_per_user"),
         ("X", "2027-01-01", "Y", 5, Some(0), "max_per_user"),
-        ("X", "2027-01-01", "Y", 5, None, "max_per_user"), // default 10 > 5
+        // Hardening issue: years outside 1970–9999, past dates, text with
+        // nothing visible or with control characters.
+        ("X", "-001-01-01", "Y", 10, None, "date"),
+        ("X", "1969-12-31", "Y", 10, None, "date"),
+        ("X", "2001-01-01", "Y", 10, None, "date"),
+        ("\u{200B}\u{FEFF}", "2027-01-01", "Y", 10, None, "name"),
+        ("\0", "2027-01-01", "Y", 10, None, "name"),
+        ("X", "2027-01-01", "Hall \u{1b}[31m", 10, None, "location"),
     ];
     for (name, date, location, capacity, max, which) in cases {
         let result = admin
@@ -99,6 +106,19 @@ async fn create_event_is_refused_to_users_and_anonymous_and_checks_fields() {
         );
     }
     assert_eq!(admin.list_events().await.expect("list").len(), 3);
+
+    // Without max_per_user a small event gets min(10, capacity); emoji and
+    // right-to-left text are ordinary names.
+    let small = admin
+        .create_event("🎻 Quartet — רביעייה", "2027-01-01", "Salon", 5, None)
+        .await
+        .expect("a capacity below 10 with the default limit");
+    assert_eq!(small.max_per_user, 5);
+    let big = admin
+        .create_event("Festival", "2027-01-02", "Park", 500, None)
+        .await
+        .expect("create");
+    assert_eq!(big.max_per_user, 10);
 }
 
 #[tokio::test]
@@ -205,7 +225,16 @@ async fn booking_errors() {
         other => panic!("expected sold_out, got {other:?}"),
     }
     let ticket = b.book(&small.id, 2, None).await.expect("last two");
-    assert_eq!(code(b.book(&small.id, 1, None).await), ErrorCode::SoldOut);
+    match b.book(&small.id, 1, None).await {
+        Err(coliseum_client::ClientError::Server(body)) => {
+            assert_eq!(body.code, ErrorCode::SoldOut);
+            assert_eq!(
+                body.message, "sold out: no seats left",
+                "never 'only 0 seats left'"
+            );
+        }
+        other => panic!("expected sold_out, got {other:?}"),
+    }
 
     // Someone else's ticket is "not found", and stays booked.
     assert_eq!(code(a.cancel_ticket(&ticket.id).await), ErrorCode::NotFound);
@@ -234,10 +263,22 @@ async fn a_retried_booking_with_the_same_request_key_books_once() {
         .await
         .expect("replay");
     assert_eq!(replayed, first);
-    assert_eq!(client.my_tickets().await.expect("tickets"), [first]);
+    assert_eq!(client.my_tickets().await.expect("tickets"), [first.clone()]);
     assert_eq!(
         event(&client, &concert.id).await.available,
         concert.capacity - 2
+    );
+    // The same key for another quantity or event is a conflict, not a
+    // silent replay, and books nothing.
+    let elsewhere = client.list_events().await.expect("list").remove(1);
+    for (event_id, quantity) in [(&concert.id, 1), (&elsewhere.id, 2)] {
+        let reused = again.book(event_id, quantity, Some("booking-1")).await;
+        assert_eq!(code(reused), ErrorCode::Conflict);
+    }
+    assert_eq!(again.my_tickets().await.expect("tickets"), [first.clone()]);
+    assert_eq!(
+        event(&client, &elsewhere.id).await.available,
+        elsewhere.capacity
     );
     // The same key from another user is another booking.
     let (other, _other_pushes, _) = server.user("other").await;

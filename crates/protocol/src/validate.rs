@@ -20,6 +20,13 @@ pub const EVENT_TEXT_MAX: usize = 200;
 pub const CAPACITY_MAX: u32 = 1_000_000;
 /// `max_per_user` when `create_event` omits it.
 pub const DEFAULT_MAX_PER_USER: u32 = 10;
+/// Longest `request_key` of a `book`, in characters.
+pub const REQUEST_KEY_MAX: usize = 128;
+/// Earliest year an event may have (hardening issue: "-001-01-01" was
+/// accepted).
+pub const EVENT_YEAR_MIN: i32 = 1970;
+/// Latest year an event may have (four digits).
+pub const EVENT_YEAR_MAX: i32 = 9999;
 /// Largest page `chat_history` returns, and its default.
 pub const HISTORY_LIMIT_MAX: u32 = 200;
 /// Default page size of `chat_history`.
@@ -76,14 +83,58 @@ pub fn email(email: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Chat text: 1–2,000 characters, not only white space.
+/// Characters that take no space and show nothing: format characters
+/// (zero-width space and joiners, word joiner, byte-order mark, direction
+/// marks and overrides, tag characters) and the Hangul fillers. Allowed
+/// inside text (a joiner builds an emoji, a mark orders RTL text) but a
+/// text made only of them and white space is empty to a reader.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
+}
+
+/// Text a person can read: no control characters (NUL, ESC, ...; line
+/// breaks and tabs only where `multiline`), and at least one character
+/// that is neither white space nor invisible ([`is_invisible`]). Emoji,
+/// right-to-left text and any other Unicode are fine.
+fn readable(what: &str, text: &str, multiline: bool) -> Result<(), String> {
+    if text
+        .chars()
+        .any(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\t')))
+    {
+        return Err(format!("{what} must not contain control characters"));
+    }
+    if text.chars().all(|c| c.is_whitespace() || is_invisible(c)) {
+        return Err(format!("{what} must not be empty"));
+    }
+    Ok(())
+}
+
+/// Chat text: 1–2,000 characters, something visible in it, no control
+/// characters but line breaks and tabs.
 ///
 /// # Errors
 /// A message naming the rule broken.
 pub fn chat_text(text: &str) -> Result<(), String> {
-    if text.trim().is_empty() {
-        return Err("message must not be empty".to_owned());
-    }
+    readable("message", text, true)?;
     if text.chars().count() > CHAT_TEXT_MAX {
         return Err(format!(
             "message must be at most {CHAT_TEXT_MAX} characters"
@@ -110,14 +161,13 @@ pub fn room(room: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Event name or location: 1–200 characters, not only white space.
+/// Event name or location: 1–200 characters on one line, something
+/// visible in it, no control characters.
 ///
 /// # Errors
 /// A message naming the rule broken (`what` is "name" or "location").
 pub fn event_text(what: &str, value: &str) -> Result<(), String> {
-    if value.trim().is_empty() {
-        return Err(format!("{what} must not be empty"));
-    }
+    readable(what, value, false)?;
     if value.chars().count() > EVENT_TEXT_MAX {
         return Err(format!(
             "{what} must be at most {EVENT_TEXT_MAX} characters"
@@ -126,15 +176,71 @@ pub fn event_text(what: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// An event date: ISO 8601 `YYYY-MM-DD`, a real calendar day.
+/// An event date: ISO 8601 `YYYY-MM-DD`, a real calendar day in the years
+/// [`EVENT_YEAR_MIN`]–[`EVENT_YEAR_MAX`].
 ///
 /// # Errors
 /// A message naming the rule broken.
 pub fn event_date(date: &str) -> Result<chrono::NaiveDate, String> {
-    chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
+    use chrono::Datelike as _;
+    let day = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
         .ok()
-        .filter(|_| date.len() == 10)
-        .ok_or_else(|| "date must be a real day written YYYY-MM-DD".to_owned())
+        .filter(|_| date.len() == 10 && date.as_bytes().first().is_some_and(u8::is_ascii_digit))
+        .ok_or_else(|| "date must be a real day written YYYY-MM-DD".to_owned())?;
+    if !(EVENT_YEAR_MIN..=EVENT_YEAR_MAX).contains(&day.year()) {
+        return Err(format!(
+            "date must be in the years {EVENT_YEAR_MIN}–{EVENT_YEAR_MAX}"
+        ));
+    }
+    Ok(day)
+}
+
+/// A new event's date is not in the past: on or after the day before
+/// `today` (UTC), so that every time zone can still create today's event.
+///
+/// # Errors
+/// A message naming the rule broken.
+pub fn event_date_not_past(
+    date: chrono::NaiveDate,
+    today: chrono::NaiveDate,
+) -> Result<(), String> {
+    if date < today - chrono::Days::new(1) {
+        return Err("date must not be in the past".to_owned());
+    }
+    Ok(())
+}
+
+/// `max_per_user` when `create_event` omits it: [`DEFAULT_MAX_PER_USER`],
+/// or the capacity when that is smaller.
+#[must_use]
+pub fn default_max_per_user(capacity: u32) -> u32 {
+    DEFAULT_MAX_PER_USER.min(capacity)
+}
+
+/// A `book` quantity: at least 1 (the event's `max_per_user` and seats
+/// left are the store's to check).
+///
+/// # Errors
+/// A message naming the rule broken.
+pub fn quantity(quantity: u32) -> Result<(), String> {
+    if quantity == 0 {
+        return Err("quantity must be at least 1".to_owned());
+    }
+    Ok(())
+}
+
+/// A `book` request key: 1–[`REQUEST_KEY_MAX`] characters.
+///
+/// # Errors
+/// A message naming the rule broken.
+pub fn request_key(key: &str) -> Result<(), String> {
+    let len = key.chars().count();
+    if len == 0 || len > REQUEST_KEY_MAX {
+        return Err(format!(
+            "request_key must be 1–{REQUEST_KEY_MAX} characters"
+        ));
+    }
+    Ok(())
 }
 
 /// Capacity 1–1,000,000 and `max_per_user` 1–capacity.
@@ -177,6 +283,55 @@ mod tests {
         assert!(chat_text(&"é".repeat(2001)).is_err());
         assert!(room("lobby").is_ok());
         assert!(room("no spaces").is_err());
+    }
+
+    #[test]
+    fn invisible_and_control_characters_are_refused_and_real_text_kept() {
+        for empty in ["\u{200B}", "\u{FEFF}\u{200B} ", "\u{2060}\u{200D}", " \t"] {
+            assert!(chat_text(empty).is_err(), "{empty:?}");
+            assert!(event_text("name", empty).is_err(), "{empty:?}");
+        }
+        for control in ["\0", "hi\0there", "\u{1b}[31mred", "bell\u{7}"] {
+            assert!(chat_text(control).is_err(), "{control:?}");
+            assert!(event_text("location", control).is_err(), "{control:?}");
+        }
+        assert!(chat_text("two\nlines\tand a tab").is_ok());
+        assert!(event_text("name", "two\nlines").is_err());
+        for fine in [
+            "🎉",
+            "👩\u{200D}👩\u{200D}👧 family",
+            "שלום עולם",
+            "مرحبا",
+            "Café Jazz Night",
+            "\u{200F}RTL mark then text",
+        ] {
+            assert!(chat_text(fine).is_ok(), "{fine:?}");
+            assert!(event_text("name", fine).is_ok(), "{fine:?}");
+        }
+    }
+
+    #[test]
+    fn event_years_past_dates_and_booking_fields() {
+        assert!(event_date("-001-01-01").is_err());
+        assert!(event_date("0000-01-01").is_err());
+        assert!(event_date("1969-12-31").is_err());
+        assert!(event_date("1970-01-01").is_ok());
+        assert!(event_date("9999-12-31").is_ok());
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 3).expect("day");
+        let day = |d| chrono::NaiveDate::from_ymd_opt(2026, 12, d).expect("day");
+        assert!(event_date_not_past(day(1), today).is_err());
+        assert!(
+            event_date_not_past(day(2), today).is_ok(),
+            "yesterday: another time zone's today"
+        );
+        assert!(event_date_not_past(day(3), today).is_ok());
+        assert_eq!(default_max_per_user(4), 4);
+        assert_eq!(default_max_per_user(500), DEFAULT_MAX_PER_USER);
+        assert!(quantity(0).is_err());
+        assert!(quantity(1).is_ok());
+        assert!(request_key("").is_err());
+        assert!(request_key(&"k".repeat(REQUEST_KEY_MAX)).is_ok());
+        assert!(request_key(&"k".repeat(REQUEST_KEY_MAX + 1)).is_err());
     }
 
     #[test]

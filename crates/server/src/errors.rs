@@ -18,6 +18,9 @@ pub(crate) fn from_store(err: StoreError) -> ErrorBody {
             ErrorBody::new(ErrorCode::Conflict, format!("{field} is already taken"))
                 .with_field(field)
         }
+        StoreError::SoldOut { available: 0 } => {
+            ErrorBody::new(ErrorCode::SoldOut, "sold out: no seats left")
+        }
         StoreError::SoldOut { available } => {
             ErrorBody::new(ErrorCode::SoldOut, format!("only {available} seats left"))
         }

@@ -18,7 +18,8 @@
 //! - With [`ServerConfig::tls`] set, every accepted connection runs the
 //!   TLS handshake (bounded by `handshake_timeout`) before its `welcome`,
 //!   and so does every refused one before its refusal, so that TLS clients
-//!   can read it (at most 256 refusals in flight; more are closed at once).
+//!   can read it (at most 1,024 such handshakes at once; more refused TLS
+//!   sockets are closed at once).
 //! - Shutdown (the future given to [`Server::run`]): stop accepting, push
 //!   `shutdown` to everyone, let each connection finish the request it is
 //!   handling and flush, wait up to `shutdown_grace` (then drop the rest),
@@ -252,7 +253,7 @@ async fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, tracker: &Tas
     let limit = Arc::new(Semaphore::new(shared.config.max_connections));
     let per_ip = ConnectionsPerIp::new(shared.config.max_connections_per_ip);
     let mut refusals = LogSampler::default();
-    let refusing = Arc::new(Semaphore::new(REFUSALS_IN_FLIGHT));
+    let refusing = Arc::new(Semaphore::new(TLS_REFUSALS_IN_FLIGHT));
     let mut backoff = Duration::from_millis(1);
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -383,17 +384,20 @@ async fn accept_tcp(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, sl
     }
 }
 
-/// Refusals being told at once. A refusal over TLS costs a handshake; past
-/// this many in flight, further refused sockets are closed without a word
-/// (still counted), so a connection flood cannot make the server spend
-/// unbounded CPU and memory on refusing it.
-const REFUSALS_IN_FLIGHT: usize = 256;
+/// TLS handshakes of refused clients at once. A refusal over TLS costs a
+/// handshake; past this many in flight, further refused TLS sockets are
+/// closed without a word (still counted), so a connection flood cannot make
+/// the server spend unbounded CPU and memory on refusing it. Plaintext
+/// refusals (one small write) are not capped: a burst of them is always
+/// told (`flood.rs`).
+const TLS_REFUSALS_IN_FLIGHT: usize = 1024;
 
 /// Tells a refused client why, over the transport it speaks: with
 /// [`ServerConfig::tls`] set the TLS handshake is completed first (bounded
 /// by [`REFUSAL_TIMEOUT`] and `handshake_timeout`), so a TLS client reads
 /// the documented `server_full` push or `rate_limited` error instead of a
-/// TLS alert. Runs on `tracker`, holding one of `refusing`'s permits.
+/// TLS alert. Runs on `tracker`; a TLS refusal holds one of `refusing`'s
+/// permits.
 fn refuse_over(
     stream: TcpStream,
     shared: &Shared,
@@ -401,21 +405,20 @@ fn refuse_over(
     refusing: &Arc<Semaphore>,
     frame: Bytes,
 ) {
-    let Ok(permit) = Arc::clone(refusing).try_acquire_owned() else {
-        tracing::debug!("too many refusals in flight: closing without a word");
+    let Some(acceptor) = shared.config.tls.clone() else {
+        tracker.spawn(refuse(stream, frame));
         return;
     };
-    let tls = shared.config.tls.clone();
+    let Ok(permit) = Arc::clone(refusing).try_acquire_owned() else {
+        tracing::debug!("too many TLS refusals in flight: closing without a word");
+        return;
+    };
     let timeout = match shared.config.handshake_timeout {
         Duration::ZERO => REFUSAL_TIMEOUT,
         configured => configured.min(REFUSAL_TIMEOUT),
     };
     tracker.spawn(async move {
         let _permit = permit;
-        let Some(acceptor) = tls else {
-            refuse(stream, frame).await;
-            return;
-        };
         match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
             Ok(Ok(tls)) => refuse(tls, frame).await,
             Ok(Err(err)) => tracing::debug!(%err, "TLS handshake of a refused client failed"),

@@ -109,7 +109,7 @@ impl Inner {
             .ok_or(StoreError::NotFound)?;
         let key = request.request_key.as_deref().map(|k| request_ref(user, k));
         if let Some(key) = &key
-            && let Some(replay) = self.replay(key).await?
+            && let Some(replay) = self.replay(key, &request).await?
         {
             return Ok(replay);
         }
@@ -118,7 +118,11 @@ impl Inner {
 
     /// The original booking for `request_ref`, if any. Waits (bounded) while
     /// a concurrent booking with the same key is still `pending`.
-    async fn replay(&self, request_ref: &str) -> StoreResult<Option<Booking>> {
+    async fn replay(
+        &self,
+        request_ref: &str,
+        request: &BookingRequest,
+    ) -> StoreResult<Option<Booking>> {
         for _ in 0..REPLAY_POLLS {
             let found = self
                 .tickets
@@ -134,8 +138,10 @@ impl Inner {
                         .event_doc(ticket.event_id, "book")
                         .await?
                         .map_or(0, |e| e.available);
+                    let ticket = ticket.to_ticket()?;
+                    coliseum_store::check_replay(&ticket, request)?;
                     return Ok(Some(Booking {
-                        ticket: ticket.to_ticket()?,
+                        ticket,
                         available: to_u32(available.max(0), "available")?,
                         replayed: true,
                     }));
@@ -213,7 +219,7 @@ impl Inner {
                     if duplicate_key_index(&error).as_deref() == Some(names::REQUEST_INDEX) =>
                 {
                     if let Some(key) = &ticket.request_ref
-                        && let Some(replay) = self.replay(key).await?
+                        && let Some(replay) = self.replay(key, request).await?
                     {
                         return Ok(replay);
                     }

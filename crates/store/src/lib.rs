@@ -208,6 +208,24 @@ pub struct SessionRecord {
     pub expires_at: DateTime<Utc>,
 }
 
+/// Whether `original`, the ticket booked earlier with a request's
+/// `request_key`, is what `request` asks for again (same event and
+/// quantity): then the booking is a replay. Shared by every store.
+///
+/// # Errors
+/// `Conflict("request_key")` when the key was used for another event or
+/// quantity (hardening issue: it used to return the original ticket
+/// silently).
+pub fn check_replay(original: &Ticket, request: &BookingRequest) -> StoreResult<()> {
+    if original.event_id.eq_ignore_ascii_case(&request.event_id)
+        && original.quantity == request.quantity
+    {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict("request_key".to_owned()))
+    }
+}
+
 /// The audit-log record of a successful booking: action `book`, detail
 /// `{"event_id":..,"ticket_id":..,"quantity":..}` (JSON), stamped with the
 /// ticket's `booked_at`. Shared by every store so the log reads the same
@@ -302,7 +320,8 @@ pub trait Store: Send + Sync + 'static {
     /// seats for the event plus `quantity` exceed `max_per_user`;
     /// `Err(NotFound)` for an unknown event. With a `request_key` already used
     /// by this user, returns the original ticket with `replayed = true` and
-    /// changes nothing. Holds under any number of concurrent callers.
+    /// changes nothing — or `Err(Conflict("request_key"))` when that ticket
+    /// was for another event or quantity ([`check_replay`]). Holds under any number of concurrent callers.
     async fn book(&self, request: BookingRequest) -> StoreResult<Booking>;
     /// The user's active (not cancelled) tickets, newest first.
     async fn tickets_for_user(&self, user_id: &str) -> StoreResult<Vec<Ticket>>;

@@ -3,18 +3,15 @@
 //! event) is pushed to every connected client as `event_update`.
 
 use coliseum_protocol::response::{Empty, EventData, EventsData, TicketData, TicketsData};
-use coliseum_protocol::validate::{self, CAPACITY_MAX, DEFAULT_MAX_PER_USER};
-use coliseum_protocol::{ErrorBody, Push};
-use coliseum_store::{BookingRequest, NewEvent};
+use coliseum_protocol::validate::{self, CAPACITY_MAX};
+use coliseum_protocol::{ErrorBody, ErrorCode, Push};
+use coliseum_store::{BookingRequest, NewEvent, StoreError};
 use serde_json::json;
 
 use super::{admin_session, session};
 use crate::audit;
 use crate::context::{ConnState, Shared};
 use crate::errors::{from_store, invalid};
-
-/// Longest `request_key`, in characters (`docs/protocol.md`).
-const REQUEST_KEY_MAX: usize = 128;
 
 /// The arguments of `create_event`, as received.
 pub(super) struct EventForm<'a> {
@@ -40,8 +37,12 @@ pub(super) async fn create_event(
     let admin = admin_session(conn)?;
     validate::event_text("name", form.name).map_err(|m| invalid("name", m))?;
     let date = validate::event_date(form.date).map_err(|m| invalid("date", m))?;
+    validate::event_date_not_past(date, chrono::Utc::now().date_naive())
+        .map_err(|m| invalid("date", m))?;
     validate::event_text("location", form.location).map_err(|m| invalid("location", m))?;
-    let max_per_user = form.max_per_user.unwrap_or(DEFAULT_MAX_PER_USER);
+    let max_per_user = form
+        .max_per_user
+        .unwrap_or_else(|| validate::default_max_per_user(form.capacity));
     validate::capacity(form.capacity, max_per_user).map_err(|m| {
         let field = if (1..=CAPACITY_MAX).contains(&form.capacity) {
             "max_per_user"
@@ -85,17 +86,9 @@ pub(super) async fn book(
     request_key: Option<&str>,
 ) -> Result<TicketData, ErrorBody> {
     let user = session(conn)?;
-    if quantity == 0 {
-        return Err(invalid("quantity", "quantity must be at least 1"));
-    }
+    validate::quantity(quantity).map_err(|m| invalid("quantity", m))?;
     if let Some(key) = request_key {
-        let len = key.chars().count();
-        if len == 0 || len > REQUEST_KEY_MAX {
-            return Err(invalid(
-                "request_key",
-                format!("request_key must be 1–{REQUEST_KEY_MAX} characters"),
-            ));
-        }
+        validate::request_key(key).map_err(|m| invalid("request_key", m))?;
     }
     let booking = shared
         .store
@@ -110,7 +103,15 @@ pub(super) async fn book(
             audit_actor: Some(user.username.clone()),
         })
         .await
-        .map_err(from_store)?;
+        .map_err(|err| match err {
+            StoreError::Conflict(_) => ErrorBody::new(
+                ErrorCode::Conflict,
+                "this request_key was already used for a booking of another event or \
+                 quantity: use a new key for a new booking",
+            )
+            .with_field("request_key"),
+            other => from_store(other),
+        })?;
     if booking.replayed {
         tracing::info!(user = %user.username, ticket = %booking.ticket.id, "booking replayed");
     } else {

@@ -138,8 +138,9 @@ pub async fn book_unknown_event_is_not_found(test: TestStore) {
 }
 
 /// A `request_key` already used by the same user returns the original ticket
-/// with `replayed = true` and takes no seats; the same key from another user
-/// is a separate booking.
+/// with `replayed = true` and takes no seats; the same key for another
+/// event or quantity is `Conflict("request_key")` and changes nothing; the
+/// same key from another user is a separate booking.
 pub async fn request_key_replay_is_idempotent_per_user(test: TestStore) {
     let store = test.store.as_ref();
     let alice = make_user(store, "retry").await;
@@ -154,12 +155,28 @@ pub async fn request_key_replay_is_idempotent_per_user(test: TestStore) {
     assert!(!original.replayed);
     assert_eq!(original.available, 8);
 
-    for quantity in [2, 1] {
-        let replay = store.book(keyed(&alice, quantity)).await.expect("replay");
-        assert!(replay.replayed, "same key, same user: a replay");
-        assert_eq!(replay.ticket, original.ticket, "the original ticket");
-        assert_eq!(replay.available, 8, "the current seats");
-    }
+    let replay = store.book(keyed(&alice, 2)).await.expect("replay");
+    assert!(replay.replayed, "same key, same user: a replay");
+    assert_eq!(replay.ticket, original.ticket, "the original ticket");
+    assert_eq!(replay.available, 8, "the current seats");
+
+    let other_event = make_event(store, "Replay elsewhere ", 10, 5).await;
+    assert_eq!(
+        store.book(keyed(&alice, 1)).await,
+        Err(StoreError::Conflict("request_key".to_owned())),
+        "same key, another quantity"
+    );
+    assert_eq!(
+        store
+            .book(BookingRequest {
+                request_key: Some("key-1".to_owned()),
+                ..booking(&alice, &other_event.id, 2)
+            })
+            .await,
+        Err(StoreError::Conflict("request_key".to_owned())),
+        "same key, another event"
+    );
+    assert_eq!(available(store, &other_event.id).await, 10);
     assert_eq!(available(store, &event.id).await, 8, "no second decrement");
     assert_eq!(
         store.tickets_for_user(&alice.id).await,

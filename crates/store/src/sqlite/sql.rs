@@ -454,6 +454,7 @@ fn check_booking<'a>(
             .and_then(|mut stmt| stmt.query_row(params![user_id, key], ticket_row).optional())
             .map_err(map_err)?;
         if let Some(ticket) = original {
+            crate::check_replay(&ticket, request)?;
             return Ok(Checked::Replay(Booking {
                 ticket,
                 available: entry.available,
