@@ -263,7 +263,10 @@ async fn a_retried_booking_with_the_same_request_key_books_once() {
         .await
         .expect("replay");
     assert_eq!(replayed, first);
-    assert_eq!(client.my_tickets().await.expect("tickets"), [first.clone()]);
+    assert_eq!(
+        client.my_tickets().await.expect("tickets"),
+        std::slice::from_ref(&first)
+    );
     assert_eq!(
         event(&client, &concert.id).await.available,
         concert.capacity - 2
@@ -275,7 +278,10 @@ async fn a_retried_booking_with_the_same_request_key_books_once() {
         let reused = again.book(event_id, quantity, Some("booking-1")).await;
         assert_eq!(code(reused), ErrorCode::Conflict);
     }
-    assert_eq!(again.my_tickets().await.expect("tickets"), [first.clone()]);
+    assert_eq!(
+        again.my_tickets().await.expect("tickets"),
+        std::slice::from_ref(&first)
+    );
     assert_eq!(
         event(&client, &elsewhere.id).await.available,
         elsewhere.capacity
