@@ -161,6 +161,12 @@ struct Cli {
     )]
     write_coalesce_ms: u64,
 
+    /// Password hashing worker threads (argon2id, ~19 MiB of working memory
+    /// each, kept and reused; logins are served before registrations).
+    /// Default: the number of CPUs.
+    #[arg(long, env = "COLISEUM_HASH_WORKERS", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    hash_workers: Option<u16>,
+
     /// PEM file with the server's certificate chain (leaf first), e.g. from
     /// a public CA; requires --tls-key. Without both, a self-signed
     /// certificate is generated in DATA_DIR/tls/ and reused.
@@ -347,6 +353,9 @@ async fn serve(cli: &Cli) -> Result<(), String> {
         chat_rate: cli.chat_rate,
         chat_burst: cli.chat_burst,
         write_coalesce: Duration::from_millis(cli.write_coalesce_ms),
+        hash_concurrency: cli
+            .hash_workers
+            .map_or(ServerConfig::default().hash_concurrency, usize::from),
         tls: identity
             .as_ref()
             .map(coliseum_tls::ServerIdentity::acceptor),
