@@ -231,6 +231,8 @@ fn deliver(peer: &Peer, frame: &Bytes) {
         Offer::Full => {
             if !peer.kill.is_cancelled() {
                 tracing::warn!("outbound queue full: disconnecting a slow reader");
+                // Free what it held now, not when its tasks wind down.
+                peer.outbox.discard();
                 peer.kill.cancel();
             }
         }
