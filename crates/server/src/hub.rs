@@ -10,20 +10,37 @@
 //!
 //! Presence is counted per user id: a user comes online with their first
 //! logged-in connection and goes offline when the last one logs out or
-//! disconnects; each transition is pushed to every logged-in client.
-//! Transitions and their pushes happen under one write lock, so every
-//! client sees them in the same order as the counts change.
+//! disconnects. Transitions are *coalesced* like seat counts (`seats`):
+//! a transition only marks its user changed; a flusher task pushes each
+//! changed user's *current* state to every logged-in client (latest state
+//! wins: a user who left and came back within the window is not announced
+//! at all). A change is held for [`PRESENCE_WINDOW`], and while changes
+//! keep coming in every window (a storm: 1,000 clients disconnecting at
+//! once) for up to [`PRESENCE_MAX_HOLD`], so the storm becomes one flush to
+//! the clients still connected at its end instead of one push per
+//! departure to every remaining client (issue 12: ~500,000 pushes for
+//! 1,000 departures before). A presence push is therefore 100 ms to 1 s
+//! late. Flushes happen under the write lock, so every client sees the
+//! pushes in the same order.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::time::Duration;
 
 use bytes::Bytes;
 use coliseum_protocol::response::OnlineData;
 use coliseum_protocol::{Push, encode_push};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::outbox::{Offer, Outbox};
+
+/// After a presence flush, changes are held at least this long.
+pub(crate) const PRESENCE_WINDOW: Duration = Duration::from_millis(100);
+/// While changes keep arriving in every window, they are held at most this
+/// long after the previous flush.
+pub(crate) const PRESENCE_MAX_HOLD: Duration = Duration::from_secs(1);
 
 /// Identifies one connection for the server's lifetime.
 pub(crate) type ConnId = u64;
@@ -55,10 +72,22 @@ struct Online {
     sessions: usize,
 }
 
+/// A user whose presence changed since the last flush.
+struct Changed {
+    /// Their name when it changed (used if they are offline by the flush).
+    username: String,
+    /// Whether clients were last told they are online.
+    was_online: bool,
+}
+
 #[derive(Default)]
 struct State {
     peers: HashMap<ConnId, Peer>,
     online: HashMap<String, Online>,
+    /// Presence changes not pushed yet, by user id.
+    changed: HashMap<String, Changed>,
+    /// Presence changes recorded so far (to tell whether a storm goes on).
+    changes: u64,
 }
 
 /// See the module docs.
@@ -66,9 +95,26 @@ struct State {
 pub(crate) struct Hub {
     state: RwLock<State>,
     next_id: AtomicU64,
+    /// This hub, for the presence flusher it starts (empty in unit tests:
+    /// they call [`Hub::flush_presence`] themselves).
+    me: Weak<Hub>,
+    /// Wakes the presence flusher.
+    presence_wake: Arc<Notify>,
+    /// The presence flusher was started.
+    flusher: AtomicBool,
 }
 
 impl Hub {
+    /// A hub that pushes presence through its own flusher task (started on
+    /// the first change, inside the tokio runtime; it ends when the hub is
+    /// dropped).
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
+            me: me.clone(),
+            ..Self::default()
+        })
+    }
+
     fn read(&self) -> RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(PoisonError::into_inner)
     }
@@ -110,8 +156,10 @@ impl Hub {
         let mut state = self.write();
         if let Some(peer) = state.peers.remove(&id)
             && let Some(member) = peer.member
+            && sign_off(&mut state, &member)
         {
-            sign_off(&mut state, &member);
+            drop(state);
+            self.presence_changed();
         }
     }
 
@@ -126,12 +174,56 @@ impl Hub {
             return;
         }
         let old = std::mem::replace(&mut peer.member, member.clone());
+        let mut changed = false;
         if let Some(old) = old {
-            sign_off(&mut state, &old);
+            changed |= sign_off(&mut state, &old);
         }
         if let Some(new) = member {
-            sign_on(&mut state, new);
+            changed |= sign_on(&mut state, new);
         }
+        drop(state);
+        if changed {
+            self.presence_changed();
+        }
+    }
+
+    /// Wakes the flusher (starting it on the first change).
+    fn presence_changed(&self) {
+        if !self.flusher.load(Ordering::Acquire)
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+            && let Some(hub) = self.me.upgrade()
+            && !self.flusher.swap(true, Ordering::AcqRel)
+        {
+            runtime.spawn(presence_flusher(
+                Arc::downgrade(&hub),
+                Arc::clone(&self.presence_wake),
+            ));
+        }
+        self.presence_wake.notify_one();
+    }
+
+    /// Pushes `presence` for every user whose state changed since the last
+    /// flush and differs from what clients were last told.
+    pub(crate) fn flush_presence(&self) {
+        let mut state = self.write();
+        if state.changed.is_empty() {
+            return;
+        }
+        let changed = std::mem::take(&mut state.changed);
+        for (user_id, change) in changed {
+            let now = state.online.get(&user_id).map(|o| o.username.clone());
+            let online = now.is_some();
+            if online != change.was_online {
+                let user = now.unwrap_or(change.username);
+                tracing::info!(%user, online, "presence");
+                announce(&state, user, online);
+            }
+        }
+    }
+
+    /// Presence changes recorded so far.
+    fn presence_changes(&self) -> u64 {
+        self.read().changes
     }
 
     /// A logged-in user changed their username: presence and `online` show
@@ -180,7 +272,8 @@ impl Hub {
     }
 }
 
-fn sign_on(state: &mut State, member: Member) {
+/// Counts a session of `member`; true when the user came online.
+fn sign_on(state: &mut State, member: Member) -> bool {
     let entry = state
         .online
         .entry(member.user_id.clone())
@@ -190,21 +283,71 @@ fn sign_on(state: &mut State, member: Member) {
         });
     entry.sessions += 1;
     if entry.sessions == 1 {
-        tracing::info!(user = %member.username, "user online");
-        announce(state, member.username, true);
+        record(state, member.user_id, member.username, false);
+        return true;
     }
+    false
 }
 
-fn sign_off(state: &mut State, member: &Member) {
+/// Ends a session of `member`; true when the user went offline.
+fn sign_off(state: &mut State, member: &Member) -> bool {
     let Some(entry) = state.online.get_mut(&member.user_id) else {
-        return;
+        return false;
     };
     entry.sessions = entry.sessions.saturating_sub(1);
     if entry.sessions == 0 {
         let username = entry.username.clone();
         state.online.remove(&member.user_id);
-        tracing::info!(user = %username, "user offline");
-        announce(state, username, false);
+        record(state, member.user_id.clone(), username, true);
+        return true;
+    }
+    false
+}
+
+/// Notes that `user_id` went from `was_online` to the opposite (the first
+/// change since the last flush keeps what clients were told).
+fn record(state: &mut State, user_id: String, username: String, was_online: bool) {
+    state.changes += 1;
+    state
+        .changed
+        .entry(user_id)
+        .and_modify(|c| c.username.clone_from(&username))
+        .or_insert(Changed {
+            username,
+            was_online,
+        });
+}
+
+/// Pushes coalesced presence (module docs) until the hub is gone.
+async fn presence_flusher(hub: Weak<Hub>, wake: Arc<Notify>) {
+    loop {
+        // Checked now and then so that the task ends with its server.
+        if tokio::time::timeout(PRESENCE_MAX_HOLD, wake.notified())
+            .await
+            .is_err()
+        {
+            if hub.strong_count() == 0 {
+                return;
+            }
+            continue;
+        }
+        let held_since = tokio::time::Instant::now();
+        let mut seen = match hub.upgrade() {
+            Some(strong) => strong.presence_changes(),
+            None => return,
+        };
+        loop {
+            tokio::time::sleep(PRESENCE_WINDOW).await;
+            let Some(strong) = hub.upgrade() else {
+                return;
+            };
+            let now = strong.presence_changes();
+            if now == seen || held_since.elapsed() >= PRESENCE_MAX_HOLD {
+                strong.flush_presence();
+                break;
+            }
+            seen = now;
+        }
     }
 }
 
@@ -299,6 +442,7 @@ mod tests {
         drain(&rb);
         drain(&rc);
         hub.set_member(a, member("1", "giulia"));
+        hub.flush_presence();
         let online = Push::Presence {
             user: "giulia".into(),
             online: true,
@@ -309,15 +453,15 @@ mod tests {
         // Second session of the same user: no push.
         hub.set_member(b, member("1", "giulia"));
         hub.set_member(c, member("2", "marco"));
+        hub.flush_presence();
         assert_eq!(drain(&ra).len(), 1);
         assert_eq!(hub.online().users, ["giulia", "marco"]);
+        assert_eq!(drain(&rc).len(), 1, "marco's arrival");
         hub.leave(a);
-        assert_eq!(
-            drain(&rc).len(),
-            1,
-            "only marco's arrival, giulia still online"
-        );
+        hub.flush_presence();
+        assert!(drain(&rc).is_empty(), "giulia is still online on b");
         hub.set_member(b, None);
+        hub.flush_presence();
         assert_eq!(
             drain(&rc),
             [Push::Presence {
@@ -327,6 +471,72 @@ mod tests {
             }]
         );
         assert_eq!(hub.online().count, 1);
+    }
+
+    #[test]
+    fn latest_presence_wins_within_a_flush() {
+        let hub = Hub::default();
+        let (a, ra, _) = join(&hub, 16);
+        let (b, _rb, _) = join(&hub, 16);
+        hub.set_member(a, member("1", "giulia"));
+        hub.flush_presence();
+        drain(&ra);
+        // marco comes and goes between two flushes: nobody hears of him.
+        hub.set_member(b, member("2", "marco"));
+        hub.set_member(b, None);
+        hub.flush_presence();
+        assert!(drain(&ra).is_empty());
+        // and back again: announced once, online.
+        hub.set_member(b, member("2", "marco"));
+        hub.set_member(b, None);
+        hub.set_member(b, member("2", "marco"));
+        hub.flush_presence();
+        assert_eq!(
+            drain(&ra),
+            [Push::Presence {
+                user: "marco".into(),
+                online: true,
+                count: 2
+            }]
+        );
+    }
+
+    /// Issue 12: N logged-in clients disconnecting at once cause at most
+    /// 10 × N presence pushes (today: ~N²/2). The departures are spread
+    /// over 300 ms, longer than one window, with the real flusher.
+    #[tokio::test(start_paused = true)]
+    async fn clients_leaving_at_once_cause_linear_presence_pushes() {
+        const N: usize = 200;
+        let hub = Hub::new();
+        let mut clients = Vec::new();
+        for i in 0..N {
+            let (id, rx, _) = join(&hub, 4 * N);
+            hub.set_member(id, member(&i.to_string(), &format!("user{i}")));
+            clients.push((id, rx));
+        }
+        // Let the arrivals' flushes happen, then forget them.
+        tokio::time::sleep(PRESENCE_MAX_HOLD * 3).await;
+        for (_, rx) in &clients {
+            drain(rx);
+        }
+        assert_eq!(hub.online().count, N as u64);
+        let mut pushes = 0;
+        for batch in clients.chunks(N / 10) {
+            for (id, rx) in batch {
+                pushes += drain(rx).len();
+                hub.leave(*id);
+            }
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        tokio::time::sleep(PRESENCE_MAX_HOLD * 3).await;
+        for (_, rx) in &clients {
+            pushes += drain(rx).len();
+        }
+        assert_eq!(hub.online().count, 0);
+        assert!(
+            pushes <= 10 * N,
+            "{pushes} presence pushes for {N} departures"
+        );
     }
 
     #[test]
