@@ -13,8 +13,9 @@
 //! disconnects. Transitions are *coalesced* like seat counts (`seats`):
 //! a transition only marks its user changed; a flusher task pushes each
 //! changed user's *current* state to every logged-in client (latest state
-//! wins: a user who left and came back within the window is not announced
-//! at all). A change is held for [`PRESENCE_WINDOW`], and while changes
+//! wins: a user who came and went within the window is announced once, as
+//! offline; never suppressed, since a client may have seen the user online
+//! through `online` meanwhile). A change is held for [`PRESENCE_WINDOW`], and while changes
 //! keep coming in every window (a storm: 1,000 clients disconnecting at
 //! once) for up to [`PRESENCE_MAX_HOLD`], so the storm becomes one flush to
 //! the clients still connected at its end instead of one push per
@@ -76,8 +77,6 @@ struct Online {
 struct Changed {
     /// Their name when it changed (used if they are offline by the flush).
     username: String,
-    /// Whether clients were last told they are online.
-    was_online: bool,
 }
 
 #[derive(Default)]
@@ -202,8 +201,8 @@ impl Hub {
         self.presence_wake.notify_one();
     }
 
-    /// Pushes `presence` for every user whose state changed since the last
-    /// flush and differs from what clients were last told.
+    /// Pushes `presence` with the current state of every user whose state
+    /// changed since the last flush.
     pub(crate) fn flush_presence(&self) {
         let mut state = self.write();
         if state.changed.is_empty() {
@@ -213,11 +212,9 @@ impl Hub {
         for (user_id, change) in changed {
             let now = state.online.get(&user_id).map(|o| o.username.clone());
             let online = now.is_some();
-            if online != change.was_online {
-                let user = now.unwrap_or(change.username);
-                tracing::info!(%user, online, "presence");
-                announce(&state, user, online);
-            }
+            let user = now.unwrap_or(change.username);
+            tracing::info!(%user, online, "presence");
+            announce(&state, user, online);
         }
     }
 
@@ -283,7 +280,7 @@ fn sign_on(state: &mut State, member: Member) -> bool {
         });
     entry.sessions += 1;
     if entry.sessions == 1 {
-        record(state, member.user_id, member.username, false);
+        record(state, member.user_id, member.username);
         return true;
     }
     false
@@ -298,24 +295,20 @@ fn sign_off(state: &mut State, member: &Member) -> bool {
     if entry.sessions == 0 {
         let username = entry.username.clone();
         state.online.remove(&member.user_id);
-        record(state, member.user_id.clone(), username, true);
+        record(state, member.user_id.clone(), username);
         return true;
     }
     false
 }
 
-/// Notes that `user_id` went from `was_online` to the opposite (the first
-/// change since the last flush keeps what clients were told).
-fn record(state: &mut State, user_id: String, username: String, was_online: bool) {
+/// Notes that `user_id` came online or went offline.
+fn record(state: &mut State, user_id: String, username: String) {
     state.changes += 1;
     state
         .changed
         .entry(user_id)
         .and_modify(|c| c.username.clone_from(&username))
-        .or_insert(Changed {
-            username,
-            was_online,
-        });
+        .or_insert(Changed { username });
 }
 
 /// Pushes coalesced presence (module docs) until the hub is gone.
@@ -481,11 +474,18 @@ mod tests {
         hub.set_member(a, member("1", "giulia"));
         hub.flush_presence();
         drain(&ra);
-        // marco comes and goes between two flushes: nobody hears of him.
+        // marco comes and goes between two flushes: one push, offline.
         hub.set_member(b, member("2", "marco"));
         hub.set_member(b, None);
         hub.flush_presence();
-        assert!(drain(&ra).is_empty());
+        assert_eq!(
+            drain(&ra),
+            [Push::Presence {
+                user: "marco".into(),
+                online: false,
+                count: 1
+            }]
+        );
         // and back again: announced once, online.
         hub.set_member(b, member("2", "marco"));
         hub.set_member(b, None);
