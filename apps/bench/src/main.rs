@@ -160,6 +160,11 @@ struct ServerInfo {
     pid: Option<u32>,
     launched: bool,
     extra_flags: Vec<String>,
+    /// `VmRSS` at the end of the run, bytes.
+    vmrss_bytes: Option<u64>,
+    /// `VmHWM` (peak RSS since the server started) at the end of the run,
+    /// bytes.
+    vmhwm_bytes: Option<u64>,
 }
 
 /// The JSON line.
@@ -282,6 +287,8 @@ fn run(cli: &Cli) -> Result<(Outcome, String)> {
             pid: target.pid,
             launched: target.is_launched(),
             extra_flags: target.extra_flags(),
+            vmrss_bytes: target.pid.and_then(procstat::rss_bytes),
+            vmhwm_bytes: target.pid.and_then(procstat::hwm_bytes),
         },
     };
     let line = serde_json::to_string(&line)
