@@ -20,8 +20,11 @@
 //! once) for up to [`PRESENCE_MAX_HOLD`], so the storm becomes one flush to
 //! the clients still connected at its end instead of one push per
 //! departure to every remaining client (issue 12: ~500,000 pushes for
-//! 1,000 departures before). A presence push is therefore 100 ms to 1 s
-//! late. Flushes happen under the write lock, so every client sees the
+//! 1,000 departures before). One flush announces at most
+//! [`PRESENCE_BATCH`] users; more wait for the next window, so an arrival
+//! storm (every arrival must reach every member: N² pushes) is paced
+//! instead of landing in every outbox at once. A presence push is
+//! therefore 100 ms to 1 s late, more during an arrival storm. Flushes happen under the write lock, so every client sees the
 //! pushes in the same order.
 
 use std::collections::HashMap;
@@ -42,6 +45,12 @@ pub(crate) const PRESENCE_WINDOW: Duration = Duration::from_millis(100);
 /// While changes keep arriving in every window, they are held at most this
 /// long after the previous flush.
 pub(crate) const PRESENCE_MAX_HOLD: Duration = Duration::from_secs(1);
+/// Most users announced by one flush; the rest wait for the next window.
+/// Each announcement is one frame to every logged-in client, so this
+/// bounds what one flush adds to an outbox (64 frames, ~5 KiB, far below
+/// the slow-reader bounds) and to the server's memory (members × 64
+/// frames), however many users arrive at once.
+pub(crate) const PRESENCE_BATCH: usize = 64;
 
 /// Identifies one connection for the server's lifetime.
 pub(crate) type ConnId = u64;
@@ -201,21 +210,26 @@ impl Hub {
         self.presence_wake.notify_one();
     }
 
-    /// Pushes `presence` with the current state of every user whose state
-    /// changed since the last flush.
-    pub(crate) fn flush_presence(&self) {
+    /// Pushes `presence` with the current state of up to
+    /// [`PRESENCE_BATCH`] users whose state changed since they were last
+    /// announced. True when more are waiting.
+    pub(crate) fn flush_presence(&self) -> bool {
         let mut state = self.write();
         if state.changed.is_empty() {
-            return;
+            return false;
         }
-        let changed = std::mem::take(&mut state.changed);
-        for (user_id, change) in changed {
+        let batch: Vec<String> = state.changed.keys().take(PRESENCE_BATCH).cloned().collect();
+        for user_id in batch {
+            let Some(change) = state.changed.remove(&user_id) else {
+                continue;
+            };
             let now = state.online.get(&user_id).map(|o| o.username.clone());
             let online = now.is_some();
             let user = now.unwrap_or(change.username);
             tracing::info!(%user, online, "presence");
             announce(&state, user, online);
         }
+        !state.changed.is_empty()
     }
 
     /// Presence changes recorded so far.
@@ -324,7 +338,7 @@ async fn presence_flusher(hub: Weak<Hub>, wake: Arc<Notify>) {
             }
             continue;
         }
-        let held_since = tokio::time::Instant::now();
+        let mut held_since = tokio::time::Instant::now();
         let mut seen = match hub.upgrade() {
             Some(strong) => strong.presence_changes(),
             None => return,
@@ -336,8 +350,11 @@ async fn presence_flusher(hub: Weak<Hub>, wake: Arc<Notify>) {
             };
             let now = strong.presence_changes();
             if now == seen || held_since.elapsed() >= PRESENCE_MAX_HOLD {
-                strong.flush_presence();
-                break;
+                if !strong.flush_presence() {
+                    break;
+                }
+                // More than one batch waits: the next one a window later.
+                held_since = tokio::time::Instant::now();
             }
             seen = now;
         }
@@ -499,6 +516,36 @@ mod tests {
                 count: 2
             }]
         );
+    }
+
+    /// An arrival storm is announced [`PRESENCE_BATCH`] users per flush.
+    #[test]
+    fn one_flush_announces_at_most_a_batch() {
+        let hub = Hub::default();
+        let n = PRESENCE_BATCH * 2 + 5;
+        let (watcher, rx, _) = join(&hub, 4 * n);
+        hub.set_member(watcher, member("w", "watcher"));
+        let mut ids = Vec::new();
+        for i in 0..n {
+            let (id, _, _) = join(&hub, 4 * n);
+            hub.set_member(id, member(&i.to_string(), &format!("user{i}")));
+            ids.push(id);
+        }
+        drain(&rx);
+        let mut flushes = 0;
+        let mut announced = 0;
+        loop {
+            let more = hub.flush_presence();
+            let got = drain(&rx).len();
+            assert!(got <= PRESENCE_BATCH, "{got} presence frames in one flush");
+            announced += got;
+            flushes += 1;
+            if !more {
+                break;
+            }
+        }
+        assert_eq!(announced, n + 1, "everyone, the watcher included");
+        assert_eq!(flushes, 3);
     }
 
     /// Issue 12: N logged-in clients disconnecting at once cause at most
