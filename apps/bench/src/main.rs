@@ -1,7 +1,7 @@
 //! `coliseum-bench`: the load generator of the Coliseum server (issue 6).
 //!
 //! ```text
-//! coliseum-bench fanout --clients C --senders S --rate R --secs D
+//! coliseum-bench fanout --clients C --senders S --rate R --secs D [--proto irc --addr A]
 //! coliseum-bench onsale --buyers B --capacity K --max-per-user M
 //! coliseum-bench idle   --clients C
 //! coliseum-bench login  --clients C
@@ -215,6 +215,15 @@ fn run(cli: &Cli) -> Result<(Outcome, String)> {
         )));
     }
     cli.scenario.check()?;
+    if let Scenario::Fanout(args) = &cli.scenario
+        && args.proto == scenarios::fanout::Proto::Irc
+        && cli.addr.is_none()
+    {
+        return Err(BenchError::Setup(
+            "fanout --proto irc drives a running IRC server: give its --addr (and --server-pid)"
+                .into(),
+        ));
+    }
     let options = TargetOptions {
         addr: cli.addr,
         server_pid: cli.server_pid,

@@ -67,6 +67,22 @@ pub struct FanoutArgs {
     /// After sending stops, how long to wait for missing deliveries.
     #[arg(long, default_value_t = 10.0)]
     pub drain_secs: f64,
+    /// The protocol spoken: `coliseum` (default; launches or drives a
+    /// Coliseum server) or `irc` (drives the IRC server given by `--addr`,
+    /// e.g. ngIRCd, with `--server-pid` for its CPU; see
+    /// [`crate::scenarios::fanout_irc`]).
+    #[arg(long, value_enum, default_value_t = Proto::Coliseum)]
+    pub proto: Proto,
+}
+
+/// The server's protocol (see [`FanoutArgs::proto`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    /// Coliseum's length-prefixed JSON frames.
+    Coliseum,
+    /// IRC (RFC 1459 lines): NICK/USER, JOIN, PRIVMSG.
+    Irc,
 }
 
 /// How fan-out receivers read their pushes (see [`FanoutArgs::receivers`]).
@@ -134,6 +150,10 @@ struct FanoutReport {
     delivery_secs: f64,
     latency: LatencySummary,
     ack_latency: LatencySummary,
+    /// Server CPU µs per delivery over the measured phase.
+    server_cpu_us_per_delivery: Option<f64>,
+    /// Deliveries per server CPU-second (compare with `fanout --proto irc`).
+    deliveries_per_server_cpu_sec: Option<f64>,
     setup_secs: f64,
     #[serde(flatten)]
     cpu: CpuReport,
@@ -194,6 +214,9 @@ pub async fn run(
     setup_concurrency: usize,
 ) -> Result<Outcome> {
     args.check()?;
+    if args.proto == Proto::Irc {
+        return super::fanout_irc::run(target, args, connect_concurrency).await;
+    }
     let clients = usize::try_from(args.clients).unwrap_or(usize::MAX);
     let senders = usize::try_from(args.senders).unwrap_or(usize::MAX);
     let accounts_n = usize::try_from(args.accounts()).unwrap_or(usize::MAX);
@@ -313,6 +336,10 @@ pub async fn run(
     }
     let delivery_secs = last.map_or(0.0, |l| l.saturating_duration_since(start).as_secs_f64());
     let lost = expected.saturating_sub(count);
+    let per_delivery = cpu
+        .server_cpu_secs
+        .filter(|_| count > 0)
+        .map(|s| s * 1e6 / count as f64);
     let report = FanoutReport {
         clients: args.clients,
         senders: args.senders,
@@ -332,6 +359,8 @@ pub async fn run(
         delivery_secs,
         latency: latencies.summary(),
         ack_latency: sent.acks.summary(),
+        server_cpu_us_per_delivery: per_delivery,
+        deliveries_per_server_cpu_sec: per_delivery.filter(|u| *u > 0.0).map(|u| 1e6 / u),
         setup_secs,
         cpu,
     };
