@@ -69,6 +69,7 @@ impl Shared {
     pub(crate) fn stats(&self) -> ServerStats {
         let mut stats = self.counters.snapshot();
         stats.password_verifications = self.passwords.verifications();
+        stats.presence_pushes = self.hub.presence_pushes();
         stats
     }
 }

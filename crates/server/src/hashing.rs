@@ -137,12 +137,14 @@ pub(crate) fn verify_with(memory: &mut Memory, password: &[u8], phc: &str) -> bo
         return false;
     };
     let blocks = params.block_count();
-    let hashed = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
-        password,
-        salt,
-        out,
-        memory.blocks(blocks),
-    );
+    let argon2 = Argon2::new(algorithm, version, params);
+    let hashed = if blocks <= params_block_count() {
+        argon2.hash_password_into_with_memory(password, salt, out, memory.blocks(blocks))
+    } else {
+        // More than our own cost: memory for this hash only, given back
+        // afterwards, so the reused block set never grows past ours.
+        argon2.hash_password_into_with_memory(password, salt, out, Memory::default().blocks(blocks))
+    };
     hashed.is_ok() && Output::new(out).is_ok_and(|computed| computed == expected)
 }
 
@@ -163,6 +165,10 @@ enum Job {
         phc: String,
         reply: oneshot::Sender<bool>,
     },
+    /// Tests: holds its worker until the sender side is used or dropped
+    /// (queued with the verifications).
+    #[cfg(test)]
+    Gate(std::sync::mpsc::Receiver<()>),
 }
 
 impl Job {
@@ -171,6 +177,8 @@ impl Job {
         match self {
             Self::Hash { reply, .. } => reply.is_closed(),
             Self::Verify { reply, .. } => reply.is_closed(),
+            #[cfg(test)]
+            Self::Gate(_) => false,
         }
     }
 
@@ -186,6 +194,10 @@ impl Job {
                 reply,
             } => {
                 let _ = reply.send(verify_with(memory, password.as_bytes(), &phc));
+            }
+            #[cfg(test)]
+            Self::Gate(release) => {
+                let _ = release.recv();
             }
         }
     }
@@ -215,6 +227,9 @@ impl Queue {
 struct Inner {
     queue: Mutex<Queue>,
     ready: Condvar,
+    /// Tests: the password of every job run, in the order run.
+    #[cfg(test)]
+    ran: Mutex<Vec<String>>,
 }
 
 impl Inner {
@@ -273,6 +288,8 @@ impl HashPool {
         }
         match job {
             Job::Verify { .. } => queue.verifications.push_back(job),
+            #[cfg(test)]
+            Job::Gate(_) => queue.verifications.push_back(job),
             Job::Hash { .. } => queue.hashes.push_back(job),
         }
         drop(queue);
@@ -333,6 +350,14 @@ fn work(inner: &Inner) {
             }
         };
         if !job.abandoned() {
+            #[cfg(test)]
+            if let Job::Hash { password, .. } | Job::Verify { password, .. } = &job {
+                inner
+                    .ran
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(password.clone());
+            }
             job.run(&mut memory);
         }
     }
@@ -384,42 +409,75 @@ mod tests {
             .to_string();
         assert!(verify_with(&mut memory, b"pw", &phc));
         assert!(!verify_with(&mut memory, b"px", &phc));
+        // Twice our memory cost: verified, in memory given back afterwards.
+        let bigger = Params::new(2 * M_COST_KIB, 1, 1, None).expect("params");
+        let phc = Argon2::new(Algorithm::Argon2id, Version::V0x13, bigger)
+            .hash_password(b"pw", &salt)
+            .expect("hash")
+            .to_string();
+        assert!(verify_with(&mut memory, b"pw", &phc));
         let huge = "$argon2id$v=19$m=4000000,t=2,p=1$c29tZXNhbHRmb3JkdW1teQ$IS4XY0PsSe1Sr4mDlJ8XMwqxPfLf2rlXhNXRBgnEOeo";
         assert!(!verify_with(&mut memory, b"pw", huge));
         assert!(
             memory.blocks.len() <= params().block_count(),
-            "never grown for a refused hash"
+            "never grown past our own cost"
         );
     }
 
-    /// Verifications queued behind hashes are taken first; within a kind,
-    /// first come first served.
-    #[test]
-    fn verifications_jump_the_queue_of_hashes() {
-        let mut queue = Queue::default();
-        let mut answers = Vec::new();
-        for password in ["h1", "h2"] {
+    /// Issue 11, point 9, through the real pool: its one worker is busy
+    /// while registrations and then logins queue; once it is free, the
+    /// logins are served first, each kind in arrival order.
+    #[tokio::test]
+    async fn logins_are_served_before_queued_registrations() {
+        let pool = HashPool::new(1);
+        let (release, gate) = std::sync::mpsc::channel();
+        pool.submit(Job::Gate(gate));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !pool.inner.lock().verifications.is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the worker never took the gate"
+            );
+            tokio::task::yield_now().await;
+        }
+        let phc = hash_with(&mut Memory::default(), b"login-1").expect("hash");
+        let mut registrations = Vec::new();
+        for password in ["register-1", "register-2"] {
             let (reply, answer) = oneshot::channel();
-            queue.hashes.push_back(Job::Hash {
+            pool.submit(Job::Hash {
                 password: password.into(),
                 reply,
             });
-            answers.push(answer);
+            registrations.push(answer);
         }
-        for password in ["v1", "v2"] {
-            let (reply, _answer) = oneshot::channel();
-            queue.verifications.push_back(Job::Verify {
+        let mut logins = Vec::new();
+        for password in ["login-1", "login-2"] {
+            let (reply, answer) = oneshot::channel();
+            pool.submit(Job::Verify {
                 password: password.into(),
-                phc: String::new(),
+                phc: phc.clone(),
                 reply,
             });
+            logins.push(answer);
         }
-        let taken: Vec<String> = std::iter::from_fn(|| queue.next())
-            .map(|job| match job {
-                Job::Hash { password, .. } | Job::Verify { password, .. } => password,
-            })
+        drop(release);
+        let matched: Vec<bool> = futures::future::join_all(logins)
+            .await
+            .into_iter()
+            .map(|answer| answer.expect("answered"))
             .collect();
-        assert_eq!(taken, ["v1", "v2", "h1", "h2"]);
+        assert_eq!(matched, [true, false]);
+        for answer in registrations {
+            let hashed = answer.await.expect("answered").expect("hash");
+            assert!(hashed.starts_with("$argon2id$"), "{hashed}");
+        }
+        let ran = pool
+            .inner
+            .ran
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        assert_eq!(ran, ["login-1", "login-2", "register-1", "register-2"]);
     }
 
     #[tokio::test]

@@ -110,6 +110,9 @@ pub(crate) struct Hub {
     presence_wake: Arc<Notify>,
     /// The presence flusher was started.
     flusher: AtomicBool,
+    /// Presence frames queued to clients so far
+    /// ([`crate::ServerStats::presence_pushes`]).
+    presence_pushes: AtomicU64,
 }
 
 impl Hub {
@@ -227,9 +230,15 @@ impl Hub {
             let online = now.is_some();
             let user = now.unwrap_or(change.username);
             tracing::info!(%user, online, "presence");
-            announce(&state, user, online);
+            let pushed = announce(&state, user, online);
+            self.presence_pushes.fetch_add(pushed, Ordering::Relaxed);
         }
         !state.changed.is_empty()
+    }
+
+    /// Presence frames queued to clients so far.
+    pub(crate) fn presence_pushes(&self) -> u64 {
+        self.presence_pushes.load(Ordering::Relaxed)
     }
 
     /// Presence changes recorded so far.
@@ -361,20 +370,26 @@ async fn presence_flusher(hub: Weak<Hub>, wake: Arc<Notify>) {
     }
 }
 
-fn announce(state: &State, user: String, online: bool) {
+/// Pushes one presence change to every logged-in client; returns how many
+/// frames were offered.
+fn announce(state: &State, user: String, online: bool) -> u64 {
     let count = u64::try_from(state.online.len()).unwrap_or(u64::MAX);
     let frame = encode_push(&Push::Presence {
         user,
         online,
         count,
     });
-    deliver_to_members(state, &frame);
+    deliver_to_members(state, &frame)
 }
 
-fn deliver_to_members(state: &State, frame: &Bytes) {
+/// Offers `frame` to every logged-in client; returns how many.
+fn deliver_to_members(state: &State, frame: &Bytes) -> u64 {
+    let mut offered = 0;
     for peer in state.peers.values().filter(|p| p.member.is_some()) {
         deliver(peer, frame);
+        offered += 1;
     }
+    offered
 }
 
 fn deliver(peer: &Peer, frame: &Bytes) {

@@ -28,6 +28,9 @@ pub struct ServerStats {
     pub connections_refused_full: u64,
     /// Connections closed by the handshake or idle timeout.
     pub connections_timed_out: u64,
+    /// `presence` frames queued to clients (one per logged-in client per
+    /// announced change; merged per user, `docs/protocol.md`).
+    pub presence_pushes: u64,
 }
 
 /// The live counters behind [`ServerStats`].
@@ -59,6 +62,7 @@ impl Counters {
             connections_refused_per_ip: get(&self.connections_refused_per_ip),
             connections_refused_full: get(&self.connections_refused_full),
             connections_timed_out: get(&self.connections_timed_out),
+            presence_pushes: 0,
         }
     }
 }
