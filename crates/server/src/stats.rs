@@ -1,7 +1,7 @@
-//! Counters of the security limits, readable while the server runs
-//! ([`crate::Server::stats`], [`crate::ServerHandle::stats`]): what tests
-//! assert on (e.g. that a throttled login never reached argon2) and what an
-//! operator can watch.
+//! Counters of the security limits, and of presence pushes, readable while
+//! the server runs ([`crate::Server::stats`], [`crate::ServerHandle::stats`]):
+//! what tests assert on (e.g. that a throttled login never reached argon2,
+//! that a mass departure caused few pushes) and what an operator can watch.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
