@@ -160,20 +160,22 @@ struct FanoutReport {
 }
 
 /// What one receiver saw.
-struct Received {
-    count: u64,
+pub(super) struct Received {
+    /// This run's messages received.
+    pub(super) count: u64,
     /// End-to-end latencies in µs, in arrival order. A plain vector, put
     /// into one histogram after the run: recording into a ~180 KiB
     /// histogram per receiver (1,000 of them) missed the cache on every
     /// delivery (12 % of the bench's CPU, profiled).
     latencies: Vec<u32>,
     last: Option<Instant>,
-    closed: bool,
+    /// The connection closed before the end.
+    pub(super) closed: bool,
 }
 
 impl Received {
     /// Nothing received yet.
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self {
             count: 0,
             latencies: Vec::new(),
@@ -185,7 +187,7 @@ impl Received {
     /// Records one delivery of a message stamped `stamp` (ns since the
     /// shared base) arriving now: its end-to-end latency and arrival time.
     /// The caller adds it to `count`.
-    fn record(&mut self, stamp: u64) {
+    pub(super) fn record(&mut self, stamp: u64) {
         let now = Instant::now();
         let micros = stamp_of(now).saturating_sub(stamp) / 1000;
         self.latencies
@@ -319,21 +321,12 @@ pub async fn run(
     let cpu = watch.stop();
     stop.cancel();
 
-    let mut latencies = Latencies::new();
-    let mut count = 0;
-    let mut last: Option<Instant> = None;
-    let mut disconnected = 0;
-    for task in receivers {
-        let r = task
-            .await
-            .map_err(|e| BenchError::Setup(format!("receiver task failed: {e}")))?;
-        count += r.count;
-        r.latencies
-            .iter()
-            .for_each(|&micros| latencies.record_micros(u64::from(micros)));
-        last = last.max(r.last);
-        disconnected += u64::from(r.closed);
-    }
+    let Collected {
+        latencies,
+        count,
+        last,
+        disconnected,
+    } = collect(receivers).await?;
     let delivery_secs = last.map_or(0.0, |l| l.saturating_duration_since(start).as_secs_f64());
     let lost = expected.saturating_sub(count);
     let per_delivery = cpu
@@ -364,16 +357,7 @@ pub async fn run(
         setup_secs,
         cpu,
     };
-    let mut violations = Vec::new();
-    if lost > 0 {
-        violations.push(format!("{lost} of {expected} deliveries lost"));
-    }
-    if disconnected > 0 {
-        violations.push(format!("{disconnected} clients were disconnected"));
-    }
-    if sent.ok == 0 {
-        violations.push("no message was sent".to_owned());
-    }
+    let mut violations = delivery_violations(lost, expected, disconnected, sent.ok);
     if sent.errors > 0 {
         violations.push(format!(
             "{} chat_send calls failed (first: {})",
@@ -416,6 +400,66 @@ pub async fn run(
         cpu.line(),
     );
     Ok(Outcome::new(&report, summary, violations))
+}
+
+/// Every receiver's findings together.
+pub(super) struct Collected {
+    /// End-to-end latencies of every delivery.
+    pub latencies: Latencies,
+    /// Deliveries.
+    pub count: u64,
+    /// The last delivery's arrival.
+    pub last: Option<Instant>,
+    /// Receivers whose connection closed before the end.
+    pub disconnected: u64,
+}
+
+/// Waits for every receiver task and merges what they saw.
+///
+/// # Errors
+/// [`BenchError::Setup`] if a receiver task panicked.
+pub(super) async fn collect(
+    receivers: Vec<tokio::task::JoinHandle<Received>>,
+) -> Result<Collected> {
+    let mut all = Collected {
+        latencies: Latencies::new(),
+        count: 0,
+        last: None,
+        disconnected: 0,
+    };
+    for task in receivers {
+        let r = task
+            .await
+            .map_err(|e| BenchError::Setup(format!("receiver task failed: {e}")))?;
+        all.count += r.count;
+        r.latencies
+            .iter()
+            .for_each(|&micros| all.latencies.record_micros(u64::from(micros)));
+        all.last = all.last.max(r.last);
+        all.disconnected += u64::from(r.closed);
+    }
+    Ok(all)
+}
+
+/// The correctness violations of a fan-out: lost deliveries, disconnected
+/// clients, nothing sent.
+pub(super) fn delivery_violations(
+    lost: u64,
+    expected: u64,
+    disconnected: u64,
+    sent: u64,
+) -> Vec<String> {
+    let mut violations = Vec::new();
+    if lost > 0 {
+        violations.push(format!("{lost} of {expected} deliveries lost"));
+    }
+    if disconnected > 0 {
+        violations.push(format!("{disconnected} clients were disconnected"));
+    }
+    if sent == 0 {
+        violations.push("no message was sent".to_owned());
+    }
+    violations
 }
 
 /// Counts this run's chat pushes on one connection and records their

@@ -29,13 +29,11 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::fanout::FanoutArgs;
+use super::fanout::{Collected, FanoutArgs, Received, collect, delivery_violations};
 use super::{CpuReport, Outcome, Stopwatch};
 use crate::error::{BenchError, Result};
 use crate::setup::{self, RunNames};
-use crate::stats::{
-    Latencies, LatencySummary, parse_stamp, per_sec, stamp_of, stamp_text, time_base,
-};
+use crate::stats::{LatencySummary, parse_stamp, per_sec, stamp_of, stamp_text, time_base};
 use crate::target::Target;
 
 /// How long registering and joining may take per client.
@@ -143,15 +141,6 @@ async fn connect(addr: std::net::SocketAddr, nick: &str, channel: &str) -> Resul
         .map_err(|_| BenchError::Setup(format!("irc client {nick}: handshake timed out")))?
 }
 
-/// What one client saw.
-#[derive(Default)]
-struct Received {
-    count: u64,
-    latencies: Vec<u32>,
-    last: Option<Instant>,
-    closed: bool,
-}
-
 /// Reads lines until `stop`: counts this run's messages (and their
 /// latency), answers `PING` when it holds the writer, and hands each `PONG`
 /// to `acks` (a sender's window).
@@ -163,7 +152,7 @@ async fn receive(
     delivered: Arc<AtomicU64>,
     acks: Option<Arc<Semaphore>>,
 ) -> Received {
-    let mut out = Received::default();
+    let mut out = Received::new();
     let mut line = String::new();
     let stopped = stop.cancelled();
     tokio::pin!(stopped);
@@ -184,11 +173,7 @@ async fn receive(
         match parsed.command {
             "PRIVMSG" => {
                 if let Some(stamp) = parsed.params.last().and_then(|t| parse_stamp(t, &tag)) {
-                    let now = Instant::now();
-                    let micros = stamp_of(now).saturating_sub(stamp) / 1000;
-                    out.latencies
-                        .push(u32::try_from(micros).unwrap_or(u32::MAX));
-                    out.last = Some(now);
+                    out.record(stamp);
                     out.count += 1;
                     delivered.fetch_add(1, Ordering::Relaxed);
                 }
@@ -408,21 +393,12 @@ pub async fn run(
     let cpu = watch.stop();
     stop.cancel();
 
-    let mut latencies = Latencies::new();
-    let mut count = 0;
-    let mut last: Option<Instant> = None;
-    let mut disconnected = 0;
-    for task in receivers {
-        let r = task
-            .await
-            .map_err(|e| BenchError::Setup(format!("receiver task failed: {e}")))?;
-        count += r.count;
-        r.latencies
-            .iter()
-            .for_each(|&micros| latencies.record_micros(u64::from(micros)));
-        last = last.max(r.last);
-        disconnected += u64::from(r.closed);
-    }
+    let Collected {
+        latencies,
+        count,
+        last,
+        disconnected,
+    } = collect(receivers).await?;
     drop(writers);
     let delivery_secs = last.map_or(0.0, |l| l.saturating_duration_since(start).as_secs_f64());
     let lost = expected.saturating_sub(count);
@@ -453,16 +429,7 @@ pub async fn run(
         setup_secs,
         cpu,
     };
-    let mut violations = Vec::new();
-    if lost > 0 {
-        violations.push(format!("{lost} of {expected} deliveries lost"));
-    }
-    if disconnected > 0 {
-        violations.push(format!("{disconnected} clients were disconnected"));
-    }
-    if sent.ok == 0 {
-        violations.push("no message was sent".to_owned());
-    }
+    let mut violations = delivery_violations(lost, expected, disconnected, sent.ok);
     if sent.errors > 0 {
         violations.push(format!("{} PRIVMSG writes failed", sent.errors));
     }
