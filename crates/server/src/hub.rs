@@ -564,11 +564,13 @@ mod tests {
     }
 
     /// Issue 12: N logged-in clients disconnecting at once cause at most
-    /// 10 × N presence pushes (today: ~N²/2). The departures are spread
-    /// over 300 ms, longer than one window, with the real flusher.
+    /// 10 × N presence pushes (before: ~N²/2), at the issue's scale
+    /// (N = 1,000). The departures are spread over 300 ms, longer than one
+    /// window, with the real flusher; `presence_pushes` counts them all. A
+    /// watcher stays and ends up knowing that everyone else left.
     #[tokio::test(start_paused = true)]
     async fn clients_leaving_at_once_cause_linear_presence_pushes() {
-        const N: usize = 200;
+        const N: usize = 1000;
         let hub = Hub::new();
         let mut clients = Vec::new();
         for i in 0..N {
@@ -582,19 +584,41 @@ mod tests {
             drain(rx);
         }
         assert_eq!(hub.online().count, N as u64);
+        let counted_before = hub.presence_pushes();
         let mut pushes = 0;
-        for batch in clients.chunks(N / 10) {
+        let ((_, watcher), leavers) = clients.split_first().expect("clients");
+        let mut watcher_view: std::collections::BTreeSet<String> =
+            (1..N).map(|i| format!("user{i}")).collect();
+        // Applies the watcher's pushes to its view; returns how many.
+        let see = |view: &mut std::collections::BTreeSet<String>, frames: Vec<Push>| {
+            let count = frames.len();
+            for push in frames {
+                if let Push::Presence { user, online, .. } = push {
+                    if online {
+                        view.insert(user);
+                    } else {
+                        view.remove(&user);
+                    }
+                }
+            }
+            count
+        };
+        for batch in leavers.chunks(N / 10) {
             for (id, rx) in batch {
                 pushes += drain(rx).len();
                 hub.leave(*id);
             }
+            pushes += see(&mut watcher_view, drain(watcher));
             tokio::time::sleep(Duration::from_millis(30)).await;
         }
         tokio::time::sleep(PRESENCE_MAX_HOLD * 3).await;
-        for (_, rx) in &clients {
+        pushes += see(&mut watcher_view, drain(watcher));
+        for (_, rx) in leavers {
             pushes += drain(rx).len();
         }
-        assert_eq!(hub.online().count, 0);
+        assert!(watcher_view.is_empty(), "{watcher_view:?} still online");
+        assert_eq!(hub.online().users, ["user0"]);
+        assert_eq!(hub.presence_pushes() - counted_before, pushes as u64);
         assert!(
             pushes <= 10 * N,
             "{pushes} presence pushes for {N} departures"
@@ -613,6 +637,42 @@ mod tests {
         assert!(slow_kill.is_cancelled());
         assert!(!fast_kill.is_cancelled());
         assert_eq!(drain(&fast_rx).len(), 2);
+    }
+
+    /// Issue 12: a member that stops reading while 8 KB chat messages flow
+    /// is dropped once its queue would pass the byte bound (long before the
+    /// frame bound), and what was queued for it is freed at once; a reader
+    /// is not affected.
+    #[test]
+    fn a_client_that_stops_reading_is_dropped_at_the_byte_bound_and_freed() {
+        const BOUND: usize = 1024 * 1024;
+        let hub = Hub::default();
+        let stalled = Arc::new(Outbox::with_byte_limit(1024, BOUND));
+        let stalled_kill = CancellationToken::new();
+        let s = hub.join(Arc::clone(&stalled), stalled_kill.clone(), |_| {
+            Bytes::from_static(b"{}")
+        });
+        hub.set_member(s, member("1", "stalled"));
+        let (r, reader, reader_kill) = join(&hub, 1024);
+        hub.set_member(r, member("2", "reader"));
+        hub.flush_presence();
+        drain(&reader);
+        let text = "x".repeat(8 * 1024);
+        let mut pushed = 0;
+        while !stalled_kill.is_cancelled() && pushed < 1000 {
+            hub.broadcast_members(&Push::Shutdown {
+                reason: text.clone(),
+            });
+            pushed += 1;
+            assert_eq!(drain(&reader).len(), 1, "the reader gets every push");
+        }
+        assert!(stalled_kill.is_cancelled(), "never dropped");
+        assert!(
+            (120..=130).contains(&pushed),
+            "dropped after {pushed} pushes of 8 KiB (1 MiB bound)"
+        );
+        assert!(!reader_kill.is_cancelled());
+        assert!(stalled.take_frames().is_empty(), "its queue was freed");
     }
 
     #[test]
