@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use coliseum_protocol::Push;
 use coliseum_server::ServerConfig;
-use coliseum_tests::raw::RawConn;
+use coliseum_tests::flood::{flood_until_dropped, slow_reader};
 use coliseum_tests::{Options, expect_push, start_server, start_server_with};
 use serde_json::json;
 
@@ -29,53 +29,16 @@ async fn a_reader_that_stops_is_dropped_once_its_queue_passes_a_mebibyte() {
     .await;
     let (writer, _writer_pushes, _) = server.user("writer").await;
     let (fast, mut fast_pushes, _) = server.user("fast").await;
-    // The slow client logs in over a raw socket and then never reads.
-    let (mut slow, _) = RawConn::connect_with_recv_buffer(server.addr(), 4096).await;
-    slow.send_json(&json!({"id":1,"op":"register","username":"slow","password":"slow-password","email":"slow@example.com"}))
-        .await;
-    assert_eq!(slow.response().await["ok"], json!(true));
-    slow.send_json(&json!({"id":2,"op":"login","username":"slow","password":"slow-password"}))
-        .await;
-    assert_eq!(slow.response().await["ok"], json!(true));
+    let mut slow = slow_reader(&server, "slow").await;
 
     // ~8 KB chat pushes until the server drops the slow client (the others
-    // learn it from a presence push). The socket buffers take a few MiB;
-    // past them 1 MiB of queue, so the drop comes long before 2,000
-    // messages (16 MB), whereas the frame bound alone would allow 8 GB.
-    let text = big_text();
-    let mut slow_gone = false;
-    let mut sent = 0_u64;
-    let mut seen = 0_u64;
-    fn check(push: Push, seen: &mut u64, slow_gone: &mut bool) {
-        match push {
-            Push::Chat(message) => {
-                assert_eq!(message.seq, *seen + 1, "in order, none missing");
-                *seen = message.seq;
-            }
-            Push::Presence {
-                user,
-                online: false,
-                ..
-            } if user == "slow" => *slow_gone = true,
-            _ => {}
-        }
-    }
-    while !slow_gone && sent < 2000 {
-        let sends: Vec<_> = (0..20).map(|_| writer.chat_send(None, &text)).collect();
-        for result in futures::future::join_all(sends).await {
-            result.expect("the writer is never held up");
-            sent += 1;
-        }
-        while let Ok(push) = fast_pushes.try_recv() {
-            check(push, &mut seen, &mut slow_gone);
-        }
-    }
-    // The fast client gets every message, in order (and the presence push,
-    // which may come up to ~1 s after the drop).
-    while seen < sent || !slow_gone {
-        let push = expect_push(&mut fast_pushes, |_| true).await;
-        check(push, &mut seen, &mut slow_gone);
-    }
+    // learn it from a presence push), while the fast client gets every
+    // message in order. The socket buffers take a few MiB; past them 1 MiB
+    // of queue, so the drop comes long before 2,000 messages (16 MB),
+    // whereas the frame bound alone would allow 8 GB.
+    let flood = flood_until_dropped(&writer, &mut fast_pushes, &big_text(), "slow", 2000).await;
+    assert!(flood.dropped, "not dropped after {} messages", flood.sent);
+    let sent = flood.sent;
     assert!(!writer.is_closed() && !fast.is_closed());
     assert_eq!(
         fast.online().await.expect("online").users,
