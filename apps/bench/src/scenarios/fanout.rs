@@ -313,11 +313,7 @@ pub async fn run(
     let send_secs = start.elapsed().as_secs_f64();
     let expected = sent.ok * args.clients;
 
-    // Drain: wait (bounded) until every expected delivery has arrived.
-    let drain_deadline = Instant::now() + Duration::from_secs_f64(args.drain_secs.max(0.0));
-    while delivered.load(Ordering::Relaxed) < expected && Instant::now() < drain_deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    drain(&delivered, expected, args.drain_secs).await;
     let cpu = watch.stop();
     stop.cancel();
 
@@ -329,10 +325,7 @@ pub async fn run(
     } = collect(receivers).await?;
     let delivery_secs = last.map_or(0.0, |l| l.saturating_duration_since(start).as_secs_f64());
     let lost = expected.saturating_sub(count);
-    let per_delivery = cpu
-        .server_cpu_secs
-        .filter(|_| count > 0)
-        .map(|s| s * 1e6 / count as f64);
+    let (per_delivery, per_cpu_sec) = server_cost(&cpu, count);
     let report = FanoutReport {
         clients: args.clients,
         senders: args.senders,
@@ -353,7 +346,7 @@ pub async fn run(
         latency: latencies.summary(),
         ack_latency: sent.acks.summary(),
         server_cpu_us_per_delivery: per_delivery,
-        deliveries_per_server_cpu_sec: per_delivery.filter(|u| *u > 0.0).map(|u| 1e6 / u),
+        deliveries_per_server_cpu_sec: per_cpu_sec,
         setup_secs,
         cpu,
     };
@@ -400,6 +393,27 @@ pub async fn run(
         cpu.line(),
     );
     Ok(Outcome::new(&report, summary, violations))
+}
+
+/// Waits (at most `drain_secs`) until `delivered` reaches `expected`.
+pub(super) async fn drain(delivered: &AtomicU64, expected: u64, drain_secs: f64) {
+    let deadline = Instant::now() + Duration::from_secs_f64(drain_secs.max(0.0));
+    while delivered.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Server CPU µs per delivery, and deliveries per server CPU-second
+/// (`None` without the server's CPU or without deliveries).
+pub(super) fn server_cost(cpu: &CpuReport, deliveries: u64) -> (Option<f64>, Option<f64>) {
+    let per_delivery = cpu
+        .server_cpu_secs
+        .filter(|_| deliveries > 0)
+        .map(|s| s * 1e6 / deliveries as f64);
+    (
+        per_delivery,
+        per_delivery.filter(|u| *u > 0.0).map(|u| 1e6 / u),
+    )
 }
 
 /// Every receiver's findings together.

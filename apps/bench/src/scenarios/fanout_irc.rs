@@ -29,7 +29,9 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::fanout::{Collected, FanoutArgs, Received, collect, delivery_violations};
+use super::fanout::{
+    Collected, FanoutArgs, Received, collect, delivery_violations, drain, server_cost,
+};
 use super::{CpuReport, Outcome, Stopwatch};
 use crate::error::{BenchError, Result};
 use crate::setup::{self, RunNames};
@@ -386,10 +388,7 @@ pub async fn run(
     let send_secs = start.elapsed().as_secs_f64();
     // No echo to the sender on IRC.
     let expected = sent.ok * (args.clients - 1);
-    let drain_deadline = Instant::now() + Duration::from_secs_f64(args.drain_secs.max(0.0));
-    while delivered.load(Ordering::Relaxed) < expected && Instant::now() < drain_deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    drain(&delivered, expected, args.drain_secs).await;
     let cpu = watch.stop();
     stop.cancel();
 
@@ -402,10 +401,7 @@ pub async fn run(
     drop(writers);
     let delivery_secs = last.map_or(0.0, |l| l.saturating_duration_since(start).as_secs_f64());
     let lost = expected.saturating_sub(count);
-    let per_delivery = cpu
-        .server_cpu_secs
-        .filter(|_| count > 0)
-        .map(|s| s * 1e6 / count as f64);
+    let (per_delivery, per_cpu_sec) = server_cost(&cpu, count);
     let report = IrcFanoutReport {
         proto: "irc",
         clients: args.clients,
@@ -425,7 +421,7 @@ pub async fn run(
         delivery_secs,
         latency: latencies.summary(),
         server_cpu_us_per_delivery: per_delivery,
-        deliveries_per_server_cpu_sec: per_delivery.filter(|u| *u > 0.0).map(|u| 1e6 / u),
+        deliveries_per_server_cpu_sec: per_cpu_sec,
         setup_secs,
         cpu,
     };
