@@ -6,10 +6,12 @@
 //! # Layout
 //! - this file: [`TestServer`], [`start_server`], client and push helpers.
 //! - [`raw`]: a raw framed connection for malformed-input tests.
+//! - [`flood`]: slow readers and the chat flood that gets them dropped.
 //! - [`faulty`]: a `Store` wrapper that can be told to fail, to reach the
 //!   `unavailable` and `internal` error codes.
 
 pub mod faulty;
+pub mod flood;
 pub mod raw;
 
 use std::net::SocketAddr;

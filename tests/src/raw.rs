@@ -95,6 +95,27 @@ impl RawConn {
         }
     }
 
+    /// Every frame still to come until the server closes the connection.
+    /// A reset, or a last frame cut off by the close (the server drops a
+    /// slow reader mid-write), ends the list.
+    ///
+    /// # Panics
+    /// If a frame takes longer than [`WAIT`], or is not JSON.
+    pub async fn frames_until_closed(&mut self) -> Vec<Value> {
+        let mut frames = Vec::new();
+        loop {
+            let next = tokio::time::timeout(WAIT, self.framed.next())
+                .await
+                .expect("timed out waiting for a frame or the close");
+            match next {
+                Some(Ok(frame)) => {
+                    frames.push(serde_json::from_slice(&frame).expect("server sent JSON"));
+                }
+                None | Some(Err(_)) => return frames,
+            }
+        }
+    }
+
     /// The next frame that is not a push (a response).
     ///
     /// # Panics

@@ -3,6 +3,7 @@
 
 use coliseum_client::{Client, ClientError};
 use coliseum_protocol::Push;
+use coliseum_tests::flood::{flood_until_dropped, slow_reader};
 use coliseum_tests::raw::RawConn;
 use coliseum_tests::{Options, expect_closed, expect_push, start_server, start_server_with};
 use serde_json::{Value, json};
@@ -242,54 +243,14 @@ async fn a_slow_reader_is_disconnected_without_stalling_the_others() {
     .await;
     let (writer, _writer_pushes, _) = server.user("writer").await;
     let (fast, mut fast_pushes, _) = server.user("fast").await;
-    // The slow client logs in over a raw socket and then never reads.
-    let (mut slow, _) = RawConn::connect_with_recv_buffer(server.addr(), 4096).await;
-    slow.send_json(&json!({"id":1,"op":"register","username":"slow","password":"slow-password","email":"slow@example.com"}))
-        .await;
-    assert_eq!(slow.response().await["ok"], json!(true));
-    slow.send_json(&json!({"id":2,"op":"login","username":"slow","password":"slow-password"}))
-        .await;
-    assert_eq!(slow.response().await["ok"], json!(true));
+    let _slow = slow_reader(&server, "slow").await;
 
     // Fill the slow client's socket buffers, then its queue, with chat
     // pushes until the server drops it (a presence push tells the others).
     // The fast client meanwhile gets every message, in order.
-    let text = "x".repeat(2000);
-    let mut slow_gone = false;
-    let mut sent = 0_u64;
-    let mut seen = 0_u64;
-    fn check(push: Push, seen: &mut u64, slow_gone: &mut bool) {
-        match push {
-            Push::Chat(message) => {
-                assert_eq!(message.seq, *seen + 1, "in order, none missing");
-                *seen = message.seq;
-            }
-            Push::Presence {
-                user,
-                online: false,
-                ..
-            } if user == "slow" => *slow_gone = true,
-            _ => {}
-        }
-    }
-    for _batch in 0..400 {
-        let sends: Vec<_> = (0..20).map(|_| writer.chat_send(None, &text)).collect();
-        for result in futures::future::join_all(sends).await {
-            result.expect("the writer is never held up");
-            sent += 1;
-        }
-        while let Ok(push) = fast_pushes.try_recv() {
-            check(push, &mut seen, &mut slow_gone);
-        }
-        if slow_gone {
-            break;
-        }
-    }
-    while seen < sent {
-        let push = expect_push(&mut fast_pushes, |_| true).await;
-        check(push, &mut seen, &mut slow_gone);
-    }
-    assert!(slow_gone, "the slow reader was never disconnected");
+    let flood =
+        flood_until_dropped(&writer, &mut fast_pushes, &"x".repeat(2000), "slow", 8000).await;
+    assert!(flood.dropped, "the slow reader was never disconnected");
     assert!(!writer.is_closed() && !fast.is_closed());
 }
 

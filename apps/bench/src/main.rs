@@ -1,7 +1,7 @@
 //! `coliseum-bench`: the load generator of the Coliseum server (issue 6).
 //!
 //! ```text
-//! coliseum-bench fanout --clients C --senders S --rate R --secs D
+//! coliseum-bench fanout --clients C --senders S --rate R --secs D [--proto irc --addr A]
 //! coliseum-bench onsale --buyers B --capacity K --max-per-user M
 //! coliseum-bench idle   --clients C
 //! coliseum-bench login  --clients C
@@ -160,6 +160,11 @@ struct ServerInfo {
     pid: Option<u32>,
     launched: bool,
     extra_flags: Vec<String>,
+    /// `VmRSS` at the end of the run, bytes.
+    vmrss_bytes: Option<u64>,
+    /// `VmHWM` (peak RSS since the server started) at the end of the run,
+    /// bytes.
+    vmhwm_bytes: Option<u64>,
 }
 
 /// The JSON line.
@@ -210,6 +215,15 @@ fn run(cli: &Cli) -> Result<(Outcome, String)> {
         )));
     }
     cli.scenario.check()?;
+    if let Scenario::Fanout(args) = &cli.scenario
+        && args.proto == scenarios::fanout::Proto::Irc
+        && cli.addr.is_none()
+    {
+        return Err(BenchError::Setup(
+            "fanout --proto irc drives a running IRC server: give its --addr (and --server-pid)"
+                .into(),
+        ));
+    }
     let options = TargetOptions {
         addr: cli.addr,
         server_pid: cli.server_pid,
@@ -282,6 +296,8 @@ fn run(cli: &Cli) -> Result<(Outcome, String)> {
             pid: target.pid,
             launched: target.is_launched(),
             extra_flags: target.extra_flags(),
+            vmrss_bytes: target.pid.and_then(procstat::rss_bytes),
+            vmhwm_bytes: target.pid.and_then(procstat::hwm_bytes),
         },
     };
     let line = serde_json::to_string(&line)

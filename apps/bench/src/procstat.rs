@@ -47,8 +47,15 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
 /// writes it in kB, meaning KiB).
 #[must_use]
 pub fn parse_vmrss_bytes(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let mut parts = line["VmRSS:".len()..].split_whitespace();
+    parse_status_bytes(status, "VmRSS:")
+}
+
+/// The field `key` (e.g. `VmHWM:`, the peak RSS) of `/proc/<pid>/status`,
+/// in bytes.
+#[must_use]
+pub fn parse_status_bytes(status: &str, key: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    let mut parts = line[key.len()..].split_whitespace();
     let kib: u64 = parts.next()?.parse().ok()?;
     match parts.next() {
         Some("kB") | None => Some(kib * 1024),
@@ -61,6 +68,13 @@ pub fn parse_vmrss_bytes(status: &str) -> Option<u64> {
 pub fn rss_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     parse_vmrss_bytes(&status)
+}
+
+/// Peak resident set size (`VmHWM`) of process `pid`, in bytes.
+#[must_use]
+pub fn hwm_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_status_bytes(&status, "VmHWM:")
 }
 
 /// The three load averages of `/proc/loadavg` (1, 5 and 15 minutes).
@@ -126,6 +140,10 @@ mod tests {
         assert_eq!(parse_vmrss_bytes(status), Some(1536 * 1024));
         assert_eq!(parse_vmrss_bytes("Name:\tx\n"), None);
         assert_eq!(parse_vmrss_bytes("VmRSS:\t12 MB\n"), None);
+        assert_eq!(
+            parse_status_bytes("VmHWM:\t  2048 kB\nVmRSS:\t1 kB\n", "VmHWM:"),
+            Some(2048 * 1024)
+        );
     }
 
     #[test]

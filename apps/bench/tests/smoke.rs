@@ -277,3 +277,99 @@ fn run_raw(args: &[&str]) -> (Option<i32>, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// A tiny IRC server for `fanout --proto irc`: registration (`001`), one
+/// channel (`JOIN` → `366`), `PRIVMSG` relayed to every other member, and
+/// `PING` → `PONG`. Enough for the bench's correctness, nothing more.
+fn fake_irc_server() -> std::net::SocketAddr {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::{Arc, Mutex};
+
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let members: Arc<Mutex<Vec<(usize, TcpStream)>>> = Arc::default();
+    std::thread::spawn(move || {
+        for (id, stream) in listener.incoming().enumerate() {
+            let Ok(stream) = stream else { continue };
+            let members = Arc::clone(&members);
+            std::thread::spawn(move || {
+                let Ok(mut out) = stream.try_clone() else {
+                    return;
+                };
+                let mut nick = String::from("*");
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { break };
+                    let (command, rest) = line.split_once(' ').unwrap_or((&line, ""));
+                    let reply = match command {
+                        "NICK" => {
+                            nick = rest.to_owned();
+                            continue;
+                        }
+                        "USER" => format!(":fake 001 {nick} :welcome\r\n"),
+                        "JOIN" => {
+                            if let Ok(clone) = out.try_clone() {
+                                members.lock().expect("members").push((id, clone));
+                            }
+                            format!(":fake 366 {nick} {rest} :End of NAMES list\r\n")
+                        }
+                        "PING" => format!(":fake PONG fake {rest}\r\n"),
+                        "PRIVMSG" => {
+                            let relayed = format!(":{nick}!u@h PRIVMSG {rest}\r\n");
+                            for (other, stream) in members.lock().expect("members").iter_mut() {
+                                if *other != id {
+                                    let _ = stream.write_all(relayed.as_bytes());
+                                }
+                            }
+                            continue;
+                        }
+                        _ => continue,
+                    };
+                    if out.write_all(reply.as_bytes()).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn fanout_over_irc_delivers_every_message_to_every_other_client() {
+    let addr = fake_irc_server().to_string();
+    let (code, json, stderr) = run(&[
+        "--addr",
+        &addr,
+        "fanout",
+        "--proto",
+        "irc",
+        "--clients",
+        "5",
+        "--senders",
+        "2",
+        "--rate",
+        "50",
+        "--secs",
+        "1",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(json["ok"], true, "{stderr}");
+    assert_eq!(json["proto"], "irc");
+    let sent = u(&json, "sent");
+    assert!(sent > 0, "{json}");
+    assert_eq!(
+        u(&json, "expected_deliveries"),
+        sent * 4,
+        "no echo to the sender"
+    );
+    assert_eq!(u(&json, "delivered"), sent * 4);
+    assert_eq!(u(&json, "lost"), 0);
+}
+
+#[test]
+fn fanout_over_irc_needs_an_address() {
+    let (code, _, stderr) = run_raw(&["fanout", "--proto", "irc", "--clients", "2"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--addr"), "{stderr}");
+}

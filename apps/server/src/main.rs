@@ -174,6 +174,12 @@ struct Cli {
     )]
     write_coalesce_ms: u64,
 
+    /// Password hashing worker threads (argon2id, ~19 MiB of working memory
+    /// each, kept and reused; logins are served before registrations).
+    /// Default: the number of CPUs.
+    #[arg(long, env = "COLISEUM_HASH_WORKERS", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    hash_workers: Option<u16>,
+
     /// PEM file with the server's certificate chain (leaf first), e.g. from
     /// a public CA; requires --tls-key. Without both, a self-signed
     /// certificate is generated in DATA_DIR/tls/ and reused.
@@ -384,6 +390,9 @@ async fn serve(cli: &Cli) -> Result<(), String> {
         register_per_hour: cli.register_rate,
         register_burst: cli.register_burst,
         write_coalesce: Duration::from_millis(cli.write_coalesce_ms),
+        hash_concurrency: cli
+            .hash_workers
+            .map_or(ServerConfig::default().hash_concurrency, usize::from),
         tls: identity
             .as_ref()
             .map(coliseum_tls::ServerIdentity::acceptor),

@@ -2,11 +2,12 @@
 //!
 //! - Passwords are hashed with argon2id, m = 19,456 KiB, t = 2, p = 1 (the
 //!   OWASP minimum), stored as PHC strings. Hashing takes tens of
-//!   milliseconds of CPU, so it runs on tokio's blocking pool, and a
-//!   semaphore bounds how many run at once (a login storm queues instead of
-//!   flooding the pool and starving the store's blocking work).
-//! - Verification is argon2's `verify_password`, which compares the
-//!   computed hash in constant time. Passwords and PHC strings are never
+//!   milliseconds of CPU and 19 MiB of working memory, so it runs on the
+//!   hashing pool (`crate::hashing`): a fixed number of worker threads,
+//!   each reusing its own working memory, verifications ahead of new
+//!   hashes (a login storm queues instead of flooding anything).
+//! - Verification recomputes the hash with the stored parameters and
+//!   compares in constant time. Passwords and PHC strings are never
 //!   logged, never audited and never sent back (tests: `tests/tests/logs.rs`,
 //!   `security.rs`).
 //! - A login for an unknown username still verifies against [`DUMMY_HASH`],
@@ -16,74 +17,44 @@
 //!   characters). Only its SHA-256 (hex) is stored, so a leaked database
 //!   does not leak live sessions.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
 use coliseum_protocol::ErrorBody;
 use rand::TryRngCore as _;
 use rand::rngs::OsRng;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use sha2::{Digest as _, Sha256};
-use tokio::sync::Semaphore;
 
 use crate::errors::internal;
-
-/// argon2 memory cost, KiB.
-pub(crate) const M_COST_KIB: u32 = 19_456;
-/// argon2 passes.
-pub(crate) const T_COST: u32 = 2;
-/// argon2 lanes.
-pub(crate) const P_COST: u32 = 1;
+use crate::hashing::{self, HashPool, Memory};
 
 /// The hash of a random password nobody knows, with the production
 /// parameters; verified against when the username does not exist.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRmb3JkdW1teQ$IS4XY0PsSe1Sr4mDlJ8XMwqxPfLf2rlXhNXRBgnEOeo";
 
-fn argon2() -> Argon2<'static> {
-    let params = Params::new(M_COST_KIB, T_COST, P_COST, None).unwrap_or_default();
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-}
-
-/// Hashes `password` into a PHC string (blocking; tens of ms of CPU).
+/// Hashes `password` into a PHC string on the calling thread, with working
+/// memory of its own (blocking; tens of ms of CPU). For one-off hashes
+/// outside a running server (`admin add`); the server uses [`Passwords`].
 ///
 /// # Errors
 /// A message if the OS random source or argon2 fails.
 pub(crate) fn hash_blocking(password: &str) -> Result<String, String> {
-    let mut salt = [0u8; 16];
-    OsRng
-        .try_fill_bytes(&mut salt)
-        .map_err(|e| format!("OS random source: {e}"))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| format!("salt: {e}"))?;
-    argon2()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|e| format!("argon2: {e}"))
+    hashing::hash_with(&mut Memory::default(), password.as_bytes())
 }
 
-/// True when `password` matches the PHC string `phc` (blocking). A
-/// malformed `phc` never matches.
-pub(crate) fn verify_blocking(password: &str, phc: &str) -> bool {
-    PasswordHash::new(phc).is_ok_and(|parsed| {
-        argon2()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-    })
-}
-
-/// Password hashing and verification off the async workers, at most
-/// `concurrency` at once.
+/// Password hashing and verification on the hashing pool
+/// (`crate::hashing`: a fixed number of workers, each reusing its own
+/// working memory; verifications ahead of new hashes).
 pub(crate) struct Passwords {
-    permits: Arc<Semaphore>,
+    pool: HashPool,
     /// Verifications started ([`crate::ServerStats::password_verifications`]).
     verifications: AtomicU64,
 }
 
 impl Passwords {
-    /// Allows `concurrency` (at least 1) hashes at once.
-    pub(crate) fn new(concurrency: usize) -> Self {
+    /// A pool of `workers` (at least 1) hashing threads.
+    pub(crate) fn new(workers: usize) -> Self {
         Self {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            pool: HashPool::new(workers),
             verifications: AtomicU64::new(0),
         }
     }
@@ -93,51 +64,38 @@ impl Passwords {
         self.verifications.load(Ordering::Relaxed)
     }
 
-    async fn run<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, ErrorBody> {
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
-            .await
-            .map_err(|e| internal("password hashing", e))?;
-        // The permit moves into the closure: if the request is abandoned the
-        // hash still counts against the limit until it really finishes.
-        tokio::task::spawn_blocking(move || {
-            let out = work();
-            drop(permit);
-            out
-        })
-        .await
-        .map_err(|e| internal("password hashing", e))
-    }
-
-    /// Hashes a new password.
+    /// Hashes a new password (`register`, a password change): queued behind
+    /// every waiting verification.
     ///
     /// # Errors
     /// `internal` if hashing fails.
     pub(crate) async fn hash(&self, password: &str) -> Result<String, ErrorBody> {
-        let password = password.to_owned();
-        self.run(move || hash_blocking(&password))
-            .await?
+        self.pool
+            .hash(password.to_owned())
+            .await
             .map_err(|e| internal("password hashing", e))
     }
 
     /// Verifies `password` against `phc`, or against [`DUMMY_HASH`] when
-    /// `phc` is `None` (unknown user: same cost, always `false`).
+    /// `phc` is `None` (unknown user: same cost, always `false`). Queued
+    /// ahead of every waiting new hash, so logins of existing users are not
+    /// slowed by a registration flood.
     ///
     /// # Errors
-    /// `internal` if the blocking task fails.
+    /// `internal` if the hashing workers are gone.
     pub(crate) async fn verify(
         &self,
         password: &str,
         phc: Option<&str>,
     ) -> Result<bool, ErrorBody> {
-        let password = password.to_owned();
         let known = phc.is_some();
         let phc = phc.unwrap_or(DUMMY_HASH).to_owned();
         self.verifications.fetch_add(1, Ordering::Relaxed);
-        let matched = self.run(move || verify_blocking(&password, &phc)).await?;
+        let matched = self
+            .pool
+            .verify(password.to_owned(), phc)
+            .await
+            .map_err(|e| internal("password hashing", e))?;
         Ok(known && matched)
     }
 }
@@ -166,21 +124,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hashes_are_argon2id_with_the_documented_parameters_and_verify() {
+    fn one_off_hashes_verify() {
         let phc = hash_blocking("correct horse").expect("hash");
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
-        assert!(verify_blocking("correct horse", &phc));
-        assert!(!verify_blocking("wrong horse", &phc));
-        assert!(!verify_blocking("correct horse", "not a phc string"));
+        assert!(hashing::verify_with(
+            &mut Memory::default(),
+            b"correct horse",
+            &phc
+        ));
     }
 
     #[test]
     fn the_dummy_hash_has_the_production_cost() {
+        use argon2::Params;
+        use argon2::password_hash::PasswordHash;
         let parsed = PasswordHash::new(DUMMY_HASH).expect("valid PHC");
         let params = Params::try_from(&parsed).expect("params");
         assert_eq!(
             (params.m_cost(), params.t_cost(), params.p_cost()),
-            (M_COST_KIB, T_COST, P_COST)
+            (hashing::M_COST_KIB, hashing::T_COST, hashing::P_COST)
         );
         assert_eq!(parsed.algorithm.as_str(), "argon2id");
     }

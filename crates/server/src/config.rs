@@ -32,6 +32,13 @@ pub struct ServerConfig {
     /// push that finds the queue full disconnects the client as a slow
     /// reader, so it never delays anyone else. Default 1,024.
     pub outbound_queue: usize,
+    /// Bytes (frames with their 4-byte length prefixes) that may wait in one
+    /// connection's outbound queue; a push that would pass it disconnects
+    /// the client as a slow reader and frees what was queued for it, so a
+    /// client that stops reading holds at most this much server memory
+    /// (issue 12; documented in `docs/protocol.md`). A response is queued
+    /// whenever the queue is below it. Default 1 MiB.
+    pub outbound_queue_bytes: usize,
     /// Write coalescing: while pushes keep coming, a connection is written
     /// to at most once per this interval, so a busy room costs each client
     /// one write syscall per interval instead of one per message (measured
@@ -78,9 +85,11 @@ pub struct ServerConfig {
     /// flush to each client may take before the remaining connections are
     /// dropped. Default 5 s.
     pub shutdown_grace: Duration,
-    /// Password hashes (argon2id, ~19 MiB and tens of ms each) computed at
-    /// once, so that a login storm queues instead of flooding tokio's
-    /// blocking pool. Default: the number of CPUs.
+    /// Password hashing worker threads (argon2id, tens of ms each): each
+    /// keeps and reuses its own ~19 MiB of working memory, so hashing never
+    /// holds more than this many × 19 MiB; a login storm queues, logins
+    /// ahead of registrations. Default: the number of CPUs
+    /// (`--hash-workers`).
     pub hash_concurrency: usize,
     /// The transport: `Some(acceptor)` runs a TLS 1.2/1.3 handshake with it
     /// on every accepted connection before the `welcome` (the handshake is
@@ -101,6 +110,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("max_connections", &self.max_connections)
             .field("max_connections_per_ip", &self.max_connections_per_ip)
             .field("outbound_queue", &self.outbound_queue)
+            .field("outbound_queue_bytes", &self.outbound_queue_bytes)
             .field("write_coalesce", &self.write_coalesce)
             .field("session_ttl", &self.session_ttl)
             .field("handshake_timeout", &self.handshake_timeout)
@@ -124,6 +134,7 @@ impl Default for ServerConfig {
             max_connections: 1024,
             max_connections_per_ip: 64,
             outbound_queue: 1024,
+            outbound_queue_bytes: 1024 * 1024,
             write_coalesce: Duration::from_millis(10),
             session_ttl: Duration::from_secs(7 * 24 * 60 * 60),
             handshake_timeout: Duration::from_secs(30),

@@ -85,7 +85,10 @@ where
 {
     let (reader, writer) = tokio::io::split(stream);
     let mut frames = FramedRead::new(reader, frame_codec());
-    let outbox = Arc::new(Outbox::new(shared.config.outbound_queue));
+    let outbox = Arc::new(Outbox::with_byte_limit(
+        shared.config.outbound_queue,
+        shared.config.outbound_queue_bytes,
+    ));
     let kill = shared.abort.child_token();
     let id = shared
         .hub

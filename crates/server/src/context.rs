@@ -50,7 +50,7 @@ pub(crate) struct Shared {
 impl Shared {
     /// Everything for a server with `config` on `store`, nothing running.
     pub(crate) fn new(config: ServerConfig, store: Arc<dyn Store>) -> Self {
-        let hub = Arc::new(Hub::default());
+        let hub = Hub::new();
         let shutdown = CancellationToken::new();
         Self {
             seats: SeatUpdates::new(Arc::clone(&store), Arc::clone(&hub), shutdown.clone()),
@@ -76,6 +76,7 @@ impl Shared {
     pub(crate) fn stats(&self) -> ServerStats {
         let mut stats = self.counters.snapshot();
         stats.password_verifications = self.passwords.verifications();
+        stats.presence_pushes = self.hub.presence_pushes();
         stats
     }
 }

@@ -10,20 +10,47 @@
 //!
 //! Presence is counted per user id: a user comes online with their first
 //! logged-in connection and goes offline when the last one logs out or
-//! disconnects; each transition is pushed to every logged-in client.
-//! Transitions and their pushes happen under one write lock, so every
-//! client sees them in the same order as the counts change.
+//! disconnects. Transitions are *coalesced* like seat counts (`seats`):
+//! a transition only marks its user changed; a flusher task pushes each
+//! changed user's *current* state to every logged-in client (latest state
+//! wins: a user who came and went within the window is announced once, as
+//! offline; never suppressed, since a client may have seen the user online
+//! through `online` meanwhile). A change is held for [`PRESENCE_WINDOW`], and while changes
+//! keep coming in every window (a storm: 1,000 clients disconnecting at
+//! once) for up to [`PRESENCE_MAX_HOLD`], so the storm becomes one flush to
+//! the clients still connected at its end instead of one push per
+//! departure to every remaining client (issue 12: ~500,000 pushes for
+//! 1,000 departures before). One flush announces at most
+//! [`PRESENCE_BATCH`] users; more wait for the next window, so an arrival
+//! storm (every arrival must reach every member: N² pushes) is paced
+//! instead of landing in every outbox at once. A presence push is
+//! therefore 100 ms to 1 s late, more during an arrival storm. Flushes happen under the write lock, so every client sees the
+//! pushes in the same order.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::time::Duration;
 
 use bytes::Bytes;
 use coliseum_protocol::response::OnlineData;
 use coliseum_protocol::{Push, encode_push};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::outbox::{Offer, Outbox};
+
+/// After a presence flush, changes are held at least this long.
+pub(crate) const PRESENCE_WINDOW: Duration = Duration::from_millis(100);
+/// While changes keep arriving in every window, they are held at most this
+/// long after the previous flush.
+pub(crate) const PRESENCE_MAX_HOLD: Duration = Duration::from_secs(1);
+/// Most users announced by one flush; the rest wait for the next window.
+/// Each announcement is one frame to every logged-in client, so this
+/// bounds what one flush adds to an outbox (64 frames, ~5 KiB, far below
+/// the slow-reader bounds) and to the server's memory (members × 64
+/// frames), however many users arrive at once.
+pub(crate) const PRESENCE_BATCH: usize = 64;
 
 /// Identifies one connection for the server's lifetime.
 pub(crate) type ConnId = u64;
@@ -55,10 +82,20 @@ struct Online {
     sessions: usize,
 }
 
+/// A user whose presence changed since the last flush.
+struct Changed {
+    /// Their name when it changed (used if they are offline by the flush).
+    username: String,
+}
+
 #[derive(Default)]
 struct State {
     peers: HashMap<ConnId, Peer>,
     online: HashMap<String, Online>,
+    /// Presence changes not pushed yet, by user id.
+    changed: HashMap<String, Changed>,
+    /// Presence changes recorded so far (to tell whether a storm goes on).
+    changes: u64,
 }
 
 /// See the module docs.
@@ -66,9 +103,29 @@ struct State {
 pub(crate) struct Hub {
     state: RwLock<State>,
     next_id: AtomicU64,
+    /// This hub, for the presence flusher it starts (empty in unit tests:
+    /// they call [`Hub::flush_presence`] themselves).
+    me: Weak<Hub>,
+    /// Wakes the presence flusher.
+    presence_wake: Arc<Notify>,
+    /// The presence flusher was started.
+    flusher: AtomicBool,
+    /// Presence frames queued to clients so far
+    /// ([`crate::ServerStats::presence_pushes`]).
+    presence_pushes: AtomicU64,
 }
 
 impl Hub {
+    /// A hub that pushes presence through its own flusher task (started on
+    /// the first change, inside the tokio runtime; it ends when the hub is
+    /// dropped).
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
+            me: me.clone(),
+            ..Self::default()
+        })
+    }
+
     fn read(&self) -> RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(PoisonError::into_inner)
     }
@@ -110,8 +167,10 @@ impl Hub {
         let mut state = self.write();
         if let Some(peer) = state.peers.remove(&id)
             && let Some(member) = peer.member
+            && sign_off(&mut state, &member)
         {
-            sign_off(&mut state, &member);
+            drop(state);
+            self.presence_changed();
         }
     }
 
@@ -126,12 +185,65 @@ impl Hub {
             return;
         }
         let old = std::mem::replace(&mut peer.member, member.clone());
+        let mut changed = false;
         if let Some(old) = old {
-            sign_off(&mut state, &old);
+            changed |= sign_off(&mut state, &old);
         }
         if let Some(new) = member {
-            sign_on(&mut state, new);
+            changed |= sign_on(&mut state, new);
         }
+        drop(state);
+        if changed {
+            self.presence_changed();
+        }
+    }
+
+    /// Wakes the flusher (starting it on the first change).
+    fn presence_changed(&self) {
+        if !self.flusher.load(Ordering::Acquire)
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+            && let Some(hub) = self.me.upgrade()
+            && !self.flusher.swap(true, Ordering::AcqRel)
+        {
+            runtime.spawn(presence_flusher(
+                Arc::downgrade(&hub),
+                Arc::clone(&self.presence_wake),
+            ));
+        }
+        self.presence_wake.notify_one();
+    }
+
+    /// Pushes `presence` with the current state of up to
+    /// [`PRESENCE_BATCH`] users whose state changed since they were last
+    /// announced. True when more are waiting.
+    pub(crate) fn flush_presence(&self) -> bool {
+        let mut state = self.write();
+        if state.changed.is_empty() {
+            return false;
+        }
+        let batch: Vec<String> = state.changed.keys().take(PRESENCE_BATCH).cloned().collect();
+        for user_id in batch {
+            let Some(change) = state.changed.remove(&user_id) else {
+                continue;
+            };
+            let now = state.online.get(&user_id).map(|o| o.username.clone());
+            let online = now.is_some();
+            let user = now.unwrap_or(change.username);
+            tracing::info!(%user, online, "presence");
+            let pushed = announce(&state, user, online);
+            self.presence_pushes.fetch_add(pushed, Ordering::Relaxed);
+        }
+        !state.changed.is_empty()
+    }
+
+    /// Presence frames queued to clients so far.
+    pub(crate) fn presence_pushes(&self) -> u64 {
+        self.presence_pushes.load(Ordering::Relaxed)
+    }
+
+    /// Presence changes recorded so far.
+    fn presence_changes(&self) -> u64 {
+        self.read().changes
     }
 
     /// A logged-in user changed their username: presence and `online` show
@@ -180,7 +292,8 @@ impl Hub {
     }
 }
 
-fn sign_on(state: &mut State, member: Member) {
+/// Counts a session of `member`; true when the user came online.
+fn sign_on(state: &mut State, member: Member) -> bool {
     let entry = state
         .online
         .entry(member.user_id.clone())
@@ -190,38 +303,93 @@ fn sign_on(state: &mut State, member: Member) {
         });
     entry.sessions += 1;
     if entry.sessions == 1 {
-        tracing::info!(user = %member.username, "user online");
-        announce(state, member.username, true);
+        record(state, member.user_id, member.username);
+        return true;
     }
+    false
 }
 
-fn sign_off(state: &mut State, member: &Member) {
+/// Ends a session of `member`; true when the user went offline.
+fn sign_off(state: &mut State, member: &Member) -> bool {
     let Some(entry) = state.online.get_mut(&member.user_id) else {
-        return;
+        return false;
     };
     entry.sessions = entry.sessions.saturating_sub(1);
     if entry.sessions == 0 {
         let username = entry.username.clone();
         state.online.remove(&member.user_id);
-        tracing::info!(user = %username, "user offline");
-        announce(state, username, false);
+        record(state, member.user_id.clone(), username);
+        return true;
+    }
+    false
+}
+
+/// Notes that `user_id` came online or went offline.
+fn record(state: &mut State, user_id: String, username: String) {
+    state.changes += 1;
+    state
+        .changed
+        .entry(user_id)
+        .and_modify(|c| c.username.clone_from(&username))
+        .or_insert(Changed { username });
+}
+
+/// Pushes coalesced presence (module docs) until the hub is gone.
+async fn presence_flusher(hub: Weak<Hub>, wake: Arc<Notify>) {
+    loop {
+        // Checked now and then so that the task ends with its server.
+        if tokio::time::timeout(PRESENCE_MAX_HOLD, wake.notified())
+            .await
+            .is_err()
+        {
+            if hub.strong_count() == 0 {
+                return;
+            }
+            continue;
+        }
+        let mut held_since = tokio::time::Instant::now();
+        let mut seen = match hub.upgrade() {
+            Some(strong) => strong.presence_changes(),
+            None => return,
+        };
+        loop {
+            tokio::time::sleep(PRESENCE_WINDOW).await;
+            let Some(strong) = hub.upgrade() else {
+                return;
+            };
+            let now = strong.presence_changes();
+            if now == seen || held_since.elapsed() >= PRESENCE_MAX_HOLD {
+                if !strong.flush_presence() {
+                    break;
+                }
+                // More than one batch waits: the next one a window later.
+                held_since = tokio::time::Instant::now();
+            }
+            seen = now;
+        }
     }
 }
 
-fn announce(state: &State, user: String, online: bool) {
+/// Pushes one presence change to every logged-in client; returns how many
+/// frames were offered.
+fn announce(state: &State, user: String, online: bool) -> u64 {
     let count = u64::try_from(state.online.len()).unwrap_or(u64::MAX);
     let frame = encode_push(&Push::Presence {
         user,
         online,
         count,
     });
-    deliver_to_members(state, &frame);
+    deliver_to_members(state, &frame)
 }
 
-fn deliver_to_members(state: &State, frame: &Bytes) {
+/// Offers `frame` to every logged-in client; returns how many.
+fn deliver_to_members(state: &State, frame: &Bytes) -> u64 {
+    let mut offered = 0;
     for peer in state.peers.values().filter(|p| p.member.is_some()) {
         deliver(peer, frame);
+        offered += 1;
     }
+    offered
 }
 
 fn deliver(peer: &Peer, frame: &Bytes) {
@@ -231,6 +399,8 @@ fn deliver(peer: &Peer, frame: &Bytes) {
         Offer::Full => {
             if !peer.kill.is_cancelled() {
                 tracing::warn!("outbound queue full: disconnecting a slow reader");
+                // Free what it held now, not when its tasks wind down.
+                peer.outbox.discard();
                 peer.kill.cancel();
             }
         }
@@ -297,6 +467,7 @@ mod tests {
         drain(&rb);
         drain(&rc);
         hub.set_member(a, member("1", "giulia"));
+        hub.flush_presence();
         let online = Push::Presence {
             user: "giulia".into(),
             online: true,
@@ -307,15 +478,15 @@ mod tests {
         // Second session of the same user: no push.
         hub.set_member(b, member("1", "giulia"));
         hub.set_member(c, member("2", "marco"));
+        hub.flush_presence();
         assert_eq!(drain(&ra).len(), 1);
         assert_eq!(hub.online().users, ["giulia", "marco"]);
+        assert_eq!(drain(&rc).len(), 1, "marco's arrival");
         hub.leave(a);
-        assert_eq!(
-            drain(&rc).len(),
-            1,
-            "only marco's arrival, giulia still online"
-        );
+        hub.flush_presence();
+        assert!(drain(&rc).is_empty(), "giulia is still online on b");
         hub.set_member(b, None);
+        hub.flush_presence();
         assert_eq!(
             drain(&rc),
             [Push::Presence {
@@ -325,6 +496,133 @@ mod tests {
             }]
         );
         assert_eq!(hub.online().count, 1);
+    }
+
+    #[test]
+    fn latest_presence_wins_within_a_flush() {
+        let hub = Hub::default();
+        let (a, ra, _) = join(&hub, 16);
+        let (b, _rb, _) = join(&hub, 16);
+        hub.set_member(a, member("1", "giulia"));
+        hub.flush_presence();
+        drain(&ra);
+        // marco comes and goes between two flushes: one push, offline.
+        hub.set_member(b, member("2", "marco"));
+        hub.set_member(b, None);
+        hub.flush_presence();
+        assert_eq!(
+            drain(&ra),
+            [Push::Presence {
+                user: "marco".into(),
+                online: false,
+                count: 1
+            }]
+        );
+        // and back again: announced once, online.
+        hub.set_member(b, member("2", "marco"));
+        hub.set_member(b, None);
+        hub.set_member(b, member("2", "marco"));
+        hub.flush_presence();
+        assert_eq!(
+            drain(&ra),
+            [Push::Presence {
+                user: "marco".into(),
+                online: true,
+                count: 2
+            }]
+        );
+    }
+
+    /// An arrival storm is announced [`PRESENCE_BATCH`] users per flush.
+    #[test]
+    fn one_flush_announces_at_most_a_batch() {
+        let hub = Hub::default();
+        let n = PRESENCE_BATCH * 2 + 5;
+        let (watcher, rx, _) = join(&hub, 4 * n);
+        hub.set_member(watcher, member("w", "watcher"));
+        let mut ids = Vec::new();
+        for i in 0..n {
+            let (id, _, _) = join(&hub, 4 * n);
+            hub.set_member(id, member(&i.to_string(), &format!("user{i}")));
+            ids.push(id);
+        }
+        drain(&rx);
+        let mut flushes = 0;
+        let mut announced = 0;
+        loop {
+            let more = hub.flush_presence();
+            let got = drain(&rx).len();
+            assert!(got <= PRESENCE_BATCH, "{got} presence frames in one flush");
+            announced += got;
+            flushes += 1;
+            if !more {
+                break;
+            }
+        }
+        assert_eq!(announced, n + 1, "everyone, the watcher included");
+        assert_eq!(flushes, 3);
+    }
+
+    /// Issue 12: N logged-in clients disconnecting at once cause at most
+    /// 10 × N presence pushes (before: ~N²/2), at the issue's scale
+    /// (N = 1,000). The departures are spread over 300 ms, longer than one
+    /// window, with the real flusher; `presence_pushes` counts them all. A
+    /// watcher stays and ends up knowing that everyone else left.
+    #[tokio::test(start_paused = true)]
+    async fn clients_leaving_at_once_cause_linear_presence_pushes() {
+        const N: usize = 1000;
+        let hub = Hub::new();
+        let mut clients = Vec::new();
+        for i in 0..N {
+            let (id, rx, _) = join(&hub, 4 * N);
+            hub.set_member(id, member(&i.to_string(), &format!("user{i}")));
+            clients.push((id, rx));
+        }
+        // Let the arrivals' flushes happen, then forget them.
+        tokio::time::sleep(PRESENCE_MAX_HOLD * 3).await;
+        for (_, rx) in &clients {
+            drain(rx);
+        }
+        assert_eq!(hub.online().count, N as u64);
+        let counted_before = hub.presence_pushes();
+        let mut pushes = 0;
+        let ((_, watcher), leavers) = clients.split_first().expect("clients");
+        let mut watcher_view: std::collections::BTreeSet<String> =
+            (1..N).map(|i| format!("user{i}")).collect();
+        // Applies the watcher's pushes to its view; returns how many.
+        let see = |view: &mut std::collections::BTreeSet<String>, frames: Vec<Push>| {
+            let count = frames.len();
+            for push in frames {
+                if let Push::Presence { user, online, .. } = push {
+                    if online {
+                        view.insert(user);
+                    } else {
+                        view.remove(&user);
+                    }
+                }
+            }
+            count
+        };
+        for batch in leavers.chunks(N / 10) {
+            for (id, rx) in batch {
+                pushes += drain(rx).len();
+                hub.leave(*id);
+            }
+            pushes += see(&mut watcher_view, drain(watcher));
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        tokio::time::sleep(PRESENCE_MAX_HOLD * 3).await;
+        pushes += see(&mut watcher_view, drain(watcher));
+        for (_, rx) in leavers {
+            pushes += drain(rx).len();
+        }
+        assert!(watcher_view.is_empty(), "{watcher_view:?} still online");
+        assert_eq!(hub.online().users, ["user0"]);
+        assert_eq!(hub.presence_pushes() - counted_before, pushes as u64);
+        assert!(
+            pushes <= 10 * N,
+            "{pushes} presence pushes for {N} departures"
+        );
     }
 
     #[test]
@@ -339,6 +637,42 @@ mod tests {
         assert!(slow_kill.is_cancelled());
         assert!(!fast_kill.is_cancelled());
         assert_eq!(drain(&fast_rx).len(), 2);
+    }
+
+    /// Issue 12: a member that stops reading while 8 KB chat messages flow
+    /// is dropped once its queue would pass the byte bound (long before the
+    /// frame bound), and what was queued for it is freed at once; a reader
+    /// is not affected.
+    #[test]
+    fn a_client_that_stops_reading_is_dropped_at_the_byte_bound_and_freed() {
+        const BOUND: usize = 1024 * 1024;
+        let hub = Hub::default();
+        let stalled = Arc::new(Outbox::with_byte_limit(1024, BOUND));
+        let stalled_kill = CancellationToken::new();
+        let s = hub.join(Arc::clone(&stalled), stalled_kill.clone(), |_| {
+            Bytes::from_static(b"{}")
+        });
+        hub.set_member(s, member("1", "stalled"));
+        let (r, reader, reader_kill) = join(&hub, 1024);
+        hub.set_member(r, member("2", "reader"));
+        hub.flush_presence();
+        drain(&reader);
+        let text = "x".repeat(8 * 1024);
+        let mut pushed = 0;
+        while !stalled_kill.is_cancelled() && pushed < 1000 {
+            hub.broadcast_members(&Push::Shutdown {
+                reason: text.clone(),
+            });
+            pushed += 1;
+            assert_eq!(drain(&reader).len(), 1, "the reader gets every push");
+        }
+        assert!(stalled_kill.is_cancelled(), "never dropped");
+        assert!(
+            (120..=130).contains(&pushed),
+            "dropped after {pushed} pushes of 8 KiB (1 MiB bound)"
+        );
+        assert!(!reader_kill.is_cancelled());
+        assert!(stalled.take_frames().is_empty(), "its queue was freed");
     }
 
     #[test]

@@ -31,8 +31,11 @@
 //! - `seats`: coalesced `event_update` pushes (latest seat count per event,
 //!   at most one push per event every 100 ms) so an on-sale surge does not
 //!   become a push storm.
-//! - `auth`: argon2id password hashing off the async workers, session
-//!   tokens (only their SHA-256 is stored).
+//! - `auth`: passwords (argon2id) and session tokens (only their SHA-256 is
+//!   stored).
+//! - `hashing`: the password hashing pool — a fixed number of workers,
+//!   each reusing its own argon2 working memory; logins ahead of
+//!   registrations.
 //! - `handlers`: one file per domain — `accounts` (register, login, resume,
 //!   logout, update_account), `events` (list/create events, book, tickets,
 //!   cancel), `chat` (send, history, online) — plus the op dispatcher.
@@ -60,6 +63,7 @@ mod context;
 pub mod embedded;
 mod errors;
 mod handlers;
+mod hashing;
 mod hub;
 mod limits;
 pub mod lock;

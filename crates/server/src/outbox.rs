@@ -12,9 +12,12 @@
 //! from empty to non-empty (or a response arrives).
 //!
 //! Rules:
-//! - Pushes ([`Outbox::try_push`]) never wait: when `limit` frames are
-//!   already waiting, the client reads too slowly and the caller
-//!   disconnects it (see `hub`).
+//! - Pushes ([`Outbox::try_push`]) never wait: when `limit` frames, or
+//!   `limit_bytes` bytes (default 1 MiB, `docs/protocol.md`), are already
+//!   waiting, the client reads too slowly and the caller disconnects it
+//!   (see `hub`), after [`Outbox::discard`] has freed what it held. The byte
+//!   bound is what keeps memory small (issue 12: 300 clients that stopped
+//!   reading 8 KB chat messages held 2.3 GB under a frame-only bound).
 //! - Responses ([`Outbox::send`]) wait for room (back-pressure on this
 //!   connection only) and are *urgent*: the writer sends them without the
 //!   coalescing delay.
@@ -37,13 +40,16 @@ use tokio_util::codec::{Encoder as _, LengthDelimitedCodec};
 /// Buffers larger than this are not kept for reuse after a write, so a
 /// burst does not pin memory on an otherwise idle connection.
 const KEEP_CAPACITY: usize = 64 * 1024;
+/// Bytes of the length prefix before each frame (`frame_codec`).
+const PREFIX_LEN: usize = 4;
 
 /// Outcome of [`Outbox::try_push`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Offer {
     /// Appended.
     Queued,
-    /// `limit` frames are already waiting: the client reads too slowly.
+    /// `limit` frames or `limit_bytes` bytes are already waiting: the
+    /// client reads too slowly.
     Full,
     /// The connection is closing; the frame was dropped.
     Closed,
@@ -76,6 +82,9 @@ pub(crate) struct Outbox {
     room: Notify,
     /// Most frames buffered at once (`ServerConfig::outbound_queue`).
     limit: usize,
+    /// Most bytes buffered at once, length prefixes included
+    /// (`ServerConfig::outbound_queue_bytes`).
+    limit_bytes: usize,
 }
 
 /// One batch taken by the writer, or the end.
@@ -87,8 +96,10 @@ pub(crate) enum Batch {
 }
 
 impl Outbox {
-    /// An empty outbox holding at most `limit` (≥ 1) frames.
-    pub(crate) fn new(limit: usize) -> Self {
+    /// An empty outbox holding at most `limit` (≥ 1) frames and
+    /// `limit_bytes` bytes (pushes beyond are refused; one response may
+    /// exceed it when the outbox was below it).
+    pub(crate) fn with_byte_limit(limit: usize, limit_bytes: usize) -> Self {
         Self {
             state: Mutex::new(State {
                 buf: BytesMut::new(),
@@ -100,7 +111,14 @@ impl Outbox {
             ready: Notify::new(),
             room: Notify::new(),
             limit: limit.max(1),
+            limit_bytes,
         }
+    }
+
+    /// An outbox bounded in frames only (tests).
+    #[cfg(test)]
+    pub(crate) fn new(limit: usize) -> Self {
+        Self::with_byte_limit(limit, usize::MAX)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -108,13 +126,16 @@ impl Outbox {
     }
 
     /// Appends a push frame (`payload` is the JSON; the length prefix is
-    /// added here) unless `limit` frames are already waiting. Never waits.
+    /// added here) unless `limit` frames are already waiting or it would
+    /// take the buffer past `limit_bytes`. Never waits.
     pub(crate) fn try_push(&self, payload: &[u8]) -> Offer {
         let mut state = self.lock();
         if state.closed {
             return Offer::Closed;
         }
-        if state.frames >= self.limit {
+        if state.frames >= self.limit
+            || state.buf.len() + PREFIX_LEN + payload.len() > self.limit_bytes
+        {
             return Offer::Full;
         }
         let was_empty = state.frames == 0;
@@ -124,7 +145,7 @@ impl Outbox {
         // Half full: write now rather than wait out the coalescing delay,
         // or a fast reader in a busy room would fill up during the delay
         // and be taken for a slow one.
-        let filling = !state.urgent && state.frames * 2 >= self.limit;
+        let filling = !state.urgent && self.half_full(&state);
         if filling {
             state.urgent = true;
         }
@@ -151,7 +172,7 @@ impl Outbox {
                 if state.closed {
                     return false;
                 }
-                if state.frames < self.limit {
+                if state.frames < self.limit && state.buf.len() < self.limit_bytes {
                     if !append(&mut state, payload) {
                         return false;
                     }
@@ -163,6 +184,23 @@ impl Outbox {
             }
             room.await;
         }
+    }
+
+    /// At least half of either bound is used.
+    fn half_full(&self, state: &State) -> bool {
+        state.frames * 2 >= self.limit || state.buf.len() * 2 >= self.limit_bytes
+    }
+
+    /// The client is being dropped (it stopped reading): frees the buffered
+    /// frames at once and refuses everything from now on.
+    pub(crate) fn discard(&self) {
+        let mut state = self.lock();
+        state.buf = BytesMut::new();
+        state.frames = 0;
+        state.closed = true;
+        drop(state);
+        self.ready.notify_one();
+        self.room.notify_waiters();
     }
 
     /// No more frames: the writer writes what is buffered, then ends.
@@ -406,6 +444,31 @@ mod tests {
         ));
         assert_eq!(frames(&mut out), [b"last".to_vec()]);
         Outbox::recycle(&mut out);
+        assert!(matches!(
+            outbox.next_batch(&mut out, Duration::ZERO, None).await,
+            Batch::Done
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_byte_bound_refuses_pushes_and_discard_frees_the_buffer() {
+        let outbox = Outbox::with_byte_limit(1024, 3 * 1024);
+        let chat = vec![b'x'; 1000];
+        for _ in 0..3 {
+            assert_eq!(outbox.try_push(&chat), Offer::Queued);
+        }
+        assert_eq!(outbox.try_push(&chat), Offer::Full, "3,012 + 1,004 > 3,072");
+        assert_eq!(
+            outbox.try_push(b"small"),
+            Offer::Queued,
+            "60 bytes still fit"
+        );
+        assert!(outbox.lock().buf.capacity() >= 3_000);
+        outbox.discard();
+        assert_eq!(outbox.lock().buf.capacity(), 0, "memory given back");
+        assert_eq!(outbox.try_push(b"late"), Offer::Closed);
+        assert!(!outbox.send(b"late").await);
+        let mut out = BytesMut::new();
         assert!(matches!(
             outbox.next_batch(&mut out, Duration::ZERO, None).await,
             Batch::Done

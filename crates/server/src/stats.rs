@@ -1,7 +1,7 @@
-//! Counters of the security limits, readable while the server runs
-//! ([`crate::Server::stats`], [`crate::ServerHandle::stats`]): what tests
-//! assert on (e.g. that a throttled login never reached argon2) and what an
-//! operator can watch.
+//! Counters of the security limits, and of presence pushes, readable while
+//! the server runs ([`crate::Server::stats`], [`crate::ServerHandle::stats`]):
+//! what tests assert on (e.g. that a throttled login never reached argon2,
+//! that a mass departure caused few pushes) and what an operator can watch.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -33,6 +33,9 @@ pub struct ServerStats {
     /// Log lines dropped because the log could not be written (a full
     /// disk, a closed pipe), process-wide: see [`crate::logging`].
     pub log_writes_dropped: u64,
+    /// `presence` frames queued to clients (one per logged-in client per
+    /// announced change; merged per user, `docs/protocol.md`).
+    pub presence_pushes: u64,
 }
 
 /// The live counters behind [`ServerStats`].
@@ -67,6 +70,7 @@ impl Counters {
             connections_refused_full: get(&self.connections_refused_full),
             connections_timed_out: get(&self.connections_timed_out),
             log_writes_dropped: crate::logging::dropped_log_writes(),
+            presence_pushes: 0,
         }
     }
 }

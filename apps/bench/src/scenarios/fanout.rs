@@ -67,6 +67,22 @@ pub struct FanoutArgs {
     /// After sending stops, how long to wait for missing deliveries.
     #[arg(long, default_value_t = 10.0)]
     pub drain_secs: f64,
+    /// The protocol spoken: `coliseum` (default; launches or drives a
+    /// Coliseum server) or `irc` (drives the IRC server given by `--addr`,
+    /// e.g. ngIRCd, with `--server-pid` for its CPU; see
+    /// [`crate::scenarios::fanout_irc`]).
+    #[arg(long, value_enum, default_value_t = Proto::Coliseum)]
+    pub proto: Proto,
+}
+
+/// The server's protocol (see [`FanoutArgs::proto`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    /// Coliseum's length-prefixed JSON frames.
+    Coliseum,
+    /// IRC (RFC 1459 lines): NICK/USER, JOIN, PRIVMSG.
+    Irc,
 }
 
 /// How fan-out receivers read their pushes (see [`FanoutArgs::receivers`]).
@@ -134,26 +150,32 @@ struct FanoutReport {
     delivery_secs: f64,
     latency: LatencySummary,
     ack_latency: LatencySummary,
+    /// Server CPU µs per delivery over the measured phase.
+    server_cpu_us_per_delivery: Option<f64>,
+    /// Deliveries per server CPU-second (compare with `fanout --proto irc`).
+    deliveries_per_server_cpu_sec: Option<f64>,
     setup_secs: f64,
     #[serde(flatten)]
     cpu: CpuReport,
 }
 
 /// What one receiver saw.
-struct Received {
-    count: u64,
+pub(super) struct Received {
+    /// This run's messages received.
+    pub(super) count: u64,
     /// End-to-end latencies in µs, in arrival order. A plain vector, put
     /// into one histogram after the run: recording into a ~180 KiB
     /// histogram per receiver (1,000 of them) missed the cache on every
     /// delivery (12 % of the bench's CPU, profiled).
     latencies: Vec<u32>,
     last: Option<Instant>,
-    closed: bool,
+    /// The connection closed before the end.
+    pub(super) closed: bool,
 }
 
 impl Received {
     /// Nothing received yet.
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self {
             count: 0,
             latencies: Vec::new(),
@@ -165,7 +187,7 @@ impl Received {
     /// Records one delivery of a message stamped `stamp` (ns since the
     /// shared base) arriving now: its end-to-end latency and arrival time.
     /// The caller adds it to `count`.
-    fn record(&mut self, stamp: u64) {
+    pub(super) fn record(&mut self, stamp: u64) {
         let now = Instant::now();
         let micros = stamp_of(now).saturating_sub(stamp) / 1000;
         self.latencies
@@ -194,6 +216,9 @@ pub async fn run(
     setup_concurrency: usize,
 ) -> Result<Outcome> {
     args.check()?;
+    if args.proto == Proto::Irc {
+        return super::fanout_irc::run(target, args, connect_concurrency).await;
+    }
     let clients = usize::try_from(args.clients).unwrap_or(usize::MAX);
     let senders = usize::try_from(args.senders).unwrap_or(usize::MAX);
     let accounts_n = usize::try_from(args.accounts()).unwrap_or(usize::MAX);
@@ -288,31 +313,19 @@ pub async fn run(
     let send_secs = start.elapsed().as_secs_f64();
     let expected = sent.ok * args.clients;
 
-    // Drain: wait (bounded) until every expected delivery has arrived.
-    let drain_deadline = Instant::now() + Duration::from_secs_f64(args.drain_secs.max(0.0));
-    while delivered.load(Ordering::Relaxed) < expected && Instant::now() < drain_deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    drain(&delivered, expected, args.drain_secs).await;
     let cpu = watch.stop();
     stop.cancel();
 
-    let mut latencies = Latencies::new();
-    let mut count = 0;
-    let mut last: Option<Instant> = None;
-    let mut disconnected = 0;
-    for task in receivers {
-        let r = task
-            .await
-            .map_err(|e| BenchError::Setup(format!("receiver task failed: {e}")))?;
-        count += r.count;
-        r.latencies
-            .iter()
-            .for_each(|&micros| latencies.record_micros(u64::from(micros)));
-        last = last.max(r.last);
-        disconnected += u64::from(r.closed);
-    }
+    let Collected {
+        latencies,
+        count,
+        last,
+        disconnected,
+    } = collect(receivers).await?;
     let delivery_secs = last.map_or(0.0, |l| l.saturating_duration_since(start).as_secs_f64());
     let lost = expected.saturating_sub(count);
+    let (per_delivery, per_cpu_sec) = server_cost(&cpu, count);
     let report = FanoutReport {
         clients: args.clients,
         senders: args.senders,
@@ -332,19 +345,12 @@ pub async fn run(
         delivery_secs,
         latency: latencies.summary(),
         ack_latency: sent.acks.summary(),
+        server_cpu_us_per_delivery: per_delivery,
+        deliveries_per_server_cpu_sec: per_cpu_sec,
         setup_secs,
         cpu,
     };
-    let mut violations = Vec::new();
-    if lost > 0 {
-        violations.push(format!("{lost} of {expected} deliveries lost"));
-    }
-    if disconnected > 0 {
-        violations.push(format!("{disconnected} clients were disconnected"));
-    }
-    if sent.ok == 0 {
-        violations.push("no message was sent".to_owned());
-    }
+    let mut violations = delivery_violations(lost, expected, disconnected, sent.ok);
     if sent.errors > 0 {
         violations.push(format!(
             "{} chat_send calls failed (first: {})",
@@ -387,6 +393,87 @@ pub async fn run(
         cpu.line(),
     );
     Ok(Outcome::new(&report, summary, violations))
+}
+
+/// Waits (at most `drain_secs`) until `delivered` reaches `expected`.
+pub(super) async fn drain(delivered: &AtomicU64, expected: u64, drain_secs: f64) {
+    let deadline = Instant::now() + Duration::from_secs_f64(drain_secs.max(0.0));
+    while delivered.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Server CPU µs per delivery, and deliveries per server CPU-second
+/// (`None` without the server's CPU or without deliveries).
+pub(super) fn server_cost(cpu: &CpuReport, deliveries: u64) -> (Option<f64>, Option<f64>) {
+    let per_delivery = cpu
+        .server_cpu_secs
+        .filter(|_| deliveries > 0)
+        .map(|s| s * 1e6 / deliveries as f64);
+    (
+        per_delivery,
+        per_delivery.filter(|u| *u > 0.0).map(|u| 1e6 / u),
+    )
+}
+
+/// Every receiver's findings together.
+pub(super) struct Collected {
+    /// End-to-end latencies of every delivery.
+    pub latencies: Latencies,
+    /// Deliveries.
+    pub count: u64,
+    /// The last delivery's arrival.
+    pub last: Option<Instant>,
+    /// Receivers whose connection closed before the end.
+    pub disconnected: u64,
+}
+
+/// Waits for every receiver task and merges what they saw.
+///
+/// # Errors
+/// [`BenchError::Setup`] if a receiver task panicked.
+pub(super) async fn collect(
+    receivers: Vec<tokio::task::JoinHandle<Received>>,
+) -> Result<Collected> {
+    let mut all = Collected {
+        latencies: Latencies::new(),
+        count: 0,
+        last: None,
+        disconnected: 0,
+    };
+    for task in receivers {
+        let r = task
+            .await
+            .map_err(|e| BenchError::Setup(format!("receiver task failed: {e}")))?;
+        all.count += r.count;
+        r.latencies
+            .iter()
+            .for_each(|&micros| all.latencies.record_micros(u64::from(micros)));
+        all.last = all.last.max(r.last);
+        all.disconnected += u64::from(r.closed);
+    }
+    Ok(all)
+}
+
+/// The correctness violations of a fan-out: lost deliveries, disconnected
+/// clients, nothing sent.
+pub(super) fn delivery_violations(
+    lost: u64,
+    expected: u64,
+    disconnected: u64,
+    sent: u64,
+) -> Vec<String> {
+    let mut violations = Vec::new();
+    if lost > 0 {
+        violations.push(format!("{lost} of {expected} deliveries lost"));
+    }
+    if disconnected > 0 {
+        violations.push(format!("{disconnected} clients were disconnected"));
+    }
+    if sent == 0 {
+        violations.push("no message was sent".to_owned());
+    }
+    violations
 }
 
 /// Counts this run's chat pushes on one connection and records their

@@ -2,10 +2,11 @@
 //! resident memory per connection: (VmRSS after all are logged in − VmRSS
 //! before connecting) / C, read from `/proc/<server pid>/status`.
 //!
-//! The accounts (few; `--accounts`) are created and logged in first on
-//! temporary connections, which are closed before the baseline is read, so
-//! argon2's working memory (≈19 MiB per hash) is already part of the
-//! baseline. Each of the C connections then attaches a session with
+//! The accounts (by default one per connection, as real users have;
+//! `--accounts` for fewer) are created and logged in first on temporary
+//! connections, which are closed before the baseline is read, so the
+//! server's password hashing memory is already part of the baseline. Each
+//! of the C connections then attaches its account's session with
 //! `resume`. Each RSS reading waits (bounded) until the value stops
 //! changing; the server's CPU is then measured over `--hold-secs` of
 //! idleness.
@@ -27,9 +28,9 @@ pub struct IdleArgs {
     /// Idle logged-in connections.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub clients: u64,
-    /// Distinct accounts the connections are logged in as (default 1: each
-    /// login is an argon2 hash whose ≈19 MiB working memory the server's
-    /// allocator may keep or return at any time, blurring the reading).
+    /// Distinct accounts the connections are logged in as (default: one
+    /// per connection; issue 12 — one account for all hid the cost of
+    /// per-user state and of hashing).
     #[arg(long)]
     pub accounts: Option<u64>,
     /// Before each RSS reading, wait up to this long for the server's RSS
@@ -78,7 +79,7 @@ pub async fn run(
     setup_concurrency: usize,
 ) -> Result<Outcome> {
     let clients = usize::try_from(args.clients).unwrap_or(usize::MAX);
-    let accounts_n = args.accounts.unwrap_or(1).clamp(1, args.clients);
+    let accounts_n = args.accounts.unwrap_or(args.clients).clamp(1, args.clients);
     let names = RunNames::random();
     let settle = Duration::from_secs_f64(args.settle_secs.max(0.0));
     let setup_started = Instant::now();

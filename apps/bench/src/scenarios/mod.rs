@@ -3,6 +3,7 @@
 //! which returns an [`Outcome`].
 
 pub mod fanout;
+pub mod fanout_irc;
 pub mod idle;
 pub mod login;
 pub mod onsale;
