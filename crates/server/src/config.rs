@@ -35,7 +35,8 @@ pub struct ServerConfig {
     /// Bytes (frames with their 4-byte length prefixes) that may wait in one
     /// connection's outbound queue; a push that would pass it disconnects
     /// the client as a slow reader and frees what was queued for it, so a
-    /// client that stops reading holds at most this much server memory
+    /// client that stops reading holds at most this much queued, plus the
+    /// one batch (also at most this much) its writer is stuck writing
     /// (issue 12; documented in `docs/protocol.md`). A response is queued
     /// whenever the queue is below it. Default 1 MiB.
     pub outbound_queue_bytes: usize,
