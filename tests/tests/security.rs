@@ -398,6 +398,16 @@ async fn no_frame_ever_carries_a_password_or_its_hash() {
         conn.send_json(request).await;
         seen.push(conn.response().await);
     }
+    // Presence is merged and sent up to a second later: wait for the
+    // watcher's first one.
+    loop {
+        let frame = watcher.recv().await.expect("open");
+        let presence = frame["push"] == json!("presence");
+        seen.push(frame);
+        if presence {
+            break;
+        }
+    }
     // Collect the pushes both connections got meanwhile.
     for raw in [&mut conn, &mut watcher] {
         raw.send_json(&json!({"id": 99, "op": "online"})).await;
