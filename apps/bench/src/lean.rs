@@ -14,7 +14,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use coliseum_protocol::{Op, Push, Request, ServerMessage, decode_server_message, frame_codec};
+use coliseum_protocol::{
+    Op, Push, Request, ServerMessage, decode_server_message, frame_codec, request,
+};
 use futures::{SinkExt as _, StreamExt as _};
 use serde::Deserialize;
 use tokio::net::TcpStream;
@@ -76,9 +78,9 @@ async fn handshake(addr: SocketAddr, token: &str) -> Result<LeanConnection> {
     }
     let request = Request {
         id: 1,
-        op: Op::Resume {
+        op: Op::Resume(request::Resume {
             token: token.to_owned(),
-        },
+        }),
     };
     let frame = serde_json::to_vec(&request).map_err(|e| setup("encode", &e))?;
     framed

@@ -19,7 +19,7 @@ use coliseum_protocol::response::{
     AccountData, ChatSendData, EventData, EventsData, MessagesData, OnlineData, RegisterData,
     SessionData, TicketData, TicketsData,
 };
-use coliseum_protocol::{ChatMessage, Event, Op, Ticket};
+use coliseum_protocol::{ChatMessage, Event, Op, Ticket, request};
 
 pub use coliseum_tls::{Fingerprint, PinStore, TlsError, Trust};
 pub use connection::{Client, Pushes, Transport, Welcome};
@@ -36,11 +36,11 @@ impl Client {
         password: &str,
         email: &str,
     ) -> Result<RegisterData, ClientError> {
-        self.call(Op::Register {
+        self.call(Op::Register(request::Register {
             username: username.to_owned(),
             password: password.to_owned(),
             email: email.to_owned(),
-        })
+        }))
         .await
     }
 
@@ -49,10 +49,10 @@ impl Client {
     /// # Errors
     /// `unauthenticated` for a wrong username or password.
     pub async fn login(&self, username: &str, password: &str) -> Result<SessionData, ClientError> {
-        self.call(Op::Login {
+        self.call(Op::Login(request::Login {
             username: username.to_owned(),
             password: password.to_owned(),
-        })
+        }))
         .await
     }
 
@@ -61,9 +61,9 @@ impl Client {
     /// # Errors
     /// `unauthenticated` for an unknown, revoked or expired token.
     pub async fn resume(&self, token: &str) -> Result<SessionData, ClientError> {
-        self.call(Op::Resume {
+        self.call(Op::Resume(request::Resume {
             token: token.to_owned(),
-        })
+        }))
         .await
     }
 
@@ -72,7 +72,7 @@ impl Client {
     /// # Errors
     /// `unauthenticated` when not logged in.
     pub async fn logout(&self) -> Result<(), ClientError> {
-        self.request(Op::Logout {}).await.map(drop)
+        self.request(Op::Logout(request::Logout {})).await.map(drop)
     }
 
     /// `update_account`: change any of username, password, e-mail.
@@ -87,12 +87,12 @@ impl Client {
         new_password: Option<&str>,
         new_email: Option<&str>,
     ) -> Result<AccountData, ClientError> {
-        self.call(Op::UpdateAccount {
+        self.call(Op::UpdateAccount(request::UpdateAccount {
             current_password: current_password.to_owned(),
             new_username: new_username.map(str::to_owned),
             new_password: new_password.map(str::to_owned),
             new_email: new_email.map(str::to_owned),
-        })
+        }))
         .await
     }
 
@@ -101,7 +101,7 @@ impl Client {
     /// # Errors
     /// `unavailable` when the server's store is down.
     pub async fn list_events(&self) -> Result<Vec<Event>, ClientError> {
-        self.call::<EventsData>(Op::ListEvents {})
+        self.call::<EventsData>(Op::ListEvents(request::ListEvents {}))
             .await
             .map(|d| d.events)
     }
@@ -118,13 +118,13 @@ impl Client {
         capacity: u32,
         max_per_user: Option<u32>,
     ) -> Result<Event, ClientError> {
-        self.call::<EventData>(Op::CreateEvent {
+        self.call::<EventData>(Op::CreateEvent(request::CreateEvent {
             name: name.to_owned(),
             date: date.to_owned(),
             location: location.to_owned(),
             capacity,
             max_per_user,
-        })
+        }))
         .await
         .map(|d| d.event)
     }
@@ -140,11 +140,11 @@ impl Client {
         quantity: u32,
         request_key: Option<&str>,
     ) -> Result<Ticket, ClientError> {
-        self.call::<TicketData>(Op::Book {
+        self.call::<TicketData>(Op::Book(request::Book {
             event_id: event_id.to_owned(),
             quantity,
             request_key: request_key.map(str::to_owned),
-        })
+        }))
         .await
         .map(|d| d.ticket)
     }
@@ -154,7 +154,7 @@ impl Client {
     /// # Errors
     /// `unauthenticated`.
     pub async fn my_tickets(&self) -> Result<Vec<Ticket>, ClientError> {
-        self.call::<TicketsData>(Op::MyTickets {})
+        self.call::<TicketsData>(Op::MyTickets(request::MyTickets {}))
             .await
             .map(|d| d.tickets)
     }
@@ -164,9 +164,9 @@ impl Client {
     /// # Errors
     /// `not_found` (unknown, already cancelled, or someone else's ticket).
     pub async fn cancel_ticket(&self, ticket_id: &str) -> Result<(), ClientError> {
-        self.request(Op::CancelTicket {
+        self.request(Op::CancelTicket(request::CancelTicket {
             ticket_id: ticket_id.to_owned(),
-        })
+        }))
         .await
         .map(drop)
     }
@@ -176,10 +176,10 @@ impl Client {
     /// # Errors
     /// `bad_request` (empty or > 2,000 characters), `unauthenticated`.
     pub async fn chat_send(&self, room: Option<&str>, text: &str) -> Result<u64, ClientError> {
-        self.call::<ChatSendData>(Op::ChatSend {
+        self.call::<ChatSendData>(Op::ChatSend(request::ChatSend {
             room: room.map(str::to_owned),
             text: text.to_owned(),
-        })
+        }))
         .await
         .map(|d| d.seq)
     }
@@ -194,11 +194,11 @@ impl Client {
         before_seq: Option<u64>,
         limit: Option<u32>,
     ) -> Result<Vec<ChatMessage>, ClientError> {
-        self.call::<MessagesData>(Op::ChatHistory {
+        self.call::<MessagesData>(Op::ChatHistory(request::ChatHistory {
             room: room.map(str::to_owned),
             before_seq,
             limit,
-        })
+        }))
         .await
         .map(|d| d.messages)
     }
@@ -208,6 +208,6 @@ impl Client {
     /// # Errors
     /// Only transport errors.
     pub async fn online(&self) -> Result<OnlineData, ClientError> {
-        self.call(Op::Online {}).await
+        self.call(Op::Online(request::Online {})).await
     }
 }

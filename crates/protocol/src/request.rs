@@ -15,143 +15,191 @@ pub struct Request {
     pub op: Op,
 }
 
-/// Every operation, tagged by `"op"`. Field names are the wire names.
-/// Optional fields may be omitted or `null`; unknown fields are ignored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-pub enum Op {
-    /// Create an account (role `user`). → `RegisterData`.
-    Register {
-        /// 3–32 of letters, digits, `_`, `-`, `.`.
-        username: String,
-        /// ≥ 8 characters.
-        password: String,
-        /// A valid e-mail address.
-        email: String,
-    },
-    /// Log in with a password. → `SessionData`.
-    Login {
-        /// The account's username.
-        username: String,
-        /// The account's password.
-        password: String,
-    },
-    /// Re-attach a session after a reconnect. → `SessionData`.
-    Resume {
-        /// The token a previous `login` returned.
-        token: String,
-    },
-    /// End the session and revoke its token. → `{}`.
-    Logout {},
-    /// Change username, password and/or e-mail. → `AccountData`.
-    UpdateAccount {
-        /// The current password, required for any change.
-        current_password: String,
-        /// New username, if changing it.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        new_username: Option<String>,
-        /// New password, if changing it (revokes other sessions).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        new_password: Option<String>,
-        /// New e-mail, if changing it.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        new_email: Option<String>,
-    },
-    /// All events, soonest first. → `EventsData`.
-    ListEvents {},
-    /// Admin only: create an event. → `EventData`.
-    CreateEvent {
-        /// Display name.
-        name: String,
-        /// `YYYY-MM-DD`.
-        date: String,
-        /// Venue.
-        location: String,
-        /// Total seats, 1–1,000,000.
-        capacity: u32,
-        /// Seats one user may hold; default 10.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        max_per_user: Option<u32>,
-    },
-    /// Book `quantity` seats. → `TicketData`.
-    Book {
-        /// The event's id.
-        event_id: String,
-        /// Seats wanted, ≥ 1.
-        quantity: u32,
-        /// Idempotency key: a retry with the same key returns the first ticket.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        request_key: Option<String>,
-    },
-    /// The caller's active tickets. → `TicketsData`.
-    MyTickets {},
-    /// Cancel one of the caller's tickets; the seats go back. → `{}`.
-    CancelTicket {
-        /// The ticket's id.
-        ticket_id: String,
-    },
-    /// Post to a room. → `ChatSendData`.
-    ChatSend {
-        /// Room name; default `"lobby"`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        room: Option<String>,
-        /// 1–2,000 characters.
-        text: String,
-    },
-    /// A page of a room's history, oldest first. → `MessagesData`.
-    ChatHistory {
-        /// Room name; default `"lobby"`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        room: Option<String>,
-        /// Only messages with `seq < before_seq`; omitted = the newest.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        before_seq: Option<u64>,
-        /// Page size, 1–200, default 50.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        limit: Option<u32>,
-    },
-    /// Who is online. → `OnlineData`.
-    Online {},
-}
-
-/// Every op name the protocol defines, in documentation order.
-pub const OP_NAMES: &[&str] = &[
-    "register",
-    "login",
-    "resume",
-    "logout",
-    "update_account",
-    "list_events",
-    "create_event",
-    "book",
-    "my_tickets",
-    "cancel_ticket",
-    "chat_send",
-    "chat_history",
-    "online",
-];
-
-impl Op {
-    /// The op's wire name, e.g. `"book"`.
-    #[must_use]
-    pub const fn name(&self) -> &'static str {
-        match self {
-            Self::Register { .. } => "register",
-            Self::Login { .. } => "login",
-            Self::Resume { .. } => "resume",
-            Self::Logout {} => "logout",
-            Self::UpdateAccount { .. } => "update_account",
-            Self::ListEvents {} => "list_events",
-            Self::CreateEvent { .. } => "create_event",
-            Self::Book { .. } => "book",
-            Self::MyTickets {} => "my_tickets",
-            Self::CancelTicket { .. } => "cancel_ticket",
-            Self::ChatSend { .. } => "chat_send",
-            Self::ChatHistory { .. } => "chat_history",
-            Self::Online {} => "online",
+/// Declares [`Op`], one struct variant per op, together with [`OP_NAMES`]
+/// and [`Op::name`], so the wire name of each op is written exactly once.
+macro_rules! ops {
+    ($( $(#[$doc:meta])* $name:literal => $variant:ident($args:ident), )*) => {
+        /// Every operation, tagged by `"op"`: each variant holds the op's
+        /// typed arguments (as mini-redis's `Command` does). Field names are
+        /// the wire names. Optional fields may be omitted or `null`; unknown
+        /// fields are ignored.
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(tag = "op")]
+        pub enum Op {
+            $( $(#[$doc])* #[serde(rename = $name)] $variant($args), )*
         }
-    }
+
+        /// Every op name the protocol defines, in documentation order.
+        pub const OP_NAMES: &[&str] = &[$($name),*];
+
+        impl Op {
+            /// The op's wire name, e.g. `"book"`.
+            #[must_use]
+            pub const fn name(&self) -> &'static str {
+                match self {
+                    $( Self::$variant(_) => $name, )*
+                }
+            }
+        }
+
+        $(
+            impl From<$args> for Op {
+                fn from(args: $args) -> Self {
+                    Self::$variant(args)
+                }
+            }
+        )*
+    };
 }
+
+ops! {
+    /// Create an account (role `user`). → `RegisterData`.
+    "register" => Register(Register),
+    /// Log in with a password. → `SessionData`.
+    "login" => Login(Login),
+    /// Re-attach a session after a reconnect. → `SessionData`.
+    "resume" => Resume(Resume),
+    /// End the session and revoke its token. → `{}`.
+    "logout" => Logout(Logout),
+    /// Change username, password and/or e-mail. → `AccountData`.
+    "update_account" => UpdateAccount(UpdateAccount),
+    /// All events, soonest first. → `EventsData`.
+    "list_events" => ListEvents(ListEvents),
+    /// Admin only: create an event. → `EventData`.
+    "create_event" => CreateEvent(CreateEvent),
+    /// Book `quantity` seats. → `TicketData`.
+    "book" => Book(Book),
+    /// The caller's active tickets. → `TicketsData`.
+    "my_tickets" => MyTickets(MyTickets),
+    /// Cancel one of the caller's tickets; the seats go back. → `{}`.
+    "cancel_ticket" => CancelTicket(CancelTicket),
+    /// Post to a room. → `ChatSendData`.
+    "chat_send" => ChatSend(ChatSend),
+    /// A page of a room's history, oldest first. → `MessagesData`.
+    "chat_history" => ChatHistory(ChatHistory),
+    /// Who is online. → `OnlineData`.
+    "online" => Online(Online),
+}
+
+/// `register`: create an account (role `user`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Register {
+    /// 3–32 of letters, digits, `_`, `-`, `.`.
+    pub username: String,
+    /// ≥ 8 characters.
+    pub password: String,
+    /// A valid e-mail address.
+    pub email: String,
+}
+
+/// `login`: log in with a password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Login {
+    /// The account's username.
+    pub username: String,
+    /// The account's password.
+    pub password: String,
+}
+
+/// `resume`: re-attach a session after a reconnect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resume {
+    /// The token a previous `login` (or password change) returned.
+    pub token: String,
+}
+
+/// `logout`: no arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Logout {}
+
+/// `update_account`: change username, password and/or e-mail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateAccount {
+    /// The current password, required for any change.
+    pub current_password: String,
+    /// New username, if changing it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_username: Option<String>,
+    /// New password, if changing it: revokes every token of the account
+    /// (the caller's too) and the response carries a fresh `token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_password: Option<String>,
+    /// New e-mail, if changing it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_email: Option<String>,
+}
+
+/// `list_events`: no arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ListEvents {}
+
+/// `create_event` (admins only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateEvent {
+    /// Display name.
+    pub name: String,
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    /// Venue.
+    pub location: String,
+    /// Total seats, 1–1,000,000.
+    pub capacity: u32,
+    /// Seats one user may hold; default min(10, capacity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_per_user: Option<u32>,
+}
+
+/// `book`: book `quantity` seats of an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Book {
+    /// The event's id.
+    pub event_id: String,
+    /// Seats wanted, ≥ 1.
+    pub quantity: u32,
+    /// Idempotency key: a retry with the same key (and the same event and
+    /// quantity) returns the first ticket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_key: Option<String>,
+}
+
+/// `my_tickets`: no arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct MyTickets {}
+
+/// `cancel_ticket`: cancel one of the caller's tickets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelTicket {
+    /// The ticket's id.
+    pub ticket_id: String,
+}
+
+/// `chat_send`: post to a room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatSend {
+    /// Room name; default `"lobby"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
+    /// 1–2,000 characters.
+    pub text: String,
+}
+
+/// `chat_history`: a page of a room's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatHistory {
+    /// Room name; default `"lobby"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
+    /// Only messages with `seq < before_seq`; omitted = the newest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_seq: Option<u64>,
+    /// Page size, 1–200, default 50.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// `online`: no arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Online {}
 
 /// Why a frame could not be turned into a [`Request`]. The server answers it
 /// with `{"id":<id or null>,"ok":false,"error":...}` and keeps the connection.
@@ -223,11 +271,11 @@ mod tests {
         assert_eq!(req.id, 7);
         assert_eq!(
             req.op,
-            Op::Book {
+            Op::Book(Book {
                 event_id: "3".into(),
                 quantity: 2,
                 request_key: None
-            }
+            })
         );
     }
 
@@ -235,10 +283,10 @@ mod tests {
     fn serializes_flat() {
         let req = Request {
             id: 1,
-            op: Op::Login {
+            op: Op::Login(Login {
                 username: "bob".into(),
                 password: "pw".into(),
-            },
+            }),
         };
         let v: Value = serde_json::to_value(&req).expect("ser");
         assert_eq!(

@@ -10,7 +10,9 @@
 use bytes::{BufMut as _, Bytes, BytesMut};
 use coliseum_protocol::codec::is_frame_too_large;
 use coliseum_protocol::request::OP_NAMES;
-use coliseum_protocol::{ErrorCode, MAX_FRAME_LEN, Op, Request, frame_codec, parse_request};
+use coliseum_protocol::{
+    ErrorCode, MAX_FRAME_LEN, Op, Request, frame_codec, parse_request, request,
+};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use serde_json::{Map, Number, Value};
@@ -353,23 +355,28 @@ fn opt_text() -> impl Strategy<Value = Option<String>> {
 /// the validation rules: those are the server's business, not the parser's).
 fn any_op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        (text(), text(), text()).prop_map(|(username, password, email)| Op::Register {
-            username,
-            password,
-            email
-        }),
-        (text(), text()).prop_map(|(username, password)| Op::Login { username, password }),
-        text().prop_map(|token| Op::Resume { token }),
-        Just(Op::Logout {}),
-        (text(), opt_text(), opt_text(), opt_text()).prop_map(
-            |(current_password, new_username, new_password, new_email)| Op::UpdateAccount {
-                current_password,
-                new_username,
-                new_password,
-                new_email
+        (text(), text(), text()).prop_map(|(username, password, email)| Op::Register(
+            request::Register {
+                username,
+                password,
+                email
             }
+        )),
+        (text(), text())
+            .prop_map(|(username, password)| Op::Login(request::Login { username, password })),
+        text().prop_map(|token| Op::Resume(request::Resume { token })),
+        Just(Op::Logout(request::Logout {})),
+        (text(), opt_text(), opt_text(), opt_text()).prop_map(
+            |(current_password, new_username, new_password, new_email)| Op::UpdateAccount(
+                request::UpdateAccount {
+                    current_password,
+                    new_username,
+                    new_password,
+                    new_email
+                }
+            )
         ),
-        Just(Op::ListEvents {}),
+        Just(Op::ListEvents(request::ListEvents {})),
         (
             text(),
             text(),
@@ -378,35 +385,38 @@ fn any_op() -> impl Strategy<Value = Op> {
             proptest::option::of(any::<u32>())
         )
             .prop_map(|(name, date, location, capacity, max_per_user)| {
-                Op::CreateEvent {
+                Op::CreateEvent(request::CreateEvent {
                     name,
                     date,
                     location,
                     capacity,
                     max_per_user,
-                }
+                })
             }),
         (text(), any::<u32>(), opt_text()).prop_map(|(event_id, quantity, request_key)| {
-            Op::Book {
+            Op::Book(request::Book {
                 event_id,
                 quantity,
                 request_key,
-            }
+            })
         }),
-        Just(Op::MyTickets {}),
-        text().prop_map(|ticket_id| Op::CancelTicket { ticket_id }),
-        (opt_text(), text()).prop_map(|(room, text)| Op::ChatSend { room, text }),
+        Just(Op::MyTickets(request::MyTickets {})),
+        text().prop_map(|ticket_id| Op::CancelTicket(request::CancelTicket { ticket_id })),
+        (opt_text(), text())
+            .prop_map(|(room, text)| Op::ChatSend(request::ChatSend { room, text })),
         (
             opt_text(),
             proptest::option::of(any::<u64>()),
             proptest::option::of(any::<u32>())
         )
-            .prop_map(|(room, before_seq, limit)| Op::ChatHistory {
-                room,
-                before_seq,
-                limit
-            }),
-        Just(Op::Online {}),
+            .prop_map(
+                |(room, before_seq, limit)| Op::ChatHistory(request::ChatHistory {
+                    room,
+                    before_seq,
+                    limit
+                })
+            ),
+        Just(Op::Online(request::Online {})),
     ]
 }
 

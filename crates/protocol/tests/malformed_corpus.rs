@@ -5,7 +5,7 @@
 
 use bytes::{BufMut as _, BytesMut};
 use coliseum_protocol::codec::is_frame_too_large;
-use coliseum_protocol::{ErrorCode, MAX_FRAME_LEN, Op, frame_codec, parse_request};
+use coliseum_protocol::{ErrorCode, MAX_FRAME_LEN, Op, frame_codec, parse_request, request};
 use tokio_util::codec::Decoder as _;
 
 /// What a corpus entry must produce.
@@ -454,11 +454,11 @@ fn duplicate_keys_give_the_last_value_to_the_op_arguments_too() {
             .expect("parse");
     assert_eq!(
         request.op,
-        Op::Book {
+        Op::Book(request::Book {
             event_id: "1".into(),
             quantity: 7,
             request_key: None
-        }
+        })
     );
 }
 

@@ -203,10 +203,8 @@ where
             Some(Ok(frame)) => match parse_request(&frame) {
                 Ok(request) => {
                     let was_logged_in = state.session.is_some();
-                    let signs_in = matches!(
-                        request.op,
-                        Op::Register { .. } | Op::Login { .. } | Op::Resume { .. }
-                    );
+                    let signs_in =
+                        matches!(request.op, Op::Register(_) | Op::Login(_) | Op::Resume(_));
                     let response = handlers::dispatch(shared, state, request).await;
                     if signs_in || (was_logged_in && state.session.is_none()) {
                         anonymous_since = Instant::now();

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use coliseum_client::{Client, ClientError};
-use coliseum_protocol::request::Op;
+use coliseum_protocol::request::{Op, UpdateAccount};
 use coliseum_protocol::validate::HISTORY_LIMIT_MAX;
 use coliseum_protocol::{ChatMessage, Event};
 
@@ -342,12 +342,12 @@ struct AccountAnswer {
 /// `update_account`; a rotated token replaces the one kept for `resume`.
 pub async fn update_account(link: Arc<Link>, sink: Sink, change: AccountChange) {
     let password_changed = change.new_password.is_some();
-    let op = Op::UpdateAccount {
+    let op = Op::UpdateAccount(UpdateAccount {
         current_password: change.current_password,
         new_username: change.new_username,
         new_password: change.new_password,
         new_email: change.new_email,
-    };
+    });
     let result = match link.client() {
         Ok(client) => client.request(op).await.and_then(|data| {
             serde_json::from_value::<AccountAnswer>(data).map_err(|e| {

@@ -13,6 +13,7 @@
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
+use coliseum_protocol::request::{Login, Logout, Register, Resume, UpdateAccount};
 use coliseum_protocol::response::{AccountData, Empty, RegisterData, SessionData};
 use coliseum_protocol::{ErrorBody, ErrorCode, Role, validate};
 use coliseum_store::{NewUser, SessionRecord, SessionUser, StoreError, User, UserUpdate};
@@ -36,10 +37,13 @@ const WRONG_CREDENTIALS: &str = "wrong username or password";
 pub(super) async fn register(
     shared: &Shared,
     conn: &ConnState,
-    username: &str,
-    password: &str,
-    email: &str,
+    request: &Register,
 ) -> Result<RegisterData, ErrorBody> {
+    let Register {
+        username,
+        password,
+        email,
+    } = request;
     validate::username(username).map_err(|m| invalid("username", m))?;
     validate::password(password).map_err(|m| invalid("password", m))?;
     validate::email(email).map_err(|m| invalid("email", m))?;
@@ -82,9 +86,9 @@ pub(super) async fn register(
 pub(super) async fn login(
     shared: &Shared,
     conn: &mut ConnState,
-    username: &str,
-    password: &str,
+    request: &Login,
 ) -> Result<SessionData, ErrorBody> {
+    let Login { username, password } = request;
     // A name that breaks the rules cannot exist: skip the lookup, keep the
     // cost, and key the back-off by address only.
     let account = validate::username(username)
@@ -128,7 +132,7 @@ pub(super) async fn login(
 pub(super) async fn resume(
     shared: &Shared,
     conn: &mut ConnState,
-    token: &str,
+    Resume { token }: &Resume,
 ) -> Result<SessionData, ErrorBody> {
     let token_hash = token_hash(token);
     let SessionUser { user, expires_at } = shared
@@ -145,7 +149,11 @@ pub(super) async fn resume(
 /// `logout`: deletes the session (its token stops working) and detaches it;
 /// the connection stays open, anonymous. Other live connections that
 /// resumed the same token are signed off too (`crate::sessions`).
-pub(super) async fn logout(shared: &Shared, conn: &mut ConnState) -> Result<Empty, ErrorBody> {
+pub(super) async fn logout(
+    shared: &Shared,
+    conn: &mut ConnState,
+    _: &Logout,
+) -> Result<Empty, ErrorBody> {
     let current = session(conn)?;
     shared
         .store
@@ -173,11 +181,12 @@ pub(super) async fn logout(shared: &Shared, conn: &mut ConnState) -> Result<Empt
 pub(super) async fn update_account(
     shared: &Shared,
     conn: &mut ConnState,
-    current_password: &str,
-    new_username: Option<&str>,
-    new_password: Option<&str>,
-    new_email: Option<&str>,
+    request: &UpdateAccount,
 ) -> Result<AccountData, ErrorBody> {
+    let current_password = request.current_password.as_str();
+    let new_username = request.new_username.as_deref();
+    let new_password = request.new_password.as_deref();
+    let new_email = request.new_email.as_deref();
     let current = session(conn)?.clone();
     if let Some(name) = new_username {
         validate::username(name).map_err(|m| invalid("new_username", m))?;

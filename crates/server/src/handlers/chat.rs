@@ -8,6 +8,7 @@
 //! `crate::limits::ChatLimiter`); a message over it is not stored and gets
 //! `rate_limited` with `retry_after_ms` (the connection stays open).
 
+use coliseum_protocol::request::{ChatHistory, ChatSend};
 use coliseum_protocol::response::{ChatSendData, MessagesData};
 use coliseum_protocol::validate::{self, HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX};
 use coliseum_protocol::{DEFAULT_ROOM, ErrorBody, Push};
@@ -29,9 +30,9 @@ fn room(room: Option<&str>) -> Result<&str, ErrorBody> {
 pub(super) async fn send(
     shared: &Shared,
     conn: &ConnState,
-    room_name: Option<&str>,
-    text: &str,
+    request: &ChatSend,
 ) -> Result<ChatSendData, ErrorBody> {
+    let (room_name, text) = (request.room.as_deref(), request.text.as_str());
     let user = session(conn)?;
     let room = room(room_name)?;
     validate::chat_text(text).map_err(|m| invalid("text", m))?;
@@ -63,10 +64,14 @@ pub(super) async fn send(
 pub(super) async fn history(
     shared: &Shared,
     conn: &ConnState,
-    room_name: Option<&str>,
-    before_seq: Option<u64>,
-    limit: Option<u32>,
+    request: &ChatHistory,
 ) -> Result<MessagesData, ErrorBody> {
+    let ChatHistory {
+        room: room_name,
+        before_seq,
+        limit,
+    } = request;
+    let (room_name, before_seq, limit) = (room_name.as_deref(), *before_seq, *limit);
     session(conn)?;
     let room = room(room_name)?;
     let limit = limit.unwrap_or(HISTORY_LIMIT_DEFAULT);

@@ -2,6 +2,7 @@
 //! `my_tickets`, `cancel_ticket`. Every change of seats (and every new
 //! event) is pushed to every connected client as `event_update`.
 
+use coliseum_protocol::request::{Book, CancelTicket, CreateEvent, ListEvents, MyTickets};
 use coliseum_protocol::response::{Empty, EventData, EventsData, TicketData, TicketsData};
 use coliseum_protocol::validate::{self, CAPACITY_MAX};
 use coliseum_protocol::{ErrorBody, ErrorCode, Push};
@@ -14,16 +15,8 @@ use crate::context::{ConnState, Shared};
 use crate::errors::{from_store, invalid};
 
 /// The arguments of `create_event`, as received.
-pub(super) struct EventForm<'a> {
-    pub name: &'a str,
-    pub date: &'a str,
-    pub location: &'a str,
-    pub capacity: u32,
-    pub max_per_user: Option<u32>,
-}
-
 /// `list_events`: every event with its live seat count. No session needed.
-pub(super) async fn list_events(shared: &Shared) -> Result<EventsData, ErrorBody> {
+pub(super) async fn list_events(shared: &Shared, _: &ListEvents) -> Result<EventsData, ErrorBody> {
     let events = shared.store.list_events().await.map_err(from_store)?;
     Ok(EventsData { events })
 }
@@ -32,14 +25,14 @@ pub(super) async fn list_events(shared: &Shared) -> Result<EventsData, ErrorBody
 pub(super) async fn create_event(
     shared: &Shared,
     conn: &ConnState,
-    form: EventForm<'_>,
+    form: &CreateEvent,
 ) -> Result<EventData, ErrorBody> {
     let admin = admin_session(conn)?;
-    validate::event_text("name", form.name).map_err(|m| invalid("name", m))?;
-    let date = validate::event_date(form.date).map_err(|m| invalid("date", m))?;
+    validate::event_text("name", &form.name).map_err(|m| invalid("name", m))?;
+    let date = validate::event_date(&form.date).map_err(|m| invalid("date", m))?;
     validate::event_date_not_past(date, chrono::Utc::now().date_naive())
         .map_err(|m| invalid("date", m))?;
-    validate::event_text("location", form.location).map_err(|m| invalid("location", m))?;
+    validate::event_text("location", &form.location).map_err(|m| invalid("location", m))?;
     let max_per_user = form
         .max_per_user
         .unwrap_or_else(|| validate::default_max_per_user(form.capacity));
@@ -54,9 +47,9 @@ pub(super) async fn create_event(
     let event = shared
         .store
         .create_event(NewEvent {
-            name: form.name.to_owned(),
+            name: form.name.clone(),
             date,
-            location: form.location.to_owned(),
+            location: form.location.clone(),
             capacity: form.capacity,
             max_per_user,
         })
@@ -81,10 +74,13 @@ pub(super) async fn create_event(
 pub(super) async fn book(
     shared: &Shared,
     conn: &ConnState,
-    event_id: &str,
-    quantity: u32,
-    request_key: Option<&str>,
+    request: &Book,
 ) -> Result<TicketData, ErrorBody> {
+    let (event_id, quantity, request_key) = (
+        request.event_id.as_str(),
+        request.quantity,
+        request.request_key.as_deref(),
+    );
     let user = session(conn)?;
     validate::quantity(quantity).map_err(|m| invalid("quantity", m))?;
     if let Some(key) = request_key {
@@ -131,6 +127,7 @@ pub(super) async fn book(
 pub(super) async fn my_tickets(
     shared: &Shared,
     conn: &ConnState,
+    _: &MyTickets,
 ) -> Result<TicketsData, ErrorBody> {
     let user = session(conn)?;
     let tickets = shared
@@ -145,7 +142,7 @@ pub(super) async fn my_tickets(
 pub(super) async fn cancel_ticket(
     shared: &Shared,
     conn: &ConnState,
-    ticket_id: &str,
+    CancelTicket { ticket_id }: &CancelTicket,
 ) -> Result<Empty, ErrorBody> {
     let user = session(conn)?;
     let cancelled = shared

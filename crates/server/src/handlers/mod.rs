@@ -34,84 +34,20 @@ pub(crate) async fn dispatch(shared: &Shared, conn: &mut ConnState, request: Req
         }));
     }
     let id = request.id;
-    match request.op {
-        Op::Register {
-            username,
-            password,
-            email,
-        } => reply(
-            id,
-            accounts::register(shared, conn, &username, &password, &email).await,
-        ),
-        Op::Login { username, password } => reply(
-            id,
-            accounts::login(shared, conn, &username, &password).await,
-        ),
-        Op::Resume { token } => reply(id, accounts::resume(shared, conn, &token).await),
-        Op::Logout {} => reply(id, accounts::logout(shared, conn).await),
-        Op::UpdateAccount {
-            current_password,
-            new_username,
-            new_password,
-            new_email,
-        } => reply(
-            id,
-            accounts::update_account(
-                shared,
-                conn,
-                &current_password,
-                new_username.as_deref(),
-                new_password.as_deref(),
-                new_email.as_deref(),
-            )
-            .await,
-        ),
-        Op::ListEvents {} => reply(id, events::list_events(shared).await),
-        Op::CreateEvent {
-            name,
-            date,
-            location,
-            capacity,
-            max_per_user,
-        } => reply(
-            id,
-            events::create_event(
-                shared,
-                conn,
-                events::EventForm {
-                    name: &name,
-                    date: &date,
-                    location: &location,
-                    capacity,
-                    max_per_user,
-                },
-            )
-            .await,
-        ),
-        Op::Book {
-            event_id,
-            quantity,
-            request_key,
-        } => reply(
-            id,
-            events::book(shared, conn, &event_id, quantity, request_key.as_deref()).await,
-        ),
-        Op::MyTickets {} => reply(id, events::my_tickets(shared, conn).await),
-        Op::CancelTicket { ticket_id } => {
-            reply(id, events::cancel_ticket(shared, conn, &ticket_id).await)
-        }
-        Op::ChatSend { room, text } => {
-            reply(id, chat::send(shared, conn, room.as_deref(), &text).await)
-        }
-        Op::ChatHistory {
-            room,
-            before_seq,
-            limit,
-        } => reply(
-            id,
-            chat::history(shared, conn, room.as_deref(), before_seq, limit).await,
-        ),
-        Op::Online {} => reply(id, Ok(shared.hub.online())),
+    match &request.op {
+        Op::Register(r) => reply(id, accounts::register(shared, conn, r).await),
+        Op::Login(r) => reply(id, accounts::login(shared, conn, r).await),
+        Op::Resume(r) => reply(id, accounts::resume(shared, conn, r).await),
+        Op::Logout(r) => reply(id, accounts::logout(shared, conn, r).await),
+        Op::UpdateAccount(r) => reply(id, accounts::update_account(shared, conn, r).await),
+        Op::ListEvents(r) => reply(id, events::list_events(shared, r).await),
+        Op::CreateEvent(r) => reply(id, events::create_event(shared, conn, r).await),
+        Op::Book(r) => reply(id, events::book(shared, conn, r).await),
+        Op::MyTickets(r) => reply(id, events::my_tickets(shared, conn, r).await),
+        Op::CancelTicket(r) => reply(id, events::cancel_ticket(shared, conn, r).await),
+        Op::ChatSend(r) => reply(id, chat::send(shared, conn, r).await),
+        Op::ChatHistory(r) => reply(id, chat::history(shared, conn, r).await),
+        Op::Online(_) => reply(id, Ok(shared.hub.online())),
     }
 }
 
