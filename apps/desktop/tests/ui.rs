@@ -345,7 +345,7 @@ fn a_sold_out_answer_is_shown_and_sold_out_rows_cannot_be_booked() {
         .expect("other books 1 more");
     wait_for_text(&mut ui, "1 seat left");
     click(&mut ui, Role::Button, "Confirm booking");
-    wait_for_text(&mut ui, "Booking Tiny Gig failed: only 1 seats left");
+    wait_for_text(&mut ui, "Booking Tiny Gig failed: only 1 seat left");
     assert!(ui.query_by_label("1 / 3").is_some(), "nothing was booked");
 
     // Someone takes the last seat: the row says so and Book is disabled.

@@ -32,6 +32,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use coliseum_server::admin::{AdminOutcome, add_admin};
+use coliseum_server::config::defaults;
 use coliseum_server::logging::Lossy;
 use coliseum_server::{DataDirLock, Server, ServerConfig, default_data_dir, open_embedded_store};
 use coliseum_store::Store;
@@ -90,7 +91,7 @@ struct Cli {
 
     /// Most clients connected at once; the next one is refused with
     /// `server_full`.
-    #[arg(long, env = "COLISEUM_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "COLISEUM_MAX_CONNECTIONS", default_value_t = defaults::MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
 
     /// Most clients connected at once from one address (an IPv4 address, or
@@ -99,24 +100,23 @@ struct Cli {
     #[arg(
         long,
         env = "COLISEUM_MAX_CONNECTIONS_PER_IP",
-        default_value_t = 64,
+        default_value_t = defaults::MAX_CONNECTIONS_PER_IP,
         value_name = "N"
     )]
     max_connections_per_ip: u32,
 
     /// How long a session token stays valid after login, in seconds.
-    /// Default 604800 = 7 days. Logout and a password change revoke tokens
-    /// sooner.
-    #[arg(long, env = "COLISEUM_SESSION_TTL", default_value_t = 604_800, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    /// Logout and a password change revoke tokens sooner.
+    #[arg(long, env = "COLISEUM_SESSION_TTL", default_value_t = defaults::SESSION_TTL_SECS, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     session_ttl: u64,
 
     /// Seconds a connection that is not logged in may take to send each
     /// complete request (sending nothing, or half a frame, counts alike);
-    /// then it is closed without a word. 0 = never. Default 30.
+    /// then it is closed without a word. 0 = never.
     #[arg(
         long,
         env = "COLISEUM_HANDSHAKE_TIMEOUT",
-        default_value_t = 30,
+        default_value_t = defaults::HANDSHAKE_TIMEOUT_SECS,
         value_name = "SECONDS"
     )]
     handshake_timeout: u64,
@@ -124,51 +124,50 @@ struct Cli {
     /// Seconds a logged-in connection may stay without sending a complete
     /// request (pushes it receives do not count); then it is closed without
     /// a word and the client should reconnect and `resume`. 0 = never.
-    /// Default 300 = 5 minutes.
     #[arg(
         long,
         env = "COLISEUM_IDLE_TIMEOUT",
-        default_value_t = 300,
+        default_value_t = defaults::IDLE_TIMEOUT_SECS,
         value_name = "SECONDS"
     )]
     idle_timeout: u64,
 
     /// Chat messages one user may send per second, across all their
     /// connections; more get `rate_limited` with `retry_after_ms`.
-    /// 0 = unlimited (load tests). Default 5.
+    /// 0 = unlimited (load tests).
     #[arg(
         long,
         env = "COLISEUM_CHAT_RATE",
-        default_value_t = 5,
+        default_value_t = defaults::CHAT_RATE,
         value_name = "MSGS_PER_SECOND"
     )]
     chat_rate: u32,
 
     /// Chat messages one user may send in a burst before --chat-rate
-    /// applies (the token bucket's size). Default 20.
-    #[arg(long, env = "COLISEUM_CHAT_BURST", default_value_t = 20, value_name = "MSGS", value_parser = clap::value_parser!(u32).range(1..))]
+    /// applies (the token bucket's size).
+    #[arg(long, env = "COLISEUM_CHAT_BURST", default_value_t = defaults::CHAT_BURST, value_name = "MSGS", value_parser = clap::value_parser!(u32).range(1..))]
     chat_burst: u32,
 
     /// Accounts one address (an IPv4 address, or an IPv6 /64) may register
     /// per hour; more are refused with `rate_limited` and `retry_after_ms`
     /// before any password is hashed. 0 = unlimited (load tests).
-    #[arg(long, env = "COLISEUM_REGISTER_RATE", default_value_t = ServerConfig::default().register_per_hour, value_name = "ACCOUNTS_PER_HOUR")]
+    #[arg(long, env = "COLISEUM_REGISTER_RATE", default_value_t = defaults::REGISTER_PER_HOUR, value_name = "ACCOUNTS_PER_HOUR")]
     register_rate: u32,
 
     /// Accounts one address may register in a burst before --register-rate
     /// applies (the token bucket's size).
-    #[arg(long, env = "COLISEUM_REGISTER_BURST", default_value_t = ServerConfig::default().register_burst, value_name = "ACCOUNTS", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "COLISEUM_REGISTER_BURST", default_value_t = defaults::REGISTER_BURST, value_name = "ACCOUNTS", value_parser = clap::value_parser!(u32).range(1..))]
     register_burst: u32,
 
     /// While chat and seat pushes keep coming, write to each client at
     /// most once per this many milliseconds, so a busy room costs one write
     /// per client per interval instead of one per message (adds at most
     /// this much to a push's latency; answers to requests never wait).
-    /// 0 = write every push at once. Default 10.
+    /// 0 = write every push at once.
     #[arg(
         long,
         env = "COLISEUM_WRITE_COALESCE_MS",
-        default_value_t = 10,
+        default_value_t = defaults::WRITE_COALESCE_MS,
         value_name = "MILLISECONDS",
         value_parser = clap::value_parser!(u64).range(0..=1_000)
     )]

@@ -10,6 +10,32 @@ use std::time::Duration;
 /// Default TCP port (`127.0.0.1:7878`).
 pub const DEFAULT_PORT: u16 = 7878;
 
+/// Production defaults, in the units the command line takes: the one place
+/// each is written. [`ServerConfig::default`] is built from them and
+/// `coliseum-server --help` shows them.
+pub mod defaults {
+    /// `--max-connections`.
+    pub const MAX_CONNECTIONS: u32 = 1024;
+    /// `--max-connections-per-ip`.
+    pub const MAX_CONNECTIONS_PER_IP: u32 = 64;
+    /// `--session-ttl`, seconds (7 days).
+    pub const SESSION_TTL_SECS: u64 = 7 * 24 * 60 * 60;
+    /// `--handshake-timeout`, seconds.
+    pub const HANDSHAKE_TIMEOUT_SECS: u64 = 30;
+    /// `--idle-timeout`, seconds (5 minutes).
+    pub const IDLE_TIMEOUT_SECS: u64 = 5 * 60;
+    /// `--chat-rate`, messages per second.
+    pub const CHAT_RATE: u32 = 5;
+    /// `--chat-burst`, messages.
+    pub const CHAT_BURST: u32 = 20;
+    /// `--register-rate`, accounts per hour per address.
+    pub const REGISTER_PER_HOUR: u32 = 60;
+    /// `--register-burst`, accounts.
+    pub const REGISTER_BURST: u32 = 10;
+    /// `--write-coalesce-ms`, milliseconds.
+    pub const WRITE_COALESCE_MS: u64 = 10;
+}
+
 /// Settings of one server instance. Build it with struct-update syntax:
 /// `ServerConfig { listen, ..ServerConfig::default() }`.
 #[derive(Clone)]
@@ -132,18 +158,18 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_PORT)),
-            max_connections: 1024,
-            max_connections_per_ip: 64,
+            max_connections: defaults::MAX_CONNECTIONS as usize,
+            max_connections_per_ip: defaults::MAX_CONNECTIONS_PER_IP as usize,
             outbound_queue: 1024,
             outbound_queue_bytes: 1024 * 1024,
-            write_coalesce: Duration::from_millis(10),
-            session_ttl: Duration::from_secs(7 * 24 * 60 * 60),
-            handshake_timeout: Duration::from_secs(30),
-            idle_timeout: Duration::from_secs(5 * 60),
-            chat_rate: 5,
-            chat_burst: 20,
-            register_per_hour: 60,
-            register_burst: 10,
+            write_coalesce: Duration::from_millis(defaults::WRITE_COALESCE_MS),
+            session_ttl: Duration::from_secs(defaults::SESSION_TTL_SECS),
+            handshake_timeout: Duration::from_secs(defaults::HANDSHAKE_TIMEOUT_SECS),
+            idle_timeout: Duration::from_secs(defaults::IDLE_TIMEOUT_SECS),
+            chat_rate: defaults::CHAT_RATE,
+            chat_burst: defaults::CHAT_BURST,
+            register_per_hour: defaults::REGISTER_PER_HOUR,
+            register_burst: defaults::REGISTER_BURST,
             login_throttle: LoginThrottleConfig::default(),
             shutdown_grace: Duration::from_secs(5),
             hash_concurrency: std::thread::available_parallelism().map_or(2, usize::from),

@@ -13,21 +13,16 @@ use coliseum_store::StoreError;
 /// no internal detail reaches clients; `Unavailable` is logged as a warning.
 pub(crate) fn from_store(err: StoreError) -> ErrorBody {
     match err {
-        StoreError::NotFound => ErrorBody::new(ErrorCode::NotFound, "not found"),
-        StoreError::Conflict(field) => {
-            ErrorBody::new(ErrorCode::Conflict, format!("{field} is already taken"))
-                .with_field(field)
+        // The store's own messages (written once, in `StoreError`).
+        StoreError::NotFound => ErrorBody::new(ErrorCode::NotFound, err.to_string()),
+        StoreError::Conflict(ref field) => {
+            let field = field.clone();
+            ErrorBody::new(ErrorCode::Conflict, err.to_string()).with_field(field)
         }
-        StoreError::SoldOut { available: 0 } => {
-            ErrorBody::new(ErrorCode::SoldOut, "sold out: no seats left")
+        StoreError::SoldOut { .. } => ErrorBody::new(ErrorCode::SoldOut, err.to_string()),
+        StoreError::LimitExceeded { .. } => {
+            ErrorBody::new(ErrorCode::LimitExceeded, err.to_string())
         }
-        StoreError::SoldOut { available } => {
-            ErrorBody::new(ErrorCode::SoldOut, format!("only {available} seats left"))
-        }
-        StoreError::LimitExceeded { max_per_user, held } => ErrorBody::new(
-            ErrorCode::LimitExceeded,
-            format!("at most {max_per_user} seats per user; you already hold {held}"),
-        ),
         StoreError::Unavailable(detail) => {
             tracing::warn!(%detail, "store unavailable");
             ErrorBody::new(

@@ -31,8 +31,9 @@ pub enum StoreError {
     /// `"email"`) → `conflict`.
     #[error("{0} is already taken")]
     Conflict(String),
-    /// Fewer than the requested seats remain → `sold_out`.
-    #[error("only {available} seats left")]
+    /// Fewer than the requested seats remain → `sold_out`. The message
+    /// never reads "only 0 seats left".
+    #[error("{}", sold_out_message(*available))]
     SoldOut {
         /// Seats remaining when the booking was refused.
         available: u32,
@@ -51,6 +52,15 @@ pub enum StoreError {
     /// Anything else (corruption, bug) → `internal`.
     #[error("store error: {0}")]
     Internal(String),
+}
+
+/// The message of [`StoreError::SoldOut`].
+fn sold_out_message(available: u32) -> String {
+    match available {
+        0 => "sold out: no seats left".to_owned(),
+        1 => "only 1 seat left".to_owned(),
+        n => format!("only {n} seats left"),
+    }
 }
 
 /// Shorthand for store results.
