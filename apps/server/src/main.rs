@@ -106,7 +106,8 @@ struct Cli {
     max_connections_per_ip: u32,
 
     /// How long a session token stays valid after login, in seconds.
-    /// Logout and a password change revoke tokens sooner.
+    /// The default is 7 days; logout and a password change revoke tokens
+    /// sooner.
     #[arg(long, env = "COLISEUM_SESSION_TTL", default_value_t = defaults::SESSION_TTL_SECS, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     session_ttl: u64,
 
@@ -123,7 +124,8 @@ struct Cli {
 
     /// Seconds a logged-in connection may stay without sending a complete
     /// request (pushes it receives do not count); then it is closed without
-    /// a word and the client should reconnect and `resume`. 0 = never.
+    /// a word and the client should reconnect and `resume`. 0 = never. The
+    /// default is 5 minutes.
     #[arg(
         long,
         env = "COLISEUM_IDLE_TIMEOUT",

@@ -196,11 +196,13 @@ fn help_explains_every_flag() {
     }
     // Units and defaults are spelled out.
     for text in [
-        "604800 = 7 days",
+        "[default: 604800]",
+        "7 days",
         "0 = unlimited",
         "0 turns the cap off",
-        "Default 30",
-        "300 = 5 minutes",
+        "[default: 30]",
+        "[default: 300]",
+        "5 minutes",
         "[default: 64]",
         "[default: 20]",
         "self-signed certificate",
