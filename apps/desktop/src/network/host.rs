@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use coliseum_client::Fingerprint;
-use coliseum_server::{Server, ServerConfig, ServerHandle, open_embedded_store};
+use coliseum_server::{DataDirLock, Server, ServerConfig, ServerHandle, open_embedded_store};
 
 use super::api::HostRequest;
 
@@ -14,6 +14,9 @@ use super::api::HostRequest;
 pub struct HostedServer {
     handle: ServerHandle,
     fingerprint: Fingerprint,
+    /// One server per data directory, as `coliseum-server` does: held until
+    /// the hosted server is dropped.
+    _lock: DataDirLock,
 }
 
 impl HostedServer {
@@ -25,8 +28,12 @@ impl HostedServer {
     /// # Errors
     /// A sentence for people when the store cannot be opened, the TLS
     /// identity cannot be loaded or created, or the address cannot be bound
-    /// (e.g. the port is taken).
+    /// (e.g. the port is taken), or when another server (hosted or
+    /// `coliseum-server`) already serves the data directory.
     pub async fn start(request: &HostRequest) -> Result<Self, String> {
+        // The same lock `coliseum-server` takes: a hosted server and a
+        // standalone one never serve one data directory together.
+        let lock = DataDirLock::acquire(&request.data_dir).map_err(|e| e.to_string())?;
         let data_dir = request.data_dir.clone();
         let identity = tokio::task::spawn_blocking(move || {
             coliseum_tls::load_or_create_server_identity(&data_dir, None, None)
@@ -57,6 +64,7 @@ impl HostedServer {
         Ok(Self {
             handle: server.spawn(),
             fingerprint,
+            _lock: lock,
         })
     }
 
@@ -110,5 +118,29 @@ mod tests {
         assert_eq!(loopback_for(any6).to_string(), "[::1]:9000");
         let lan: SocketAddr = "192.168.1.5:7878".parse().expect("addr");
         assert_eq!(loopback_for(lan), lan);
+    }
+
+    /// Hardening issue: one server per data directory, hosted or not.
+    #[tokio::test]
+    async fn a_second_server_on_the_same_data_dir_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let request = HostRequest {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            data_dir: dir.path().to_path_buf(),
+        };
+        let first = HostedServer::start(&request).await.expect("first server");
+        match HostedServer::start(&request).await {
+            Ok(_) => panic!("a second server on the same data directory started"),
+            Err(message) => assert!(
+                message.contains("is in use by another coliseum-server (pid"),
+                "{message}"
+            ),
+        }
+        first.stop().await;
+        HostedServer::start(&request)
+            .await
+            .expect("free again once the first stopped")
+            .stop()
+            .await;
     }
 }
