@@ -20,10 +20,14 @@ const WAIT: Duration = Duration::from_secs(15);
 
 /// A TCP relay to the server. When `lose_next_ticket` is set, the next
 /// successful `book` answer from the server is swallowed and both sides of
-/// that connection are closed.
+/// that connection are closed. When `unavailable_next_ticket` is set, the
+/// next successful `book` answer is replaced by an `unavailable` error with
+/// the same id: the booking was made, but the client cannot know it (as a
+/// MongoDB freeze does, docs/storage.md).
 struct LossyProxy {
     addr: SocketAddr,
     lose_next_ticket: Arc<AtomicBool>,
+    unavailable_next_ticket: Arc<AtomicBool>,
 }
 
 impl LossyProxy {
@@ -33,23 +37,32 @@ impl LossyProxy {
             .expect("bind proxy");
         let addr = listener.local_addr().expect("proxy addr");
         let lose_next_ticket = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&lose_next_ticket);
+        let unavailable_next_ticket = Arc::new(AtomicBool::new(false));
+        let flags = (
+            Arc::clone(&lose_next_ticket),
+            Arc::clone(&unavailable_next_ticket),
+        );
         runtime.spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(server) = TcpStream::connect(upstream).await else {
                     continue;
                 };
-                tokio::spawn(relay(client, server, Arc::clone(&flag)));
+                tokio::spawn(relay(client, server, flags.clone()));
             }
         });
         Self {
             addr,
             lose_next_ticket,
+            unavailable_next_ticket,
         }
     }
 }
 
-async fn relay(client: TcpStream, server: TcpStream, lose_next_ticket: Arc<AtomicBool>) {
+async fn relay(
+    client: TcpStream,
+    server: TcpStream,
+    (lose_next_ticket, unavailable_next_ticket): (Arc<AtomicBool>, Arc<AtomicBool>),
+) {
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
     let upstream = tokio::spawn(async move {
@@ -64,6 +77,17 @@ async fn relay(client: TcpStream, server: TcpStream, lose_next_ticket: Arc<Atomi
         let mut body = vec![0u8; u32::from_be_bytes(header) as usize];
         if server_read.read_exact(&mut body).await.is_err() {
             break;
+        }
+        let ticket_answer = String::from_utf8_lossy(&body).contains("\"ticket\"");
+        if ticket_answer && unavailable_next_ticket.swap(false, Ordering::SeqCst) {
+            let answer: serde_json::Value = serde_json::from_slice(&body).expect("json");
+            body = serde_json::to_vec(&serde_json::json!({
+                "id": answer["id"],
+                "ok": false,
+                "error": {"code": "unavailable", "message": "the server's database is unavailable; try again shortly"},
+            }))
+            .expect("encode");
+            header = u32::try_from(body.len()).expect("small").to_be_bytes();
         }
         let text = String::from_utf8_lossy(&body);
         let is_ticket = text.contains("\"ok\":true") && text.contains("\"ticket\"");
@@ -174,4 +198,64 @@ fn a_booking_whose_answer_is_lost_is_retried_once_with_the_same_key() {
         .expect("event")
         .available;
     assert_eq!(after, concert.available - 3);
+}
+
+/// Hardening issue (point 11): `unavailable` on a write means "outcome
+/// unknown". A booking answered `unavailable` although the server made it
+/// is retried with the same key and ends as that one booking.
+#[test]
+fn a_booking_answered_unavailable_is_retried_with_the_same_key() {
+    let server = TestServer::start();
+    drop(server.member("ugo"));
+    let proxy = LossyProxy::start(&server.runtime, server.addr);
+    let net = Network::start(egui::Context::default(), None).expect("network thread");
+    net.send(NetCommand::Connect {
+        addr: proxy.addr.to_string(),
+        security: Security::Plaintext,
+    });
+    wait_for(&net, "connected", |e| {
+        matches!(e, NetEvent::Connected { .. })
+    });
+    net.send(NetCommand::Login {
+        username: "ugo".into(),
+        password: PASSWORD.into(),
+    });
+    let seen = wait_for(&net, "the event list after login", |e| {
+        matches!(e, NetEvent::Events(_))
+    });
+    let Some(NetEvent::Events(events)) = seen.last() else {
+        unreachable!()
+    };
+    let concert = events
+        .iter()
+        .find(|e| e.name == "Concerto Rock")
+        .expect("seed event")
+        .clone();
+
+    proxy.unavailable_next_ticket.store(true, Ordering::SeqCst);
+    net.send(NetCommand::Book {
+        event_id: concert.id.clone(),
+        quantity: 2,
+    });
+    let seen = wait_for(&net, "the booking to settle", |e| {
+        matches!(e, NetEvent::Booked { .. } | NetEvent::BookFailed { .. })
+    });
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, NetEvent::BookRetrying { event_id } if *event_id == concert.id)),
+        "the unknown outcome was retried: {seen:#?}"
+    );
+    let Some(NetEvent::Booked { ticket, .. }) = seen.last() else {
+        panic!("the retried booking failed: {seen:#?}");
+    };
+    assert_eq!(ticket.quantity, 2);
+    let tickets = server.runtime.block_on(async {
+        let (ugo, _pushes) = coliseum_client::Client::connect(server.addr)
+            .await
+            .expect("connect");
+        ugo.login("ugo", PASSWORD).await.expect("login");
+        ugo.my_tickets().await.expect("tickets")
+    });
+    assert_eq!(tickets.len(), 1, "booked once: {tickets:#?}");
+    assert_eq!(tickets[0].id, ticket.id);
 }

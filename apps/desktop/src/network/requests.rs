@@ -7,7 +7,7 @@ use std::sync::Arc;
 use coliseum_client::{Client, ClientError};
 use coliseum_protocol::request::{Op, UpdateAccount};
 use coliseum_protocol::validate::HISTORY_LIMIT_MAX;
-use coliseum_protocol::{ChatMessage, Event};
+use coliseum_protocol::{ChatMessage, ErrorCode, Event};
 
 use super::api::{FormError, NetEvent};
 use super::link::{Link, Sink};
@@ -216,52 +216,93 @@ pub async fn send_create_event(client: &Client, event: &NewEvent) -> Result<Even
 
 /// Sends the booking stored under `key` unless a request for it is already on
 /// the wire. A lost connection keeps it pending (the supervisor retries it
-/// with the same key after `resume`); any other answer settles it.
+/// with the same key after `resume`); an `unavailable` answer ("outcome
+/// unknown") is retried with the same key up to [`UNAVAILABLE_RETRIES`]
+/// times, 0.5–4 s apart; any other answer settles it.
 pub async fn attempt_book(link: Arc<Link>, sink: Sink, key: String) {
-    let (client, event_id, quantity) = {
+    let mut unavailable = 0_u32;
+    loop {
+        let (client, event_id, quantity) = {
+            let mut state = link.lock();
+            let client = state.client.clone();
+            let Some(book) = state.books.get_mut(&key) else {
+                return;
+            };
+            if book.in_flight {
+                return;
+            }
+            let Some(client) = client else {
+                let event_id = book.event_id.clone();
+                drop(state);
+                return sink.emit(NetEvent::BookRetrying { event_id });
+            };
+            book.in_flight = true;
+            (client, book.event_id.clone(), book.quantity)
+        };
+        let result = client.book(&event_id, quantity, Some(&key)).await;
+        // `unavailable` on a write means "outcome unknown" (docs/storage.md):
+        // the booking may have been made. Retrying with the same key is
+        // safe: the server answers with the first ticket if there is one.
+        let outcome_unknown = matches!(&result, Err(e) if e.code() == Some(ErrorCode::Unavailable));
+        if outcome_unknown && unavailable < UNAVAILABLE_RETRIES {
+            let still_pending = match link.lock().books.get_mut(&key) {
+                Some(book) => {
+                    book.in_flight = false;
+                    true
+                }
+                None => false,
+            };
+            if !still_pending {
+                return;
+            }
+            unavailable += 1;
+            sink.emit(NetEvent::BookRetrying {
+                event_id: event_id.clone(),
+            });
+            tokio::time::sleep(unavailable_backoff(unavailable)).await;
+            continue;
+        }
         let mut state = link.lock();
-        let client = state.client.clone();
-        let Some(book) = state.books.get_mut(&key) else {
-            return;
-        };
-        if book.in_flight {
-            return;
-        }
-        let Some(client) = client else {
-            let event_id = book.event_id.clone();
-            drop(state);
-            return sink.emit(NetEvent::BookRetrying { event_id });
-        };
-        book.in_flight = true;
-        (client, book.event_id.clone(), book.quantity)
-    };
-    let result = client.book(&event_id, quantity, Some(&key)).await;
-    let mut state = link.lock();
-    match result {
-        Err(error) if connection_lost(&error) => {
-            if let Some(book) = state.books.get_mut(&key) {
-                book.in_flight = false;
-                drop(state);
-                sink.emit(NetEvent::BookRetrying { event_id });
+        match result {
+            Err(error) if connection_lost(&error) => {
+                if let Some(book) = state.books.get_mut(&key) {
+                    book.in_flight = false;
+                    drop(state);
+                    sink.emit(NetEvent::BookRetrying { event_id });
+                }
+            }
+            Ok(ticket) => {
+                // Settled only once: a retry racing a late answer finds no entry.
+                if state.books.remove(&key).is_some() {
+                    drop(state);
+                    sink.emit(NetEvent::Booked { event_id, ticket });
+                }
+            }
+            Err(error) => {
+                if state.books.remove(&key).is_some() {
+                    drop(state);
+                    let message = if error.code() == Some(ErrorCode::Unavailable) {
+                        "the server could not confirm this booking (its database is \
+                     unavailable); check My tickets before booking again"
+                            .to_owned()
+                    } else {
+                        error.to_string()
+                    };
+                    sink.emit(NetEvent::BookFailed { event_id, message });
+                }
             }
         }
-        Ok(ticket) => {
-            // Settled only once: a retry racing a late answer finds no entry.
-            if state.books.remove(&key).is_some() {
-                drop(state);
-                sink.emit(NetEvent::Booked { event_id, ticket });
-            }
-        }
-        Err(error) => {
-            if state.books.remove(&key).is_some() {
-                drop(state);
-                sink.emit(NetEvent::BookFailed {
-                    event_id,
-                    message: error.to_string(),
-                });
-            }
-        }
+        return;
     }
+}
+
+/// How often a booking answered `unavailable` is retried with its key.
+const UNAVAILABLE_RETRIES: u32 = 4;
+
+/// The wait before the `attempt`-th retry of a booking answered
+/// `unavailable`: 0.5 s, doubling (0.5, 1, 2, 4 s).
+fn unavailable_backoff(attempt: u32) -> std::time::Duration {
+    std::time::Duration::from_millis(250) * 2_u32.saturating_pow(attempt.min(8))
 }
 
 /// `cancel_ticket`.
