@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use coliseum_desktop::network::{NetCommand, NetEvent, Network, Security};
+use coliseum_protocol::Event;
 use common::{PASSWORD, TestServer};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
@@ -125,13 +126,12 @@ fn wait_for(net: &Network, what: &str, matches: impl Fn(&NetEvent) -> bool) -> V
     }
 }
 
-#[test]
-fn a_booking_whose_answer_is_lost_is_retried_once_with_the_same_key() {
-    let server = TestServer::start();
-    drop(server.member("pia"));
+/// A member `name` logged in through a [`LossyProxy`] to `server`: the
+/// proxy, the network thread, and the seed event "Concerto Rock" as listed.
+fn logged_in_through_proxy(server: &TestServer, name: &str) -> (LossyProxy, Network, Event) {
+    drop(server.member(name));
     let proxy = LossyProxy::start(&server.runtime, server.addr);
     let net = Network::start(egui::Context::default(), None).expect("network thread");
-
     net.send(NetCommand::Connect {
         addr: proxy.addr.to_string(),
         security: Security::Plaintext,
@@ -140,7 +140,7 @@ fn a_booking_whose_answer_is_lost_is_retried_once_with_the_same_key() {
         matches!(e, NetEvent::Connected { .. })
     });
     net.send(NetCommand::Login {
-        username: "pia".into(),
+        username: name.into(),
         password: PASSWORD.into(),
     });
     let seen = wait_for(&net, "the event list after login", |e| {
@@ -154,6 +154,13 @@ fn a_booking_whose_answer_is_lost_is_retried_once_with_the_same_key() {
         .find(|e| e.name == "Concerto Rock")
         .expect("seed event")
         .clone();
+    (proxy, net, concert)
+}
+
+#[test]
+fn a_booking_whose_answer_is_lost_is_retried_once_with_the_same_key() {
+    let server = TestServer::start();
+    let (proxy, net, concert) = logged_in_through_proxy(&server, "pia");
 
     proxy.lose_next_ticket.store(true, Ordering::SeqCst);
     net.send(NetCommand::Book {
@@ -206,31 +213,7 @@ fn a_booking_whose_answer_is_lost_is_retried_once_with_the_same_key() {
 #[test]
 fn a_booking_answered_unavailable_is_retried_with_the_same_key() {
     let server = TestServer::start();
-    drop(server.member("ugo"));
-    let proxy = LossyProxy::start(&server.runtime, server.addr);
-    let net = Network::start(egui::Context::default(), None).expect("network thread");
-    net.send(NetCommand::Connect {
-        addr: proxy.addr.to_string(),
-        security: Security::Plaintext,
-    });
-    wait_for(&net, "connected", |e| {
-        matches!(e, NetEvent::Connected { .. })
-    });
-    net.send(NetCommand::Login {
-        username: "ugo".into(),
-        password: PASSWORD.into(),
-    });
-    let seen = wait_for(&net, "the event list after login", |e| {
-        matches!(e, NetEvent::Events(_))
-    });
-    let Some(NetEvent::Events(events)) = seen.last() else {
-        unreachable!()
-    };
-    let concert = events
-        .iter()
-        .find(|e| e.name == "Concerto Rock")
-        .expect("seed event")
-        .clone();
+    let (proxy, net, concert) = logged_in_through_proxy(&server, "ugo");
 
     proxy.unavailable_next_ticket.store(true, Ordering::SeqCst);
     net.send(NetCommand::Book {
