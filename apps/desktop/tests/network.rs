@@ -212,8 +212,31 @@ fn a_booking_whose_answer_is_lost_is_retried_once_with_the_same_key() {
 /// is retried with the same key and ends as that one booking.
 #[test]
 fn a_booking_answered_unavailable_is_retried_with_the_same_key() {
-    let server = TestServer::start();
-    let (proxy, net, concert) = logged_in_through_proxy(&server, "ugo");
+    a_booking_answered_unavailable_is_booked_once(&TestServer::start());
+}
+
+/// As above, on the MongoDB store, where a freeze made this happen (the
+/// issue's report). Needs `COLISEUM_TEST_MONGODB_URI` (always set in CI).
+#[test]
+fn a_booking_answered_unavailable_is_retried_with_the_same_key_on_mongodb() {
+    const URI_VAR: &str = "COLISEUM_TEST_MONGODB_URI";
+    let Some(uri) = std::env::var(URI_VAR).ok().filter(|u| !u.trim().is_empty()) else {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "{URI_VAR} is not set but CI=true: this MongoDB test must run in CI"
+        );
+        eprintln!("skipping: set {URI_VAR} to run the desktop retry test on MongoDB");
+        return;
+    };
+    a_booking_answered_unavailable_is_booked_once(&TestServer::start_on_mongo(&uri));
+}
+
+/// The booking's answer is turned into `unavailable` although the server
+/// made it: the app retries with the same key and ends with that one
+/// booking.
+fn a_booking_answered_unavailable_is_booked_once(server: &TestServer) {
+    let (proxy, net, concert) = logged_in_through_proxy(server, "ugo");
 
     proxy.unavailable_next_ticket.store(true, Ordering::SeqCst);
     net.send(NetCommand::Book {

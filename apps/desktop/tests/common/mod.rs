@@ -44,6 +44,47 @@ impl TestServer {
         server
     }
 
+    /// As [`TestServer::start`], on the MongoDB store at `uri` (a fresh,
+    /// uniquely named database, seeded with the default events) instead of
+    /// the embedded one.
+    pub fn start_on_mongo(uri: &str) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let database = format!(
+            "coliseum_desktop_test_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        );
+        let store: Arc<dyn Store> = runtime.block_on(async {
+            let store =
+                coliseum_store_mongo::MongoStore::connect(coliseum_store_mongo::MongoOptions {
+                    uri: uri.to_owned(),
+                    database,
+                    timeout: std::time::Duration::from_secs(30),
+                })
+                .await
+                .expect("connect to the MongoDB test server");
+            let events = coliseum_store::seed::default_events().expect("seed list");
+            store.seed_events(events).await.expect("seed");
+            Arc::new(store) as Arc<dyn Store>
+        });
+        let mut server = Self {
+            runtime,
+            handle: None,
+            store: Some(store),
+            addr: "127.0.0.1:0".parse().expect("addr"),
+            dir: tempfile::tempdir().expect("temp dir"),
+            identity: None,
+        };
+        server.serve();
+        server
+    }
+
     /// As [`TestServer::start`], serving TLS with the identity kept in
     /// `tls_dir` (created there on first use).
     pub fn start_tls(tls_dir: &std::path::Path) -> Self {
