@@ -95,9 +95,9 @@ struct Bucket {
 pub(crate) struct RateLimiter {
     /// Tokens per second.
     rate: f64,
-    /// The rule as configured, for messages: (count, burst).
+    /// The rule as configured, for messages: (count per period, burst;
+    /// the burst is at least 1).
     rule: (u32, u32),
-    burst: u32,
     state: Mutex<ChatState>,
 }
 
@@ -129,7 +129,6 @@ impl RateLimiter {
         Self {
             rate,
             rule: (count, burst.max(1)),
-            burst: burst.max(1),
             state: Mutex::new(ChatState {
                 buckets: HashMap::new(),
                 sweep_at: FIRST_SWEEP,
@@ -149,7 +148,7 @@ impl RateLimiter {
             return Ok(());
         }
         let rate = self.rate;
-        let burst = f64::from(self.burst);
+        let burst = f64::from(self.rule.1);
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if !state.buckets.contains_key(key) && state.buckets.len() >= state.sweep_at {
             // Refilled buckets carry no information: drop them. The next
