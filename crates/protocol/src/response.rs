@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::ErrorBody;
-use crate::model::{ChatMessage, Event, Role, Ticket};
+use crate::model::{ChatMessage, Event, Role, RoomInfo, RoomMember, Ticket};
 use crate::push::Push;
 
 /// `register` → `{"user_id":"..."}`.
@@ -97,7 +97,38 @@ pub struct OnlineData {
     pub users: Vec<String>,
 }
 
-/// `logout` / `cancel_ticket` → `{}`.
+/// `rooms` → `{"rooms":[...]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomsData {
+    /// `lobby` first, then public rooms by name, event rooms by event
+    /// date, and the caller's direct rooms by name.
+    pub rooms: Vec<RoomInfo>,
+}
+
+/// `room_create` → `{"room":"..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomData {
+    /// The created room's name.
+    pub room: String,
+}
+
+/// `room_members` → `{"members":[...]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembersData {
+    /// Owner first, then moderators, then members; by name within each.
+    pub members: Vec<RoomMember>,
+}
+
+/// `dm_send` → `{"room":"dm:...","seq":N}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectSendData {
+    /// The direct room (created by the first message).
+    pub room: String,
+    /// The stored message's `seq` in it.
+    pub seq: u64,
+}
+
+/// `logout` / `cancel_ticket` and the other ops without data → `{}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Empty {}
 
