@@ -539,8 +539,12 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a message: its text is erased, `deleted` set and `edited_at`
     /// stamped; its `seq` stays taken. Returns it. `Err(NotFound)` when it
     /// does not exist or was deleted already.
-    async fn delete_message(&self, room: &str, seq: u64, at: DateTime<Utc>)
-    -> StoreResult<ChatMessage>;
+    async fn delete_message(
+        &self,
+        room: &str,
+        seq: u64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<ChatMessage>;
 
     /// Appends to the audit log.
     async fn append_audit(&self, entry: AuditEntry) -> StoreResult<()>;

@@ -60,7 +60,12 @@ pub async fn rooms_lobby_and_event_rooms_exist_without_creation(test: TestStore)
     assert_eq!(room.kind, RoomKind::Event);
     assert_eq!(room.topic, event.name);
     assert_eq!(room.name, name);
-    for missing in ["event-999999999", "event-ffffffffffffffffffffffff", "event-", "nope-room"] {
+    for missing in [
+        "event-999999999",
+        "event-ffffffffffffffffffffffff",
+        "event-",
+        "nope-room",
+    ] {
         assert_eq!(store.room(missing).await.expect("room"), None, "{missing}");
     }
     finish(test).await;
@@ -91,7 +96,11 @@ pub async fn room_create_owner_and_conflict(test: TestStore) {
                 created_at: at(1),
             })
             .await;
-        assert_eq!(again, Err(StoreError::Conflict("room".to_owned())), "{taken}");
+        assert_eq!(
+            again,
+            Err(StoreError::Conflict("room".to_owned())),
+            "{taken}"
+        );
     }
     let members = store.room_members(&name).await.expect("members");
     assert_eq!(members.len(), 1, "the refused creation added nobody");
@@ -115,12 +124,30 @@ pub async fn memberships_join_leave_and_lobby(test: TestStore) {
     let a = make_room(store, "aa-", &owner).await;
     let b = make_room(store, "bb-", &owner).await;
     assert_eq!(store.membership(&a, &user.id).await.expect("m"), None);
-    assert!(store.join_room(&b, &user.id, RoomRole::Member).await.expect("join"));
-    assert!(store.join_room(&a, &user.id, RoomRole::Member).await.expect("join"));
-    assert!(!store.join_room(&a, &user.id, RoomRole::Member).await.expect("again"));
+    assert!(
+        store
+            .join_room(&b, &user.id, RoomRole::Member)
+            .await
+            .expect("join")
+    );
+    assert!(
+        store
+            .join_room(&a, &user.id, RoomRole::Member)
+            .await
+            .expect("join")
+    );
+    assert!(
+        !store
+            .join_room(&a, &user.id, RoomRole::Member)
+            .await
+            .expect("again")
+    );
     let mut expected = vec!["lobby".to_owned(), a.clone(), b.clone()];
     expected[1..].sort();
-    assert_eq!(store.rooms_of_user(&user.id).await.expect("rooms"), expected);
+    assert_eq!(
+        store.rooms_of_user(&user.id).await.expect("rooms"),
+        expected
+    );
     assert!(store.leave_room(&a, &user.id).await.expect("leave"));
     assert!(!store.leave_room(&a, &user.id).await.expect("leave again"));
     assert_eq!(store.membership(&a, &user.id).await.expect("m"), None);
@@ -131,8 +158,19 @@ pub async fn memberships_join_leave_and_lobby(test: TestStore) {
     // Event rooms are joined like public ones.
     let event = make_event(store, "Joinable", 5, 1).await;
     let event_room = coliseum_protocol::validate::event_room(&event.id);
-    assert!(store.join_room(&event_room, &user.id, RoomRole::Member).await.expect("join"));
-    assert!(store.membership(&event_room, &user.id).await.expect("m").is_some());
+    assert!(
+        store
+            .join_room(&event_room, &user.id, RoomRole::Member)
+            .await
+            .expect("join")
+    );
+    assert!(
+        store
+            .membership(&event_room, &user.id)
+            .await
+            .expect("m")
+            .is_some()
+    );
     // lobby lists every account.
     let everyone: Vec<String> = store
         .room_members("lobby")
@@ -153,7 +191,10 @@ pub async fn room_members_are_ordered_by_role_then_name(test: TestStore) {
     let mut users = Vec::new();
     for prefix in ["m-c", "m-a", "m-b"] {
         let user = make_user(store, prefix).await;
-        store.join_room(&room, &user.id, RoomRole::Member).await.expect("join");
+        store
+            .join_room(&room, &user.id, RoomRole::Member)
+            .await
+            .expect("join");
         users.push(user);
     }
     store
@@ -173,7 +214,9 @@ pub async fn room_members_are_ordered_by_role_then_name(test: TestStore) {
     );
     let stranger = make_user(store, "stranger").await;
     assert_eq!(
-        store.set_room_role(&room, &stranger.id, RoomRole::Moderator).await,
+        store
+            .set_room_role(&room, &stranger.id, RoomRole::Moderator)
+            .await,
         Err(StoreError::NotFound)
     );
     finish(test).await;
@@ -200,7 +243,9 @@ pub async fn direct_room_is_created_once_under_concurrency(test: TestStore) {
         };
         tasks.spawn(async move {
             barrier.wait().await;
-            store.direct_room(&x, &y, &name, coliseum_store::now()).await
+            store
+                .direct_room(&x, &y, &name, coliseum_store::now())
+                .await
         });
     }
     let mut names = Vec::new();
@@ -230,9 +275,15 @@ pub async fn direct_room_is_created_once_under_concurrency(test: TestStore) {
         .expect("again");
     assert_eq!(again.name, name);
     let listed = |rooms: Vec<coliseum_protocol::RoomInfo>| rooms.iter().any(|r| r.room == name);
-    assert!(listed(store.room_list(&a.id, &a.username).await.expect("list a")));
-    assert!(listed(store.room_list(&b.id, &b.username).await.expect("list b")));
-    assert!(!listed(store.room_list(&c.id, &c.username).await.expect("list c")));
+    assert!(listed(
+        store.room_list(&a.id, &a.username).await.expect("list a")
+    ));
+    assert!(listed(
+        store.room_list(&b.id, &b.username).await.expect("list b")
+    ));
+    assert!(!listed(
+        store.room_list(&c.id, &c.username).await.expect("list c")
+    ));
     drop(store);
     finish(test).await;
 }
@@ -245,7 +296,10 @@ pub async fn read_markers_and_unread_counts(test: TestStore) {
     let owner = make_user(store, "reader").await;
     let other = make_user(store, "writer").await;
     let room = make_room(store, "news-", &owner).await;
-    store.join_room(&room, &other.id, RoomRole::Member).await.expect("join");
+    store
+        .join_room(&room, &other.id, RoomRole::Member)
+        .await
+        .expect("join");
     let mention = format!("hi @{}!", owner.username.to_ascii_uppercase());
     say(store, &room, Some(&other.username), "one").await;
     say(store, &room, Some(&owner.username), "my own").await;
@@ -257,36 +311,100 @@ pub async fn read_markers_and_unread_counts(test: TestStore) {
             .find(|r| r.room == room)
             .unwrap_or_else(|| panic!("{room} not listed"))
     };
-    let seen = info(store.room_list(&owner.id, &owner.username).await.expect("list"));
+    let seen = info(
+        store
+            .room_list(&owner.id, &owner.username)
+            .await
+            .expect("list"),
+    );
     assert_eq!(seen.kind, RoomKind::Public);
     assert!(seen.joined);
     assert_eq!(seen.members, 2);
     assert_eq!(seen.last_seq, 4);
-    assert_eq!((seen.unread, seen.mentions), (3, 1), "own message not counted");
+    assert_eq!(
+        (seen.unread, seen.mentions),
+        (3, 1),
+        "own message not counted"
+    );
     assert_eq!(store.mark_read(&room, &owner.id, 2).await.expect("mark"), 2);
-    let seen = info(store.room_list(&owner.id, &owner.username).await.expect("list"));
+    let seen = info(
+        store
+            .room_list(&owner.id, &owner.username)
+            .await
+            .expect("list"),
+    );
     assert_eq!((seen.unread, seen.mentions), (2, 1));
-    store.delete_message(&room, third.seq, at(5)).await.expect("delete");
-    let seen = info(store.room_list(&owner.id, &owner.username).await.expect("list"));
-    assert_eq!((seen.unread, seen.mentions), (1, 0), "deleted messages are not unread");
-    assert_eq!(store.mark_read(&room, &owner.id, 1).await.expect("mark back"), 2, "never moves back");
-    assert_eq!(store.mark_read(&room, &owner.id, 4).await.expect("mark all"), 4);
-    let seen = info(store.room_list(&owner.id, &owner.username).await.expect("list"));
+    store
+        .delete_message(&room, third.seq, at(5))
+        .await
+        .expect("delete");
+    let seen = info(
+        store
+            .room_list(&owner.id, &owner.username)
+            .await
+            .expect("list"),
+    );
+    assert_eq!(
+        (seen.unread, seen.mentions),
+        (1, 0),
+        "deleted messages are not unread"
+    );
+    assert_eq!(
+        store
+            .mark_read(&room, &owner.id, 1)
+            .await
+            .expect("mark back"),
+        2,
+        "never moves back"
+    );
+    assert_eq!(
+        store
+            .mark_read(&room, &owner.id, 4)
+            .await
+            .expect("mark all"),
+        4
+    );
+    let seen = info(
+        store
+            .room_list(&owner.id, &owner.username)
+            .await
+            .expect("list"),
+    );
     assert_eq!((seen.unread, seen.mentions), (0, 0));
     // A non-member sees the room, not joined, with nothing unread.
     let stranger = make_user(store, "stranger").await;
-    let seen = info(store.room_list(&stranger.id, &stranger.username).await.expect("list"));
+    let seen = info(
+        store
+            .room_list(&stranger.id, &stranger.username)
+            .await
+            .expect("list"),
+    );
     assert!(!seen.joined);
     assert_eq!((seen.unread, seen.mentions, seen.last_seq), (0, 0, 4));
-    assert_eq!(store.mark_read(&room, &stranger.id, 4).await, Err(StoreError::NotFound));
+    assert_eq!(
+        store.mark_read(&room, &stranger.id, 4).await,
+        Err(StoreError::NotFound)
+    );
     // lobby markers are stored too, for every account.
     say(store, "lobby", Some(&other.username), "lobby news").await;
-    let lobby = store.room_list(&stranger.id, &stranger.username).await.expect("list");
+    let lobby = store
+        .room_list(&stranger.id, &stranger.username)
+        .await
+        .expect("list");
     assert_eq!(lobby[0].room, "lobby", "lobby comes first");
     assert!(lobby[0].joined && lobby[0].unread >= 1);
     let last = lobby[0].last_seq;
-    assert_eq!(store.mark_read("lobby", &stranger.id, last).await.expect("mark"), last);
-    let lobby = store.room_list(&stranger.id, &stranger.username).await.expect("list");
+    assert_eq!(
+        store
+            .mark_read("lobby", &stranger.id, last)
+            .await
+            .expect("mark"),
+        last
+    );
+    let lobby = store
+        .room_list(&stranger.id, &stranger.username)
+        .await
+        .expect("list");
     assert_eq!(lobby[0].unread, 0);
     finish(test).await;
 }
@@ -303,25 +421,41 @@ pub async fn unread_counts_with_concurrent_writers(test: TestStore) {
     let mut tasks = JoinSet::new();
     for n in 0..WRITERS {
         let writer = make_user(store.as_ref(), "u-writer").await;
-        store.join_room(&room, &writer.id, RoomRole::Member).await.expect("join");
+        store
+            .join_room(&room, &writer.id, RoomRole::Member)
+            .await
+            .expect("join");
         let (store, barrier, room) = (Arc::clone(&store), Arc::clone(&barrier), room.clone());
         tasks.spawn(async move {
             barrier.wait().await;
             for i in 0..EACH {
-                say(store.as_ref(), &room, Some(&writer.username), &format!("w{n} m{i}")).await;
+                say(
+                    store.as_ref(),
+                    &room,
+                    Some(&writer.username),
+                    &format!("w{n} m{i}"),
+                )
+                .await;
             }
         });
     }
     let marker = {
-        let (store, barrier, room, reader) =
-            (Arc::clone(&store), Arc::clone(&barrier), room.clone(), reader.clone());
+        let (store, barrier, room, reader) = (
+            Arc::clone(&store),
+            Arc::clone(&barrier),
+            room.clone(),
+            reader.clone(),
+        );
         tokio::spawn(async move {
             barrier.wait().await;
             let mut marker = 0;
             for _ in 0..10 {
                 let history = store.chat_history(&room, None, 1).await.expect("history");
                 if let Some(last) = history.last() {
-                    marker = store.mark_read(&room, &reader.id, last.seq).await.expect("mark");
+                    marker = store
+                        .mark_read(&room, &reader.id, last.seq)
+                        .await
+                        .expect("mark");
                 }
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
@@ -357,7 +491,10 @@ pub async fn edits_deletions_and_their_rights(test: TestStore) {
     let member = make_user(store, "e-member").await;
     let room = make_room(store, "edits-", &owner).await;
     for user in [&author, &member] {
-        store.join_room(&room, &user.id, RoomRole::Member).await.expect("join");
+        store
+            .join_room(&room, &user.id, RoomRole::Member)
+            .await
+            .expect("join");
     }
     let first = say(store, &room, Some(&author.username), "frist").await;
     let edited = store
@@ -367,35 +504,79 @@ pub async fn edits_deletions_and_their_rights(test: TestStore) {
     assert_eq!(edited.text, "first");
     assert_eq!(edited.edited_at, Some(at(10)));
     assert!(!edited.deleted);
-    assert_eq!(store.message(&room, first.seq).await.expect("message"), Some(edited.clone()));
+    assert_eq!(
+        store.message(&room, first.seq).await.expect("message"),
+        Some(edited.clone())
+    );
     let author_m = store.membership(&room, &author.id).await.expect("m");
     let member_m = store.membership(&room, &member.id).await.expect("m");
     let owner_m = store.membership(&room, &owner.id).await.expect("m");
     assert!(coliseum_store::may_edit(&edited, &author.username));
     assert!(!coliseum_store::may_edit(&edited, &member.username));
     assert!(!coliseum_store::may_edit(&edited, &owner.username));
-    assert!(coliseum_store::may_delete(&edited, &author.username, Role::User, author_m.as_ref()));
-    assert!(!coliseum_store::may_delete(&edited, &member.username, Role::User, member_m.as_ref()));
-    assert!(coliseum_store::may_delete(&edited, &owner.username, Role::User, owner_m.as_ref()));
-    assert!(coliseum_store::may_delete(&edited, &member.username, Role::Admin, None));
+    assert!(coliseum_store::may_delete(
+        &edited,
+        &author.username,
+        Role::User,
+        author_m.as_ref()
+    ));
+    assert!(!coliseum_store::may_delete(
+        &edited,
+        &member.username,
+        Role::User,
+        member_m.as_ref()
+    ));
+    assert!(coliseum_store::may_delete(
+        &edited,
+        &owner.username,
+        Role::User,
+        owner_m.as_ref()
+    ));
+    assert!(coliseum_store::may_delete(
+        &edited,
+        &member.username,
+        Role::Admin,
+        None
+    ));
     store
         .set_room_role(&room, &member.id, RoomRole::Moderator)
         .await
         .expect("promote");
     let member_m = store.membership(&room, &member.id).await.expect("m");
-    assert!(coliseum_store::may_delete(&edited, &member.username, Role::User, member_m.as_ref()));
-    let deleted = store.delete_message(&room, first.seq, at(20)).await.expect("delete");
+    assert!(coliseum_store::may_delete(
+        &edited,
+        &member.username,
+        Role::User,
+        member_m.as_ref()
+    ));
+    let deleted = store
+        .delete_message(&room, first.seq, at(20))
+        .await
+        .expect("delete");
     assert!(deleted.deleted);
     assert_eq!(deleted.text, "");
     assert_eq!(deleted.edited_at, Some(at(20)));
     assert!(!coliseum_store::may_edit(&deleted, &author.username));
-    assert!(!coliseum_store::may_delete(&deleted, &owner.username, Role::Admin, None));
+    assert!(!coliseum_store::may_delete(
+        &deleted,
+        &owner.username,
+        Role::Admin,
+        None
+    ));
     assert_eq!(
-        store.edit_message(&room, first.seq, "again".to_owned(), at(30)).await,
+        store
+            .edit_message(&room, first.seq, "again".to_owned(), at(30))
+            .await,
         Err(StoreError::NotFound)
     );
-    assert_eq!(store.delete_message(&room, first.seq, at(30)).await, Err(StoreError::NotFound));
-    assert_eq!(store.delete_message(&room, 99, at(30)).await, Err(StoreError::NotFound));
+    assert_eq!(
+        store.delete_message(&room, first.seq, at(30)).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store.delete_message(&room, 99, at(30)).await,
+        Err(StoreError::NotFound)
+    );
     assert_eq!(store.message(&room, 99).await.expect("message"), None);
     let next = say(store, &room, Some(&author.username), "second").await;
     assert_eq!(next.seq, first.seq + 1, "a deleted message keeps its seq");
@@ -427,15 +608,32 @@ pub async fn mutes_slow_mode_and_bans_are_stored(test: TestStore) {
     let owner = make_user(store, "mu-owner").await;
     let user = make_user(store, "mu-user").await;
     let room = make_room(store, "quiet-", &owner).await;
-    store.join_room(&room, &user.id, RoomRole::Member).await.expect("join");
+    store
+        .join_room(&room, &user.id, RoomRole::Member)
+        .await
+        .expect("join");
     for target in [room.as_str(), "lobby"] {
-        store.set_mute(target, &user.id, Some(at(60_000))).await.expect("mute");
-        let member = store.membership(target, &user.id).await.expect("m").expect("member");
+        store
+            .set_mute(target, &user.id, Some(at(60_000)))
+            .await
+            .expect("mute");
+        let member = store
+            .membership(target, &user.id)
+            .await
+            .expect("m")
+            .expect("member");
         assert_eq!(member.muted_until, Some(at(60_000)), "{target}");
         assert!(member.muted_at(at(59_999)));
         assert!(!member.muted_at(at(60_000)), "a mute lapses by itself");
-        store.set_mute(target, &user.id, None).await.expect("unmute");
-        let member = store.membership(target, &user.id).await.expect("m").expect("member");
+        store
+            .set_mute(target, &user.id, None)
+            .await
+            .expect("unmute");
+        let member = store
+            .membership(target, &user.id)
+            .await
+            .expect("m")
+            .expect("member");
         assert_eq!(member.muted_until, None);
     }
     let event = make_event(store, "Slow", 10, 2).await;
@@ -448,30 +646,69 @@ pub async fn mutes_slow_mode_and_bans_are_stored(test: TestStore) {
         let stored = store.room(target).await.expect("room").expect("exists");
         assert_eq!(stored.slow_mode_seconds, 0, "{target}");
     }
-    let event_stored = store.room(&event_room).await.expect("room").expect("exists");
+    let event_stored = store
+        .room(&event_room)
+        .await
+        .expect("room")
+        .expect("exists");
     assert_eq!(event_stored.kind, RoomKind::Event, "settings keep the kind");
     assert_eq!(event_stored.topic, event.name);
-    assert_eq!(store.set_slow_mode("no-such-room", 5).await, Err(StoreError::NotFound));
-    assert_eq!(store.user_by_id(&user.id).await.expect("user").expect("u").banned_until, None);
+    assert_eq!(
+        store.set_slow_mode("no-such-room", 5).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store
+            .user_by_id(&user.id)
+            .await
+            .expect("user")
+            .expect("u")
+            .banned_until,
+        None
+    );
     store.set_ban(&user.id, Some(at(1000))).await.expect("ban");
     let banned = store.user_by_id(&user.id).await.expect("user").expect("u");
     assert_eq!(banned.banned_until, Some(at(1000)));
     assert!(banned.banned_at(at(999)) && !banned.banned_at(at(1000)));
-    store.set_ban(&user.id, Some(coliseum_store::BAN_FOREVER)).await.expect("ban forever");
-    let banned = store.user_by_username(&user.username).await.expect("user").expect("u");
+    store
+        .set_ban(&user.id, Some(coliseum_store::BAN_FOREVER))
+        .await
+        .expect("ban forever");
+    let banned = store
+        .user_by_username(&user.username)
+        .await
+        .expect("user")
+        .expect("u");
     assert_eq!(banned.banned_until, Some(coliseum_store::BAN_FOREVER));
     store.set_ban(&user.id, None).await.expect("unban");
     let lifted = store.user_by_id(&user.id).await.expect("user").expect("u");
     assert_eq!(lifted.banned_until, None);
-    let unknown = if store.backend() == "sqlite" { "999999999" } else { "ffffffffffffffffffffffff" };
-    assert_eq!(store.set_ban(unknown, None).await, Err(StoreError::NotFound));
+    let unknown = if store.backend() == "sqlite" {
+        "999999999"
+    } else {
+        "ffffffffffffffffffffffff"
+    };
+    assert_eq!(
+        store.set_ban(unknown, None).await,
+        Err(StoreError::NotFound)
+    );
     // Leaving drops the read marker, but a mute outlives the membership:
     // leaving and joining again does not lift it.
-    store.set_mute(&room, &user.id, Some(at(60_000))).await.expect("mute");
+    store
+        .set_mute(&room, &user.id, Some(at(60_000)))
+        .await
+        .expect("mute");
     store.mark_read(&room, &user.id, 0).await.expect("mark");
     assert!(store.leave_room(&room, &user.id).await.expect("leave"));
-    store.join_room(&room, &user.id, RoomRole::Member).await.expect("rejoin");
-    let member = store.membership(&room, &user.id).await.expect("m").expect("member");
+    store
+        .join_room(&room, &user.id, RoomRole::Member)
+        .await
+        .expect("rejoin");
+    let member = store
+        .membership(&room, &user.id)
+        .await
+        .expect("m")
+        .expect("member");
     assert_eq!((member.muted_until, member.read_seq), (Some(at(60_000)), 0));
     finish(test).await;
 }
