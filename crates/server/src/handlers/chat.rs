@@ -48,7 +48,7 @@ pub(super) async fn send(
         .store
         .append_message(NewMessage {
             room: room.to_owned(),
-            from: user.username.clone(),
+            from: Some(user.username.clone()),
             text: text.to_owned(),
             sent_at: coliseum_store::now(),
         })

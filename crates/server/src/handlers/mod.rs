@@ -48,6 +48,10 @@ pub(crate) async fn dispatch(shared: &Shared, conn: &mut ConnState, request: Req
         Op::ChatSend(r) => reply(id, chat::send(shared, conn, r).await),
         Op::ChatHistory(r) => reply(id, chat::history(shared, conn, r).await),
         Op::Online(_) => reply(id, Ok(shared.hub.online())),
+        _ => reply::<()>(
+            id,
+            Err(ErrorBody::new(ErrorCode::Internal, "not implemented yet")),
+        ),
     }
 }
 
