@@ -279,6 +279,15 @@ pub(super) async fn leave(
             "lobby and direct rooms cannot be left",
         ));
     }
+    if membership(shared, &room, user)
+        .await?
+        .is_some_and(|m| m.role == RoomRole::Owner)
+    {
+        return Err(invalid(
+            "room",
+            "the owner cannot leave their room (it would have nobody to run it)",
+        ));
+    }
     let left = shared
         .store
         .leave_room(&room.name, &user.user_id)
