@@ -56,6 +56,8 @@ async fn history_pages_backwards_oldest_first_per_room() {
             .expect("send");
         assert_eq!(seq, i);
     }
+    // Rooms are created before use (rooms issue); the creator is a member.
+    client.room_create("jazz-fans", None).await.expect("create");
     assert_eq!(
         client
             .chat_send(Some("jazz-fans"), "other room")
@@ -87,12 +89,17 @@ async fn history_pages_backwards_oldest_first_per_room() {
         .expect("history");
     assert_eq!(jazz.len(), 1);
     assert_eq!(jazz[0].room, "jazz-fans");
+    client.room_create("empty", None).await.expect("create");
     assert!(
         client
             .chat_history(Some("empty"), None, None)
             .await
             .expect("history")
             .is_empty()
+    );
+    assert_eq!(
+        code(client.chat_history(Some("nowhere"), None, None).await),
+        ErrorCode::NotFound
     );
 }
 
