@@ -20,7 +20,10 @@ async fn a_restarted_server_remembers_everything() {
         .chat_send(None, "before the restart")
         .await
         .expect("send");
-    client.room_create("night", Some("after hours")).await.expect("room");
+    client
+        .room_create("night", Some("after hours"))
+        .await
+        .expect("room");
     client
         .chat_send(Some("night"), "other room")
         .await
@@ -57,10 +60,21 @@ async fn a_restarted_server_remembers_everything() {
     let rooms = client.rooms().await.expect("rooms");
     let night = rooms.iter().find(|r| r.room == "night").expect("night");
     assert_eq!(
-        (night.joined, night.unread, night.last_seq, night.topic.as_str()),
+        (
+            night.joined,
+            night.unread,
+            night.last_seq,
+            night.topic.as_str()
+        ),
         (true, 0, 1, "after hours")
     );
-    assert_eq!(client.chat_send(Some("night"), "still here").await.expect("send"), 2);
+    assert_eq!(
+        client
+            .chat_send(Some("night"), "still here")
+            .await
+            .expect("send"),
+        2
+    );
     // The idempotency key is remembered too.
     assert_eq!(
         client
