@@ -767,8 +767,8 @@ mod tests {
             user: "ada".into(),
         };
         assert_eq!(hub.broadcast_room("jazz", &push), 2);
-        assert_eq!(drain(&ra1), [push.clone()]);
-        assert_eq!(drain(&ra2), [push.clone()]);
+        assert_eq!(drain(&ra1), std::slice::from_ref(&push));
+        assert_eq!(drain(&ra2), std::slice::from_ref(&push));
         assert!(drain(&rb).is_empty() && drain(&ranon).is_empty());
         hub.add_room("2", "jazz");
         assert_eq!(hub.broadcast_room("jazz", &push), 3);
