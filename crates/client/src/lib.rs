@@ -226,7 +226,11 @@ impl Client {
     ///
     /// # Errors
     /// `bad_request` (name rules), `conflict` (name taken), `unauthenticated`.
-    pub async fn room_create(&self, room: &str, topic: Option<&str>) -> Result<String, ClientError> {
+    pub async fn room_create(
+        &self,
+        room: &str,
+        topic: Option<&str>,
+    ) -> Result<String, ClientError> {
         self.call::<RoomData>(Op::RoomCreate(request::RoomCreate {
             room: room.to_owned(),
             topic: topic.map(str::to_owned),

@@ -158,7 +158,9 @@ pub fn chat_text(text: &str) -> Result<(), String> {
 pub fn room(room: &str) -> Result<(), String> {
     let len = room.chars().count();
     if len == 0 || len > ROOM_REF_MAX {
-        return Err(format!("room name must be 1–{ROOM_REF_MAX} characters long"));
+        return Err(format!(
+            "room name must be 1–{ROOM_REF_MAX} characters long"
+        ));
     }
     if !room
         .chars()
@@ -192,9 +194,7 @@ pub fn public_room(room: &str) -> Result<(), String> {
         .chars()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'))
     {
-        return Err(
-            "room name may contain only lowercase letters, digits, '_' and '-'".to_owned(),
-        );
+        return Err("room name may contain only lowercase letters, digits, '_' and '-'".to_owned());
     }
     if room.starts_with(EVENT_ROOM_PREFIX) {
         return Err(format!(
@@ -231,7 +231,8 @@ pub fn event_room(event_id: &str) -> String {
 /// The event id an event room's name carries, if it is one.
 #[must_use]
 pub fn event_of_room(room: &str) -> Option<&str> {
-    room.strip_prefix(EVENT_ROOM_PREFIX).filter(|id| !id.is_empty())
+    room.strip_prefix(EVENT_ROOM_PREFIX)
+        .filter(|id| !id.is_empty())
 }
 
 /// The direct room of two users: `dm:<a>:<b>` with both usernames
@@ -380,7 +381,14 @@ mod tests {
         assert!(room("no spaces").is_err());
         assert!(room("dm:ada:bob.k").is_ok());
         assert!(public_room("general").is_ok());
-        for bad in ["g", "General", "dm:a:b", "event-3", "has space", &"x".repeat(33)] {
+        for bad in [
+            "g",
+            "General",
+            "dm:a:b",
+            "event-3",
+            "has space",
+            &"x".repeat(33),
+        ] {
             assert!(public_room(bad).is_err(), "{bad}");
         }
         assert_eq!(direct_room("Bob", "ada"), "dm:ada:bob");

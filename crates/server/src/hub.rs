@@ -346,9 +346,7 @@ impl Hub {
         let frame = encode_push(push);
         let state = self.read();
         for (id, peer) in &state.peers {
-            if Some(*id) != except
-                && peer.member.as_ref().is_some_and(|m| m.user_id == user_id)
-            {
+            if Some(*id) != except && peer.member.as_ref().is_some_and(|m| m.user_id == user_id) {
                 deliver(peer, &frame);
             }
         }
@@ -729,9 +727,12 @@ mod tests {
         let text = "x".repeat(8 * 1024);
         let mut pushed = 0;
         while !stalled_kill.is_cancelled() && pushed < 1000 {
-            hub.broadcast_room(DEFAULT_ROOM, &Push::Shutdown {
-                reason: text.clone(),
-            });
+            hub.broadcast_room(
+                DEFAULT_ROOM,
+                &Push::Shutdown {
+                    reason: text.clone(),
+                },
+            );
             pushed += 1;
             assert_eq!(drain(&reader).len(), 1, "the reader gets every push");
         }
@@ -777,7 +778,11 @@ mod tests {
         assert_eq!(hub.broadcast_room("jazz", &push), 1);
         hub.set_member(b, None);
         hub.add_room("2", "jazz");
-        assert_eq!(hub.broadcast_room("jazz", &push), 0, "offline users keep no rooms");
+        assert_eq!(
+            hub.broadcast_room("jazz", &push),
+            0,
+            "offline users keep no rooms"
+        );
         hub.send_to_user("1", &push, Some(a1));
         assert_eq!(drain(&ra2).last(), Some(&push));
         assert!(hub.is_online("1") && !hub.is_online("2"));

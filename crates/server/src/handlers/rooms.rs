@@ -274,10 +274,7 @@ pub(super) async fn leave(
     let user = session(conn)?;
     let room = resolve(shared, &request.room).await?;
     if room.name == DEFAULT_ROOM || room.kind == RoomKind::Direct {
-        return Err(invalid(
-            "room",
-            "lobby and direct rooms cannot be left",
-        ));
+        return Err(invalid("room", "lobby and direct rooms cannot be left"));
     }
     if membership(shared, &room, user)
         .await?
@@ -374,9 +371,10 @@ pub(super) async fn check_may_post(
     let exempt = member.role.moderates() || user.role == Role::Admin;
     if room.slow_mode_seconds > 0 && !exempt {
         let interval = Duration::from_secs(u64::from(room.slow_mode_seconds));
-        if let Err(wait) = shared
-            .slow_mode
-            .take(&room.name, &user.user_id, interval, Instant::now())
+        if let Err(wait) =
+            shared
+                .slow_mode
+                .take(&room.name, &user.user_id, interval, Instant::now())
         {
             return Err(rate_limited(
                 format!(
@@ -407,7 +405,9 @@ pub(super) async fn post(
         })
         .await
         .map_err(from_store)?;
-    shared.hub.broadcast_room(room, &Push::Chat(message.clone()));
+    shared
+        .hub
+        .broadcast_room(room, &Push::Chat(message.clone()));
     Ok(message)
 }
 
@@ -423,7 +423,10 @@ pub(super) async fn dm_send(
         .await
         .map_err(|e| e.with_field("to"))?;
     if to.id == user.user_id {
-        return Err(invalid("to", "you cannot send a direct message to yourself"));
+        return Err(invalid(
+            "to",
+            "you cannot send a direct message to yourself",
+        ));
     }
     chat_rate(shared, user)?;
     let name = validate::direct_room(&user.username, &to.username);
@@ -627,9 +630,15 @@ pub(super) async fn moderator(
         .await
         .map_err(from_store)?;
     let text = if request.on {
-        format!("{} is now a moderator (by {}).", target.username, user.username)
+        format!(
+            "{} is now a moderator (by {}).",
+            target.username, user.username
+        )
     } else {
-        format!("{} is no longer a moderator (by {}).", target.username, user.username)
+        format!(
+            "{} is no longer a moderator (by {}).",
+            target.username, user.username
+        )
     };
     moderation_record(
         shared,
@@ -660,18 +669,26 @@ pub(super) async fn mute(
     let member = require_moderator(shared, &room, user).await?;
     let target = account(shared, &request.user).await?;
     moderation_target(shared, &room, user, member.as_ref(), &target).await?;
-    let until = (request.minutes > 0).then(|| {
-        coliseum_store::now() + chrono::Duration::minutes(i64::from(request.minutes))
-    });
+    let until = (request.minutes > 0)
+        .then(|| coliseum_store::now() + chrono::Duration::minutes(i64::from(request.minutes)));
     shared
         .store
         .set_mute(&room.name, &target.id, until)
         .await
         .map_err(from_store)?;
     let text = match request.minutes {
-        0 => format!("{} may speak again (by {}).", target.username, user.username),
-        1 => format!("{} was muted for 1 minute by {}.", target.username, user.username),
-        n => format!("{} was muted for {n} minutes by {}.", target.username, user.username),
+        0 => format!(
+            "{} may speak again (by {}).",
+            target.username, user.username
+        ),
+        1 => format!(
+            "{} was muted for 1 minute by {}.",
+            target.username, user.username
+        ),
+        n => format!(
+            "{} was muted for {n} minutes by {}.",
+            target.username, user.username
+        ),
     };
     moderation_record(
         shared,
@@ -703,7 +720,10 @@ pub(super) async fn kick(
     let target = account(shared, &request.user).await?;
     let current = moderation_target(shared, &room, user, member.as_ref(), &target).await?;
     if current.role == RoomRole::Owner {
-        return Err(invalid("user", "the owner cannot be removed from their room"));
+        return Err(invalid(
+            "user",
+            "the owner cannot be removed from their room",
+        ));
     }
     // The room hears it first, the removed member included.
     moderation_record(
@@ -821,7 +841,10 @@ pub(super) async fn ban(
     );
     shared.live.revoke_user(&shared.hub, &target.id, "");
     let text = match request.minutes {
-        Some(m) => format!("{} was banned for {m} minutes by {}.", target.username, user.username),
+        Some(m) => format!(
+            "{} was banned for {m} minutes by {}.",
+            target.username, user.username
+        ),
         None => format!("{} was banned by {}.", target.username, user.username),
     };
     moderation_record(
