@@ -14,6 +14,7 @@ use crate::hub::{ConnId, Hub};
 use crate::limits::RateLimiter;
 use crate::news::News;
 use crate::pacing::Pacing;
+use crate::roomcache::RoomCache;
 use crate::seats::SeatUpdates;
 use crate::sessions::LiveSessions;
 use crate::stats::{Counters, ServerStats};
@@ -41,6 +42,8 @@ pub(crate) struct Shared {
     pub slow_mode: Pacing,
     /// `typing` pushes: last one per (room, user).
     pub typing: Pacing,
+    /// Room settings and mutes for `chat_send` without store reads.
+    pub room_cache: RoomCache,
     /// Per-address registration rate (keyed by `throttle::address_key`).
     pub registrations: RateLimiter,
     /// Counters of the limits ([`ServerStats`]).
@@ -72,6 +75,7 @@ impl Shared {
             news,
             slow_mode: Pacing::default(),
             typing: Pacing::default(),
+            room_cache: RoomCache::default(),
             registrations: RateLimiter::per(
                 config.register_per_hour,
                 std::time::Duration::from_secs(3600),

@@ -352,6 +352,19 @@ impl Hub {
         }
     }
 
+    /// Whether the logged-in user `user_id` is a member of `room`, as this
+    /// server knows it (`lobby`: always); `None` when the user has no
+    /// session here (then ask the store).
+    pub(crate) fn in_room(&self, user_id: &str, room: &str) -> Option<bool> {
+        if room == DEFAULT_ROOM {
+            return Some(true);
+        }
+        self.read()
+            .rooms
+            .get(user_id)
+            .map(|rooms| rooms.contains(room))
+    }
+
     /// Whether `user_id` is logged in on any connection.
     pub(crate) fn is_online(&self, user_id: &str) -> bool {
         self.read().online.contains_key(user_id)

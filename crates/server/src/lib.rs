@@ -71,6 +71,7 @@ pub mod logging;
 mod news;
 mod outbox;
 mod pacing;
+mod roomcache;
 mod seats;
 pub mod server;
 mod sessions;

@@ -56,12 +56,17 @@ fn not_found(message: impl Into<String>) -> ErrorBody {
 pub(super) async fn resolve(shared: &Shared, name: &str) -> Result<Room, ErrorBody> {
     validate::room(name).map_err(|m| invalid("room", m))?;
     let key = validate::room_key(name);
-    shared
+    if let Some(room) = shared.room_cache.room(&key) {
+        return Ok(room);
+    }
+    let room = shared
         .store
         .room(&key)
         .await
         .map_err(from_store)?
-        .ok_or_else(|| not_found(format!("no room named \"{key}\"")))
+        .ok_or_else(|| not_found(format!("no room named \"{key}\"")))?;
+    shared.room_cache.put_room(room.clone());
+    Ok(room)
 }
 
 /// The caller's membership of `room`, if any.
@@ -226,6 +231,7 @@ pub(super) async fn create(
             other => from_store(other),
         })?;
     shared.hub.add_room(&user.user_id, &room.name);
+    shared.room_cache.put_room(room.clone());
     audit::record(
         &*shared.store,
         Some(&user.username),
@@ -353,14 +359,41 @@ pub(super) fn chat_rate(shared: &Shared, user: &Session) -> Result<(), ErrorBody
 }
 
 /// The checks of `chat_send` in `room`: membership, mute, slow mode.
+/// Membership comes from the hub and mutes from the room cache, so a
+/// message in a room without slow mode needs no store read once the
+/// sender's mute state is known (`crate::roomcache`).
 pub(super) async fn check_may_post(
     shared: &Shared,
     room: &Room,
     user: &Session,
 ) -> Result<(), ErrorBody> {
-    let member = require_member(shared, room, user).await?;
+    let mut member = None;
+    let is_member = match shared.hub.in_room(&user.user_id, &room.name) {
+        Some(known) => known,
+        None => {
+            member = membership(shared, room, user).await?;
+            member.is_some()
+        }
+    };
+    if !is_member {
+        return Err(forbidden(format!(
+            "you are not a member of \"{}\": join it first",
+            room.name
+        )));
+    }
+    let muted_until = match shared.room_cache.mute(&room.name, &user.user_id) {
+        Some(until) => until,
+        None => {
+            if member.is_none() {
+                member = membership(shared, room, user).await?;
+            }
+            let until = member.as_ref().and_then(|m| m.muted_until);
+            shared.room_cache.put_mute(&room.name, &user.user_id, until);
+            until
+        }
+    };
     let now = Utc::now();
-    if let Some(until) = member.muted_until.filter(|_| member.muted_at(now)) {
+    if let Some(until) = muted_until.filter(|until| now < *until) {
         let minutes = (until - now).num_minutes() + 1;
         return Err(forbidden(format!(
             "you are muted in \"{}\" for {minutes} more minute{}",
@@ -368,13 +401,17 @@ pub(super) async fn check_may_post(
             if minutes == 1 { "" } else { "s" }
         )));
     }
-    let exempt = member.role.moderates() || user.role == Role::Admin;
-    if room.slow_mode_seconds > 0 && !exempt {
+    if room.slow_mode_seconds > 0 && user.role != Role::Admin {
+        if member.is_none() {
+            member = membership(shared, room, user).await?;
+        }
+        let exempt = member.as_ref().is_some_and(|m| m.role.moderates());
         let interval = Duration::from_secs(u64::from(room.slow_mode_seconds));
-        if let Err(wait) =
-            shared
-                .slow_mode
-                .take(&room.name, &user.user_id, interval, Instant::now())
+        if !exempt
+            && let Err(wait) =
+                shared
+                    .slow_mode
+                    .take(&room.name, &user.user_id, interval, Instant::now())
         {
             return Err(rate_limited(
                 format!(
@@ -676,6 +713,7 @@ pub(super) async fn mute(
         .set_mute(&room.name, &target.id, until)
         .await
         .map_err(from_store)?;
+    shared.room_cache.put_mute(&room.name, &target.id, until);
     let text = match request.minutes {
         0 => format!(
             "{} may speak again (by {}).",
@@ -775,6 +813,7 @@ pub(super) async fn slow_mode(
         .set_slow_mode(&room.name, request.seconds)
         .await
         .map_err(from_store)?;
+    shared.room_cache.set_slow_mode(&room.name, request.seconds);
     let text = match request.seconds {
         0 => format!("Slow mode is off (by {}).", user.username),
         n => format!(
