@@ -21,13 +21,16 @@ use coliseum_store::Room;
 /// Entries per map before it is emptied.
 const MAX_ENTRIES: usize = 100_000;
 
+/// (room, user id) → the end of the user's mute there (`None`: not muted).
+type Mutes = HashMap<(String, String), Option<DateTime<Utc>>>;
+
 /// See the module docs.
 #[derive(Debug, Default)]
 pub(crate) struct RoomCache {
     /// Rooms by name.
     rooms: RwLock<HashMap<String, Room>>,
-    /// (room, user id) → the mute's end (`None`: not muted).
-    mutes: RwLock<HashMap<(String, String), Option<DateTime<Utc>>>>,
+    /// Known mutes.
+    mutes: RwLock<Mutes>,
 }
 
 impl RoomCache {
