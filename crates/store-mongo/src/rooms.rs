@@ -256,8 +256,9 @@ impl Inner {
         now: DateTime<Utc>,
     ) -> StoreResult<RoomDoc> {
         let mut candidate = name.to_owned();
+        let mut suffix = 1;
         let mut name_taken = false;
-        for attempt in 2..UPSERT_ATTEMPTS + 2 {
+        for _ in 0..UPSERT_ATTEMPTS {
             let found = self
                 .rooms
                 .find_one(doc! { "direct_key": key })
@@ -267,7 +268,8 @@ impl Inner {
                 return Ok(found);
             }
             if name_taken {
-                candidate = format!("{name}:{attempt}");
+                suffix += 1;
+                candidate = format!("{name}:{suffix}");
             }
             let doc = RoomDoc {
                 name: candidate.clone(),
