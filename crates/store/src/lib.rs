@@ -489,11 +489,12 @@ pub trait Store: Send + Sync + 'static {
     /// a member or unknown.
     async fn membership(&self, room: &str, user_id: &str) -> StoreResult<Option<Membership>>;
     /// Adds the user to `room` with `role`; true when newly added, false
-    /// when already a member (nothing changes then). The caller checks
-    /// that the room exists and may be joined.
+    /// when already a member (nothing changes then; `lobby`: always
+    /// false). The caller checks that the room exists and may be joined.
     async fn join_room(&self, room: &str, user_id: &str, role: RoomRole) -> StoreResult<bool>;
     /// Removes the user from `room` (their read marker and role go too; a
-    /// mute stays); true when they were a member.
+    /// mute stays); true when they were a member (`lobby`: always false,
+    /// nothing changes).
     async fn leave_room(&self, room: &str, user_id: &str) -> StoreResult<bool>;
     /// Sets a member's role. `Err(NotFound)` when not a member (`lobby`:
     /// every account is).

@@ -121,6 +121,26 @@ pub async fn memberships_join_leave_and_lobby(test: TestStore) {
     assert_eq!(lobby.role, RoomRole::Member);
     assert_eq!(lobby.read_seq, 0);
     assert_eq!(lobby.username, user.username);
+    // Nobody joins or leaves lobby: both change nothing.
+    assert!(
+        !store
+            .join_room("lobby", &user.id, RoomRole::Member)
+            .await
+            .expect("join lobby")
+    );
+    assert!(
+        !store
+            .leave_room("lobby", &user.id)
+            .await
+            .expect("leave lobby")
+    );
+    assert!(
+        store
+            .membership("lobby", &user.id)
+            .await
+            .expect("m")
+            .is_some()
+    );
     let a = make_room(store, "aa-", &owner).await;
     let b = make_room(store, "bb-", &owner).await;
     assert_eq!(store.membership(&a, &user.id).await.expect("m"), None);

@@ -270,6 +270,10 @@ pub(super) fn join_room(
     if !user_exists(conn, id)? {
         return Err(StoreError::NotFound);
     }
+    if room == DEFAULT_ROOM {
+        // Every account is a member already.
+        return Ok(false);
+    }
     insert_member(conn, room, id, role)
 }
 
@@ -278,6 +282,10 @@ pub(super) fn leave_room(conn: &Connection, room: &str, user_id: &str) -> StoreR
     let Some(id) = parse_id(user_id) else {
         return Ok(false);
     };
+    if room == DEFAULT_ROOM {
+        // Nobody leaves lobby.
+        return Ok(false);
+    }
     conn.prepare_cached("DELETE FROM room_members WHERE room = ?1 AND user_id = ?2")
         .and_then(|mut stmt| stmt.execute(params![room, id]))
         .map(|n| n == 1)
