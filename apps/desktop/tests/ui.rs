@@ -388,7 +388,7 @@ fn after_a_server_restart_the_app_resumes_and_fetches_missed_messages() {
         .runtime
         .block_on(server.store().append_message(NewMessage {
             room: "lobby".into(),
-            from: "omar".into(),
+            from: Some("omar".into()),
             text: "you missed this".into(),
             sent_at: chrono::Utc::now(),
         }))
@@ -459,7 +459,7 @@ fn new_messages_below_the_view_offer_a_jump_button() {
             .runtime
             .block_on(server.store().append_message(NewMessage {
                 room: "lobby".into(),
-                from: "anna".into(),
+                from: Some("anna".into()),
                 text: format!("history {n}"),
                 sent_at: chrono::Utc::now(),
             }))
