@@ -609,4 +609,246 @@ mod tests {
         );
         assert_eq!(state.log().messages.len(), CHAT_KEEP + 50);
     }
+
+    fn info(room: &str, kind: RoomKind, unread: u64) -> RoomInfo {
+        RoomInfo {
+            room: room.into(),
+            kind,
+            topic: String::new(),
+            members: 2,
+            joined: true,
+            unread,
+            mentions: 0,
+            last_seq: 5,
+        }
+    }
+
+    fn in_room(room: &str, seq: u64, from: &str, text: &str) -> ChatMessage {
+        ChatMessage {
+            room: room.into(),
+            from: Some(from.into()),
+            text: text.into(),
+            ..message(seq)
+        }
+    }
+
+    fn logged_in(state: &mut ChatState, notices: &mut Notices, now: Instant) {
+        state.apply(
+            &NetEvent::LoggedIn {
+                session: coliseum_protocol::response::SessionData {
+                    user_id: "1".into(),
+                    username: "bruno".into(),
+                    email: "b@example.com".into(),
+                    role: coliseum_protocol::Role::User,
+                    token: "t".into(),
+                },
+                resumed: false,
+            },
+            notices,
+            now,
+        );
+    }
+
+    /// Messages in other rooms count as unread (mentions apart) and ask
+    /// for attention when they are direct or mention the user; opening the
+    /// room clears its count; own messages never count.
+    #[test]
+    fn unread_mentions_and_attention_follow_the_pushes() {
+        let (mut state, mut notices, now) =
+            (ChatState::default(), Notices::default(), Instant::now());
+        logged_in(&mut state, &mut notices, now);
+        state.apply(
+            &NetEvent::Rooms(vec![
+                info("lobby", RoomKind::Public, 0),
+                info("jazz", RoomKind::Public, 2),
+                info("dm:ada:bruno", RoomKind::Direct, 0),
+            ]),
+            &mut notices,
+            now,
+        );
+        assert_eq!(state.total_unread(), 2);
+        state.apply(
+            &NetEvent::Chat(in_room("jazz", 6, "ada", "hi @BRUNO")),
+            &mut notices,
+            now,
+        );
+        let jazz = &state.rooms["jazz"].info;
+        assert_eq!((jazz.unread, jazz.mentions, jazz.last_seq), (3, 1, 6));
+        assert!(
+            std::mem::take(&mut state.attention),
+            "a mention asks for attention"
+        );
+        state.apply(
+            &NetEvent::Chat(in_room("jazz", 7, "bruno", "me")),
+            &mut notices,
+            now,
+        );
+        assert_eq!(
+            state.rooms["jazz"].info.unread, 3,
+            "own messages do not count"
+        );
+        assert!(!state.attention);
+        state.apply(
+            &NetEvent::Chat(in_room("dm:ada:bruno", 1, "ada", "psst")),
+            &mut notices,
+            now,
+        );
+        assert!(
+            std::mem::take(&mut state.attention),
+            "a direct message does"
+        );
+        assert!(state.begin(&NetCommand::OpenRoom {
+            room: "jazz".into()
+        }));
+        assert_eq!(state.current, "jazz");
+        assert_eq!(
+            (
+                state.rooms["jazz"].info.unread,
+                state.rooms["jazz"].info.mentions
+            ),
+            (0, 0)
+        );
+        state.apply(
+            &NetEvent::Chat(in_room("jazz", 8, "ada", "more")),
+            &mut notices,
+            now,
+        );
+        assert_eq!(
+            state.rooms["jazz"].info.unread, 0,
+            "the room shown is being read"
+        );
+        // Another device read the direct room.
+        state.apply(
+            &NetEvent::Read {
+                room: "dm:ada:bruno".into(),
+                seq: 5,
+            },
+            &mut notices,
+            now,
+        );
+        assert_eq!(state.rooms["dm:ada:bruno"].info.unread, 0);
+    }
+
+    /// A message for a room not in the list adds it and asks for the list;
+    /// a room list keeps the messages held; leaving (or being removed)
+    /// falls back to the lobby with a notice.
+    #[test]
+    fn new_rooms_refresh_the_list_and_leaving_falls_back_to_the_lobby() {
+        let (mut state, mut notices, now) =
+            (ChatState::default(), Notices::default(), Instant::now());
+        logged_in(&mut state, &mut notices, now);
+        state.apply(
+            &NetEvent::Chat(in_room("dm:ada:bruno", 3, "ada", "hey")),
+            &mut notices,
+            now,
+        );
+        assert!(state.rooms_stale);
+        assert_eq!(state.rooms["dm:ada:bruno"].info.kind, RoomKind::Direct);
+        assert!(
+            state.rooms["dm:ada:bruno"].log.more_before,
+            "older messages exist"
+        );
+        state.apply(
+            &NetEvent::Rooms(vec![
+                info("lobby", RoomKind::Public, 0),
+                info("dm:ada:bruno", RoomKind::Direct, 1),
+            ]),
+            &mut notices,
+            now,
+        );
+        assert!(!state.rooms_stale);
+        assert_eq!(
+            state.rooms["dm:ada:bruno"].log.messages.len(),
+            1,
+            "log kept"
+        );
+        state.apply(
+            &NetEvent::RoomJoined {
+                room: "club".into(),
+            },
+            &mut notices,
+            now,
+        );
+        state.show("club");
+        state.apply(
+            &NetEvent::RoomLeft {
+                room: "club".into(),
+                reason: Some("you were removed by ada".into()),
+            },
+            &mut notices,
+            now,
+        );
+        assert_eq!(state.current, DEFAULT_ROOM);
+        assert!(!state.rooms["club"].info.joined);
+        assert!(
+            notices
+                .list
+                .iter()
+                .any(|n| n.text.contains("removed by ada"))
+        );
+    }
+
+    /// Edits and deletions change the message held; typing notices lapse
+    /// and end with the typist's message; the user's own typing is not shown.
+    #[test]
+    fn edits_deletions_and_typing() {
+        let (mut state, mut notices, now) =
+            (ChatState::default(), Notices::default(), Instant::now());
+        logged_in(&mut state, &mut notices, now);
+        state.apply(
+            &NetEvent::Chat(in_room("lobby", 1, "ada", "teh")),
+            &mut notices,
+            now,
+        );
+        let at = message(1).sent_at;
+        state.apply(
+            &NetEvent::ChatUpdate {
+                room: "lobby".into(),
+                seq: 1,
+                text: "the".into(),
+                edited_at: at,
+                deleted: false,
+            },
+            &mut notices,
+            now,
+        );
+        assert_eq!(state.log().messages[&1].text, "the");
+        assert_eq!(state.log().messages[&1].edited_at, Some(at));
+        state.apply(
+            &NetEvent::ChatUpdate {
+                room: "lobby".into(),
+                seq: 1,
+                text: String::new(),
+                edited_at: at,
+                deleted: true,
+            },
+            &mut notices,
+            now,
+        );
+        assert!(state.log().messages[&1].deleted);
+        for user in ["ada", "bruno"] {
+            state.apply(
+                &NetEvent::Typing {
+                    room: "lobby".into(),
+                    user: user.into(),
+                },
+                &mut notices,
+                now,
+            );
+        }
+        assert_eq!(state.typing_in("lobby", now), ["ada"], "not the user's own");
+        assert!(
+            state.typing_in("lobby", now + TYPING_SHOWN).is_empty(),
+            "lapses"
+        );
+        state.apply(
+            &NetEvent::Chat(in_room("lobby", 2, "ada", "done")),
+            &mut notices,
+            now,
+        );
+        assert!(
+            state.typing_in("lobby", now).is_empty(),
+            "ends with the message"
+        );
+    }
 }
