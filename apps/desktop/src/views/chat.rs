@@ -105,11 +105,7 @@ impl ChatView {
         egui::Panel::bottom("chat-input")
             .resizable(false)
             .show_separator_line(false)
-            .show(ui, |ui| {
-                if let Some(action) = self.input_ui(ui, model) {
-                    actions.push(action);
-                }
-            });
+            .show(ui, |ui| self.input_ui(ui, model, &mut actions));
         egui::CentralPanel::no_frame().show(ui, |ui| {
             self.messages_ui(ui, model, &mut actions);
         });
@@ -230,7 +226,7 @@ impl ChatView {
             .show(ui, |ui| {
                 for member in &room.members {
                     ui.horizontal(|ui| {
-                        let dot = if member.online { "●" } else { "○" };
+                        let dot = if member.online { "•" } else { "·" };
                         let role = match member.role {
                             RoomRole::Owner => " (owner)",
                             RoomRole::Moderator => " (moderator)",
@@ -395,7 +391,7 @@ impl ChatView {
         }
     }
 
-    fn input_ui(&mut self, ui: &mut Ui, model: &Model) -> Option<Action> {
+    fn input_ui(&mut self, ui: &mut Ui, model: &Model, actions: &mut Vec<Action>) {
         let chat = &model.chat;
         let room = chat.current.clone();
         let typists = chat.typing_in(&room, Instant::now());
@@ -438,7 +434,7 @@ impl ChatView {
                 .is_none_or(|at| now.duration_since(*at) >= TYPING_EVERY);
             if due && connected {
                 self.typed.insert(room.clone(), now);
-                return Some(Action::Net(NetCommand::Typing { room }));
+                actions.push(Action::Net(NetCommand::Typing { room: room.clone() }));
             }
         }
         let enter =
@@ -494,18 +490,18 @@ impl ChatView {
             let text = std::mem::take(&mut self.input).trim_end().to_owned();
             self.jump = true;
             response.request_focus();
-            if let Some((room, seq)) = self.editing.take() {
-                return Some(Action::Net(NetCommand::EditMessage { room, seq, text }));
-            }
-            if let Some(to) = &chat.dm_to {
-                return Some(Action::Net(NetCommand::DirectMessage {
+            let command = if let Some((room, seq)) = self.editing.take() {
+                NetCommand::EditMessage { room, seq, text }
+            } else if let Some(to) = &chat.dm_to {
+                NetCommand::DirectMessage {
                     to: to.clone(),
                     text,
-                }));
-            }
-            return Some(Action::Net(NetCommand::ChatSend { room, text }));
+                }
+            } else {
+                NetCommand::ChatSend { room, text }
+            };
+            actions.push(Action::Net(command));
         }
-        None
     }
 
     /// The "New room" window: name and topic, Create.
