@@ -1194,6 +1194,7 @@ fn an_owner_mutes_a_member_from_the_members_list() {
     });
     let mut bruno = app(server.addr);
     log_in(&mut bruno, "bruno", PASSWORD);
+    wait_for_label(&mut bruno, "Join club");
     click(&mut bruno, Role::Button, "Join club");
     wait_until(&mut bruno, "club joined", |h| {
         h.state()

@@ -75,9 +75,9 @@ impl ChatView {
         if wide {
             egui::Panel::left("room-list")
                 .resizable(true)
-                .default_size(130.0)
+                .default_size(150.0)
                 .min_size(90.0)
-                .max_size(220.0)
+                .max_size(240.0)
                 .show(ui, |ui| {
                     egui::ScrollArea::vertical()
                         .id_salt("rooms-scroll")
@@ -115,22 +115,57 @@ impl ChatView {
 
     /// The rooms: joined ones (with unread badges), then the others.
     fn room_list_ui(&mut self, ui: &mut Ui, model: &Model, actions: &mut Vec<Action>) {
+        // One line per room: long names end in "…" (full name on hover).
+        ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Truncate);
         let chat = &model.chat;
         let mut joined: Vec<&RoomChat> = chat.rooms.values().filter(|r| r.info.joined).collect();
         joined.sort_by_key(|r| (kind_order(r.info.kind), r.info.room != DEFAULT_ROOM));
         for room in joined {
             let selected = chat.current == room.info.room && chat.dm_to.is_none();
-            let mut text = RichText::new(room_label(room));
-            if room.info.unread > 0 {
-                text = text.strong();
-            }
-            if room.info.mentions > 0 {
-                text = text.color(ui.visuals().warn_fg_color);
-            }
-            let response = ui
-                .selectable_label(selected, text)
-                .on_hover_text(room.info.topic.as_str());
-            if response.clicked() {
+            let clicked = ui
+                .horizontal(|ui| {
+                    // The count sits on the right, outside the name, so a
+                    // long name shortened with "…" never hides it.
+                    ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+                        if room.info.unread > 0 {
+                            let badge = if room.info.mentions > 0 {
+                                RichText::new(format!("@{}", room.info.unread))
+                                    .strong()
+                                    .color(ui.visuals().warn_fg_color)
+                            } else {
+                                RichText::new(room.info.unread.to_string()).strong()
+                            };
+                            ui.label(badge);
+                        }
+                        ui.with_layout(Layout::left_to_right(Align::Center), |ui| {
+                            let mut text = RichText::new(room_title(room));
+                            if room.info.unread > 0 {
+                                text = text.strong();
+                            }
+                            if room.info.mentions > 0 {
+                                text = text.color(ui.visuals().warn_fg_color);
+                            }
+                            let response = ui
+                                .selectable_label(selected, text)
+                                .on_hover_text(room.info.topic.as_str());
+                            // Named with its count, as it reads.
+                            let name = room_label(room);
+                            response.widget_info(|| {
+                                egui::WidgetInfo::selected(
+                                    egui::Role::Button,
+                                    true,
+                                    selected,
+                                    name.clone(),
+                                )
+                            });
+                            response.clicked()
+                        })
+                        .inner
+                    })
+                    .inner
+                })
+                .inner;
+            if clicked {
                 actions.push(Action::Net(NetCommand::OpenRoom {
                     room: room.info.room.clone(),
                 }));
@@ -564,14 +599,19 @@ const fn kind_order(kind: RoomKind) -> u8 {
     }
 }
 
-/// A room in the list: its title with the unread count and an "@" for
-/// mentions.
-fn room_label(room: &RoomChat) -> String {
-    let title = if room.info.room == DEFAULT_ROOM {
+/// A room's name in the list.
+fn room_title(room: &RoomChat) -> String {
+    if room.info.room == DEFAULT_ROOM {
         "# lobby".to_owned()
     } else {
         room.title()
-    };
+    }
+}
+
+/// A room in the list as it reads (and is named for accessibility): its
+/// title with the unread count, "@" before it when some mention the user.
+fn room_label(room: &RoomChat) -> String {
+    let title = room_title(room);
     match (room.info.unread, room.info.mentions) {
         (0, _) => title,
         (n, 0) => format!("{title}  {n}"),
