@@ -217,6 +217,22 @@ pub(super) fn set_slow_mode(conn: &Connection, name: &str, seconds: u32) -> Stor
 const MEMBER_COLUMNS: &str =
     "u.id, u.username, COALESCE(m.role, 'member'), COALESCE(m.read_seq, 0), x.until";
 
+/// `SELECT` of [`MEMBER_COLUMNS`] for the members of room `?1`, then
+/// `tail` (a `WHERE` or `ORDER BY`): every account for `lobby` (its
+/// membership rows are optional), the membership rows elsewhere.
+fn member_select(room: &str, tail: &str) -> String {
+    let join = if room == DEFAULT_ROOM {
+        "LEFT JOIN"
+    } else {
+        "JOIN"
+    };
+    format!(
+        "SELECT {MEMBER_COLUMNS} FROM users u \
+         {join} room_members m ON m.room = ?1 AND m.user_id = u.id \
+         LEFT JOIN room_mutes x ON x.room = ?1 AND x.user_id = u.id {tail}"
+    )
+}
+
 /// Maps a row of [`MEMBER_COLUMNS`] in `room`.
 fn member_row(room: &str, row: &Row<'_>) -> rusqlite::Result<Membership> {
     let id: i64 = row.get(0)?;
@@ -240,17 +256,7 @@ pub(super) fn membership(
     let Some(id) = parse_id(user_id) else {
         return Ok(None);
     };
-    let join = if room == DEFAULT_ROOM {
-        "LEFT JOIN"
-    } else {
-        "JOIN"
-    };
-    let sql = format!(
-        "SELECT {MEMBER_COLUMNS} FROM users u \
-         {join} room_members m ON m.room = ?1 AND m.user_id = u.id \
-         LEFT JOIN room_mutes x ON x.room = ?1 AND x.user_id = u.id \
-         WHERE u.id = ?2"
-    );
+    let sql = member_select(room, "WHERE u.id = ?2");
     conn.prepare_cached(&sql)
         .and_then(|mut stmt| {
             stmt.query_row(params![room, id], |row| member_row(room, row))
@@ -374,17 +380,10 @@ pub(super) fn mark_read(
 
 /// A room's members: owner, moderators, members; by username within each.
 pub(super) fn room_members(conn: &Connection, room: &str) -> StoreResult<Vec<Membership>> {
-    let join = if room == DEFAULT_ROOM {
-        "LEFT JOIN"
-    } else {
-        "JOIN"
-    };
-    let sql = format!(
-        "SELECT {MEMBER_COLUMNS} FROM users u \
-         {join} room_members m ON m.room = ?1 AND m.user_id = u.id \
-         LEFT JOIN room_mutes x ON x.room = ?1 AND x.user_id = u.id \
-         ORDER BY CASE COALESCE(m.role, 'member') WHEN 'owner' THEN 0 WHEN 'moderator' THEN 1 \
-         ELSE 2 END, u.username COLLATE BINARY"
+    let sql = member_select(
+        room,
+        "ORDER BY CASE COALESCE(m.role, 'member') WHEN 'owner' THEN 0 WHEN 'moderator' THEN 1 \
+         ELSE 2 END, u.username COLLATE BINARY",
     );
     conn.prepare_cached(&sql)
         .and_then(|mut stmt| {
