@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use coliseum_protocol::{ChatMessage, Event, Ticket};
+use coliseum_protocol::{ChatMessage, Event, RoomInfo, RoomRole, Ticket};
 use coliseum_store::{
-    AuditEntry, Booking, BookingRequest, Cancellation, NewEvent, NewMessage, NewUser,
-    SessionRecord, SessionUser, Store, StoreError, StoreResult, User, UserUpdate,
+    AuditEntry, Booking, BookingRequest, Cancellation, Membership, NewEvent, NewMessage, NewRoom,
+    NewUser, Room, SessionRecord, SessionUser, Store, StoreError, StoreResult, User, UserUpdate,
 };
 
 /// See the module docs.
@@ -124,6 +124,96 @@ impl Store for FaultyStore {
     ) -> StoreResult<Vec<ChatMessage>> {
         self.check()?;
         self.inner.chat_history(room, before_seq, limit).await
+    }
+    async fn set_ban(&self, user_id: &str, until: Option<DateTime<Utc>>) -> StoreResult<()> {
+        self.check()?;
+        self.inner.set_ban(user_id, until).await
+    }
+    async fn room(&self, name: &str) -> StoreResult<Option<Room>> {
+        self.check()?;
+        self.inner.room(name).await
+    }
+    async fn create_room(&self, room: NewRoom) -> StoreResult<Room> {
+        self.check()?;
+        self.inner.create_room(room).await
+    }
+    async fn direct_room(
+        &self,
+        user_a: &str,
+        user_b: &str,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Room> {
+        self.check()?;
+        self.inner.direct_room(user_a, user_b, name, now).await
+    }
+    async fn set_slow_mode(&self, room: &str, seconds: u32) -> StoreResult<()> {
+        self.check()?;
+        self.inner.set_slow_mode(room, seconds).await
+    }
+    async fn membership(&self, room: &str, user_id: &str) -> StoreResult<Option<Membership>> {
+        self.check()?;
+        self.inner.membership(room, user_id).await
+    }
+    async fn join_room(&self, room: &str, user_id: &str, role: RoomRole) -> StoreResult<bool> {
+        self.check()?;
+        self.inner.join_room(room, user_id, role).await
+    }
+    async fn leave_room(&self, room: &str, user_id: &str) -> StoreResult<bool> {
+        self.check()?;
+        self.inner.leave_room(room, user_id).await
+    }
+    async fn set_room_role(&self, room: &str, user_id: &str, role: RoomRole) -> StoreResult<()> {
+        self.check()?;
+        self.inner.set_room_role(room, user_id, role).await
+    }
+    async fn set_mute(
+        &self,
+        room: &str,
+        user_id: &str,
+        until: Option<DateTime<Utc>>,
+    ) -> StoreResult<()> {
+        self.check()?;
+        self.inner.set_mute(room, user_id, until).await
+    }
+    async fn mark_read(&self, room: &str, user_id: &str, seq: u64) -> StoreResult<u64> {
+        self.check()?;
+        self.inner.mark_read(room, user_id, seq).await
+    }
+    async fn room_members(&self, room: &str) -> StoreResult<Vec<Membership>> {
+        self.check()?;
+        self.inner.room_members(room).await
+    }
+    async fn rooms_of_user(&self, user_id: &str) -> StoreResult<Vec<String>> {
+        self.check()?;
+        self.inner.rooms_of_user(user_id).await
+    }
+    async fn room_list(&self, user_id: &str, username: &str) -> StoreResult<Vec<RoomInfo>> {
+        self.check()?;
+        self.inner.room_list(user_id, username).await
+    }
+    async fn message(&self, room: &str, seq: u64) -> StoreResult<Option<ChatMessage>> {
+        self.check()?;
+        self.inner.message(room, seq).await
+    }
+    async fn edit_message(
+        &self,
+        room: &str,
+        seq: u64,
+        text: String,
+        at: DateTime<Utc>,
+    ) -> StoreResult<ChatMessage> {
+        self.check()?;
+        self.inner.edit_message(room, seq, text, at).await
+    }
+    async fn delete_message(
+        &self,
+        room: &str,
+        seq: u64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<ChatMessage> {
+        self.check()?;
+        self.inner.delete_message(room, seq, at).await
     }
     async fn append_audit(&self, entry: AuditEntry) -> StoreResult<()> {
         self.inner.append_audit(entry).await

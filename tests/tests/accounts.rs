@@ -135,7 +135,10 @@ async fn update_account_changes_name_and_email() {
         .chat_history(None, None, None)
         .await
         .expect("history");
-    assert_eq!(history.last().expect("message").from, "luca.b");
+    assert_eq!(
+        history.last().expect("message").from.as_deref(),
+        Some("luca.b")
+    );
     // The new name logs in; the old one no longer exists.
     let (other, _other_pushes) = server.connect().await;
     other.login("luca.b", PASSWORD).await.expect("new name");

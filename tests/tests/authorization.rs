@@ -5,7 +5,7 @@
 //! role or another user are ignored.
 
 use coliseum_tests::raw::RawConn;
-use coliseum_tests::{ADMIN, ADMIN_PASSWORD, PASSWORD, start_server};
+use coliseum_tests::{ADMIN, ADMIN_PASSWORD, Options, PASSWORD, start_server, start_server_with};
 use serde_json::{Value, json};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -275,8 +275,322 @@ async fn every_op_as_every_role_gets_exactly_its_outcome() {
         }
     }
     assert!(mismatches.is_empty(), "{mismatches:#?}");
-    // Every protocol op has a row.
+}
+
+/// Every protocol op has a row in one of the two matrices.
+#[test]
+fn every_op_has_a_row() {
     for op in coliseum_protocol::request::OP_NAMES {
-        assert!(MATRIX.iter().any(|row| row.op == *op), "no row for {op}");
+        assert!(
+            MATRIX.iter().any(|row| row.op == *op)
+                || ROOM_MATRIX
+                    .iter()
+                    .any(|row| row.op.split('+').next() == Some(*op)),
+            "no row for {op}"
+        );
     }
+}
+
+// ----- rooms ----------------------------------------------------------------
+
+/// Who runs a room op: anonymous, a member of the room, a logged-in
+/// non-member, a moderator, the owner, an admin (not a member).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RoomAs {
+    Anonymous,
+    Member,
+    NonMember,
+    Moderator,
+    Owner,
+    Admin,
+}
+
+const ROOM_ROLES: [RoomAs; 6] = [
+    RoomAs::Anonymous,
+    RoomAs::Member,
+    RoomAs::NonMember,
+    RoomAs::Moderator,
+    RoomAs::Owner,
+    RoomAs::Admin,
+];
+
+/// One row of the room matrix (outcomes in [`ROOM_ROLES`] order).
+struct RoomRow {
+    op: &'static str,
+    expect: [Outcome; 6],
+}
+
+const FORBID: Outcome = "forbidden";
+
+/// Every room op (rooms issue). Each cell runs against a fresh public room
+/// created by the owner, joined by the member, the moderator (promoted)
+/// and a victim; `+dm` rows use the direct room of the member and the
+/// victim.
+#[rustfmt::skip]
+const ROOM_MATRIX: &[RoomRow] = &[
+    RoomRow { op: "rooms", expect: [UNAUTH, "ok", "ok", "ok", "ok", "ok"] },
+    RoomRow { op: "room_create", expect: [UNAUTH, "ok", "ok", "ok", "ok", "ok"] },
+    RoomRow { op: "room_join", expect: [UNAUTH, "ok", "ok", "ok", "ok", "ok"] },
+    RoomRow { op: "room_join+dm", expect: [UNAUTH, FORBID, FORBID, FORBID, FORBID, FORBID] },
+    RoomRow { op: "room_leave", expect: [UNAUTH, "ok", "not_found", "ok", "bad_request", "not_found"] },
+    RoomRow { op: "room_members", expect: [UNAUTH, "ok", "ok", "ok", "ok", "ok"] },
+    RoomRow { op: "room_members+dm", expect: [UNAUTH, "ok", FORBID, FORBID, FORBID, "ok"] },
+    RoomRow { op: "chat_send+room", expect: [UNAUTH, "ok", FORBID, "ok", "ok", FORBID] },
+    RoomRow { op: "chat_history+room", expect: [UNAUTH, "ok", "ok", "ok", "ok", "ok"] },
+    RoomRow { op: "chat_history+dm", expect: [UNAUTH, "ok", FORBID, FORBID, FORBID, "ok"] },
+    RoomRow { op: "dm_send", expect: [UNAUTH, "ok", "ok", "ok", "ok", "ok"] },
+    RoomRow { op: "mark_read", expect: [UNAUTH, "ok", FORBID, "ok", "ok", FORBID] },
+    // The message is the member's own.
+    RoomRow { op: "chat_edit", expect: [UNAUTH, "ok", FORBID, FORBID, FORBID, FORBID] },
+    // The message is the victim's.
+    RoomRow { op: "chat_delete", expect: [UNAUTH, FORBID, FORBID, "ok", "ok", "ok"] },
+    RoomRow { op: "typing", expect: [UNAUTH, "ok", FORBID, "ok", "ok", FORBID] },
+    RoomRow { op: "room_moderator", expect: [UNAUTH, FORBID, FORBID, FORBID, "ok", "ok"] },
+    RoomRow { op: "mute", expect: [UNAUTH, FORBID, FORBID, "ok", "ok", "ok"] },
+    // A moderator cannot mute the owner.
+    RoomRow { op: "mute+owner", expect: [UNAUTH, FORBID, FORBID, FORBID, "ok", "ok"] },
+    RoomRow { op: "kick", expect: [UNAUTH, FORBID, FORBID, "ok", "ok", "ok"] },
+    RoomRow { op: "slow_mode", expect: [UNAUTH, FORBID, FORBID, "ok", "ok", "ok"] },
+    RoomRow { op: "ban", expect: [UNAUTH, FORBID, FORBID, FORBID, FORBID, "ok"] },
+    RoomRow { op: "unban", expect: [UNAUTH, FORBID, FORBID, FORBID, FORBID, "ok"] },
+];
+
+/// The room matrix's fixture: long-lived users resumed by token.
+struct RoomFixture {
+    addr: std::net::SocketAddr,
+    /// Tokens by [`ROOM_ROLES`] index (none for anonymous); the victim's last.
+    tokens: Vec<Option<String>>,
+    names: Vec<String>,
+    counter: u64,
+}
+
+const VICTIM: usize = 6;
+
+impl RoomFixture {
+    async fn as_index(&self, index: usize) -> RawConn {
+        let (mut conn, _) = RawConn::connect(self.addr).await;
+        if let Some(token) = &self.tokens[index] {
+            let response = call(&mut conn, json!({"op": "resume", "token": token})).await;
+            assert_eq!(outcome(&response), "ok", "{index}: {response}");
+        }
+        conn
+    }
+
+    async fn ok(&self, index: usize, request: Value) -> Value {
+        let mut conn = self.as_index(index).await;
+        let response = call(&mut conn, request.clone()).await;
+        assert_eq!(outcome(&response), "ok", "{request} as {index}: {response}");
+        response
+    }
+
+    /// A fresh room: owned by the owner, joined by member, moderator
+    /// (promoted) and victim.
+    async fn fresh_room(&mut self) -> String {
+        self.counter += 1;
+        let room = format!("matrix-{}", self.counter);
+        self.ok(
+            RoomAs::Owner as usize,
+            json!({"op": "room_create", "room": room}),
+        )
+        .await;
+        for index in [RoomAs::Member as usize, RoomAs::Moderator as usize, VICTIM] {
+            self.ok(index, json!({"op": "room_join", "room": room}))
+                .await;
+        }
+        self.ok(
+            RoomAs::Owner as usize,
+            json!({"op": "room_moderator", "room": room,
+                "user": self.names[RoomAs::Moderator as usize], "on": true}),
+        )
+        .await;
+        room
+    }
+
+    /// What a refusal must not change: the room's members and roles, its
+    /// history, the victim's ban state (login works).
+    async fn snapshot(&self, room: &str) -> Value {
+        let members = self
+            .ok(
+                RoomAs::Owner as usize,
+                json!({"op": "room_members", "room": room}),
+            )
+            .await["data"]["members"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .map(|m| json!([m["user"], m["role"]]))
+            .collect::<Vec<_>>();
+        let history = self
+            .ok(
+                RoomAs::Owner as usize,
+                json!({"op": "chat_history", "room": room}),
+            )
+            .await["data"]["messages"]
+            .clone();
+        json!({"members": members, "history": history})
+    }
+
+    async fn run(&mut self, row: &RoomRow, role: RoomAs) -> String {
+        let room = self.fresh_room().await;
+        let n = self.counter;
+        let member = self.names[RoomAs::Member as usize].clone();
+        let victim = self.names[VICTIM].clone();
+        let dm = self
+            .ok(
+                RoomAs::Member as usize,
+                json!({"op": "dm_send", "to": victim, "text": "psst"}),
+            )
+            .await["data"]["room"]
+            .as_str()
+            .expect("dm room")
+            .to_owned();
+        let request = match row.op {
+            "rooms" => json!({"op": "rooms"}),
+            "room_create" => {
+                json!({"op": "room_create", "room": format!("made-{n}-{}", role as usize), "topic": "t"})
+            }
+            "room_join" => json!({"op": "room_join", "room": room}),
+            "room_join+dm" => json!({"op": "room_join", "room": dm}),
+            "room_leave" => json!({"op": "room_leave", "room": room}),
+            "room_members" => json!({"op": "room_members", "room": room}),
+            "room_members+dm" => json!({"op": "room_members", "room": dm}),
+            "chat_send+room" => json!({"op": "chat_send", "room": room, "text": "hi"}),
+            "chat_history+room" => json!({"op": "chat_history", "room": room}),
+            "chat_history+dm" => json!({"op": "chat_history", "room": dm}),
+            "dm_send" => json!({"op": "dm_send", "to": victim, "text": "hello"}),
+            "mark_read" => json!({"op": "mark_read", "room": room, "seq": 1}),
+            "chat_edit" | "chat_delete" => {
+                let author = if row.op == "chat_edit" {
+                    RoomAs::Member as usize
+                } else {
+                    VICTIM
+                };
+                let seq = self
+                    .ok(
+                        author,
+                        json!({"op": "chat_send", "room": room, "text": "mine"}),
+                    )
+                    .await["data"]["seq"]
+                    .clone();
+                if row.op == "chat_edit" {
+                    json!({"op": "chat_edit", "room": room, "seq": seq, "text": "edited"})
+                } else {
+                    json!({"op": "chat_delete", "room": room, "seq": seq})
+                }
+            }
+            "typing" => json!({"op": "typing", "room": room}),
+            "room_moderator" => {
+                json!({"op": "room_moderator", "room": room, "user": victim, "on": true})
+            }
+            "mute" => json!({"op": "mute", "room": room, "user": victim, "minutes": 5}),
+            "mute+owner" => json!({"op": "mute", "room": room,
+                "user": self.names[RoomAs::Owner as usize], "minutes": 5}),
+            "kick" => json!({"op": "kick", "room": room, "user": victim}),
+            "slow_mode" => json!({"op": "slow_mode", "room": room, "seconds": 10}),
+            "ban" | "unban" => {
+                // A user of its own: a ban ends the victim's sessions.
+                let name = format!("banned{n}");
+                let (mut conn, _) = RawConn::connect(self.addr).await;
+                let response = call(
+                    &mut conn,
+                    json!({"op": "register", "username": name,
+                    "password": PASSWORD, "email": format!("{name}@example.com")}),
+                )
+                .await;
+                assert_eq!(outcome(&response), "ok", "{response}");
+                json!({"op": row.op, "user": name})
+            }
+            other => panic!("no request for {other}"),
+        };
+        let before = self.snapshot(&room).await;
+        let mut conn = if role == RoomAs::Anonymous {
+            RawConn::connect(self.addr).await.0
+        } else {
+            self.as_index(role as usize).await
+        };
+        let response = call(&mut conn, request.clone()).await;
+        let got = outcome(&response).to_owned();
+        if got != "ok" {
+            assert_eq!(
+                self.snapshot(&room).await,
+                before,
+                "{} as {role:?} changed the room",
+                row.op
+            );
+        }
+        drop(member);
+        got
+    }
+}
+
+/// Rooms issue: every room op as anonymous, member, non-member,
+/// moderator, owner and admin, with the exact outcome; a refusal changes
+/// neither the room's members nor its history.
+#[tokio::test]
+async fn every_room_op_as_every_room_role_gets_exactly_its_outcome() {
+    // Each cell sends a few messages; the chat rate is not under test here.
+    let server = start_server_with(Options {
+        tune: |c| c.chat_rate = 0,
+        ..Options::default()
+    })
+    .await;
+    let mut tokens = vec![None; 7];
+    let mut names = vec![String::new(); 7];
+    for (index, name) in [
+        (RoomAs::Member as usize, "rm-member"),
+        (RoomAs::NonMember as usize, "rm-outsider"),
+        (RoomAs::Moderator as usize, "rm-moderator"),
+        (RoomAs::Owner as usize, "rm-owner"),
+        (VICTIM, "rm-victim"),
+    ] {
+        let (mut conn, _) = RawConn::connect(server.addr()).await;
+        let response = call(
+            &mut conn,
+            json!({"op": "register", "username": name,
+            "password": PASSWORD, "email": format!("{name}@example.com")}),
+        )
+        .await;
+        assert_eq!(outcome(&response), "ok", "{response}");
+        let response = call(
+            &mut conn,
+            json!({"op": "login", "username": name, "password": PASSWORD}),
+        )
+        .await;
+        tokens[index] = Some(
+            response["data"]["token"]
+                .as_str()
+                .expect("token")
+                .to_owned(),
+        );
+        names[index] = name.to_owned();
+    }
+    let (mut conn, _) = RawConn::connect(server.addr()).await;
+    let response = call(
+        &mut conn,
+        json!({"op": "login", "username": ADMIN, "password": ADMIN_PASSWORD}),
+    )
+    .await;
+    tokens[RoomAs::Admin as usize] = Some(
+        response["data"]["token"]
+            .as_str()
+            .expect("token")
+            .to_owned(),
+    );
+    names[RoomAs::Admin as usize] = ADMIN.to_owned();
+    let mut fixture = RoomFixture {
+        addr: server.addr(),
+        tokens,
+        names,
+        counter: 0,
+    };
+    let mut mismatches = Vec::new();
+    for row in ROOM_MATRIX {
+        for (role, want) in ROOM_ROLES.iter().zip(row.expect) {
+            let got = fixture.run(row, *role).await;
+            if got != want {
+                mismatches.push(format!("{} as {role:?}: want {want}, got {got}", row.op));
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{mismatches:#?}");
 }

@@ -21,9 +21,14 @@ async fn a_restarted_server_remembers_everything() {
         .await
         .expect("send");
     client
+        .room_create("night", Some("after hours"))
+        .await
+        .expect("room");
+    client
         .chat_send(Some("night"), "other room")
         .await
         .expect("send");
+    client.mark_read("night", 1).await.expect("mark");
     let events_before = client.list_events().await.expect("list");
     drop((admin, client));
 
@@ -42,13 +47,34 @@ async fn a_restarted_server_remembers_everything() {
         .chat_history(None, None, None)
         .await
         .expect("history");
-    assert_eq!(lobby.len(), 1);
+    // The event's announcement (a system message), then the member's.
+    assert_eq!(lobby.len(), 2);
+    assert!(lobby[0].system && lobby[0].from.is_none(), "{:?}", lobby[0]);
     assert_eq!(
-        (lobby[0].seq, lobby[0].text.as_str()),
-        (1, "before the restart")
+        (lobby[1].seq, lobby[1].text.as_str()),
+        (2, "before the restart")
     );
     // Sequence numbers continue where they were.
-    assert_eq!(client.chat_send(None, "after").await.expect("send"), 2);
+    assert_eq!(client.chat_send(None, "after").await.expect("send"), 3);
+    // Rooms, memberships and read markers survive too.
+    let rooms = client.rooms().await.expect("rooms");
+    let night = rooms.iter().find(|r| r.room == "night").expect("night");
+    assert_eq!(
+        (
+            night.joined,
+            night.unread,
+            night.last_seq,
+            night.topic.as_str()
+        ),
+        (true, 0, 1, "after hours")
+    );
+    assert_eq!(
+        client
+            .chat_send(Some("night"), "still here")
+            .await
+            .expect("send"),
+        2
+    );
     // The idempotency key is remembered too.
     assert_eq!(
         client

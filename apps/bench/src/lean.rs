@@ -120,9 +120,12 @@ mod tests {
         let chat = encode_push(&Push::Chat(ChatMessage {
             room: "lobby".into(),
             seq: 7,
-            from: "giulia".into(),
+            from: Some("giulia".into()),
             text: "bk1 0 1 42".into(),
             sent_at: chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("valid"),
+            system: false,
+            edited_at: None,
+            deleted: false,
         }));
         assert_eq!(chat_text(&chat).as_deref(), Some("bk1 0 1 42"));
         let presence = encode_push(&Push::Presence {

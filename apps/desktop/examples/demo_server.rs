@@ -97,6 +97,35 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     sofia
         .chat_send(None, "Anyone up for Jazz Night? I have a spare seat.")
         .await?;
+    // Rooms: a public room with a topic, talk in an event's room, and
+    // direct messages waiting for giulia (a mention too).
+    sofia
+        .room_create("jazz-fans", Some("Late sets and spare seats"))
+        .await?;
+    for member in [&marco, &luca, &giulia] {
+        member.room_join("jazz-fans").await?;
+    }
+    sofia
+        .chat_send(
+            Some("jazz-fans"),
+            "The quartet plays Blue in Green tonight.",
+        )
+        .await?;
+    luca.chat_send(Some("jazz-fans"), "@giulia you said you'd come?")
+        .await?;
+    let rock_room = coliseum_protocol::validate::event_room(&id("Concerto Rock")?);
+    for member in [&marco, &giulia] {
+        member.room_join(&rock_room).await?;
+    }
+    marco
+        .chat_send(
+            Some(&rock_room),
+            "Doors open at 19:30, see you at the front.",
+        )
+        .await?;
+    marco
+        .dm_send("giulia", "Want my spare ticket for the Derby?")
+        .await?;
     // giulia logs in from the app; her connection here ends.
     drop(giulia);
     online.pop();

@@ -248,6 +248,11 @@ impl ColiseumApp {
             _ => {}
         }
         self.model.apply(&event, now);
+        // A message for a room the list does not have (a new direct
+        // message, a room joined elsewhere): read the list again.
+        if std::mem::take(&mut self.model.chat.rooms_stale) {
+            self.net.send(NetCommand::RefreshRooms);
+        }
     }
 
     fn run(&mut self, ctx: &egui::Context, action: Action) {
@@ -268,6 +273,10 @@ impl ColiseumApp {
             Action::Remember(settings) => self.settings = *settings,
             Action::ClosePrompt => self.model.connection.security_prompt = None,
             Action::ToggleChat => self.chat_open = !self.chat_open,
+            Action::ComposeDirect(user) => {
+                self.chat_open = true;
+                self.model.chat.dm_to = Some(user);
+            }
         }
     }
 
@@ -334,7 +343,7 @@ impl ColiseumApp {
             let width = ui.ctx().content_rect().width();
             egui::Panel::right("chat")
                 .resizable(true)
-                .default_size((width * 0.3).clamp(220.0, 340.0))
+                .default_size((width * 0.38).clamp(220.0, 460.0))
                 .min_size(CHAT_MIN_WIDTH)
                 .max_size((width - MAIN_MIN_WIDTH).max(CHAT_MIN_WIDTH))
                 .show(ui, |ui| actions.extend(self.views.chat.ui(ui, &self.model)));
@@ -407,6 +416,13 @@ impl eframe::App for ColiseumApp {
             Screen::Main => self.main_screen(ui, &mut actions),
         }
         let ctx = ui.ctx().clone();
+        // A direct message or a mention while the window is in the
+        // background: ask the desktop to draw the user's attention.
+        if std::mem::take(&mut self.model.chat.attention) && !ctx.input(|i| i.focused) {
+            ctx.send_viewport_cmd(egui::ViewportCommand::RequestUserAttention(
+                egui::UserAttentionType::Informational,
+            ));
+        }
         actions.extend(status::toasts(&ctx, &self.model));
         for action in actions {
             self.run(&ctx, action);

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use coliseum_client::Client;
 use coliseum_desktop::network::{NetCommand, Security};
 use coliseum_desktop::settings::{SecurityChoice, Settings};
+use coliseum_desktop::views::chat::MESSAGE_MENU;
 use coliseum_desktop::{AppOptions, ColiseumApp};
 use coliseum_store::NewMessage;
 use common::{PASSWORD, TestServer};
@@ -146,6 +147,23 @@ fn log_in(harness: &mut Harness<'_, ColiseumApp>, username: &str, password: &str
     harness.get_by_label("Password").type_text(password);
     harness.key_press(egui::Key::Enter);
     wait_for_label(harness, "Log out");
+}
+
+/// Types `text` into the message input and presses Enter (drawing the
+/// frames that send it).
+fn say(harness: &mut Harness<'_, ColiseumApp>, text: &str) {
+    fill(harness, "Message", text);
+    harness.key_press(egui::Key::Enter);
+    harness.step();
+    harness.step();
+}
+
+/// Clicks the widget labelled exactly `label`, whatever its role (room
+/// list entries are selectable labels).
+fn click_label(harness: &mut Harness<'_, ColiseumApp>, label: &str) {
+    harness.get_by_label(label).click();
+    harness.step();
+    harness.step();
 }
 
 #[test]
@@ -282,6 +300,18 @@ fn an_event_created_by_an_admin_appears_for_a_member() {
     // No action on the member's side: the push brings it.
     wait_for_label(&mut member, "Jazz Night");
     wait_for_label(&mut member, "80 / 80");
+
+    // Rooms issue: the server announces it in the lobby, set apart as a
+    // system message, and "Discuss" opens the event's own room.
+    wait_for_text(&mut member, "» New event: Jazz Night");
+    click(&mut member, Role::Button, "Discuss Jazz Night");
+    wait_for_label(&mut member, "🎫 Jazz Night");
+    wait_until(&mut member, "the event's room shown", |h| {
+        h.state().model().chat.current.starts_with("event-")
+    });
+    wait_for_text(&mut member, "» New event: Jazz Night");
+    say(&mut member, "who is going?");
+    wait_for_label(&mut member, "who is going?");
 }
 
 #[test]
@@ -388,7 +418,7 @@ fn after_a_server_restart_the_app_resumes_and_fetches_missed_messages() {
         .runtime
         .block_on(server.store().append_message(NewMessage {
             room: "lobby".into(),
-            from: "omar".into(),
+            from: Some("omar".into()),
             text: "you missed this".into(),
             sent_at: chrono::Utc::now(),
         }))
@@ -459,7 +489,7 @@ fn new_messages_below_the_view_offer_a_jump_button() {
             .runtime
             .block_on(server.store().append_message(NewMessage {
                 room: "lobby".into(),
-                from: "anna".into(),
+                from: Some("anna".into()),
                 text: format!("history {n}"),
                 sent_at: chrono::Utc::now(),
             }))
@@ -1026,4 +1056,172 @@ fn a_taken_username_message_clears_when_the_name_changes() {
             .is_none(),
         "the refusal of the old name is gone"
     );
+}
+
+/// Rooms issue, live between two apps on one server: a room created in
+/// one app is joined from the other; a mention shows as a highlighted
+/// unread count there until the room is opened; a direct message started
+/// from the online list arrives as a new room with its unread count.
+#[test]
+fn rooms_mentions_and_direct_messages_live_between_two_apps() {
+    let server = TestServer::start();
+    drop(server.member("ada"));
+    drop(server.member("bruno"));
+    let mut ada = app(server.addr);
+    log_in(&mut ada, "ada", PASSWORD);
+
+    // ada creates #jazz with the New room dialog.
+    click(&mut ada, Role::Button, "+ New room");
+    wait_for_label(&mut ada, "Room name");
+    fill(&mut ada, "Room name", "Jazz");
+    wait_for_text(&mut ada, "lowercase letters");
+    ada.get_by_label("Room name")
+        .set_text_value_accesskit("jazz");
+    ada.step();
+    fill(&mut ada, "Topic (optional)", "Late sets");
+    click(&mut ada, Role::Button, "Create room");
+    wait_until(&mut ada, "jazz shown", |h| {
+        h.state().model().chat.current == "jazz"
+    });
+    wait_for_label(&mut ada, "Late sets");
+
+    // bruno logs in, sees jazz among the other rooms and joins it.
+    let mut bruno = app(server.addr);
+    log_in(&mut bruno, "bruno", PASSWORD);
+    wait_for_label(&mut bruno, "Join jazz");
+    click(&mut bruno, Role::Button, "Join jazz");
+    wait_until(&mut bruno, "jazz joined", |h| {
+        h.state()
+            .model()
+            .chat
+            .rooms
+            .get("jazz")
+            .is_some_and(|r| r.info.joined)
+            && h.query_by_label("Join jazz").is_none()
+    });
+    assert_eq!(
+        bruno.state().model().chat.current,
+        "lobby",
+        "joining does not switch"
+    );
+
+    // A mention in jazz: bruno's list shows it, highlighted, until opened.
+    say(&mut ada, "anyone up for it, @bruno?");
+    wait_for_label(&mut ada, "anyone up for it, @bruno?");
+    wait_for_label(&mut bruno, "# jazz  @1");
+    assert!(
+        bruno.state().model().chat.attention
+            || bruno.state().model().chat.rooms["jazz"].info.mentions == 1
+    );
+    click_label(&mut bruno, "# jazz  @1");
+    wait_for_label(&mut bruno, "anyone up for it, @bruno?");
+    wait_for_label(&mut bruno, "# jazz");
+    assert_eq!(bruno.state().model().chat.rooms["jazz"].info.unread, 0);
+
+    // A direct message from the online list.
+    wait_for_label(&mut ada, "Message bruno");
+    click(&mut ada, Role::Button, "Message bruno");
+    wait_for_label(&mut ada, "New conversation");
+    say(&mut ada, "see you at the gate?");
+    wait_until(&mut ada, "the direct room shown", |h| {
+        h.state().model().chat.current == "dm:ada:bruno"
+    });
+    wait_for_label(&mut ada, "see you at the gate?");
+    wait_for_label(&mut bruno, "@ ada  1");
+    click_label(&mut bruno, "@ ada  1");
+    wait_for_label(&mut bruno, "see you at the gate?");
+    say(&mut bruno, "yes!");
+    wait_for_label(&mut ada, "yes!");
+    bruno.check_accessibility();
+}
+
+/// Rooms issue: one's own message can be edited and deleted from its
+/// menu, the other app follows; typing shows in the other app.
+#[test]
+fn own_messages_are_edited_and_deleted_and_typing_shows_live() {
+    let server = TestServer::start();
+    drop(server.member("ada"));
+    drop(server.member("bruno"));
+    let mut ada = app(server.addr);
+    let mut bruno = app(server.addr);
+    log_in(&mut ada, "ada", PASSWORD);
+    log_in(&mut bruno, "bruno", PASSWORD);
+    // Both online lists settled (a layout shift would move the input).
+    wait_for_label(&mut ada, "Message bruno");
+    wait_for_label(&mut bruno, "Message ada");
+    say(&mut ada, "teh show starts at 9");
+    wait_for_label(&mut ada, "teh show starts at 9");
+    wait_for_label(&mut bruno, "teh show starts at 9");
+    assert!(
+        bruno.query_by_label(MESSAGE_MENU).is_none(),
+        "no menu on someone else's message for a member"
+    );
+
+    wait_for_label(&mut ada, MESSAGE_MENU);
+    click(&mut ada, Role::Button, MESSAGE_MENU);
+    click(&mut ada, Role::Button, "Edit");
+    assert_eq!(
+        ada.get_by_label("Message").value().as_deref(),
+        Some("teh show starts at 9")
+    );
+    ada.get_by_label("Message")
+        .set_text_value_accesskit("the show starts at 9");
+    ada.step();
+    click(&mut ada, Role::Button, "Save");
+    wait_for_label(&mut bruno, "the show starts at 9");
+    wait_for_label(&mut bruno, "(edited)");
+
+    wait_for_label(&mut ada, "(edited)");
+    click(&mut ada, Role::Button, MESSAGE_MENU);
+    click(&mut ada, Role::Button, "Delete");
+    wait_for_label(&mut bruno, "message deleted");
+    assert!(bruno.query_by_label("the show starts at 9").is_none());
+
+    fill(&mut bruno, "Message", "hmm");
+    bruno.step();
+    wait_for_label(&mut ada, "bruno is typing…");
+}
+
+/// Rooms issue: the owner mutes a member from the members list; the
+/// member's next message is refused with the reason.
+#[test]
+fn an_owner_mutes_a_member_from_the_members_list() {
+    let server = TestServer::start();
+    let owner = server.member("ada");
+    drop(server.member("bruno"));
+    server.runtime_block_on(async {
+        owner.room_create("club", None).await.expect("room");
+    });
+    let mut bruno = app(server.addr);
+    log_in(&mut bruno, "bruno", PASSWORD);
+    wait_for_label(&mut bruno, "Join club");
+    click(&mut bruno, Role::Button, "Join club");
+    wait_until(&mut bruno, "club joined", |h| {
+        h.state()
+            .model()
+            .chat
+            .rooms
+            .get("club")
+            .is_some_and(|r| r.info.joined)
+            && h.query_by_label("Join club").is_none()
+    });
+    click_label(&mut bruno, "# club");
+    wait_until(&mut bruno, "club shown", |h| {
+        h.state().model().chat.current == "club"
+    });
+    let mut ada = app(server.addr);
+    log_in(&mut ada, "ada", PASSWORD);
+    wait_for_label(&mut ada, "# club");
+    wait_for_label(&mut bruno, "Message ada");
+    click_label(&mut ada, "# club");
+    wait_until(&mut ada, "club shown", |h| {
+        h.state().model().chat.current == "club"
+    });
+    wait_for_label(&mut ada, "Members (2)");
+    click(&mut ada, Role::Button, "Members (2)");
+    wait_for_label(&mut ada, "Mute 10 min");
+    click(&mut ada, Role::Button, "Mute 10 min");
+    wait_for_text(&mut bruno, "bruno was muted for 10 minutes by ada.");
+    say(&mut bruno, "can I still talk?");
+    wait_for_text(&mut bruno, "Message not sent: you are muted in \"club\"");
 }

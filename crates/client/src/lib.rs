@@ -16,10 +16,10 @@ pub mod connection;
 pub mod error;
 
 use coliseum_protocol::response::{
-    AccountData, ChatSendData, EventData, EventsData, MessagesData, OnlineData, RegisterData,
-    SessionData, TicketData, TicketsData,
+    AccountData, ChatSendData, DirectSendData, EventData, EventsData, MembersData, MessagesData,
+    OnlineData, RegisterData, RoomData, RoomsData, SessionData, TicketData, TicketsData,
 };
-use coliseum_protocol::{ChatMessage, Event, Op, Ticket, request};
+use coliseum_protocol::{ChatMessage, Event, Op, RoomInfo, RoomMember, Ticket, request};
 
 pub use coliseum_tls::{Fingerprint, PinStore, TlsError, Trust};
 pub use connection::{Client, Pushes, Transport, Welcome};
@@ -209,5 +209,142 @@ impl Client {
     /// Only transport errors.
     pub async fn online(&self) -> Result<OnlineData, ClientError> {
         self.call(Op::Online(request::Online {})).await
+    }
+
+    /// `rooms` → every public and event room and the caller's direct rooms,
+    /// with unread and mention counts.
+    ///
+    /// # Errors
+    /// `unauthenticated`.
+    pub async fn rooms(&self) -> Result<Vec<RoomInfo>, ClientError> {
+        self.call::<RoomsData>(Op::Rooms(request::Rooms {}))
+            .await
+            .map(|d| d.rooms)
+    }
+
+    /// `room_create` → the new public room's name; the caller owns it.
+    ///
+    /// # Errors
+    /// `bad_request` (name rules), `conflict` (name taken), `unauthenticated`.
+    pub async fn room_create(
+        &self,
+        room: &str,
+        topic: Option<&str>,
+    ) -> Result<String, ClientError> {
+        self.call::<RoomData>(Op::RoomCreate(request::RoomCreate {
+            room: room.to_owned(),
+            topic: topic.map(str::to_owned),
+        }))
+        .await
+        .map(|d| d.room)
+    }
+
+    /// `room_join`: become a member of a public or event room.
+    ///
+    /// # Errors
+    /// `not_found`, `forbidden` (direct rooms), `unauthenticated`.
+    pub async fn room_join(&self, room: &str) -> Result<(), ClientError> {
+        self.request(Op::RoomJoin(request::RoomJoin {
+            room: room.to_owned(),
+        }))
+        .await
+        .map(drop)
+    }
+
+    /// `room_leave`: stop being a member.
+    ///
+    /// # Errors
+    /// `bad_request` (`lobby`, direct rooms), `not_found`, `unauthenticated`.
+    pub async fn room_leave(&self, room: &str) -> Result<(), ClientError> {
+        self.request(Op::RoomLeave(request::RoomLeave {
+            room: room.to_owned(),
+        }))
+        .await
+        .map(drop)
+    }
+
+    /// `room_members` → the room's members, roles and presence.
+    ///
+    /// # Errors
+    /// `not_found`, `forbidden` (someone else's direct room), `unauthenticated`.
+    pub async fn room_members(&self, room: &str) -> Result<Vec<RoomMember>, ClientError> {
+        self.call::<MembersData>(Op::RoomMembers(request::RoomMembers {
+            room: room.to_owned(),
+        }))
+        .await
+        .map(|d| d.members)
+    }
+
+    /// `dm_send` → the direct room and the message's `seq`.
+    ///
+    /// # Errors
+    /// `not_found` (unknown user), `bad_request`, `unauthenticated`.
+    pub async fn dm_send(&self, to: &str, text: &str) -> Result<DirectSendData, ClientError> {
+        self.call(Op::DmSend(request::DmSend {
+            to: to.to_owned(),
+            text: text.to_owned(),
+        }))
+        .await
+    }
+
+    /// `mark_read`: everything up to `seq` in `room` is read.
+    ///
+    /// # Errors
+    /// `forbidden` (not a member), `not_found`, `unauthenticated`.
+    pub async fn mark_read(&self, room: &str, seq: u64) -> Result<(), ClientError> {
+        self.request(Op::MarkRead(request::MarkRead {
+            room: room.to_owned(),
+            seq,
+        }))
+        .await
+        .map(drop)
+    }
+
+    /// `chat_edit`: new text for one's own message.
+    ///
+    /// # Errors
+    /// `forbidden` (not the author), `not_found`, `bad_request`.
+    pub async fn chat_edit(&self, room: &str, seq: u64, text: &str) -> Result<(), ClientError> {
+        self.request(Op::ChatEdit(request::ChatEdit {
+            room: room.to_owned(),
+            seq,
+            text: text.to_owned(),
+        }))
+        .await
+        .map(drop)
+    }
+
+    /// `chat_delete`: delete a message (author, owner/moderator, admin).
+    ///
+    /// # Errors
+    /// `forbidden`, `not_found`.
+    pub async fn chat_delete(&self, room: &str, seq: u64) -> Result<(), ClientError> {
+        self.request(Op::ChatDelete(request::ChatDelete {
+            room: room.to_owned(),
+            seq,
+        }))
+        .await
+        .map(drop)
+    }
+
+    /// `typing`: tell the room's members the caller is typing.
+    ///
+    /// # Errors
+    /// `forbidden` (not a member), `unauthenticated`.
+    pub async fn typing(&self, room: &str) -> Result<(), ClientError> {
+        self.request(Op::Typing(request::Typing {
+            room: room.to_owned(),
+        }))
+        .await
+        .map(drop)
+    }
+
+    /// Any op answered `{}` (moderation ops and the like): sends it and
+    /// discards the empty data.
+    ///
+    /// # Errors
+    /// The op's error.
+    pub async fn send_op(&self, op: impl Into<Op>) -> Result<(), ClientError> {
+        self.request(op.into()).await.map(drop)
     }
 }

@@ -24,8 +24,46 @@ pub enum Push {
         /// The server's `--max-connections`.
         limit: u64,
     },
-    /// A chat message, sent to every logged-in client (the sender too).
+    /// A chat message, sent to the room's members' clients (the sender's
+    /// too): every logged-in client for `lobby`, the two users for a
+    /// direct room.
     Chat(ChatMessage),
+    /// A message was edited or deleted; sent to the room's members.
+    ChatUpdate {
+        /// The message's room.
+        room: String,
+        /// The message's `seq`.
+        seq: u64,
+        /// The new text; empty (absent) when deleted.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        text: String,
+        /// When it was edited or deleted.
+        edited_at: chrono::DateTime<chrono::Utc>,
+        /// The message was deleted.
+        deleted: bool,
+    },
+    /// The caller's read marker moved on another of their connections.
+    Read {
+        /// The room.
+        room: String,
+        /// The new marker.
+        seq: u64,
+    },
+    /// A member is typing in a room (at most once per 3 s per user and room).
+    Typing {
+        /// The room.
+        room: String,
+        /// Who types.
+        user: String,
+    },
+    /// This user is no longer a member of `room` (kicked, or left on
+    /// another connection); sent to each of their connections.
+    RoomLeft {
+        /// The room.
+        room: String,
+        /// Why, for people.
+        reason: String,
+    },
     /// A user came online (first session) or went offline (last session).
     Presence {
         /// The username.

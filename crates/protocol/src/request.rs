@@ -79,6 +79,41 @@ ops! {
     "chat_history" => ChatHistory(ChatHistory),
     /// Who is online. → `OnlineData`.
     "online" => Online(Online),
+    /// Every public and event room plus the caller's direct rooms, with
+    /// unread counts. → `RoomsData`.
+    "rooms" => Rooms(Rooms),
+    /// Create a public room; the caller owns it. → `RoomData`.
+    "room_create" => RoomCreate(RoomCreate),
+    /// Join a public or event room. → `{}`.
+    "room_join" => RoomJoin(RoomJoin),
+    /// Leave a public or event room. → `{}`.
+    "room_leave" => RoomLeave(RoomLeave),
+    /// A room's members with their roles and presence. → `MembersData`.
+    "room_members" => RoomMembers(RoomMembers),
+    /// Send a direct message, creating the direct room on first use.
+    /// → `DirectSendData`.
+    "dm_send" => DmSend(DmSend),
+    /// Move the caller's read marker forward. → `{}`.
+    "mark_read" => MarkRead(MarkRead),
+    /// Change the text of one's own message. → `{}`.
+    "chat_edit" => ChatEdit(ChatEdit),
+    /// Delete a message (author, room owner/moderator, admin). → `{}`.
+    "chat_delete" => ChatDelete(ChatDelete),
+    /// Tell the room the caller is typing. → `{}`.
+    "typing" => Typing(Typing),
+    /// Owner or admin: make a member moderator, or not. → `{}`.
+    "room_moderator" => RoomModerator(RoomModerator),
+    /// Owner, moderator or admin: silence a member for some minutes. → `{}`.
+    "mute" => Mute(Mute),
+    /// Owner, moderator or admin: remove a member from the room. → `{}`.
+    "kick" => Kick(Kick),
+    /// Owner, moderator or admin: at most one message per `seconds` per
+    /// member. → `{}`.
+    "slow_mode" => SlowMode(SlowMode),
+    /// Admin: end a user's sessions and refuse their logins. → `{}`.
+    "ban" => Ban(Ban),
+    /// Admin: lift a ban. → `{}`.
+    "unban" => Unban(Unban),
 }
 
 /// `register`: create an account (role `user`).
@@ -201,6 +236,143 @@ pub struct ChatHistory {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Online {}
 
+/// `rooms`: no arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Rooms {}
+
+/// `room_create`: a new public room owned by the caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomCreate {
+    /// 2–32 of lowercase letters, digits, `-`, `_`; not starting with `event-`.
+    pub room: String,
+    /// Up to 200 characters on one line; default empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+}
+
+/// `room_join`: become a member of a public or event room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomJoin {
+    /// The room's name.
+    pub room: String,
+}
+
+/// `room_leave`: stop being a member (not of `lobby` nor a direct room).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomLeave {
+    /// The room's name.
+    pub room: String,
+}
+
+/// `room_members`: who is in a room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomMembers {
+    /// The room's name.
+    pub room: String,
+}
+
+/// `dm_send`: a direct message to one user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DmSend {
+    /// The recipient's username (any case).
+    pub to: String,
+    /// 1–2,000 characters.
+    pub text: String,
+}
+
+/// `mark_read`: everything up to `seq` in `room` has been read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarkRead {
+    /// The room's name.
+    pub room: String,
+    /// The newest message read; the marker never moves back.
+    pub seq: u64,
+}
+
+/// `chat_edit`: replace the text of one's own message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatEdit {
+    /// The message's room.
+    pub room: String,
+    /// The message's `seq`.
+    pub seq: u64,
+    /// The new text, 1–2,000 characters.
+    pub text: String,
+}
+
+/// `chat_delete`: delete a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatDelete {
+    /// The message's room.
+    pub room: String,
+    /// The message's `seq`.
+    pub seq: u64,
+}
+
+/// `typing`: the caller is typing in `room`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Typing {
+    /// The room's name.
+    pub room: String,
+}
+
+/// `room_moderator`: grant (`on: true`) or take back moderator rights.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomModerator {
+    /// The room's name.
+    pub room: String,
+    /// A member's username.
+    pub user: String,
+    /// `true` to make them moderator, `false` to make them a member again.
+    pub on: bool,
+}
+
+/// `mute`: the user may not post in `room` for `minutes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mute {
+    /// The room's name.
+    pub room: String,
+    /// A member's username.
+    pub user: String,
+    /// 1–43,200 (30 days); 0 lifts a mute.
+    pub minutes: u32,
+}
+
+/// `kick`: remove a member from a public or event room (they may join again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kick {
+    /// The room's name.
+    pub room: String,
+    /// A member's username.
+    pub user: String,
+}
+
+/// `slow_mode`: each member may post at most once per `seconds`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlowMode {
+    /// The room's name.
+    pub room: String,
+    /// 0 (off) to 3,600.
+    pub seconds: u32,
+}
+
+/// `ban`: end every session of `user` and refuse their logins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ban {
+    /// The username.
+    pub user: String,
+    /// 1–525,600 (a year); omitted = until `unban`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minutes: Option<u32>,
+}
+
+/// `unban`: lift a ban.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unban {
+    /// The username.
+    pub user: String,
+}
+
 /// Why a frame could not be turned into a [`Request`]. The server answers it
 /// with `{"id":<id or null>,"ok":false,"error":...}` and keeps the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -299,7 +471,7 @@ mod tests {
 
     #[test]
     fn empty_ops_accept_missing_arguments() {
-        for name in ["logout", "list_events", "my_tickets", "online"] {
+        for name in ["logout", "list_events", "my_tickets", "online", "rooms"] {
             let frame = format!(r#"{{"id":1,"op":"{name}"}}"#);
             assert_eq!(
                 parse_request(frame.as_bytes()).expect("parse").op.name(),

@@ -12,8 +12,13 @@ pub const PASSWORD_MIN: usize = 8;
 pub const PASSWORD_MAX: usize = 1024;
 /// Longest chat message, in characters.
 pub const CHAT_TEXT_MAX: usize = 2_000;
-/// Longest room name, in characters.
+/// Longest public room name, in characters.
 pub const ROOM_MAX: usize = 32;
+/// Shortest public room name, in characters.
+pub const ROOM_MIN: usize = 2;
+/// Longest room name a request may carry (direct rooms: `dm:` + two
+/// 32-character usernames + `:`).
+pub const ROOM_REF_MAX: usize = 80;
 /// Longest event name or location, in characters.
 pub const EVENT_TEXT_MAX: usize = 200;
 /// Largest event capacity.
@@ -143,23 +148,114 @@ pub fn chat_text(text: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Room name: 1–32 characters, each an ASCII letter, digit, `_` or `-`.
+/// A room name as a request may give it: 1–80 characters of ASCII
+/// letters, digits, `_`, `-`, `.` and `:` (public rooms, `event-<id>`,
+/// `dm:<a>:<b>` whose usernames may hold `.`). Lookups are by the lowercase
+/// form ([`room_key`]).
 ///
 /// # Errors
 /// A message naming the rule broken.
 pub fn room(room: &str) -> Result<(), String> {
     let len = room.chars().count();
-    if len == 0 || len > ROOM_MAX {
-        return Err(format!("room name must be 1–{ROOM_MAX} characters long"));
+    if len == 0 || len > ROOM_REF_MAX {
+        return Err(format!(
+            "room name must be 1–{ROOM_REF_MAX} characters long"
+        ));
     }
     if !room
         .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
     {
-        return Err("room name may contain only letters, digits, '_' and '-'".to_owned());
+        return Err("room name may contain only letters, digits, '_', '-', '.' and ':'".to_owned());
     }
     Ok(())
 }
+
+/// The name a room is stored and looked up by: ASCII-lowercased.
+#[must_use]
+pub fn room_key(room: &str) -> String {
+    room.to_ascii_lowercase()
+}
+
+/// The name of a new public room (`room_create`): 2–32 of lowercase ASCII
+/// letters, digits, `-`, `_`; names starting with `event-` are the event
+/// rooms' and `dm` names hold `:`, so neither can be taken.
+///
+/// # Errors
+/// A message naming the rule broken.
+pub fn public_room(room: &str) -> Result<(), String> {
+    let len = room.chars().count();
+    if !(ROOM_MIN..=ROOM_MAX).contains(&len) {
+        return Err(format!(
+            "room name must be {ROOM_MIN}–{ROOM_MAX} characters long"
+        ));
+    }
+    if !room
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'))
+    {
+        return Err("room name may contain only lowercase letters, digits, '_' and '-'".to_owned());
+    }
+    if room.starts_with(EVENT_ROOM_PREFIX) {
+        return Err(format!(
+            "names starting with \"{EVENT_ROOM_PREFIX}\" belong to event rooms"
+        ));
+    }
+    Ok(())
+}
+
+/// A room topic: 0–200 characters on one line, no control characters.
+///
+/// # Errors
+/// A message naming the rule broken.
+pub fn topic(topic: &str) -> Result<(), String> {
+    if topic.is_empty() {
+        return Ok(());
+    }
+    readable("topic", topic, false)
+}
+
+/// Prefix of every event room's name: `event-<event_id>`.
+pub const EVENT_ROOM_PREFIX: &str = "event-";
+
+/// Prefix of every direct room's name: `dm:<a>:<b>`.
+pub const DIRECT_ROOM_PREFIX: &str = "dm:";
+
+/// The room of event `event_id`: `event-<event_id>` (ids are decimal or
+/// hex, so the name is a valid public-style name of at most 30 chars).
+#[must_use]
+pub fn event_room(event_id: &str) -> String {
+    format!("{EVENT_ROOM_PREFIX}{}", event_id.to_ascii_lowercase())
+}
+
+/// The event id an event room's name carries, if it is one.
+#[must_use]
+pub fn event_of_room(room: &str) -> Option<&str> {
+    room.strip_prefix(EVENT_ROOM_PREFIX)
+        .filter(|id| !id.is_empty())
+}
+
+/// The direct room of two users: `dm:<a>:<b>` with both usernames
+/// lowercased and sorted, so both users name it the same way.
+#[must_use]
+pub fn direct_room(user_a: &str, user_b: &str) -> String {
+    let (a, b) = (user_a.to_ascii_lowercase(), user_b.to_ascii_lowercase());
+    let (first, second) = if a <= b { (a, b) } else { (b, a) };
+    format!("{DIRECT_ROOM_PREFIX}{first}:{second}")
+}
+
+/// Whether `room` names a direct room.
+#[must_use]
+pub fn is_direct_room(room: &str) -> bool {
+    room.starts_with(DIRECT_ROOM_PREFIX)
+}
+
+/// Longest mute, in minutes (30 days).
+pub const MUTE_MINUTES_MAX: u32 = 43_200;
+/// Longest timed ban, in minutes (a year).
+pub const BAN_MINUTES_MAX: u32 = 525_600;
+/// Longest slow-mode interval, in seconds.
+pub const SLOW_MODE_MAX: u32 = 3_600;
 
 /// Event name or location: 1–200 characters on one line, something
 /// visible in it, no control characters.
@@ -283,6 +379,23 @@ mod tests {
         assert!(chat_text(&"é".repeat(2001)).is_err());
         assert!(room("lobby").is_ok());
         assert!(room("no spaces").is_err());
+        assert!(room("dm:ada:bob.k").is_ok());
+        assert!(public_room("general").is_ok());
+        for bad in [
+            "g",
+            "General",
+            "dm:a:b",
+            "event-3",
+            "has space",
+            &"x".repeat(33),
+        ] {
+            assert!(public_room(bad).is_err(), "{bad}");
+        }
+        assert_eq!(direct_room("Bob", "ada"), "dm:ada:bob");
+        assert_eq!(direct_room("ada", "Bob"), "dm:ada:bob");
+        assert_eq!(event_of_room(&event_room("ABC12")), Some("abc12"));
+        assert_eq!(event_of_room("event-"), None);
+        assert!(is_direct_room("dm:ada:bob") && !is_direct_room("lobby"));
     }
 
     #[test]

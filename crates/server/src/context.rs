@@ -12,6 +12,9 @@ use crate::auth::Passwords;
 use crate::config::ServerConfig;
 use crate::hub::{ConnId, Hub};
 use crate::limits::RateLimiter;
+use crate::news::News;
+use crate::pacing::Pacing;
+use crate::roomcache::RoomCache;
 use crate::seats::SeatUpdates;
 use crate::sessions::LiveSessions;
 use crate::stats::{Counters, ServerStats};
@@ -33,6 +36,14 @@ pub(crate) struct Shared {
     pub throttle: LoginThrottle,
     /// Per-user chat rate.
     pub chat: RateLimiter,
+    /// System messages (event news, moderation).
+    pub news: Arc<News>,
+    /// Slow mode: last message per (room, user).
+    pub slow_mode: Pacing,
+    /// `typing` pushes: last one per (room, user).
+    pub typing: Pacing,
+    /// Room settings and mutes for `chat_send` without store reads.
+    pub room_cache: RoomCache,
     /// Per-address registration rate (keyed by `throttle::address_key`).
     pub registrations: RateLimiter,
     /// Counters of the limits ([`ServerStats`]).
@@ -52,6 +63,7 @@ impl Shared {
     pub(crate) fn new(config: ServerConfig, store: Arc<dyn Store>) -> Self {
         let hub = Hub::new();
         let shutdown = CancellationToken::new();
+        let news = Arc::new(News::new(Arc::clone(&store), Arc::clone(&hub)));
         Self {
             seats: SeatUpdates::new(Arc::clone(&store), Arc::clone(&hub), shutdown.clone()),
             store,
@@ -60,6 +72,10 @@ impl Shared {
             passwords: Passwords::new(config.hash_concurrency),
             throttle: LoginThrottle::new(config.login_throttle.clone()),
             chat: RateLimiter::new(config.chat_rate, config.chat_burst),
+            news,
+            slow_mode: Pacing::default(),
+            typing: Pacing::default(),
+            room_cache: RoomCache::default(),
             registrations: RateLimiter::per(
                 config.register_per_hour,
                 std::time::Duration::from_secs(3600),

@@ -27,14 +27,14 @@
 //! therefore 100 ms to 1 s late, more during an arrival storm. Flushes happen under the write lock, so every client sees the
 //! pushes in the same order.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
 use coliseum_protocol::response::OnlineData;
-use coliseum_protocol::{Push, encode_push};
+use coliseum_protocol::{DEFAULT_ROOM, Push, encode_push};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -92,6 +92,11 @@ struct Changed {
 struct State {
     peers: HashMap<ConnId, Peer>,
     online: HashMap<String, Online>,
+    /// The rooms (other than `lobby`) of each logged-in user, by user id:
+    /// who gets a room's `chat` pushes. Loaded at login, kept up to date
+    /// by joins, leaves, kicks and new direct rooms, dropped when the
+    /// user's last session ends.
+    rooms: HashMap<String, HashSet<String>>,
     /// Presence changes not pushed yet, by user id.
     changed: HashMap<String, Changed>,
     /// Presence changes recorded so far (to tell whether a storm goes on).
@@ -285,10 +290,84 @@ impl Hub {
         }
     }
 
-    /// Pushes to every logged-in client.
-    pub(crate) fn broadcast_members(&self, push: &Push) {
+    /// Sets the rooms (besides `lobby`) whose pushes `user_id` gets; called
+    /// at login, before the connection is attached, so no message of those
+    /// rooms is missed in between.
+    pub(crate) fn set_rooms(&self, user_id: &str, rooms: impl IntoIterator<Item = String>) {
+        let rooms: HashSet<String> = rooms.into_iter().filter(|r| r != DEFAULT_ROOM).collect();
+        self.write().rooms.insert(user_id.to_owned(), rooms);
+    }
+
+    /// `user_id` joined `room`: their clients get its pushes from now on
+    /// (no-op when the user is not logged in anywhere).
+    pub(crate) fn add_room(&self, user_id: &str, room: &str) {
+        let mut state = self.write();
+        if state.online.contains_key(user_id)
+            && let Some(rooms) = state.rooms.get_mut(user_id)
+        {
+            rooms.insert(room.to_owned());
+        }
+    }
+
+    /// `user_id` left (or was removed from) `room`.
+    pub(crate) fn remove_room(&self, user_id: &str, room: &str) {
+        if let Some(rooms) = self.write().rooms.get_mut(user_id) {
+            rooms.remove(room);
+        }
+    }
+
+    /// Pushes to the clients of `room`'s members: every logged-in client
+    /// for `lobby`, else the clients of users who are members (as
+    /// [`Hub::set_rooms`] / [`Hub::add_room`] recorded). The frame is
+    /// encoded once. Returns how many clients it was offered to.
+    pub(crate) fn broadcast_room(&self, room: &str, push: &Push) -> u64 {
         let frame = encode_push(push);
-        deliver_to_members(&self.read(), &frame);
+        let state = self.read();
+        if room == DEFAULT_ROOM {
+            return deliver_to_members(&state, &frame);
+        }
+        let mut offered = 0;
+        for peer in state.peers.values() {
+            if let Some(member) = &peer.member
+                && state
+                    .rooms
+                    .get(&member.user_id)
+                    .is_some_and(|rooms| rooms.contains(room))
+            {
+                deliver(peer, &frame);
+                offered += 1;
+            }
+        }
+        offered
+    }
+
+    /// Pushes to every client logged in as `user_id`, but `except`.
+    pub(crate) fn send_to_user(&self, user_id: &str, push: &Push, except: Option<ConnId>) {
+        let frame = encode_push(push);
+        let state = self.read();
+        for (id, peer) in &state.peers {
+            if Some(*id) != except && peer.member.as_ref().is_some_and(|m| m.user_id == user_id) {
+                deliver(peer, &frame);
+            }
+        }
+    }
+
+    /// Whether the logged-in user `user_id` is a member of `room`, as this
+    /// server knows it (`lobby`: always); `None` when the user has no
+    /// session here (then ask the store).
+    pub(crate) fn in_room(&self, user_id: &str, room: &str) -> Option<bool> {
+        if room == DEFAULT_ROOM {
+            return Some(true);
+        }
+        self.read()
+            .rooms
+            .get(user_id)
+            .map(|rooms| rooms.contains(room))
+    }
+
+    /// Whether `user_id` is logged in on any connection.
+    pub(crate) fn is_online(&self, user_id: &str) -> bool {
+        self.read().online.contains_key(user_id)
     }
 }
 
@@ -318,6 +397,7 @@ fn sign_off(state: &mut State, member: &Member) -> bool {
     if entry.sessions == 0 {
         let username = entry.username.clone();
         state.online.remove(&member.user_id);
+        state.rooms.remove(&member.user_id);
         record(state, member.user_id.clone(), username);
         return true;
     }
@@ -660,9 +740,12 @@ mod tests {
         let text = "x".repeat(8 * 1024);
         let mut pushed = 0;
         while !stalled_kill.is_cancelled() && pushed < 1000 {
-            hub.broadcast_members(&Push::Shutdown {
-                reason: text.clone(),
-            });
+            hub.broadcast_room(
+                DEFAULT_ROOM,
+                &Push::Shutdown {
+                    reason: text.clone(),
+                },
+            );
             pushed += 1;
             assert_eq!(drain(&reader).len(), 1, "the reader gets every push");
         }
@@ -673,6 +756,49 @@ mod tests {
         );
         assert!(!reader_kill.is_cancelled());
         assert!(stalled.take_frames().is_empty(), "its queue was freed");
+    }
+
+    /// Rooms issue: a room's pushes reach its members' clients only (all
+    /// of a member's connections); lobby reaches every logged-in client;
+    /// leaving stops them, and a user's rooms go when they go offline.
+    #[test]
+    fn room_pushes_reach_members_only() {
+        let hub = Hub::default();
+        let (a1, ra1, _) = join(&hub, 16);
+        let (a2, ra2, _) = join(&hub, 16);
+        let (b, rb, _) = join(&hub, 16);
+        let (_anon, ranon, _) = join(&hub, 16);
+        hub.set_rooms("1", ["lobby".to_owned(), "jazz".to_owned()]);
+        hub.set_member(a1, member("1", "ada"));
+        hub.set_member(a2, member("1", "ada"));
+        hub.set_rooms("2", []);
+        hub.set_member(b, member("2", "bob"));
+        for rx in [&ra1, &ra2, &rb, &ranon] {
+            drain(rx);
+        }
+        let push = Push::Typing {
+            room: "jazz".into(),
+            user: "ada".into(),
+        };
+        assert_eq!(hub.broadcast_room("jazz", &push), 2);
+        assert_eq!(drain(&ra1), std::slice::from_ref(&push));
+        assert_eq!(drain(&ra2), std::slice::from_ref(&push));
+        assert!(drain(&rb).is_empty() && drain(&ranon).is_empty());
+        hub.add_room("2", "jazz");
+        assert_eq!(hub.broadcast_room("jazz", &push), 3);
+        assert_eq!(hub.broadcast_room("lobby", &push), 3, "lobby: every member");
+        hub.remove_room("1", "jazz");
+        assert_eq!(hub.broadcast_room("jazz", &push), 1);
+        hub.set_member(b, None);
+        hub.add_room("2", "jazz");
+        assert_eq!(
+            hub.broadcast_room("jazz", &push),
+            0,
+            "offline users keep no rooms"
+        );
+        hub.send_to_user("1", &push, Some(a1));
+        assert_eq!(drain(&ra2).last(), Some(&push));
+        assert!(hub.is_online("1") && !hub.is_online("2"));
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod booking;
 mod chat;
 mod concurrency;
 mod events;
+mod rooms;
 
 pub use accounts::{
     duplicate_email_conflicts_case_insensitively, duplicate_username_conflicts_case_insensitively,
@@ -27,3 +28,10 @@ pub use concurrency::{
     concurrent_cancel_and_book_keep_seats_consistent, concurrent_chat_appends_are_gap_free,
 };
 pub use events::{events_create_list_order_and_lookup, seed_events_only_when_empty};
+pub use rooms::{
+    direct_room_is_created_once_under_concurrency, edits_deletions_and_their_rights,
+    memberships_join_leave_and_lobby, mutes_slow_mode_and_bans_are_stored,
+    read_markers_and_unread_counts, room_create_owner_and_conflict,
+    room_members_are_ordered_by_role_then_name, rooms_lobby_and_event_rooms_exist_without_creation,
+    system_messages_have_no_sender, unread_counts_with_concurrent_writers,
+};

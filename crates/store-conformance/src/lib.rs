@@ -115,6 +115,16 @@ macro_rules! conformance_suite {
             concurrent_bookings_respect_user_limit,
             concurrent_chat_appends_are_gap_free,
             concurrent_cancel_and_book_keep_seats_consistent,
+            rooms_lobby_and_event_rooms_exist_without_creation,
+            room_create_owner_and_conflict,
+            memberships_join_leave_and_lobby,
+            room_members_are_ordered_by_role_then_name,
+            direct_room_is_created_once_under_concurrency,
+            read_markers_and_unread_counts,
+            unread_counts_with_concurrent_writers,
+            edits_deletions_and_their_rights,
+            system_messages_have_no_sender,
+            mutes_slow_mode_and_bans_are_stored,
         );
     };
 }

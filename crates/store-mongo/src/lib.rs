@@ -35,6 +35,7 @@
 //! - `setup.rs`: driver options, deployment detection, indexes;
 //! - `store.rs`: collections and the simple operations;
 //! - `booking.rs`: booking (the marker protocol); `cancel.rs`: cancelling;
+//! - `rooms.rs`: rooms, memberships, read markers, mutes;
 //! - `recovery.rs`: repairs what a crash left of the marker path;
 //! - `model.rs`: the stored documents; `error.rs`: driver error mapping.
 
@@ -43,6 +44,7 @@ mod cancel;
 mod error;
 mod model;
 mod recovery;
+mod rooms;
 mod setup;
 mod store;
 
@@ -53,10 +55,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use coliseum_protocol::{ChatMessage, Event, Ticket};
+use coliseum_protocol::{ChatMessage, Event, RoomInfo, RoomRole, Ticket};
 use coliseum_store::{
-    AuditEntry, Booking, BookingRequest, Cancellation, NewEvent, NewMessage, NewUser,
-    SessionRecord, SessionUser, Store, StoreError, StoreResult, User, UserUpdate,
+    AuditEntry, Booking, BookingRequest, Cancellation, Membership, NewEvent, NewMessage, NewRoom,
+    NewUser, Room, SessionRecord, SessionUser, Store, StoreError, StoreResult, User, UserUpdate,
 };
 use futures::TryStreamExt as _;
 use mongodb::Client;
@@ -497,6 +499,161 @@ impl Store for MongoStore {
         let room = room.to_owned();
         self.run("chat_history", |i| async move {
             i.chat_history(&room, before_seq, limit).await
+        })
+        .await
+    }
+
+    async fn set_ban(&self, user_id: &str, until: Option<DateTime<Utc>>) -> StoreResult<()> {
+        let user_id = user_id.to_owned();
+        self.run("set_ban", move |i| async move {
+            i.set_ban(&user_id, until).await
+        })
+        .await
+    }
+
+    async fn room(&self, name: &str) -> StoreResult<Option<Room>> {
+        let name = name.to_owned();
+        self.run("room", |i| async move { i.room(&name).await })
+            .await
+    }
+
+    async fn create_room(&self, room: NewRoom) -> StoreResult<Room> {
+        self.run("create_room", |i| async move { i.create_room(room).await })
+            .await
+    }
+
+    async fn direct_room(
+        &self,
+        user_a: &str,
+        user_b: &str,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Room> {
+        let (user_a, user_b, name) = (user_a.to_owned(), user_b.to_owned(), name.to_owned());
+        self.run("direct_room", move |i| async move {
+            i.direct_room(&user_a, &user_b, &name, now).await
+        })
+        .await
+    }
+
+    async fn set_slow_mode(&self, room: &str, seconds: u32) -> StoreResult<()> {
+        let room = room.to_owned();
+        self.run("set_slow_mode", move |i| async move {
+            i.set_slow_mode(&room, seconds).await
+        })
+        .await
+    }
+
+    async fn membership(&self, room: &str, user_id: &str) -> StoreResult<Option<Membership>> {
+        let (room, user_id) = (room.to_owned(), user_id.to_owned());
+        self.run("membership", |i| async move {
+            i.membership(&room, &user_id).await
+        })
+        .await
+    }
+
+    async fn join_room(&self, room: &str, user_id: &str, role: RoomRole) -> StoreResult<bool> {
+        let (room, user_id) = (room.to_owned(), user_id.to_owned());
+        self.run("join_room", move |i| async move {
+            i.join_room(&room, &user_id, role).await
+        })
+        .await
+    }
+
+    async fn leave_room(&self, room: &str, user_id: &str) -> StoreResult<bool> {
+        let (room, user_id) = (room.to_owned(), user_id.to_owned());
+        self.run("leave_room", |i| async move {
+            i.leave_room(&room, &user_id).await
+        })
+        .await
+    }
+
+    async fn set_room_role(&self, room: &str, user_id: &str, role: RoomRole) -> StoreResult<()> {
+        let (room, user_id) = (room.to_owned(), user_id.to_owned());
+        self.run("set_room_role", move |i| async move {
+            i.set_room_role(&room, &user_id, role).await
+        })
+        .await
+    }
+
+    async fn set_mute(
+        &self,
+        room: &str,
+        user_id: &str,
+        until: Option<DateTime<Utc>>,
+    ) -> StoreResult<()> {
+        let (room, user_id) = (room.to_owned(), user_id.to_owned());
+        self.run("set_mute", move |i| async move {
+            i.set_mute(&room, &user_id, until).await
+        })
+        .await
+    }
+
+    async fn mark_read(&self, room: &str, user_id: &str, seq: u64) -> StoreResult<u64> {
+        let (room, user_id) = (room.to_owned(), user_id.to_owned());
+        self.run("mark_read", move |i| async move {
+            i.mark_read(&room, &user_id, seq).await
+        })
+        .await
+    }
+
+    async fn room_members(&self, room: &str) -> StoreResult<Vec<Membership>> {
+        let room = room.to_owned();
+        self.run(
+            "room_members",
+            |i| async move { i.room_members(&room).await },
+        )
+        .await
+    }
+
+    async fn rooms_of_user(&self, user_id: &str) -> StoreResult<Vec<String>> {
+        let user_id = user_id.to_owned();
+        self.run("rooms_of_user", |i| async move {
+            i.rooms_of_user(&user_id).await
+        })
+        .await
+    }
+
+    async fn room_list(&self, user_id: &str, username: &str) -> StoreResult<Vec<RoomInfo>> {
+        let (user_id, username) = (user_id.to_owned(), username.to_owned());
+        self.run("room_list", |i| async move {
+            i.room_list(&user_id, &username).await
+        })
+        .await
+    }
+
+    async fn message(&self, room: &str, seq: u64) -> StoreResult<Option<ChatMessage>> {
+        let room = room.to_owned();
+        self.run(
+            "message",
+            move |i| async move { i.message(&room, seq).await },
+        )
+        .await
+    }
+
+    async fn edit_message(
+        &self,
+        room: &str,
+        seq: u64,
+        text: String,
+        at: DateTime<Utc>,
+    ) -> StoreResult<ChatMessage> {
+        let room = room.to_owned();
+        self.run("edit_message", move |i| async move {
+            i.edit_message(&room, seq, text, at).await
+        })
+        .await
+    }
+
+    async fn delete_message(
+        &self,
+        room: &str,
+        seq: u64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<ChatMessage> {
+        let room = room.to_owned();
+        self.run("delete_message", move |i| async move {
+            i.delete_message(&room, seq, at).await
         })
         .await
     }

@@ -14,11 +14,17 @@
 //!   holds or is booking, with the same marker arrays.
 //! - `tickets`: [`TicketDoc`] with a [`TicketStatus`].
 //! - `messages`: [`MessageDoc`]; `counters`: [`CounterDoc`] (per-room `seq`).
+//! - `rooms`: [`RoomDoc`], `_id` = the room's name: created public and
+//!   direct rooms, and the settings stored for `lobby` and event rooms.
+//! - `memberships`: [`MembershipDoc`], one per (room, user): role and read
+//!   marker. `lobby` members need none (every account is one).
+//! - `mutes`: [`MuteDoc`], one per (room, user), apart from the membership
+//!   so that it outlives it.
 //! - `audit`: [`AuditDoc`].
 
 use chrono::{DateTime, NaiveDate, Utc};
-use coliseum_protocol::{ChatMessage, Event, Role, Ticket};
-use coliseum_store::{AuditEntry, StoreError, StoreResult, User};
+use coliseum_protocol::{ChatMessage, Event, Role, RoomKind, RoomRole, Ticket};
+use coliseum_store::{AuditEntry, Room, StoreError, StoreResult, User};
 use mongodb::bson::oid::ObjectId;
 use serde::{Deserialize, Serialize};
 
@@ -40,6 +46,12 @@ pub(crate) mod names {
     pub const COUNTERS: &str = "counters";
     /// The audit log.
     pub const AUDIT: &str = "audit";
+    /// Rooms (created ones, and settings of `lobby` and event rooms).
+    pub const ROOMS: &str = "rooms";
+    /// Room memberships: role and read marker.
+    pub const MEMBERSHIPS: &str = "memberships";
+    /// Room mutes.
+    pub const MUTES: &str = "mutes";
 
     /// Unique index on `users.username_lc`; a duplicate → `Conflict("username")`.
     pub const USERNAME_INDEX: &str = "username_lc_unique";
@@ -47,6 +59,8 @@ pub(crate) mod names {
     pub const EMAIL_INDEX: &str = "email_lc_unique";
     /// Unique sparse index on `tickets.request_ref` (`<user id>:<request key>`).
     pub const REQUEST_INDEX: &str = "request_ref_unique";
+    /// Unique sparse index on `rooms.direct_key`: one direct room per pair.
+    pub const DIRECT_INDEX: &str = "direct_key_unique";
 }
 
 /// Converts a domain time to a BSON date (milliseconds).
@@ -109,6 +123,9 @@ pub(crate) struct UserDoc {
     pub role: Role,
     /// Creation time.
     pub created_at: mongodb::bson::DateTime,
+    /// Set while banned (absent in documents written before bans existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub banned_until: Option<mongodb::bson::DateTime>,
 }
 
 impl UserDoc {
@@ -121,6 +138,7 @@ impl UserDoc {
             password_hash: self.password_hash,
             role: self.role,
             created_at: from_bson_time(self.created_at),
+            banned_until: self.banned_until.map(from_bson_time),
         }
     }
 }
@@ -272,7 +290,8 @@ impl TicketDoc {
     }
 }
 
-/// `messages` document.
+/// `messages` document. Documents written before the rooms issue lack
+/// `system`, `edited_at` and `deleted`; they read as a plain message.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct MessageDoc {
     /// Primary key (not exposed).
@@ -282,12 +301,29 @@ pub(crate) struct MessageDoc {
     pub room: String,
     /// Per-room sequence number from [`CounterDoc`]; unique with `room`.
     pub seq: i64,
-    /// Sender's username.
-    pub from: String,
-    /// Text.
+    /// Sender's username; `null` for a system message.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Text; empty once deleted.
+    #[serde(default)]
     pub text: String,
     /// Storage time.
     pub sent_at: mongodb::bson::DateTime,
+    /// Written by the server, not by a member (stored only when set).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub system: bool,
+    /// Last edit (or the deletion).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<mongodb::bson::DateTime>,
+    /// Deleted: the text is gone (stored only when set).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deleted: bool,
+}
+
+/// `skip_serializing_if` helper: flags are stored only when set.
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde passes a reference
+const fn is_false(flag: &bool) -> bool {
+    !*flag
 }
 
 impl MessageDoc {
@@ -297,8 +333,15 @@ impl MessageDoc {
             room: self.room,
             seq: u64::try_from(self.seq).unwrap_or_default(),
             from: self.from,
-            text: self.text,
+            text: if self.deleted {
+                String::new()
+            } else {
+                self.text
+            },
             sent_at: from_bson_time(self.sent_at),
+            system: self.system,
+            edited_at: self.edited_at.map(from_bson_time),
+            deleted: self.deleted,
         }
     }
 }
@@ -313,6 +356,99 @@ pub(crate) struct CounterDoc {
     /// Last value given out.
     #[serde(default)]
     pub seq: i64,
+}
+
+/// `rooms` document, `_id` = the room's lowercase name.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct RoomDoc {
+    /// The room's name.
+    #[serde(rename = "_id")]
+    pub name: String,
+    /// `public`, `event` or `direct`.
+    pub kind: RoomKind,
+    /// Free text (event rooms take the event's name instead).
+    #[serde(default)]
+    pub topic: String,
+    /// The creator of a public room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<ObjectId>,
+    /// Slow mode in seconds (0 = off).
+    #[serde(default)]
+    pub slow_mode_seconds: i64,
+    /// Direct rooms only: [`direct_key`] of the pair; unique sparse index
+    /// [`names::DIRECT_INDEX`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direct_key: Option<String>,
+    /// Creation time (first stored setting for `lobby` and event rooms).
+    pub created_at: mongodb::bson::DateTime,
+}
+
+impl RoomDoc {
+    /// Slow mode as the domain has it.
+    pub fn slow_mode(&self) -> u32 {
+        u32::try_from(self.slow_mode_seconds.max(0)).unwrap_or(u32::MAX)
+    }
+
+    /// The domain record.
+    pub fn into_room(self) -> Room {
+        let direct = self.direct_key.as_deref().and_then(|key| {
+            key.split_once(':')
+                .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        });
+        Room {
+            slow_mode_seconds: self.slow_mode(),
+            name: self.name,
+            kind: self.kind,
+            topic: self.topic,
+            owner_id: self.owner_id.map(|id| id.to_hex()),
+            direct,
+        }
+    }
+}
+
+/// The `direct_key` of two users: their hex ids, sorted, joined by `:`
+/// (the same whichever order they are given in).
+pub(crate) fn direct_key(a: ObjectId, b: ObjectId) -> String {
+    let (first, second) = if a <= b { (a, b) } else { (b, a) };
+    format!("{}:{}", first.to_hex(), second.to_hex())
+}
+
+/// `memberships` document: one user's membership of one room. Unique on
+/// `(room, user_id)`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct MembershipDoc {
+    /// The room's name.
+    pub room: String,
+    /// The member.
+    pub user_id: ObjectId,
+    /// Owner, moderator or member.
+    #[serde(default)]
+    pub role: RoomRole,
+    /// The newest `seq` read (only ever raised, with `$max`).
+    #[serde(default)]
+    pub read_seq: i64,
+}
+
+/// `mutes` document: the user may not post in `room` before `until`.
+/// Unique on `(room, user_id)`; removed when the mute is lifted.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct MuteDoc {
+    /// The room's name.
+    pub room: String,
+    /// The muted user.
+    pub user_id: ObjectId,
+    /// End of the mute.
+    pub until: mongodb::bson::DateTime,
+}
+
+/// A stored `seq` (`i64`) back to `u64` (negative: 0).
+pub(crate) fn to_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or_default()
+}
+
+/// A domain `seq` to BSON (`i64`, saturating).
+pub(crate) fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 /// `audit` document.
@@ -369,6 +505,41 @@ mod tests {
     fn times_round_trip_at_millisecond_precision() {
         let time = DateTime::from_timestamp_millis(1_800_000_000_123).unwrap_or_default();
         assert_eq!(from_bson_time(to_bson_time(time)), time);
+    }
+
+    #[test]
+    fn direct_keys_ignore_order_and_parse_back() {
+        let (a, b) = (ObjectId::new(), ObjectId::new());
+        assert_eq!(direct_key(a, b), direct_key(b, a));
+        let doc = RoomDoc {
+            name: "dm:x:y".to_owned(),
+            kind: RoomKind::Direct,
+            topic: String::new(),
+            owner_id: None,
+            slow_mode_seconds: 0,
+            direct_key: Some(direct_key(b, a)),
+            created_at: mongodb::bson::DateTime::from_millis(0),
+        };
+        let (first, second) = if a <= b { (a, b) } else { (b, a) };
+        let room = doc.into_room();
+        assert_eq!(room.direct, Some((first.to_hex(), second.to_hex())));
+    }
+
+    #[test]
+    fn old_message_documents_still_read() {
+        let old = mongodb::bson::doc! {
+            "_id": ObjectId::new(),
+            "room": "lobby",
+            "seq": 3_i64,
+            "from": "ada",
+            "text": "hi",
+            "sent_at": mongodb::bson::DateTime::from_millis(5),
+        };
+        let doc: MessageDoc = mongodb::bson::from_document(old).expect("reads");
+        let message = doc.into_message();
+        assert_eq!(message.from.as_deref(), Some("ada"));
+        assert!(!message.system && !message.deleted);
+        assert_eq!(message.edited_at, None);
     }
 
     #[test]

@@ -124,6 +124,32 @@ pub(crate) async fn create_indexes(db: &Database) -> mongodb::error::Result<()> 
             false,
         ))
         .await?;
+    // Rooms: one direct room per pair; public rooms are listed by name.
+    db.collection::<Document>(names::ROOMS)
+        .create_indexes([
+            index(doc! { "direct_key": 1 }, names::DIRECT_INDEX, true, true),
+            index(doc! { "kind": 1, "_id": 1 }, "kind_name", false, false),
+        ])
+        .await?;
+    db.collection::<Document>(names::MEMBERSHIPS)
+        .create_indexes([
+            index(
+                doc! { "room": 1, "user_id": 1 },
+                "room_user_unique",
+                true,
+                false,
+            ),
+            index(doc! { "user_id": 1, "room": 1 }, "user_room", false, false),
+        ])
+        .await?;
+    db.collection::<Document>(names::MUTES)
+        .create_index(index(
+            doc! { "room": 1, "user_id": 1 },
+            "room_user_unique",
+            true,
+            false,
+        ))
+        .await?;
     db.collection::<Document>(names::AUDIT)
         .create_index(index(doc! { "at": -1, "_id": -1 }, "at_id", false, false))
         .await?;

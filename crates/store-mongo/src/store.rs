@@ -1,6 +1,7 @@
 //! [`Inner`]: the collections and the straightforward operations (accounts,
-//! sessions, events, chat, audit). Booking and cancelling are in
-//! `booking.rs`, crash recovery in `recovery.rs`.
+//! bans, sessions, events, chat with edits and deletions, audit). Booking
+//! and cancelling are in `booking.rs`, crash recovery in `recovery.rs`,
+//! rooms and memberships in `rooms.rs`.
 //!
 //! Every method here runs inside a task spawned by `MongoStore::run`, so it
 //! may await driver calls freely: it is never dropped half-way.
@@ -21,8 +22,8 @@ use mongodb::{Client, Collection, Database};
 
 use crate::error::{duplicate_key_index, map_err};
 use crate::model::{
-    AuditDoc, CounterDoc, EventDoc, HoldingDoc, MessageDoc, SessionDoc, TicketDoc, UserDoc,
-    from_bson_time, names, parse_id, to_bson_time,
+    AuditDoc, CounterDoc, EventDoc, HoldingDoc, MembershipDoc, MessageDoc, MuteDoc, RoomDoc,
+    SessionDoc, TicketDoc, UserDoc, from_bson_time, names, parse_id, to_bson_time, to_i64,
 };
 
 /// The client, the database and its typed collections, shared by every task.
@@ -47,6 +48,12 @@ pub(crate) struct Inner {
     pub counters: Collection<CounterDoc>,
     /// `audit`.
     pub audit: Collection<AuditDoc>,
+    /// `rooms`.
+    pub rooms: Collection<RoomDoc>,
+    /// `memberships`.
+    pub memberships: Collection<MembershipDoc>,
+    /// `mutes`.
+    pub mutes: Collection<MuteDoc>,
     /// The configured timeout (bounds polling inside an operation too).
     pub timeout: Duration,
 }
@@ -72,6 +79,9 @@ impl Inner {
             messages: db.collection(names::MESSAGES),
             counters: db.collection(names::COUNTERS),
             audit: db.collection(names::AUDIT),
+            rooms: db.collection(names::ROOMS),
+            memberships: db.collection(names::MEMBERSHIPS),
+            mutes: db.collection(names::MUTES),
             client,
             db,
             timeout,
@@ -91,6 +101,7 @@ impl Inner {
             password_hash: user.password_hash,
             role: user.role,
             created_at: to_bson_time(user.created_at),
+            banned_until: None,
         };
         match self.users.insert_one(&doc).await {
             Ok(_) => Ok(doc.into_user()),
@@ -153,6 +164,25 @@ impl Inner {
                 .map_err(|e| user_conflict(&e, "update_user"))?
         };
         found.map(UserDoc::into_user).ok_or(StoreError::NotFound)
+    }
+
+    /// See [`coliseum_store::Store::set_ban`]: `$set` or `$unset` of
+    /// `banned_until` on the account.
+    pub async fn set_ban(&self, user_id: &str, until: Option<DateTime<Utc>>) -> StoreResult<()> {
+        let id = parse_id(user_id).ok_or(StoreError::NotFound)?;
+        let update = match until {
+            Some(until) => doc! { "$set": { "banned_until": to_bson_time(until) } },
+            None => doc! { "$unset": { "banned_until": "" } },
+        };
+        let result = self
+            .users
+            .update_one(doc! { "_id": id }, update)
+            .await
+            .map_err(|e| map_err("set_ban", &e))?;
+        if result.matched_count == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 
     // ----- sessions ---------------------------------------------------------
@@ -325,9 +355,12 @@ impl Inner {
             id: ObjectId::new(),
             room: message.room,
             seq,
+            system: message.from.is_none(),
             from: message.from,
             text: message.text,
             sent_at: to_bson_time(message.sent_at),
+            edited_at: None,
+            deleted: false,
         };
         self.messages
             .insert_one(&doc)
@@ -363,6 +396,77 @@ impl Inner {
             .map_err(|e| map_err("chat_history", &e))?;
         docs.reverse();
         Ok(docs.into_iter().map(MessageDoc::into_message).collect())
+    }
+
+    /// See [`coliseum_store::Store::message`].
+    pub async fn message(&self, room: &str, seq: u64) -> StoreResult<Option<ChatMessage>> {
+        let found = self
+            .messages
+            .find_one(doc! { "room": room, "seq": to_i64(seq) })
+            .await
+            .map_err(|e| map_err("message", &e))?;
+        Ok(found.map(MessageDoc::into_message))
+    }
+
+    /// See [`coliseum_store::Store::edit_message`]: one `findOneAndUpdate`
+    /// guarded by `deleted != true`.
+    pub async fn edit_message(
+        &self,
+        room: &str,
+        seq: u64,
+        text: String,
+        at: DateTime<Utc>,
+    ) -> StoreResult<ChatMessage> {
+        let at = to_bson_time(at);
+        let update = doc! { "$set": { "text": &text, "edited_at": at } };
+        let mut before = self
+            .change_message("edit_message", room, seq, update)
+            .await?;
+        before.text = text;
+        before.edited_at = Some(at);
+        Ok(before.into_message())
+    }
+
+    /// See [`coliseum_store::Store::delete_message`]: one
+    /// `findOneAndUpdate` guarded by `deleted != true` that empties the
+    /// text, sets `deleted` and stamps `edited_at`.
+    pub async fn delete_message(
+        &self,
+        room: &str,
+        seq: u64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<ChatMessage> {
+        let at = to_bson_time(at);
+        let update = doc! { "$set": { "text": "", "deleted": true, "edited_at": at } };
+        let mut before = self
+            .change_message("delete_message", room, seq, update)
+            .await?;
+        before.text = String::new();
+        before.deleted = true;
+        before.edited_at = Some(at);
+        Ok(before.into_message())
+    }
+
+    /// Applies `update` to the message `(room, seq)` unless it is deleted
+    /// and returns it as it was before (the caller applies the change to
+    /// that copy: see `loop_upsert_counter` for why not
+    /// `ReturnDocument::After`). `NotFound` when missing or deleted.
+    async fn change_message(
+        &self,
+        what: &str,
+        room: &str,
+        seq: u64,
+        update: Document,
+    ) -> StoreResult<MessageDoc> {
+        self.messages
+            .find_one_and_update(
+                doc! { "room": room, "seq": to_i64(seq), "deleted": { "$ne": true } },
+                update,
+            )
+            .return_document(ReturnDocument::Before)
+            .await
+            .map_err(|e| map_err(what, &e))?
+            .ok_or(StoreError::NotFound)
     }
 
     // ----- audit ------------------------------------------------------------

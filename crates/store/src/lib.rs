@@ -16,7 +16,7 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use coliseum_protocol::{ChatMessage, Event, Role, Ticket};
+use coliseum_protocol::{ChatMessage, Event, Role, RoomInfo, RoomKind, RoomRole, Ticket};
 
 pub use sqlite::SqliteStore;
 
@@ -82,7 +82,25 @@ pub struct User {
     pub role: Role,
     /// When the account was created.
     pub created_at: DateTime<Utc>,
+    /// Set while the account is banned (`ban`): logins are refused while
+    /// `now < banned_until`. A ban "until unban" is [`BAN_FOREVER`].
+    pub banned_until: Option<DateTime<Utc>>,
 }
+
+impl User {
+    /// Whether the account is banned at `now`.
+    #[must_use]
+    pub fn banned_at(&self, now: DateTime<Utc>) -> bool {
+        self.banned_until.is_some_and(|until| now < until)
+    }
+}
+
+/// The `banned_until` of a ban without an end: 9999-12-31T00:00:00Z
+/// (every store can hold it; BSON dates and SQLite integers alike).
+pub const BAN_FOREVER: DateTime<Utc> = match DateTime::from_timestamp(253_402_214_400, 0) {
+    Some(t) => t,
+    None => DateTime::<Utc>::MIN_UTC,
+};
 
 /// Input of [`Store::create_user`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,12 +194,62 @@ pub struct Cancellation {
 pub struct NewMessage {
     /// Room name.
     pub room: String,
-    /// Sender's username.
-    pub from: String,
+    /// Sender's username; `None` for a system message (stored with
+    /// `system: true`).
+    pub from: Option<String>,
     /// Validated text.
     pub text: String,
     /// Time stored (millisecond precision).
     pub sent_at: DateTime<Utc>,
+}
+
+/// A room as stored. `lobby` and the event rooms exist without being
+/// created: [`Store::room`] answers for them (lobby: always; `event-<id>`:
+/// while the event exists), with any settings stored for them since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Room {
+    /// Lowercase name (`lobby`, `general`, `event-12`, `dm:ada:bob`).
+    pub name: String,
+    /// Public, event or direct.
+    pub kind: RoomKind,
+    /// Free text (the event's name for event rooms).
+    pub topic: String,
+    /// The creator of a public room (its first owner); `None` otherwise.
+    pub owner_id: Option<String>,
+    /// Slow mode: seconds between two messages of one member (0 = off).
+    pub slow_mode_seconds: u32,
+    /// For direct rooms: the two members' user ids, sorted.
+    pub direct: Option<(String, String)>,
+}
+
+/// Input of [`Store::create_room`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRoom {
+    /// Lowercase name, already validated.
+    pub name: String,
+    /// Validated topic (may be empty).
+    pub topic: String,
+    /// The creator: becomes the room's owner and only member.
+    pub owner_id: String,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A user's membership of one room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    /// The room's name.
+    pub room: String,
+    /// The member's id.
+    pub user_id: String,
+    /// The member's current username.
+    pub username: String,
+    /// Owner, moderator or member.
+    pub role: RoomRole,
+    /// The newest `seq` the member has read (0: none).
+    pub read_seq: u64,
+    /// Set while muted: no posting while `now < muted_until`.
+    pub muted_until: Option<DateTime<Utc>>,
 }
 
 /// One audit-log record: who did what, when.
@@ -262,6 +330,44 @@ pub fn booking_audit(actor: &str, ticket: &Ticket) -> AuditEntry {
         action: "book".to_owned(),
         // Serializing borrowed strings and an integer cannot fail.
         detail: serde_json::to_string(&detail).unwrap_or_default(),
+    }
+}
+
+/// Whether `username` may edit `message` (rooms issue): only its author,
+/// and only while it is not deleted. System messages have no author.
+/// Authors are known by username as it was when they wrote: after a
+/// rename, older messages can no longer be edited (they can be deleted by
+/// a moderator).
+#[must_use]
+pub fn may_edit(message: &ChatMessage, username: &str) -> bool {
+    !message.deleted
+        && message
+            .from
+            .as_deref()
+            .is_some_and(|from| from.eq_ignore_ascii_case(username))
+}
+
+/// Whether a user may delete `message`: its author, an owner or moderator
+/// of its room (`membership` is the actor's membership of that room, if
+/// any), or an admin. Never an already deleted message.
+#[must_use]
+pub fn may_delete(
+    message: &ChatMessage,
+    username: &str,
+    role: Role,
+    membership: Option<&Membership>,
+) -> bool {
+    !message.deleted
+        && (may_edit(message, username)
+            || role == Role::Admin
+            || membership.is_some_and(|m| m.role.moderates()))
+}
+
+impl Membership {
+    /// Whether the member is muted at `now` (a mute lapses by itself).
+    #[must_use]
+    pub fn muted_at(&self, now: DateTime<Utc>) -> bool {
+        self.muted_until.is_some_and(|until| now < until)
     }
 }
 
@@ -351,6 +457,95 @@ pub trait Store: Send + Sync + 'static {
         before_seq: Option<u64>,
         limit: u32,
     ) -> StoreResult<Vec<ChatMessage>>;
+
+    /// Marks the account banned until `until` (`None`: lifts the ban).
+    /// `Err(NotFound)` for an unknown id.
+    async fn set_ban(&self, user_id: &str, until: Option<DateTime<Utc>>) -> StoreResult<()>;
+
+    /// A room by its lowercase name: a created public or direct room,
+    /// `lobby` (always), or `event-<id>` while that event exists. `Ok(None)`
+    /// otherwise.
+    async fn room(&self, name: &str) -> StoreResult<Option<Room>>;
+    /// Creates a public room with `owner_id` as owner and only member.
+    /// `Err(Conflict("room"))` when the name is taken (or is `lobby`).
+    async fn create_room(&self, room: NewRoom) -> StoreResult<Room>;
+    /// The direct room of two users (distinct ids), created with both as
+    /// members on first use under `name`; later calls return the same room
+    /// whatever name they pass (a rename does not split a conversation).
+    /// Safe under concurrent first use: exactly one room results.
+    async fn direct_room(
+        &self,
+        user_a: &str,
+        user_b: &str,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Room>;
+    /// Sets a room's slow mode (`lobby` and event rooms included).
+    /// `Err(NotFound)` when [`Store::room`] does not know the room.
+    async fn set_slow_mode(&self, room: &str, seconds: u32) -> StoreResult<()>;
+
+    /// The user's membership of `room`: every account is a member of
+    /// `lobby` (role `member` unless stored otherwise). `Ok(None)` when not
+    /// a member or unknown.
+    async fn membership(&self, room: &str, user_id: &str) -> StoreResult<Option<Membership>>;
+    /// Adds the user to `room` with `role`; true when newly added, false
+    /// when already a member (nothing changes then; `lobby`: always
+    /// false). The caller checks that the room exists and may be joined.
+    async fn join_room(&self, room: &str, user_id: &str, role: RoomRole) -> StoreResult<bool>;
+    /// Removes the user from `room` (their read marker and role go too; a
+    /// mute stays); true when they were a member (`lobby`: always false,
+    /// nothing changes).
+    async fn leave_room(&self, room: &str, user_id: &str) -> StoreResult<bool>;
+    /// Sets a member's role. `Err(NotFound)` when not a member (`lobby`:
+    /// every account is).
+    async fn set_room_role(&self, room: &str, user_id: &str, role: RoomRole) -> StoreResult<()>;
+    /// Mutes the user in `room` until `until` (`None`: unmutes). The mute
+    /// is kept apart from the membership, so leaving and joining again does
+    /// not lift it; [`Membership::muted_until`] shows it. The caller checks
+    /// that the room exists.
+    async fn set_mute(
+        &self,
+        room: &str,
+        user_id: &str,
+        until: Option<DateTime<Utc>>,
+    ) -> StoreResult<()>;
+    /// Moves the member's read marker to `max(current, seq)` and returns
+    /// it. `Err(NotFound)` when not a member (`lobby`: every account is).
+    async fn mark_read(&self, room: &str, user_id: &str, seq: u64) -> StoreResult<u64>;
+    /// Every member of `room` (every account for `lobby`), owner first, then
+    /// moderators, then members, by username within each.
+    async fn room_members(&self, room: &str) -> StoreResult<Vec<Membership>>;
+    /// The rooms the user is a member of: `lobby` first, then the others by
+    /// name (public, event and direct alike).
+    async fn rooms_of_user(&self, user_id: &str) -> StoreResult<Vec<String>>;
+    /// What `rooms` shows `user_id` (whose username is `username`, used
+    /// for own messages and mentions): `lobby`, the public rooms by name,
+    /// each event's room in event order, then the user's direct rooms by
+    /// name. Unread counts messages after the read marker that are not
+    /// deleted and not the user's own; mentions counts those containing
+    /// `@username` (ASCII case-insensitive).
+    async fn room_list(&self, user_id: &str, username: &str) -> StoreResult<Vec<RoomInfo>>;
+
+    /// One message (deleted ones too). `Ok(None)` when there is none.
+    async fn message(&self, room: &str, seq: u64) -> StoreResult<Option<ChatMessage>>;
+    /// Replaces a message's text and sets `edited_at`; returns it.
+    /// `Err(NotFound)` when it does not exist or was deleted.
+    async fn edit_message(
+        &self,
+        room: &str,
+        seq: u64,
+        text: String,
+        at: DateTime<Utc>,
+    ) -> StoreResult<ChatMessage>;
+    /// Deletes a message: its text is erased, `deleted` set and `edited_at`
+    /// stamped; its `seq` stays taken. Returns it. `Err(NotFound)` when it
+    /// does not exist or was deleted already.
+    async fn delete_message(
+        &self,
+        room: &str,
+        seq: u64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<ChatMessage>;
 
     /// Appends to the audit log.
     async fn append_audit(&self, entry: AuditEntry) -> StoreResult<()>;

@@ -55,6 +55,7 @@
 
 mod convert;
 mod readers;
+mod rooms;
 mod schema;
 mod sql;
 mod writer;
@@ -65,14 +66,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use coliseum_protocol::{ChatMessage, Event, Ticket};
+use coliseum_protocol::{ChatMessage, Event, RoomInfo, RoomRole, Ticket};
 
 use self::readers::ReaderPool;
 pub use self::writer::WriteStats;
 use self::writer::{Writer, closed};
 use crate::{
-    AuditEntry, Booking, BookingRequest, Cancellation, NewEvent, NewMessage, NewUser,
-    SessionRecord, SessionUser, Store, StoreError, StoreResult, User, UserUpdate,
+    AuditEntry, Booking, BookingRequest, Cancellation, Membership, NewEvent, NewMessage, NewRoom,
+    NewUser, Room, SessionRecord, SessionUser, Store, StoreError, StoreResult, User, UserUpdate,
 };
 
 /// Read-only connections in the pool (concurrent reads). Small: the machine
@@ -324,6 +325,127 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<ChatMessage>> {
         let room = room.to_owned();
         self.read(move |conn| sql::chat_history(conn, &room, before_seq, limit))
+            .await
+    }
+
+    async fn set_ban(&self, user_id: &str, until: Option<DateTime<Utc>>) -> StoreResult<()> {
+        let user_id = user_id.to_owned();
+        self.write(move |conn| rooms::set_ban(conn, &user_id, until))
+            .await
+    }
+
+    async fn room(&self, name: &str) -> StoreResult<Option<Room>> {
+        let name = name.to_owned();
+        self.read(move |conn| rooms::room(conn, &name)).await
+    }
+
+    async fn create_room(&self, room: NewRoom) -> StoreResult<Room> {
+        self.write(move |conn| rooms::create_room(conn, &room))
+            .await
+    }
+
+    async fn direct_room(
+        &self,
+        user_a: &str,
+        user_b: &str,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Room> {
+        let (a, b, name) = (user_a.to_owned(), user_b.to_owned(), name.to_owned());
+        self.write(move |conn| rooms::direct_room(conn, &a, &b, &name, now))
+            .await
+    }
+
+    async fn set_slow_mode(&self, room: &str, seconds: u32) -> StoreResult<()> {
+        let room = room.to_owned();
+        self.write(move |conn| rooms::set_slow_mode(conn, &room, seconds))
+            .await
+    }
+
+    async fn membership(&self, room: &str, user_id: &str) -> StoreResult<Option<Membership>> {
+        let (room, user_id) = (room.to_owned(), user_id.to_owned());
+        self.read(move |conn| rooms::membership(conn, &room, &user_id))
+            .await
+    }
+
+    async fn join_room(&self, room: &str, user_id: &str, role: RoomRole) -> StoreResult<bool> {
+        let (room, user_id) = (room.to_owned(), user_id.to_owned());
+        self.write(move |conn| rooms::join_room(conn, &room, &user_id, role))
+            .await
+    }
+
+    async fn leave_room(&self, room: &str, user_id: &str) -> StoreResult<bool> {
+        let (room, user_id) = (room.to_owned(), user_id.to_owned());
+        self.write(move |conn| rooms::leave_room(conn, &room, &user_id))
+            .await
+    }
+
+    async fn set_room_role(&self, room: &str, user_id: &str, role: RoomRole) -> StoreResult<()> {
+        let (room, user_id) = (room.to_owned(), user_id.to_owned());
+        self.write(move |conn| rooms::set_room_role(conn, &room, &user_id, role))
+            .await
+    }
+
+    async fn set_mute(
+        &self,
+        room: &str,
+        user_id: &str,
+        until: Option<DateTime<Utc>>,
+    ) -> StoreResult<()> {
+        let (room, user_id) = (room.to_owned(), user_id.to_owned());
+        self.write(move |conn| rooms::set_mute(conn, &room, &user_id, until))
+            .await
+    }
+
+    async fn mark_read(&self, room: &str, user_id: &str, seq: u64) -> StoreResult<u64> {
+        let (room, user_id) = (room.to_owned(), user_id.to_owned());
+        self.write(move |conn| rooms::mark_read(conn, &room, &user_id, seq))
+            .await
+    }
+
+    async fn room_members(&self, room: &str) -> StoreResult<Vec<Membership>> {
+        let room = room.to_owned();
+        self.read(move |conn| rooms::room_members(conn, &room))
+            .await
+    }
+
+    async fn rooms_of_user(&self, user_id: &str) -> StoreResult<Vec<String>> {
+        let user_id = user_id.to_owned();
+        self.read(move |conn| rooms::rooms_of_user(conn, &user_id))
+            .await
+    }
+
+    async fn room_list(&self, user_id: &str, username: &str) -> StoreResult<Vec<RoomInfo>> {
+        let (user_id, username) = (user_id.to_owned(), username.to_owned());
+        self.read(move |conn| rooms::room_list(conn, &user_id, &username))
+            .await
+    }
+
+    async fn message(&self, room: &str, seq: u64) -> StoreResult<Option<ChatMessage>> {
+        let room = room.to_owned();
+        self.read(move |conn| sql::message(conn, &room, seq)).await
+    }
+
+    async fn edit_message(
+        &self,
+        room: &str,
+        seq: u64,
+        text: String,
+        at: DateTime<Utc>,
+    ) -> StoreResult<ChatMessage> {
+        let room = room.to_owned();
+        self.write(move |conn| sql::edit_message(conn, &room, seq, &text, at))
+            .await
+    }
+
+    async fn delete_message(
+        &self,
+        room: &str,
+        seq: u64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<ChatMessage> {
+        let room = room.to_owned();
+        self.write(move |conn| sql::delete_message(conn, &room, seq, at))
             .await
     }
 

@@ -89,7 +89,7 @@ async fn data_survives_close_and_reopen() {
             store
                 .append_message(NewMessage {
                     room: "lobby".to_owned(),
-                    from: "alice".to_owned(),
+                    from: Some("alice".to_owned()),
                     text: format!("hello {n}"),
                     sent_at: at(n),
                 })
@@ -151,7 +151,7 @@ async fn data_survives_close_and_reopen() {
     let next = store
         .append_message(NewMessage {
             room: "lobby".to_owned(),
-            from: "alice".to_owned(),
+            from: Some("alice".to_owned()),
             text: "after reopen".to_owned(),
             sent_at: at(100),
         })
@@ -508,7 +508,7 @@ async fn odd_inputs_fail_cleanly() {
     let msg = store
         .append_message(NewMessage {
             room: "odd".to_owned(),
-            from: odd.to_owned(),
+            from: Some(odd.to_owned()),
             text: odd.to_owned(),
             sent_at: at(0),
         })
@@ -594,7 +594,7 @@ async fn a_full_disk_answers_unavailable_and_writes_recover_once_space_is_freed(
         let sent = store
             .append_message(NewMessage {
                 room: "lobby".to_owned(),
-                from: "filler".to_owned(),
+                from: Some("filler".to_owned()),
                 text: text.clone(),
                 sent_at: at(i64::from(appended)),
             })

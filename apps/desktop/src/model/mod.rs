@@ -24,7 +24,7 @@ pub mod session;
 
 use std::time::Instant;
 
-pub use chat::{ChatLine, ChatLog, ChatState, Online};
+pub use chat::{ChatLine, ChatLog, ChatState, Online, RoomChat, TYPING_SHOWN, Typist};
 pub use connection::{ConnectionState, Hosting, SecurityPrompt};
 pub use events::{EventsBusy, EventsState};
 pub use notices::{INFO_NOTICE_TTL, MAX_NOTICES, Notice, NoticeLevel, Notices};
@@ -111,12 +111,15 @@ mod tests {
         ChatMessage {
             room: "lobby".into(),
             seq,
-            from: "giulia".into(),
+            from: Some("giulia".into()),
             text: format!("m{seq}"),
             sent_at: Utc
                 .with_ymd_and_hms(2026, 1, 1, 12, 0, second)
                 .single()
                 .expect("time"),
+            system: false,
+            edited_at: None,
+            deleted: false,
         }
     }
 
@@ -273,7 +276,7 @@ mod tests {
         );
         let texts: Vec<_> = model
             .chat
-            .log
+            .lobby()
             .notices
             .iter()
             .map(|(_, t)| t.as_str())
@@ -292,7 +295,13 @@ mod tests {
             role: Role::User,
             token: "t".into(),
         };
-        model.chat.log.insert([message(1, 1)]);
+        model
+            .chat
+            .rooms
+            .get_mut("lobby")
+            .expect("lobby")
+            .log
+            .insert([message(1, 1)]);
         model.apply(
             &NetEvent::LoggedIn {
                 session: session.clone(),
@@ -300,7 +309,7 @@ mod tests {
             },
             now,
         );
-        assert_eq!(model.chat.log.messages.len(), 1);
+        assert_eq!(model.chat.log().messages.len(), 1);
         model.apply(
             &NetEvent::LoggedIn {
                 session,
@@ -308,7 +317,7 @@ mod tests {
             },
             now,
         );
-        assert!(model.chat.log.messages.is_empty());
+        assert!(model.chat.log().messages.is_empty());
         assert!(!model.session.is_admin());
     }
 

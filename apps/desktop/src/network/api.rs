@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use coliseum_client::{ClientError, Fingerprint, Welcome};
 use coliseum_protocol::response::{OnlineData, SessionData};
-use coliseum_protocol::{ChatMessage, Event, Ticket};
+use coliseum_protocol::{ChatMessage, Event, RoomInfo, RoomMember, Ticket};
 
 use super::connect::Security;
 use crate::transfer::{ExportFormat, NewEvent, RowError};
@@ -83,15 +84,99 @@ pub enum NetCommand {
         /// The ticket's id.
         ticket_id: String,
     },
-    /// Send a chat message to the lobby.
+    /// Send a chat message to a room.
     ChatSend {
+        /// The room (`lobby`, a public, event or direct room).
+        room: String,
         /// Message text (1–2,000 characters).
         text: String,
     },
-    /// Load the page of lobby messages just before `before_seq`.
+    /// Load the page of a room's messages just before `before_seq`.
     ChatOlder {
+        /// The room.
+        room: String,
         /// The smallest `seq` the UI already has.
         before_seq: u64,
+    },
+    /// Re-read the room list (`rooms`).
+    RefreshRooms,
+    /// Load a room's newest messages and its members (when it is opened).
+    OpenRoom {
+        /// The room.
+        room: String,
+    },
+    /// Create a public room (the user becomes its owner).
+    CreateRoom {
+        /// 2–32 of `a-z 0-9 - _`.
+        room: String,
+        /// Optional topic.
+        topic: String,
+    },
+    /// Join a public or event room.
+    JoinRoom {
+        /// The room.
+        room: String,
+    },
+    /// Leave a room.
+    LeaveRoom {
+        /// The room.
+        room: String,
+    },
+    /// Join an event's room and open it ("Discuss").
+    Discuss {
+        /// The event.
+        event_id: String,
+    },
+    /// Send a direct message (creates the direct room on first use).
+    DirectMessage {
+        /// The other user's name.
+        to: String,
+        /// Message text.
+        text: String,
+    },
+    /// Everything up to `seq` in `room` has been seen.
+    MarkRead {
+        /// The room.
+        room: String,
+        /// The newest `seq` seen.
+        seq: u64,
+    },
+    /// Replace the text of one's own message.
+    EditMessage {
+        /// The room.
+        room: String,
+        /// The message.
+        seq: u64,
+        /// New text.
+        text: String,
+    },
+    /// Delete a message (own, or as a moderator).
+    DeleteMessage {
+        /// The room.
+        room: String,
+        /// The message.
+        seq: u64,
+    },
+    /// The user is typing in `room` (sent at most every few seconds).
+    Typing {
+        /// The room.
+        room: String,
+    },
+    /// Moderators: silence `user` in `room` for `minutes` (0 lifts it).
+    Mute {
+        /// The room.
+        room: String,
+        /// The member.
+        user: String,
+        /// Minutes, 0–43,200.
+        minutes: u32,
+    },
+    /// Moderators: remove `user` from `room`.
+    Kick {
+        /// The room.
+        room: String,
+        /// The member.
+        user: String,
     },
     /// Ask where to save, then write `tickets` as CSV or JSON.
     ExportTickets {
@@ -360,8 +445,10 @@ pub enum NetEvent {
     },
     /// A chat message (live push).
     Chat(ChatMessage),
-    /// A page of lobby history, oldest first.
+    /// A page of a room's history, oldest first.
     ChatHistory {
+        /// The room.
+        room: String,
         /// The messages.
         messages: Vec<ChatMessage>,
         /// `true` when older messages than these may exist.
@@ -375,6 +462,66 @@ pub enum NetEvent {
         text: String,
         /// Why.
         message: String,
+    },
+    /// The room list (`rooms`).
+    Rooms(Vec<RoomInfo>),
+    /// A room's members (when it was opened).
+    RoomMembers {
+        /// The room.
+        room: String,
+        /// Its members.
+        members: Vec<RoomMember>,
+    },
+    /// A room was created by this user.
+    RoomCreated {
+        /// Its name.
+        room: String,
+    },
+    /// Creating a room failed.
+    RoomCreateFailed(FormError),
+    /// This user joined `room`.
+    RoomJoined {
+        /// The room.
+        room: String,
+    },
+    /// This user is no longer in `room` (left, or removed by a moderator).
+    RoomLeft {
+        /// The room.
+        room: String,
+        /// Why, when someone else decided it.
+        reason: Option<String>,
+    },
+    /// A direct message was stored in `room`.
+    DirectSent {
+        /// The direct room.
+        room: String,
+    },
+    /// A message was edited or deleted (`chat_update` push).
+    ChatUpdate {
+        /// The room.
+        room: String,
+        /// The message.
+        seq: u64,
+        /// New text (empty when deleted).
+        text: String,
+        /// When.
+        edited_at: DateTime<Utc>,
+        /// Deleted.
+        deleted: bool,
+    },
+    /// This user's read marker moved on another device (`read` push).
+    Read {
+        /// The room.
+        room: String,
+        /// The marker.
+        seq: u64,
+    },
+    /// Someone is typing (`typing` push).
+    Typing {
+        /// The room.
+        room: String,
+        /// Who.
+        user: String,
     },
     /// A user came online or went offline.
     Presence {

@@ -27,6 +27,7 @@ mod files;
 mod host;
 mod link;
 mod requests;
+mod rooms;
 mod supervisor;
 mod worker;
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use coliseum_client::{Client, ClientError};
 use coliseum_protocol::request::{Op, UpdateAccount};
 use coliseum_protocol::validate::HISTORY_LIMIT_MAX;
-use coliseum_protocol::{ChatMessage, ErrorCode, Event};
+use coliseum_protocol::{ChatMessage, DEFAULT_ROOM, ErrorCode, Event};
 
 use super::api::{FormError, NetEvent};
 use super::link::{Link, Sink};
@@ -33,12 +33,16 @@ pub fn request_key() -> String {
 /// Reads everything a logged-in view shows: events, tickets, who is online,
 /// and the chat (the newest page, or everything after `known_seq`).
 pub async fn refill(link: &Arc<Link>, sink: &Sink, client: &Client, known_seq: Option<u64>) {
-    let (events, tickets, online, chat) = tokio::join!(
+    let (events, tickets, online, chat, rooms) = tokio::join!(
         client.list_events(),
         client.my_tickets(),
         client.online(),
         chat_catch_up(client, known_seq),
+        client.rooms(),
     );
+    if let Ok(rooms) = rooms {
+        sink.emit(NetEvent::Rooms(rooms));
+    }
     deliver_events(link, sink, events);
     match tickets {
         Ok(tickets) => sink.emit(NetEvent::Tickets(tickets)),
@@ -52,7 +56,11 @@ pub async fn refill(link: &Arc<Link>, sink: &Sink, client: &Client, known_seq: O
             if let Some(last) = messages.last() {
                 link.note_seq(last.seq);
             }
-            sink.emit(NetEvent::ChatHistory { messages, more });
+            sink.emit(NetEvent::ChatHistory {
+                room: DEFAULT_ROOM.to_owned(),
+                messages,
+                more,
+            });
         }
         Err(error) => sink.emit(NetEvent::Error(format!("could not load the chat: {error}"))),
     }
@@ -320,10 +328,10 @@ pub async fn cancel(link: Arc<Link>, sink: Sink, ticket_id: String) {
     }
 }
 
-/// `chat_send` to the lobby; a failure hands the text back.
-pub async fn chat_send(link: Arc<Link>, sink: Sink, text: String) {
+/// `chat_send` to `room`; a failure hands the text back.
+pub async fn chat_send(link: Arc<Link>, sink: Sink, room: String, text: String) {
     let result = match link.client() {
-        Ok(client) => client.chat_send(None, &text).await,
+        Ok(client) => client.chat_send(Some(&room), &text).await,
         Err(error) => Err(error),
     };
     match result {
@@ -332,27 +340,6 @@ pub async fn chat_send(link: Arc<Link>, sink: Sink, text: String) {
             text,
             message: error.to_string(),
         }),
-    }
-}
-
-/// The page of lobby messages before `before_seq`.
-pub async fn chat_older(link: Arc<Link>, sink: Sink, before_seq: u64) {
-    let result = match link.client() {
-        Ok(client) => {
-            client
-                .chat_history(None, Some(before_seq), Some(HISTORY_PAGE))
-                .await
-        }
-        Err(error) => Err(error),
-    };
-    match result {
-        Ok(messages) => {
-            let more = messages.first().is_some_and(|m| m.seq > 1);
-            sink.emit(NetEvent::ChatHistory { messages, more });
-        }
-        Err(error) => sink.emit(NetEvent::Error(format!(
-            "could not load older messages: {error}"
-        ))),
     }
 }
 

@@ -157,9 +157,28 @@ fn forward(link: &Arc<Link>, sink: &Sink, push: Push) {
         Push::Chat(message) => {
             if message.room == DEFAULT_ROOM {
                 link.note_seq(message.seq);
-                sink.send(NetEvent::Chat(message));
             }
+            sink.send(NetEvent::Chat(message));
         }
+        Push::ChatUpdate {
+            room,
+            seq,
+            text,
+            edited_at,
+            deleted,
+        } => sink.send(NetEvent::ChatUpdate {
+            room,
+            seq,
+            text,
+            edited_at,
+            deleted,
+        }),
+        Push::Read { room, seq } => sink.send(NetEvent::Read { room, seq }),
+        Push::Typing { room, user } => sink.send(NetEvent::Typing { room, user }),
+        Push::RoomLeft { room, reason } => sink.send(NetEvent::RoomLeft {
+            room,
+            reason: Some(reason),
+        }),
         Push::Presence {
             user,
             online,

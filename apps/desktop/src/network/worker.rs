@@ -14,7 +14,7 @@ use super::connect::Security;
 use super::host::HostedServer;
 use super::link::{Link, PendingBook, Sink};
 use super::requests::{self, attempt_book, request_key};
-use super::{files, supervisor};
+use super::{files, rooms, supervisor};
 
 /// The command loop; returns after [`NetCommand::Quit`] or when the UI is gone.
 pub async fn run(mut commands: UnboundedReceiver<NetCommand>, sink: Sink, pins: Option<PathBuf>) {
@@ -103,11 +103,48 @@ impl Worker {
             NetCommand::CancelTicket { ticket_id } => {
                 self.spawn(move |link, sink| requests::cancel(link, sink, ticket_id));
             }
-            NetCommand::ChatSend { text } => {
-                self.spawn(move |link, sink| requests::chat_send(link, sink, text))
+            NetCommand::ChatSend { room, text } => {
+                self.spawn(move |link, sink| requests::chat_send(link, sink, room, text));
             }
-            NetCommand::ChatOlder { before_seq } => {
-                self.spawn(move |link, sink| requests::chat_older(link, sink, before_seq));
+            NetCommand::ChatOlder { room, before_seq } => {
+                self.spawn(move |link, sink| rooms::older(link, sink, room, before_seq));
+            }
+            NetCommand::RefreshRooms => self.spawn(rooms::refresh_rooms),
+            NetCommand::OpenRoom { room } => {
+                self.spawn(move |link, sink| rooms::open_room(link, sink, room));
+            }
+            NetCommand::CreateRoom { room, topic } => {
+                self.spawn(move |link, sink| rooms::create(link, sink, room, topic));
+            }
+            NetCommand::JoinRoom { room } => {
+                self.spawn(move |link, sink| rooms::join(link, sink, room));
+            }
+            NetCommand::LeaveRoom { room } => {
+                self.spawn(move |link, sink| rooms::leave(link, sink, room));
+            }
+            NetCommand::Discuss { event_id } => {
+                self.spawn(move |link, sink| rooms::discuss(link, sink, event_id));
+            }
+            NetCommand::DirectMessage { to, text } => {
+                self.spawn(move |link, sink| rooms::direct(link, sink, to, text));
+            }
+            NetCommand::MarkRead { room, seq } => {
+                self.spawn(move |link, _| rooms::mark_read(link, room, seq));
+            }
+            NetCommand::EditMessage { room, seq, text } => {
+                self.spawn(move |link, sink| rooms::edit(link, sink, room, seq, text));
+            }
+            NetCommand::DeleteMessage { room, seq } => {
+                self.spawn(move |link, sink| rooms::delete(link, sink, room, seq));
+            }
+            NetCommand::Typing { room } => self.spawn(move |link, _| rooms::typing(link, room)),
+            NetCommand::Mute {
+                room,
+                user,
+                minutes,
+            } => self.spawn(move |link, sink| rooms::mute(link, sink, room, user, minutes)),
+            NetCommand::Kick { room, user } => {
+                self.spawn(move |link, sink| rooms::kick(link, sink, room, user));
             }
             NetCommand::ExportTickets { format, tickets } => {
                 let sink = self.sink.clone();

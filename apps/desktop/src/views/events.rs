@@ -119,7 +119,18 @@ impl EventsView {
                                 ui.spacing_mut().item_spacing.y = 0.0;
                                 ui.label(RichText::new(&event.name).strong())
                                     .on_hover_text(format!("{} · {}", event.name, event.location));
-                                ui.label(RichText::new(&event.location).weak().small());
+                                ui.horizontal(|ui| {
+                                    let discuss = ui
+                                        .small_button("Discuss")
+                                        .on_hover_text("Open this event's chat room")
+                                        .accessible_name(format!("Discuss {}", event.name));
+                                    if discuss.clicked() {
+                                        actions.push(Action::Net(NetCommand::Discuss {
+                                            event_id: event.id.clone(),
+                                        }));
+                                    }
+                                    ui.label(RichText::new(&event.location).weak().small());
+                                });
                             });
                         });
                         row.col(|ui| {

@@ -10,7 +10,7 @@
 //! - [`tickets`]: "My tickets", cancel and export.
 //! - [`admin`]: "New event" form and events import (admins only).
 //! - [`account`]: change username, e-mail and password.
-//! - [`chat`]: the lobby side panel with the online list.
+//! - [`chat`]: the chat side panel: rooms, messages, the online list.
 //! - [`status`]: the status bar and the notice banner.
 
 pub mod account;
@@ -59,6 +59,9 @@ pub enum Action {
     ClosePrompt,
     /// Show or hide the chat panel.
     ToggleChat,
+    /// Start a direct conversation with this user (no room yet: the first
+    /// message creates it).
+    ComposeDirect(String),
 }
 
 /// Where inline error texts are drawn.

@@ -148,6 +148,12 @@ impl TestServer {
             .expect("admin add");
     }
 
+    /// Runs `future` on the server's runtime (e.g. a request of a
+    /// [`TestServer::member`] client).
+    pub fn runtime_block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
     /// A protocol client logged in as a new account `username`.
     pub fn member(&self, username: &str) -> Client {
         self.runtime.block_on(async {

@@ -115,6 +115,8 @@ pub(super) async fn login(
     if let Some(account) = &account {
         shared.throttle.succeeded(account);
     }
+    refuse_banned(&user)?;
+    load_rooms(shared, &user).await?;
     let (token, token_hash) = new_token()?;
     let expires_at = store_session(shared, &user.id, &token_hash).await?;
     attach(shared, conn, &user, token_hash, expires_at);
@@ -141,6 +143,8 @@ pub(super) async fn resume(
         .await
         .map_err(from_store)?
         .ok_or_else(|| unauthenticated("session expired or revoked: log in again"))?;
+    refuse_banned(&user)?;
+    load_rooms(shared, &user).await?;
     attach(shared, conn, &user, token_hash, expires_at);
     tracing::info!(user = %user.username, peer = %conn.peer, "session resumed");
     Ok(session_data(user, token.to_owned()))
@@ -370,6 +374,39 @@ async fn store_session(
         .await
         .map_err(from_store)?;
     Ok(expires_at)
+}
+
+/// `forbidden` while the account is banned (rooms issue: `ban`), saying
+/// until when. Checked only after the password matched, so a ban tells
+/// nothing to someone guessing passwords.
+fn refuse_banned(user: &User) -> Result<(), ErrorBody> {
+    let now = Utc::now();
+    match user.banned_until {
+        Some(until) if user.banned_at(now) => {
+            let message = if until == coliseum_store::BAN_FOREVER {
+                "this account is banned".to_owned()
+            } else {
+                format!(
+                    "this account is banned until {}",
+                    until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                )
+            };
+            Err(ErrorBody::new(ErrorCode::Forbidden, message))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Loads the user's rooms into the hub before the session is attached, so
+/// that the connection gets their pushes from its first moment.
+async fn load_rooms(shared: &Shared, user: &User) -> Result<(), ErrorBody> {
+    let rooms = shared
+        .store
+        .rooms_of_user(&user.id)
+        .await
+        .map_err(from_store)?;
+    shared.hub.set_rooms(&user.id, rooms);
+    Ok(())
 }
 
 /// Makes `user` this connection's session (replacing any other) and tells

@@ -66,6 +66,7 @@ pub(super) async fn create_event(
         event_id: event.id.clone(),
         available: event.available,
     });
+    shared.news.event_created(&event).await;
     Ok(EventData { event })
 }
 
@@ -117,6 +118,11 @@ pub(super) async fn book(
             audit::trace(record.actor.as_deref(), &record.action, &record.detail);
         }
         shared.seats.changed(&booking.ticket.event_id);
+        shared.news.seats_changed(
+            &booking.ticket.event_id,
+            booking.available.saturating_add(booking.ticket.quantity),
+            booking.available,
+        );
     }
     Ok(TicketData {
         ticket: booking.ticket,
@@ -162,5 +168,10 @@ pub(super) async fn cancel_ticket(
     )
     .await;
     shared.seats.changed(&cancelled.event_id);
+    shared.news.seats_changed(
+        &cancelled.event_id,
+        cancelled.available.saturating_sub(cancelled.quantity),
+        cancelled.available,
+    );
     Ok(Empty {})
 }

@@ -4,6 +4,7 @@
 mod accounts;
 mod chat;
 mod events;
+mod rooms;
 
 use bytes::Bytes;
 use chrono::Utc;
@@ -48,6 +49,22 @@ pub(crate) async fn dispatch(shared: &Shared, conn: &mut ConnState, request: Req
         Op::ChatSend(r) => reply(id, chat::send(shared, conn, r).await),
         Op::ChatHistory(r) => reply(id, chat::history(shared, conn, r).await),
         Op::Online(_) => reply(id, Ok(shared.hub.online())),
+        Op::Rooms(r) => reply(id, rooms::rooms(shared, conn, r).await),
+        Op::RoomCreate(r) => reply(id, rooms::create(shared, conn, r).await),
+        Op::RoomJoin(r) => reply(id, rooms::join(shared, conn, r).await),
+        Op::RoomLeave(r) => reply(id, rooms::leave(shared, conn, r).await),
+        Op::RoomMembers(r) => reply(id, rooms::members(shared, conn, r).await),
+        Op::DmSend(r) => reply(id, rooms::dm_send(shared, conn, r).await),
+        Op::MarkRead(r) => reply(id, rooms::mark_read(shared, conn, r).await),
+        Op::ChatEdit(r) => reply(id, rooms::edit(shared, conn, r).await),
+        Op::ChatDelete(r) => reply(id, rooms::delete(shared, conn, r).await),
+        Op::Typing(r) => reply(id, rooms::typing(shared, conn, r).await),
+        Op::RoomModerator(r) => reply(id, rooms::moderator(shared, conn, r).await),
+        Op::Mute(r) => reply(id, rooms::mute(shared, conn, r).await),
+        Op::Kick(r) => reply(id, rooms::kick(shared, conn, r).await),
+        Op::SlowMode(r) => reply(id, rooms::slow_mode(shared, conn, r).await),
+        Op::Ban(r) => reply(id, rooms::ban(shared, conn, r).await),
+        Op::Unban(r) => reply(id, rooms::unban(shared, conn, r).await),
     }
 }
 

@@ -10,7 +10,7 @@ use crate::support::{at, finish, unique};
 fn message(room: &str, n: i64) -> NewMessage {
     NewMessage {
         room: room.to_owned(),
-        from: "chatter".to_owned(),
+        from: Some("chatter".to_owned()),
         text: format!("message {n}"),
         sent_at: at(n),
     }

@@ -170,7 +170,7 @@ pub async fn concurrent_chat_appends_are_gap_free(test: TestStore) {
             store
                 .append_message(coliseum_store::NewMessage {
                     room,
-                    from: format!("sender{n}"),
+                    from: Some(format!("sender{n}")),
                     text: format!("racing message {n}"),
                     sent_at: coliseum_store::now(),
                 })

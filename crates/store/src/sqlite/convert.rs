@@ -55,6 +55,22 @@ pub(super) fn time_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<DateTime<U
     })
 }
 
+/// Reads a nullable unix-milliseconds column.
+pub(super) fn opt_time_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    let millis: Option<i64> = row.get(idx)?;
+    millis
+        .map(|millis| {
+            DateTime::from_timestamp_millis(millis).ok_or_else(|| {
+                conversion_error(
+                    idx,
+                    Type::Integer,
+                    format!("{millis} ms is outside the representable time range"),
+                )
+            })
+        })
+        .transpose()
+}
+
 /// Reads a `YYYY-MM-DD` column.
 pub(super) fn date_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<NaiveDate> {
     let text: String = row.get(idx)?;

@@ -104,9 +104,56 @@ CREATE INDEX tickets_active_by_user_event
 DROP INDEX tickets_by_user_event;
 ";
 
+/// Version 3 (rooms issue): rooms, memberships with read markers, mutes,
+/// bans, system messages, edits and deletions.
+///
+/// - `rooms` holds created public rooms, direct rooms (`direct_key` is the
+///   sorted pair of user ids, unique: one room per pair) and the stored
+///   settings of `lobby` and event rooms, which exist without a row.
+/// - `room_members` holds memberships with their role and read marker;
+///   every account is a member of `lobby` whether or not it has a row (a
+///   row appears when its marker or role is stored).
+/// - `room_mutes` is apart from memberships so that leaving and joining
+///   again does not lift a mute.
+/// - Existing messages keep their room; rooms named by earlier messages
+///   (when a room was only a label) become public rooms without an owner,
+///   so their history stays reachable. `lobby` needs no row.
+const SCHEMA_V3: &str = "
+ALTER TABLE users ADD COLUMN banned_until INTEGER;
+ALTER TABLE messages ADD COLUMN system INTEGER NOT NULL DEFAULT 0 CHECK (system IN (0, 1));
+ALTER TABLE messages ADD COLUMN edited_at INTEGER;
+ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1));
+CREATE TABLE rooms (
+    name              TEXT    PRIMARY KEY,
+    kind              TEXT    NOT NULL CHECK (kind IN ('public', 'event', 'direct')),
+    topic             TEXT    NOT NULL DEFAULT '',
+    owner_id          INTEGER REFERENCES users (id),
+    slow_mode_seconds INTEGER NOT NULL DEFAULT 0 CHECK (slow_mode_seconds >= 0),
+    direct_key        TEXT    UNIQUE,
+    created_at        INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE room_members (
+    room     TEXT    NOT NULL,
+    user_id  INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    role     TEXT    NOT NULL CHECK (role IN ('owner', 'moderator', 'member')),
+    read_seq INTEGER NOT NULL DEFAULT 0 CHECK (read_seq >= 0),
+    PRIMARY KEY (room, user_id)
+) WITHOUT ROWID;
+CREATE INDEX room_members_by_user ON room_members (user_id, room);
+CREATE TABLE room_mutes (
+    room    TEXT    NOT NULL,
+    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    until   INTEGER NOT NULL,
+    PRIMARY KEY (room, user_id)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO rooms (name, kind, topic, created_at)
+    SELECT DISTINCT lower(room), 'public', '', 0 FROM messages
+    WHERE lower(room) <> 'lobby' AND lower(room) NOT LIKE 'event-%' AND lower(room) NOT LIKE 'dm:%';
+";
+
 /// Every schema step, oldest first; the database's `user_version` is the
 /// number of steps applied.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
 
 /// The schema version this build writes: the number of [`MIGRATIONS`].
 pub(super) const SCHEMA_VERSION: u32 = {
@@ -253,5 +300,52 @@ mod tests {
             )
             .expect("ticket kept");
         assert_eq!(held, 3);
+    }
+
+    /// A version 2 database (rooms were labels) keeps its messages in their
+    /// rooms; a labelled room becomes a public room without owner.
+    #[test]
+    fn a_version_2_database_keeps_its_chat() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("v2.sqlite3");
+        {
+            let conn = Connection::open(&path).expect("create");
+            conn.execute_batch(SCHEMA_V1).expect("v1 schema");
+            conn.execute_batch(SCHEMA_V2).expect("v2 schema");
+            conn.pragma_update(None, "user_version", 2)
+                .expect("version");
+            conn.execute_batch(
+                "INSERT INTO messages (room, seq, sender, text, sent_at) VALUES \
+                     ('lobby', 1, 'ada', 'hello', 0), ('lobby', 2, 'bob', 'hi', 1), \
+                     ('general', 1, 'ada', 'side talk', 2);",
+            )
+            .expect("v2 data");
+        }
+        let conn = open_writer(&path).expect("open and migrate");
+        let rows: Vec<(String, i64, i64, i64)> = conn
+            .prepare("SELECT room, seq, system, deleted FROM messages ORDER BY room, seq")
+            .and_then(|mut stmt| {
+                stmt.query_map([], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                })?
+                .collect()
+            })
+            .expect("messages");
+        assert_eq!(
+            rows,
+            [
+                ("general".to_owned(), 1, 0, 0),
+                ("lobby".to_owned(), 1, 0, 0),
+                ("lobby".to_owned(), 2, 0, 0)
+            ]
+        );
+        let rooms: Vec<(String, String)> = conn
+            .prepare("SELECT name, kind FROM rooms")
+            .and_then(|mut stmt| {
+                stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect()
+            })
+            .expect("rooms");
+        assert_eq!(rooms, [("general".to_owned(), "public".to_owned())]);
     }
 }

@@ -14,7 +14,9 @@ use chrono::{DateTime, Utc};
 use coliseum_protocol::{ChatMessage, Event, Ticket};
 use rusqlite::{Connection, OptionalExtension as _, Row, params};
 
-use super::convert::{date_col, id_col, map_err, parse_id, role_col, time_col, to_millis};
+use super::convert::{
+    date_col, id_col, map_err, opt_time_col, parse_id, role_col, time_col, to_millis,
+};
 use crate::{
     AuditEntry, Booking, BookingRequest, Cancellation, NewEvent, NewMessage, NewUser,
     SessionRecord, SessionUser, StoreError, StoreResult, User, UserUpdate,
@@ -23,7 +25,7 @@ use crate::{
 // ----- users -----------------------------------------------------------------
 
 /// Columns read by [`user_row`].
-const USER_COLUMNS: &str = "id, username, email, password_hash, role, created_at";
+const USER_COLUMNS: &str = "id, username, email, password_hash, role, created_at, banned_until";
 
 /// Maps a row of [`USER_COLUMNS`].
 fn user_row(row: &Row<'_>) -> rusqlite::Result<User> {
@@ -34,6 +36,7 @@ fn user_row(row: &Row<'_>) -> rusqlite::Result<User> {
         password_hash: row.get(3)?,
         role: role_col(row, 4)?,
         created_at: time_col(row, 5)?,
+        banned_until: opt_time_col(row, 6)?,
     })
 }
 
@@ -134,7 +137,8 @@ pub(super) fn session(
     now: DateTime<Utc>,
 ) -> StoreResult<Option<SessionUser>> {
     conn.prepare_cached(
-        "SELECT u.id, u.username, u.email, u.password_hash, u.role, u.created_at, s.expires_at \
+        "SELECT u.id, u.username, u.email, u.password_hash, u.role, u.created_at, \
+         u.banned_until, s.expires_at \
          FROM sessions s JOIN users u ON u.id = s.user_id \
          WHERE s.token_hash = ?1 AND s.expires_at > ?2",
     )
@@ -142,7 +146,7 @@ pub(super) fn session(
         stmt.query_row(params![token_hash, to_millis(now)], |row| {
             Ok(SessionUser {
                 user: user_row(row)?,
-                expires_at: time_col(row, 6)?,
+                expires_at: time_col(row, 7)?,
             })
         })
         .optional()
@@ -540,19 +544,32 @@ pub(super) fn cancel_ticket(
 
 // ----- chat ------------------------------------------------------------------
 
-/// Maps a row of `room, seq, sender, text, sent_at`.
+/// The columns [`message_row`] reads.
+macro_rules! message_columns {
+    () => {
+        "room, seq, sender, text, sent_at, system, edited_at, deleted"
+    };
+}
+
+/// Maps a row of `message_columns!()`: a system message has no sender.
 fn message_row(row: &Row<'_>) -> rusqlite::Result<ChatMessage> {
+    let system: bool = row.get(5)?;
+    let sender: String = row.get(2)?;
     Ok(ChatMessage {
         room: row.get(0)?,
         seq: row.get(1)?,
-        from: row.get(2)?,
+        from: (!system).then_some(sender),
         text: row.get(3)?,
         sent_at: time_col(row, 4)?,
+        system,
+        edited_at: opt_time_col(row, 6)?,
+        deleted: row.get(7)?,
     })
 }
 
 /// Stores a message with the room's next sequence number. Only the single
-/// writer runs this, so `MAX(seq) + 1` cannot race.
+/// writer runs this, so `MAX(seq) + 1` cannot race. A system message
+/// (`from: None`) is stored with an empty sender and `system = 1`.
 pub(super) fn append_message(conn: &Connection, message: &NewMessage) -> StoreResult<ChatMessage> {
     // Two plain statements rather than `INSERT .. RETURNING` (an ephemeral
     // table per call, see `book`); the single writer makes them atomic.
@@ -562,15 +579,17 @@ pub(super) fn append_message(conn: &Connection, message: &NewMessage) -> StoreRe
         .map_err(map_err)?;
     let sent_at = to_millis(message.sent_at);
     conn.prepare_cached(
-        "INSERT INTO messages (room, seq, sender, text, sent_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO messages (room, seq, sender, text, sent_at, system) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )
     .and_then(|mut stmt| {
         stmt.execute(params![
             message.room,
             seq,
-            message.from,
+            message.from.as_deref().unwrap_or_default(),
             message.text,
-            sent_at
+            sent_at,
+            message.from.is_none()
         ])
     })
     .map_err(map_err)?;
@@ -581,7 +600,66 @@ pub(super) fn append_message(conn: &Connection, message: &NewMessage) -> StoreRe
         text: message.text.clone(),
         // As stored (millisecond precision), as a read would return it.
         sent_at: DateTime::from_timestamp_millis(sent_at).unwrap_or(message.sent_at),
+        system: message.from.is_none(),
+        edited_at: None,
+        deleted: false,
     })
+}
+
+/// One message, deleted or not.
+pub(super) fn message(conn: &Connection, room: &str, seq: u64) -> StoreResult<Option<ChatMessage>> {
+    let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages WHERE room = ?1 AND seq = ?2"
+    ))
+    .and_then(|mut stmt| stmt.query_row(params![room, seq], message_row).optional())
+    .map_err(map_err)
+}
+
+/// Replaces the text of a message that is not deleted; `NotFound` else.
+pub(super) fn edit_message(
+    conn: &Connection,
+    room: &str,
+    seq: u64,
+    text: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<ChatMessage> {
+    let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+    conn.prepare_cached(concat!(
+        "UPDATE messages SET text = ?3, edited_at = ?4 \
+         WHERE room = ?1 AND seq = ?2 AND deleted = 0 RETURNING ",
+        message_columns!()
+    ))
+    .and_then(|mut stmt| {
+        stmt.query_row(params![room, seq, text, to_millis(at)], message_row)
+            .optional()
+    })
+    .map_err(map_err)?
+    .ok_or(StoreError::NotFound)
+}
+
+/// Erases a message's text and marks it deleted; `NotFound` when missing
+/// or deleted already.
+pub(super) fn delete_message(
+    conn: &Connection,
+    room: &str,
+    seq: u64,
+    at: DateTime<Utc>,
+) -> StoreResult<ChatMessage> {
+    let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+    conn.prepare_cached(concat!(
+        "UPDATE messages SET text = '', deleted = 1, edited_at = ?3 \
+         WHERE room = ?1 AND seq = ?2 AND deleted = 0 RETURNING ",
+        message_columns!()
+    ))
+    .and_then(|mut stmt| {
+        stmt.query_row(params![room, seq, to_millis(at)], message_row)
+            .optional()
+    })
+    .map_err(map_err)?
+    .ok_or(StoreError::NotFound)
 }
 
 /// Up to `limit` messages with `seq < before_seq`, the newest such, oldest
@@ -594,10 +672,11 @@ pub(super) fn chat_history(
 ) -> StoreResult<Vec<ChatMessage>> {
     let before = before_seq.map_or(i64::MAX, |seq| i64::try_from(seq).unwrap_or(i64::MAX));
     let mut messages: Vec<ChatMessage> = conn
-        .prepare_cached(
-            "SELECT room, seq, sender, text, sent_at FROM messages \
-             WHERE room = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
-        )
+        .prepare_cached(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE room = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3"
+        ))
         .and_then(|mut stmt| {
             stmt.query_map(params![room, before, limit], message_row)?
                 .collect()
