@@ -149,10 +149,13 @@ fn log_in(harness: &mut Harness<'_, ColiseumApp>, username: &str, password: &str
     wait_for_label(harness, "Log out");
 }
 
-/// Types `text` into the message input and presses Enter (drawing the
-/// frames that send it).
+/// Puts `text` into the message input (replacing what was there) and
+/// presses Enter (drawing the frames that send it).
 fn say(harness: &mut Harness<'_, ColiseumApp>, text: &str) {
-    fill(harness, "Message", text);
+    harness.get_by_label("Message").click();
+    harness.step();
+    harness.get_by_label("Message").set_text_value_accesskit(text);
+    harness.step();
     harness.key_press(egui::Key::Enter);
     harness.step();
     harness.step();
@@ -1182,10 +1185,12 @@ fn own_messages_are_edited_and_deleted_and_typing_shows_live() {
     wait_for_label(&mut ada, "bruno is typing…");
 }
 
-/// Rooms issue: the owner mutes a member from the members list; the
-/// member's next message is refused with the reason.
+/// Rooms issue: the owner mutes a member from the members list (the
+/// member's next message is refused with the reason), deletes the
+/// member's message and removes them; the removed member is back in the
+/// lobby, told why; a member leaves a room from its header.
 #[test]
-fn an_owner_mutes_a_member_from_the_members_list() {
+fn an_owner_moderates_from_the_members_list() {
     let server = TestServer::start();
     let owner = server.member("ada");
     drop(server.member("bruno"));
@@ -1224,4 +1229,91 @@ fn an_owner_mutes_a_member_from_the_members_list() {
     wait_for_text(&mut bruno, "bruno was muted for 10 minutes by ada.");
     say(&mut bruno, "can I still talk?");
     wait_for_text(&mut bruno, "Message not sent: you are muted in \"club\"");
+
+    // Unmuted by the server side, bruno writes; the owner deletes it.
+    server.runtime_block_on(async {
+        owner
+            .send_op(coliseum_protocol::request::Mute {
+                room: "club".into(),
+                user: "bruno".into(),
+                minutes: 0,
+            })
+            .await
+            .expect("unmute");
+    });
+    wait_for_text(&mut bruno, "bruno may speak again");
+    say(&mut bruno, "spam spam spam");
+    wait_for_label(&mut ada, "spam spam spam");
+    let menus = ada.query_all_by_label(MESSAGE_MENU).count();
+    assert!(menus >= 1, "the owner may delete others' messages");
+    ada.get_all_by_label(MESSAGE_MENU)
+        .last()
+        .expect("menu")
+        .click();
+    ada.step();
+    ada.step();
+    assert!(
+        ada.query_by_role_and_label(Role::Button, "Edit").is_none(),
+        "only delete on someone else's message"
+    );
+    click(&mut ada, Role::Button, "Delete");
+    wait_for_label(&mut bruno, "message deleted");
+
+    // Remove bruno: he is back in the lobby and told why.
+    click(&mut ada, Role::Button, "Remove");
+    wait_for_text(
+        &mut bruno,
+        "You are no longer in club: you were removed by ada",
+    );
+    wait_until(&mut bruno, "back in the lobby", |h| {
+        h.state().model().chat.current == "lobby"
+    });
+
+    // A member leaves a room from its header.
+    wait_for_label(&mut bruno, "Join club");
+    click(&mut bruno, Role::Button, "Join club");
+    wait_until(&mut bruno, "club joined again", |h| {
+        h.state()
+            .model()
+            .chat
+            .rooms
+            .get("club")
+            .is_some_and(|r| r.info.joined)
+            && h.query_by_label("Join club").is_none()
+    });
+    // Rejoined: everything since is unread ("# club  N").
+    bruno
+        .query_all_by_label_contains("# club")
+        .next()
+        .expect("club listed")
+        .click();
+    bruno.step();
+    bruno.step();
+    wait_for_label(&mut bruno, "Leave");
+    click(&mut bruno, Role::Button, "Leave");
+    wait_for_label(&mut bruno, "Join club");
+}
+
+/// Rooms issue: a direct message to a user whose window is not focused
+/// makes the app ask the desktop for the user's attention.
+#[test]
+fn a_direct_message_asks_for_attention_when_unfocused() {
+    let server = TestServer::start();
+    let ada = server.member("ada");
+    drop(server.member("bruno"));
+    let mut bruno = app(server.addr);
+    log_in(&mut bruno, "bruno", PASSWORD);
+    bruno.input_mut().focused = false;
+    bruno.step();
+    server.runtime_block_on(async {
+        ada.dm_send("bruno", "are you there?").await.expect("dm");
+    });
+    wait_until(&mut bruno, "a request for attention", |h| {
+        h.output().viewport_output.values().any(|v| {
+            v.commands
+                .iter()
+                .any(|c| matches!(c, egui::ViewportCommand::RequestUserAttention(_)))
+        })
+    });
+    wait_for_label(&mut bruno, "@ ada  1");
 }
