@@ -23,7 +23,10 @@
 //! 1,000 departures before). One flush announces at most
 //! [`PRESENCE_BATCH`] users; more wait for the next window, so an arrival
 //! storm (every arrival must reach every member: N² pushes) is paced
-//! instead of landing in every outbox at once. A presence push is
+//! instead of landing in every outbox at once. Past
+//! [`PRESENCE_USERS_MAX`] users online a flush announces only the count
+//! (`presence_count`, one frame per client per flush), which makes an
+//! arrival storm linear too. A presence push is
 //! therefore 100 ms to 1 s late, more during an arrival storm. Flushes happen under the write lock, so every client sees the
 //! pushes in the same order.
 
