@@ -865,7 +865,14 @@ mod tests {
         while hub.flush_presence() {}
         let frames = drain(&rx);
         assert_eq!(frames.len(), 35);
-        assert!(frames.iter().all(|p| matches!(p, Push::Presence { online: false, count: 6, .. })));
+        assert!(frames.iter().all(|p| matches!(
+            p,
+            Push::Presence {
+                online: false,
+                count: 6,
+                ..
+            }
+        )));
         hub.leave(ids[0]);
         hub.flush_presence();
         assert_eq!(
