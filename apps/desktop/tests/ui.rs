@@ -154,7 +154,9 @@ fn log_in(harness: &mut Harness<'_, ColiseumApp>, username: &str, password: &str
 fn say(harness: &mut Harness<'_, ColiseumApp>, text: &str) {
     harness.get_by_label("Message").click();
     harness.step();
-    harness.get_by_label("Message").set_text_value_accesskit(text);
+    harness
+        .get_by_label("Message")
+        .set_text_value_accesskit(text);
     harness.step();
     harness.key_press(egui::Key::Enter);
     harness.step();

@@ -73,6 +73,15 @@ pub enum Push {
         /// Distinct users online after the change.
         count: u64,
     },
+    /// Instead of `presence`, while more than 1,000 users are online: how
+    /// many are online now, once per presence flush (at most every ~100 ms
+    /// while people come and go). Per-user announcements would cost every
+    /// client a frame per arrival (N² frames for N arrivals); the list of
+    /// names stays available through `online`.
+    PresenceCount {
+        /// Distinct users online.
+        count: u64,
+    },
     /// Seats of an event changed, or the event was just created.
     EventUpdate {
         /// The event's id.

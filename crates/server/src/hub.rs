@@ -23,12 +23,15 @@
 //! 1,000 departures before). One flush announces at most
 //! [`PRESENCE_BATCH`] users; more wait for the next window, so an arrival
 //! storm (every arrival must reach every member: N² pushes) is paced
-//! instead of landing in every outbox at once. A presence push is
+//! instead of landing in every outbox at once. Past
+//! [`PRESENCE_USERS_MAX`] users online a flush announces only the count
+//! (`presence_count`, one frame per client per flush), which makes an
+//! arrival storm linear too. A presence push is
 //! therefore 100 ms to 1 s late, more during an arrival storm. Flushes happen under the write lock, so every client sees the
 //! pushes in the same order.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use std::time::Duration;
 
@@ -51,6 +54,13 @@ pub(crate) const PRESENCE_MAX_HOLD: Duration = Duration::from_secs(1);
 /// the slow-reader bounds) and to the server's memory (members × 64
 /// frames), however many users arrive at once.
 pub(crate) const PRESENCE_BATCH: usize = 64;
+
+/// While more users than this are online, a presence flush announces only
+/// the count (`presence_count`, one frame per client per flush) instead of
+/// each user who came or went: with N users arriving, per-user pushes are
+/// N² frames (10⁸ for 10,000), which kept a server busy for minutes and
+/// slowed a 10,000-buyer sale to a seventh of its speed (issue 12).
+pub(crate) const PRESENCE_USERS_MAX: usize = 1_000;
 
 /// Identifies one connection for the server's lifetime.
 pub(crate) type ConnId = u64;
@@ -118,6 +128,8 @@ pub(crate) struct Hub {
     /// Presence frames queued to clients so far
     /// ([`crate::ServerStats::presence_pushes`]).
     presence_pushes: AtomicU64,
+    /// [`PRESENCE_USERS_MAX`] unless a test set another (0: the default).
+    presence_users_max: AtomicUsize,
 }
 
 impl Hub {
@@ -226,6 +238,17 @@ impl Hub {
         if state.changed.is_empty() {
             return false;
         }
+        if state.online.len() > self.presence_users_max() {
+            // A large lobby: the count, once per client, for all changes.
+            let changes = state.changed.len();
+            state.changed.clear();
+            let count = u64::try_from(state.online.len()).unwrap_or(u64::MAX);
+            tracing::info!(changes, count, "presence (count only)");
+            let frame = encode_push(&Push::PresenceCount { count });
+            let pushed = deliver_to_members(&state, &frame);
+            self.presence_pushes.fetch_add(pushed, Ordering::Relaxed);
+            return false;
+        }
         let batch: Vec<String> = state.changed.keys().take(PRESENCE_BATCH).cloned().collect();
         for user_id in batch {
             let Some(change) = state.changed.remove(&user_id) else {
@@ -239,6 +262,20 @@ impl Hub {
             self.presence_pushes.fetch_add(pushed, Ordering::Relaxed);
         }
         !state.changed.is_empty()
+    }
+
+    /// The online count above which presence is announced as a count only.
+    fn presence_users_max(&self) -> usize {
+        match self.presence_users_max.load(Ordering::Relaxed) {
+            0 => PRESENCE_USERS_MAX,
+            n => n,
+        }
+    }
+
+    /// Changes [`PRESENCE_USERS_MAX`] for this hub (tests).
+    #[cfg(test)]
+    pub(crate) fn set_presence_users_max(&self, max: usize) {
+        self.presence_users_max.store(max, Ordering::Relaxed);
     }
 
     /// Presence frames queued to clients so far.
@@ -799,6 +836,53 @@ mod tests {
         hub.send_to_user("1", &push, Some(a1));
         assert_eq!(drain(&ra2).last(), Some(&push));
         assert!(hub.is_online("1") && !hub.is_online("2"));
+    }
+
+    /// Issue 12: past the online threshold, an arrival storm costs each
+    /// client one `presence_count` frame per flush, not one frame per
+    /// arrival; below it, users are announced one by one again.
+    #[test]
+    fn a_large_lobby_gets_counts_not_names() {
+        let hub = Hub::default();
+        hub.set_presence_users_max(10);
+        let (watcher, rx, _) = join(&hub, 1024);
+        hub.set_member(watcher, member("w", "watcher"));
+        hub.flush_presence();
+        drain(&rx);
+        let mut ids = Vec::new();
+        for i in 0..40 {
+            let (id, _, _) = join(&hub, 1024);
+            hub.set_member(id, member(&i.to_string(), &format!("user{i}")));
+            ids.push(id);
+        }
+        assert!(!hub.flush_presence(), "everything announced in one flush");
+        assert_eq!(drain(&rx), [Push::PresenceCount { count: 41 }]);
+        // Back under the threshold: names again (a mass departure is
+        // already linear: each remaining client hears each departure once).
+        for id in ids.drain(5..) {
+            hub.leave(id);
+        }
+        while hub.flush_presence() {}
+        let frames = drain(&rx);
+        assert_eq!(frames.len(), 35);
+        assert!(frames.iter().all(|p| matches!(
+            p,
+            Push::Presence {
+                online: false,
+                count: 6,
+                ..
+            }
+        )));
+        hub.leave(ids[0]);
+        hub.flush_presence();
+        assert_eq!(
+            drain(&rx),
+            [Push::Presence {
+                user: "user0".into(),
+                online: false,
+                count: 5
+            }]
+        );
     }
 
     #[test]

@@ -470,6 +470,7 @@ impl ChatState {
                         .push((Utc::now(), format!("{user} {verb}")));
                 }
             }
+            NetEvent::OnlineCount(count) => self.online.count = *count,
             NetEvent::Online(data) => {
                 self.online = Online {
                     count: data.count,

@@ -534,6 +534,9 @@ pub enum NetEvent {
     },
     /// Who is online (answer to `online`).
     Online(OnlineData),
+    /// How many are online (`presence_count`: a large lobby, where the
+    /// server no longer names each arrival).
+    OnlineCount(u64),
     /// The server said something (e.g. it is shutting down).
     ServerNotice(String),
     /// "My tickets" were written to `path`.

@@ -179,6 +179,9 @@ fn forward(link: &Arc<Link>, sink: &Sink, push: Push) {
             room,
             reason: Some(reason),
         }),
+        // A large lobby: only the count is pushed; the names come with the
+        // keepalive's `online` (every 20 s).
+        Push::PresenceCount { count } => sink.send(NetEvent::OnlineCount(count)),
         Push::Presence {
             user,
             online,
