@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use coliseum_protocol::validate::event_room;
 use coliseum_protocol::{ChatMessage, DEFAULT_ROOM, Event, Push};
-use coliseum_store::{NewMessage, Store};
+use coliseum_store::{NewMessage, Store, StoreError};
 
 use crate::hub::Hub;
 
@@ -146,31 +146,37 @@ impl News {
     }
 }
 
-/// Stores a system message in `room` and pushes it (see [`News::post`]).
-pub(crate) async fn post(
+/// Stores a message (`from: None`: a system message) with the room's next
+/// `seq` and pushes it as `chat` to the room's members. The one way a
+/// message enters a room, for members' messages and the server's alike.
+///
+/// # Errors
+/// The store's, when the message could not be stored (nothing is pushed).
+pub(crate) async fn store_and_push(
     store: &dyn Store,
     hub: &Hub,
     room: &str,
+    from: Option<String>,
     text: String,
-) -> Option<ChatMessage> {
-    let stored = store
+) -> Result<ChatMessage, StoreError> {
+    let message = store
         .append_message(NewMessage {
             room: room.to_owned(),
-            from: None,
+            from,
             text,
             sent_at: coliseum_store::now(),
         })
-        .await;
-    match stored {
-        Ok(message) => {
-            hub.broadcast_room(room, &Push::Chat(message.clone()));
-            Some(message)
-        }
-        Err(err) => {
-            tracing::warn!(%err, room, "could not write a system message");
-            None
-        }
-    }
+        .await?;
+    hub.broadcast_room(room, &Push::Chat(message.clone()));
+    Ok(message)
+}
+
+/// Stores a system message in `room` and pushes it (see [`News::post`]).
+async fn post(store: &dyn Store, hub: &Hub, room: &str, text: String) -> Option<ChatMessage> {
+    store_and_push(store, hub, room, None, text)
+        .await
+        .inspect_err(|err| tracing::warn!(%err, room, "could not write a system message"))
+        .ok()
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ use coliseum_protocol::validate::{self, BAN_MINUTES_MAX, MUTE_MINUTES_MAX, SLOW_
 use coliseum_protocol::{
     ChatMessage, DEFAULT_ROOM, ErrorBody, ErrorCode, Push, Role, RoomKind, RoomMember, RoomRole,
 };
-use coliseum_store::{Membership, NewMessage, NewRoom, Room, User};
+use coliseum_store::{Membership, NewRoom, Room, User};
 use serde_json::json;
 
 use super::session;
@@ -432,20 +432,15 @@ pub(super) async fn post(
     user: &Session,
     text: &str,
 ) -> Result<ChatMessage, ErrorBody> {
-    let message = shared
-        .store
-        .append_message(NewMessage {
-            room: room.to_owned(),
-            from: Some(user.username.clone()),
-            text: text.to_owned(),
-            sent_at: coliseum_store::now(),
-        })
-        .await
-        .map_err(from_store)?;
-    shared
-        .hub
-        .broadcast_room(room, &Push::Chat(message.clone()));
-    Ok(message)
+    crate::news::store_and_push(
+        &*shared.store,
+        &shared.hub,
+        room,
+        Some(user.username.clone()),
+        text.to_owned(),
+    )
+    .await
+    .map_err(from_store)
 }
 
 /// `dm_send`: a direct message; the room is created on first use.
