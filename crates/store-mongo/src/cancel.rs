@@ -99,6 +99,8 @@ impl Inner {
             event_id: ticket.event_id.to_hex(),
             quantity: to_u32(quantity, "quantity")?,
             available: to_u32(available.max(0), "available")?,
+            remaining: 0,
+            offers: Vec::new(),
         })
     }
 

@@ -55,10 +55,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use coliseum_protocol::{ChatMessage, Event, RoomInfo, RoomRole, Ticket};
+use coliseum_protocol::{
+    Attendee, ChatMessage, Event, Offer, RoomInfo, RoomRole, Ticket, WaitlistEntry,
+};
 use coliseum_store::{
-    AuditEntry, Booking, BookingRequest, Cancellation, Membership, NewEvent, NewMessage, NewRoom,
-    NewUser, Room, SessionRecord, SessionUser, Store, StoreError, StoreResult, User, UserUpdate,
+    AuditEntry, Booking, BookingRequest, Cancellation, CheckIn, EventCancellation, EventChange,
+    EventUpdate, Membership, NewEvent, NewMessage, NewOffers, NewRoom, NewUser, OfferPolicy,
+    OfferSweep, Room, SessionRecord, SessionUser, Store, StoreError, StoreResult, User, UserUpdate,
 };
 use futures::TryStreamExt as _;
 use mongodb::Client;
@@ -475,7 +478,14 @@ impl Store for MongoStore {
         .await
     }
 
-    async fn cancel_ticket(&self, user_id: &str, ticket_id: &str) -> StoreResult<Cancellation> {
+    async fn cancel_ticket(
+        &self,
+        user_id: &str,
+        ticket_id: &str,
+        _quantity: Option<u32>,
+        _now: DateTime<Utc>,
+        _policy: OfferPolicy,
+    ) -> StoreResult<Cancellation> {
         let (user_id, ticket_id) = (user_id.to_owned(), ticket_id.to_owned());
         self.run("cancel_ticket", |i| async move {
             i.cancel_ticket(&user_id, &ticket_id).await
@@ -704,4 +714,103 @@ impl Store for MongoStore {
             Ok(())
         })
     }
+
+    // ----- ticketing issue: interface stubs, replaced by the MongoDB work ----
+
+    async fn update_event(
+        &self,
+        _event_id: &str,
+        _update: EventUpdate,
+        _now: DateTime<Utc>,
+        _policy: OfferPolicy,
+    ) -> StoreResult<EventChange> {
+        Err(not_yet())
+    }
+
+    async fn cancel_event(
+        &self,
+        _event_id: &str,
+        _reason: &str,
+        _now: DateTime<Utc>,
+    ) -> StoreResult<EventCancellation> {
+        Err(not_yet())
+    }
+
+    async fn waitlist_join(
+        &self,
+        _event_id: &str,
+        _user_id: &str,
+        _quantity: u32,
+        _now: DateTime<Utc>,
+    ) -> StoreResult<u32> {
+        Err(not_yet())
+    }
+
+    async fn waitlist_leave(
+        &self,
+        _event_id: &str,
+        _user_id: &str,
+        _now: DateTime<Utc>,
+        _policy: OfferPolicy,
+    ) -> StoreResult<NewOffers> {
+        Err(not_yet())
+    }
+
+    async fn waitlist_of_user(&self, _user_id: &str) -> StoreResult<Vec<WaitlistEntry>> {
+        Err(not_yet())
+    }
+
+    async fn offers_of_user(&self, _user_id: &str, _now: DateTime<Utc>) -> StoreResult<Vec<Offer>> {
+        Err(not_yet())
+    }
+
+    async fn offer_accept(
+        &self,
+        _offer_id: &str,
+        _user_id: &str,
+        _now: DateTime<Utc>,
+        _audit_actor: Option<&str>,
+    ) -> StoreResult<Booking> {
+        Err(not_yet())
+    }
+
+    async fn offer_decline(
+        &self,
+        _offer_id: &str,
+        _user_id: &str,
+        _now: DateTime<Utc>,
+        _policy: OfferPolicy,
+    ) -> StoreResult<NewOffers> {
+        Err(not_yet())
+    }
+
+    async fn expire_offers(
+        &self,
+        _now: DateTime<Utc>,
+        _policy: OfferPolicy,
+    ) -> StoreResult<OfferSweep> {
+        Err(not_yet())
+    }
+
+    async fn next_offer_expiry(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        Err(not_yet())
+    }
+
+    async fn check_in(
+        &self,
+        _ticket_id: &str,
+        _event_id: &str,
+        _now: DateTime<Utc>,
+    ) -> StoreResult<CheckIn> {
+        Err(not_yet())
+    }
+
+    async fn attendees(&self, _event_id: &str) -> StoreResult<Vec<Attendee>> {
+        Err(not_yet())
+    }
+}
+
+/// Interface stub error (ticketing issue), replaced by the MongoDB work.
+fn not_yet() -> StoreError {
+    StoreError::Internal("not implemented yet".to_owned())
 }

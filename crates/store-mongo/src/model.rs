@@ -187,6 +187,13 @@ impl EventDoc {
             capacity: to_u32(self.capacity, "capacity")?,
             available: to_u32(self.available.max(0), "available")?,
             max_per_user: to_u32(self.max_per_user, "max_per_user")?,
+            // Interface stub (ticketing issue): the MongoDB work stores these.
+            description: String::new(),
+            starts_at: coliseum_protocol::validate::evening_of(self.date),
+            status: coliseum_protocol::EventStatus::OnSale,
+            room: coliseum_protocol::validate::event_room(&self.id.to_hex()),
+            waitlist: 0,
+            held: 0,
         })
     }
 }
@@ -286,6 +293,8 @@ impl TicketDoc {
             event_name: self.event_name.clone(),
             quantity: to_u32(self.quantity, "quantity")?,
             booked_at: from_bson_time(self.booked_at),
+            code: String::new(),
+            checked_in_at: None,
         })
     }
 }

@@ -291,7 +291,7 @@ impl Inner {
         EventDoc {
             id: ObjectId::new(),
             name: event.name,
-            date: event.date,
+            date: event.starts_at.date_naive(),
             location: event.location,
             capacity: i64::from(event.capacity),
             available: i64::from(event.capacity),

@@ -193,6 +193,13 @@ fn event_row(row: &Row<'_>) -> rusqlite::Result<Event> {
         capacity: row.get(4)?,
         available: row.get(5)?,
         max_per_user: row.get(6)?,
+        // Interface stub (ticketing issue): the SQLite helper stores these.
+        description: String::new(),
+        starts_at: coliseum_protocol::validate::evening_of(date_col(row, 2)?),
+        status: coliseum_protocol::EventStatus::OnSale,
+        room: coliseum_protocol::validate::event_room(&id_col(row, 0)?),
+        waitlist: 0,
+        held: 0,
     })
 }
 
@@ -236,7 +243,7 @@ pub(super) fn create_event(conn: &Connection, event: &NewEvent) -> StoreResult<E
             stmt.query_row(
                 params![
                     event.name,
-                    event.date.to_string(),
+                    event.starts_at.date_naive().to_string(),
                     event.location,
                     event.capacity,
                     event.max_per_user
@@ -279,6 +286,8 @@ fn ticket_row(row: &Row<'_>) -> rusqlite::Result<Ticket> {
         event_name: row.get(2)?,
         quantity: row.get(3)?,
         booked_at: time_col(row, 4)?,
+        code: String::new(),
+        checked_in_at: None,
     })
 }
 
@@ -389,6 +398,8 @@ pub(super) fn book(
     })
     .map_err(|e| format!("ticket not written: {e}"))?;
     let ticket = Ticket {
+        code: String::new(),
+        checked_in_at: None,
         id: super::convert::render_id(conn.last_insert_rowid()),
         event_id: entry.event.id.clone(),
         event_name: entry.event.name.clone(),
@@ -539,6 +550,8 @@ pub(super) fn cancel_ticket(
         event_id: super::convert::render_id(event_id),
         quantity,
         available,
+        remaining: 0,
+        offers: Vec::new(),
     })
 }
 
