@@ -461,6 +461,33 @@ pub fn booking_audit(actor: &str, ticket: &Ticket) -> AuditEntry {
     }
 }
 
+/// The `book` audit record of a ticket made by accepting a waiting-list
+/// offer (ticketing issue): [`booking_audit`]'s detail plus `offer_id`.
+#[must_use]
+pub fn offer_booking_audit(actor: &str, ticket: &Ticket, offer_id: &str) -> AuditEntry {
+    /// The detail's shape.
+    #[derive(serde::Serialize)]
+    struct Detail<'a> {
+        event_id: &'a str,
+        ticket_id: &'a str,
+        quantity: u32,
+        offer_id: &'a str,
+    }
+    let detail = Detail {
+        event_id: &ticket.event_id,
+        ticket_id: &ticket.id,
+        quantity: ticket.quantity,
+        offer_id,
+    };
+    AuditEntry {
+        at: ticket.booked_at,
+        actor: Some(actor.to_owned()),
+        action: "book".to_owned(),
+        // Serializing borrowed strings and an integer cannot fail.
+        detail: serde_json::to_string(&detail).unwrap_or_default(),
+    }
+}
+
 /// Whether `username` may edit `message` (rooms issue): only its author,
 /// and only while it is not deleted. System messages have no author.
 /// Authors are known by username as it was when they wrote: after a

@@ -58,6 +58,7 @@ mod readers;
 mod rooms;
 mod schema;
 mod sql;
+mod ticketing;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -312,14 +313,15 @@ impl Store for SqliteStore {
         &self,
         user_id: &str,
         ticket_id: &str,
-        _quantity: Option<u32>,
-        _now: DateTime<Utc>,
-        _policy: OfferPolicy,
+        quantity: Option<u32>,
+        now: DateTime<Utc>,
+        policy: OfferPolicy,
     ) -> StoreResult<Cancellation> {
         let (user_id, ticket_id) = (user_id.to_owned(), ticket_id.to_owned());
-        let now = crate::now();
-        self.write(move |conn| sql::cancel_ticket(conn, &user_id, &ticket_id, now))
-            .await
+        self.write(move |conn| {
+            ticketing::cancel_ticket(conn, &user_id, &ticket_id, quantity, now, policy)
+        })
+        .await
     }
 
     async fn append_message(&self, message: NewMessage) -> StoreResult<ChatMessage> {
@@ -482,102 +484,121 @@ impl Store for SqliteStore {
         self.writer.shutdown().await
     }
 
-    // ----- ticketing issue: interface stubs, replaced by the SQLite work ----
+    // ----- ticketing issue (see `sqlite/ticketing.rs`) ----------------------
 
     async fn update_event(
         &self,
-        _event_id: &str,
-        _update: EventUpdate,
-        _now: DateTime<Utc>,
-        _policy: OfferPolicy,
+        event_id: &str,
+        update: EventUpdate,
+        now: DateTime<Utc>,
+        policy: OfferPolicy,
     ) -> StoreResult<EventChange> {
-        Err(not_yet())
+        let event_id = event_id.to_owned();
+        self.write(move |conn| ticketing::update_event(conn, &event_id, &update, now, policy))
+            .await
     }
 
     async fn cancel_event(
         &self,
-        _event_id: &str,
-        _reason: &str,
-        _now: DateTime<Utc>,
+        event_id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
     ) -> StoreResult<EventCancellation> {
-        Err(not_yet())
+        let (event_id, reason) = (event_id.to_owned(), reason.to_owned());
+        self.write(move |conn| ticketing::cancel_event(conn, &event_id, &reason, now))
+            .await
     }
 
     async fn waitlist_join(
         &self,
-        _event_id: &str,
-        _user_id: &str,
-        _quantity: u32,
-        _now: DateTime<Utc>,
+        event_id: &str,
+        user_id: &str,
+        quantity: u32,
+        now: DateTime<Utc>,
     ) -> StoreResult<u32> {
-        Err(not_yet())
+        let (event_id, user_id) = (event_id.to_owned(), user_id.to_owned());
+        self.write(move |conn| ticketing::waitlist_join(conn, &event_id, &user_id, quantity, now))
+            .await
     }
 
     async fn waitlist_leave(
         &self,
-        _event_id: &str,
-        _user_id: &str,
-        _now: DateTime<Utc>,
-        _policy: OfferPolicy,
+        event_id: &str,
+        user_id: &str,
+        now: DateTime<Utc>,
+        policy: OfferPolicy,
     ) -> StoreResult<NewOffers> {
-        Err(not_yet())
+        let (event_id, user_id) = (event_id.to_owned(), user_id.to_owned());
+        self.write(move |conn| ticketing::waitlist_leave(conn, &event_id, &user_id, now, policy))
+            .await
     }
 
-    async fn waitlist_of_user(&self, _user_id: &str) -> StoreResult<Vec<WaitlistEntry>> {
-        Err(not_yet())
+    async fn waitlist_of_user(&self, user_id: &str) -> StoreResult<Vec<WaitlistEntry>> {
+        let user_id = user_id.to_owned();
+        self.read(move |conn| ticketing::waitlist_of_user(conn, &user_id))
+            .await
     }
 
-    async fn offers_of_user(&self, _user_id: &str, _now: DateTime<Utc>) -> StoreResult<Vec<Offer>> {
-        Err(not_yet())
+    async fn offers_of_user(&self, user_id: &str, now: DateTime<Utc>) -> StoreResult<Vec<Offer>> {
+        let user_id = user_id.to_owned();
+        self.read(move |conn| ticketing::offers_of_user(conn, &user_id, now))
+            .await
     }
 
     async fn offer_accept(
         &self,
-        _offer_id: &str,
-        _user_id: &str,
-        _now: DateTime<Utc>,
-        _audit_actor: Option<&str>,
+        offer_id: &str,
+        user_id: &str,
+        now: DateTime<Utc>,
+        audit_actor: Option<&str>,
     ) -> StoreResult<Booking> {
-        Err(not_yet())
+        let (offer_id, user_id) = (offer_id.to_owned(), user_id.to_owned());
+        let actor = audit_actor.map(str::to_owned);
+        self.write(move |conn| {
+            ticketing::offer_accept(conn, &offer_id, &user_id, now, actor.as_deref())
+        })
+        .await
     }
 
     async fn offer_decline(
         &self,
-        _offer_id: &str,
-        _user_id: &str,
-        _now: DateTime<Utc>,
-        _policy: OfferPolicy,
+        offer_id: &str,
+        user_id: &str,
+        now: DateTime<Utc>,
+        policy: OfferPolicy,
     ) -> StoreResult<NewOffers> {
-        Err(not_yet())
+        let (offer_id, user_id) = (offer_id.to_owned(), user_id.to_owned());
+        self.write(move |conn| ticketing::offer_decline(conn, &offer_id, &user_id, now, policy))
+            .await
     }
 
     async fn expire_offers(
         &self,
-        _now: DateTime<Utc>,
-        _policy: OfferPolicy,
+        now: DateTime<Utc>,
+        policy: OfferPolicy,
     ) -> StoreResult<OfferSweep> {
-        Err(not_yet())
+        self.write(move |conn| ticketing::expire_offers(conn, now, policy))
+            .await
     }
 
     async fn next_offer_expiry(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        Err(not_yet())
+        self.read(ticketing::next_offer_expiry).await
     }
 
     async fn check_in(
         &self,
-        _ticket_id: &str,
-        _event_id: &str,
-        _now: DateTime<Utc>,
+        ticket_id: &str,
+        event_id: &str,
+        now: DateTime<Utc>,
     ) -> StoreResult<CheckIn> {
-        Err(not_yet())
+        let (ticket_id, event_id) = (ticket_id.to_owned(), event_id.to_owned());
+        self.write(move |conn| ticketing::check_in(conn, &ticket_id, &event_id, now))
+            .await
     }
 
-    async fn attendees(&self, _event_id: &str) -> StoreResult<Vec<Attendee>> {
-        Err(not_yet())
+    async fn attendees(&self, event_id: &str) -> StoreResult<Vec<Attendee>> {
+        let event_id = event_id.to_owned();
+        self.read(move |conn| ticketing::attendees(conn, &event_id))
+            .await
     }
-}
-
-/// Interface stub error (ticketing issue), replaced by the SQLite work.
-fn not_yet() -> StoreError {
-    StoreError::Internal("not implemented yet".to_owned())
 }
