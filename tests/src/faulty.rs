@@ -7,10 +7,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use coliseum_protocol::{ChatMessage, Event, RoomInfo, RoomRole, Ticket};
+use coliseum_protocol::{
+    Attendee, ChatMessage, Event, Offer, RoomInfo, RoomRole, Ticket, WaitlistEntry,
+};
 use coliseum_store::{
-    AuditEntry, Booking, BookingRequest, Cancellation, Membership, NewEvent, NewMessage, NewRoom,
-    NewUser, Room, SessionRecord, SessionUser, Store, StoreError, StoreResult, User, UserUpdate,
+    AuditEntry, Booking, BookingRequest, Cancellation, CheckIn, EventCancellation, EventChange,
+    EventUpdate, Membership, NewEvent, NewMessage, NewOffers, NewRoom, NewUser, OfferPolicy,
+    OfferSweep, Room, SessionRecord, SessionUser, Store, StoreError, StoreResult, User, UserUpdate,
 };
 
 /// See the module docs.
@@ -108,9 +111,118 @@ impl Store for FaultyStore {
         self.check()?;
         self.inner.tickets_for_user(user_id).await
     }
-    async fn cancel_ticket(&self, user_id: &str, ticket_id: &str) -> StoreResult<Cancellation> {
+    async fn cancel_ticket(
+        &self,
+        user_id: &str,
+        ticket_id: &str,
+        quantity: Option<u32>,
+        now: DateTime<Utc>,
+        policy: OfferPolicy,
+    ) -> StoreResult<Cancellation> {
         self.check()?;
-        self.inner.cancel_ticket(user_id, ticket_id).await
+        self.inner
+            .cancel_ticket(user_id, ticket_id, quantity, now, policy)
+            .await
+    }
+    async fn update_event(
+        &self,
+        event_id: &str,
+        update: EventUpdate,
+        now: DateTime<Utc>,
+        policy: OfferPolicy,
+    ) -> StoreResult<EventChange> {
+        self.check()?;
+        self.inner.update_event(event_id, update, now, policy).await
+    }
+    async fn cancel_event(
+        &self,
+        event_id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<EventCancellation> {
+        self.check()?;
+        self.inner.cancel_event(event_id, reason, now).await
+    }
+    async fn waitlist_join(
+        &self,
+        event_id: &str,
+        user_id: &str,
+        quantity: u32,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u32> {
+        self.check()?;
+        self.inner
+            .waitlist_join(event_id, user_id, quantity, now)
+            .await
+    }
+    async fn waitlist_leave(
+        &self,
+        event_id: &str,
+        user_id: &str,
+        now: DateTime<Utc>,
+        policy: OfferPolicy,
+    ) -> StoreResult<NewOffers> {
+        self.check()?;
+        self.inner
+            .waitlist_leave(event_id, user_id, now, policy)
+            .await
+    }
+    async fn waitlist_of_user(&self, user_id: &str) -> StoreResult<Vec<WaitlistEntry>> {
+        self.check()?;
+        self.inner.waitlist_of_user(user_id).await
+    }
+    async fn offers_of_user(&self, user_id: &str, now: DateTime<Utc>) -> StoreResult<Vec<Offer>> {
+        self.check()?;
+        self.inner.offers_of_user(user_id, now).await
+    }
+    async fn offer_accept(
+        &self,
+        offer_id: &str,
+        user_id: &str,
+        now: DateTime<Utc>,
+        audit_actor: Option<&str>,
+    ) -> StoreResult<Booking> {
+        self.check()?;
+        self.inner
+            .offer_accept(offer_id, user_id, now, audit_actor)
+            .await
+    }
+    async fn offer_decline(
+        &self,
+        offer_id: &str,
+        user_id: &str,
+        now: DateTime<Utc>,
+        policy: OfferPolicy,
+    ) -> StoreResult<NewOffers> {
+        self.check()?;
+        self.inner
+            .offer_decline(offer_id, user_id, now, policy)
+            .await
+    }
+    async fn expire_offers(
+        &self,
+        now: DateTime<Utc>,
+        policy: OfferPolicy,
+    ) -> StoreResult<OfferSweep> {
+        self.check()?;
+        self.inner.expire_offers(now, policy).await
+    }
+    async fn next_offer_expiry(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        self.check()?;
+        self.inner.next_offer_expiry().await
+    }
+    async fn check_in(
+        &self,
+        ticket_id: &str,
+        event_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<CheckIn> {
+        self.check()?;
+        self.inner.check_in(ticket_id, event_id, now).await
+    }
+    async fn attendees(&self, event_id: &str) -> StoreResult<Vec<Attendee>> {
+        self.check()?;
+        self.inner.attendees(event_id).await
     }
     async fn append_message(&self, message: NewMessage) -> StoreResult<ChatMessage> {
         self.check()?;

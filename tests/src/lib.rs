@@ -107,6 +107,9 @@ async fn start_in(dir: TempDir, options: Options) -> TestServer {
         // Tests register many accounts from 127.0.0.1; the registration
         // rate is tested on its own (security.rs).
         register_per_hour: 0,
+        // As the binary does: the key lives in the data directory, so
+        // ticket codes survive a restart.
+        ticket_key: coliseum_server::TicketKey::load_or_create(dir.path()).expect("ticket key"),
         ..ServerConfig::default()
     };
     (options.tune)(&mut config);
@@ -186,6 +189,25 @@ impl TestServer {
             .login(ADMIN, ADMIN_PASSWORD)
             .await
             .expect("admin login");
+        (client, pushes, session)
+    }
+
+    /// Registers `name`, makes it door staff (`admin add-staff`), and logs
+    /// in on a new connection.
+    ///
+    /// # Panics
+    /// If any step fails.
+    pub async fn staff(&self, name: &str) -> (Client, Pushes, SessionData) {
+        let (client, pushes) = self.connect().await;
+        client
+            .register(name, PASSWORD, &format!("{name}@example.com"))
+            .await
+            .expect("register");
+        let outcome = coliseum_server::admin::add_staff(self.store(), name)
+            .await
+            .expect("add staff");
+        assert_eq!(outcome, coliseum_server::admin::StaffOutcome::Granted);
+        let session = client.login(name, PASSWORD).await.expect("login");
         (client, pushes, session)
     }
 

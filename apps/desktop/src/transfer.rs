@@ -296,6 +296,8 @@ mod tests {
                 .with_ymd_and_hms(2026, 11, 21, 18, 56, 5)
                 .single()
                 .expect("date"),
+            code: String::new(),
+            checked_in_at: None,
         }
     }
 

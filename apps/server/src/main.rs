@@ -7,8 +7,13 @@
 //!                 [--chat-rate MSGS] [--chat-burst MSGS] [--register-rate N]
 //!                 [--register-burst N] [--log FILTER]
 //!                 [--tls-cert PEM --tls-key PEM | --insecure-plaintext]
+//!                 [--offer-minutes MINUTES]
 //! coliseum-server [--data-dir DIR] admin add <USERNAME> [--email EMAIL]
+//! coliseum-server [--data-dir DIR] admin add-staff <USERNAME>
 //! ```
+//!
+//! Ticket codes are signed with `DATA_DIR/ticket-signing.key` (Ed25519),
+//! created on first start; `server_info` publishes its public key.
 //!
 //! TLS is the default: with neither `--tls-cert` nor `--tls-key`, a
 //! self-signed certificate is generated in `DATA_DIR/tls/` on first start
@@ -31,11 +36,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use coliseum_server::admin::{AdminOutcome, add_admin};
+use coliseum_server::admin::{AdminOutcome, StaffOutcome, add_admin, add_staff};
 use coliseum_server::config::defaults;
 use coliseum_server::logging::Lossy;
-use coliseum_server::{DataDirLock, Server, ServerConfig, default_data_dir, open_embedded_store};
-use coliseum_store::Store;
+use coliseum_server::{
+    DataDirLock, Server, ServerConfig, TicketKey, default_data_dir, open_embedded_store,
+};
+use coliseum_store::{OfferPolicy, Store};
 use tracing_subscriber::EnvFilter;
 
 /// Coliseum server: members chat in rooms and book event tickets.
@@ -181,6 +188,17 @@ struct Cli {
     #[arg(long, env = "COLISEUM_HASH_WORKERS", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     hash_workers: Option<u16>,
 
+    /// How long the seats offered to the first person on a waiting list
+    /// stay held for them; then they go to the next in line.
+    #[arg(
+        long,
+        env = "COLISEUM_OFFER_MINUTES",
+        default_value_t = 10,
+        value_name = "MINUTES",
+        value_parser = clap::value_parser!(u32).range(1..=10_080)
+    )]
+    offer_minutes: u32,
+
     /// PEM file with the server's certificate chain (leaf first), e.g. from
     /// a public CA; requires --tls-key. Without both, a self-signed
     /// certificate is generated in DATA_DIR/tls/ and reused.
@@ -248,6 +266,13 @@ enum AdminAction {
         #[arg(long)]
         email: Option<String>,
     },
+    /// Make the existing account USERNAME door staff: it may check tickets
+    /// in (`check_in`) and list an event's attendees. Takes effect at its
+    /// next login.
+    AddStaff {
+        /// The account's username.
+        username: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -271,6 +296,9 @@ fn main() -> ExitCode {
             Some(Command::Admin {
                 action: AdminAction::Add { username, email },
             }) => admin_add(&cli, username, email.as_deref()).await,
+            Some(Command::Admin {
+                action: AdminAction::AddStaff { username },
+            }) => admin_add_staff(&cli, username).await,
         }
     });
     match result {
@@ -378,6 +406,7 @@ async fn serve(cli: &Cli) -> Result<(), String> {
     let data_dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
     let _lock = DataDirLock::acquire(&data_dir).map_err(|e| e.to_string())?;
     let identity = load_identity(cli)?;
+    let ticket_key = TicketKey::load_or_create(&data_dir).map_err(|e| e.to_string())?;
     let (store, described) = open_store(cli).await?;
     let config = ServerConfig {
         listen: cli.listen,
@@ -397,6 +426,10 @@ async fn serve(cli: &Cli) -> Result<(), String> {
         tls: identity
             .as_ref()
             .map(coliseum_tls::ServerIdentity::acceptor),
+        offers: OfferPolicy {
+            hold: chrono::Duration::minutes(i64::from(cli.offer_minutes)),
+        },
+        ticket_key,
         ..ServerConfig::default()
     };
     let server = match Server::bind(config, Arc::clone(&store)).await {
@@ -475,6 +508,24 @@ async fn admin_add(cli: &Cli, username: &str, email: Option<&str>) -> Result<(),
         AdminOutcome::Created => say(format_args!("created admin account {username}")),
         AdminOutcome::Promoted => say(format_args!(
             "{username} is now an admin (password updated)"
+        )),
+    }
+    Ok(())
+}
+
+async fn admin_add_staff(cli: &Cli, username: &str) -> Result<(), String> {
+    let (store, _) = open_store(cli).await?;
+    let outcome = add_staff(&*store, username).await;
+    let closed = store.close().await;
+    let outcome = outcome?;
+    closed.map_err(|e| format!("closing the store: {e}"))?;
+    match outcome {
+        StaffOutcome::Granted => say(format_args!(
+            "{username} is now door staff (from their next login)"
+        )),
+        StaffOutcome::AlreadyStaff => say(format_args!("{username} is door staff already")),
+        StaffOutcome::AlreadyAdmin => say(format_args!(
+            "{username} is an admin, which includes checking tickets in; nothing changed"
         )),
     }
     Ok(())

@@ -190,6 +190,7 @@ fn help_explains_every_flag() {
         "--tls-cert",
         "--tls-key",
         "--insecure-plaintext",
+        "--offer-minutes",
         "admin",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
@@ -209,6 +210,8 @@ fn help_explains_every_flag() {
         "SHA-256 fingerprint",
         "trust on first use",
         "rotate",
+        "[default: 10]",
+        "next in line",
     ] {
         assert!(help.contains(text), "--help lacks {text:?}:\n{help}");
     }
@@ -570,4 +573,80 @@ async fn a_log_pipe_whose_reader_exited_does_not_stop_the_server() {
     }
     assert!(child.try_wait().expect("status").is_none(), "still running");
     child.kill().await.expect("stop");
+}
+
+/// Runs `admin add-staff USERNAME` to completion.
+async fn admin_add_staff(data_dir: &Path, username: &str) -> Output {
+    let child = command(data_dir)
+        .args(["--log", "warn", "admin", "add-staff", username])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .expect("admin add-staff finishes")
+        .expect("output")
+}
+
+#[tokio::test]
+async fn add_staff_grants_check_in_and_the_ticket_key_survives_restarts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = admin_add_staff(dir.path(), "nobody").await;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no account named nobody"), "{stderr}");
+
+    let (mut child, addr) = serve(dir.path()).await;
+    let (client, _pushes) = Client::connect(addr.as_str()).await.expect("connect");
+    client
+        .register("door", "door-password-1", "door@example.com")
+        .await
+        .expect("register");
+    let key = client.server_info().await.expect("info").public_key;
+    child.kill().await.expect("stop");
+    child.wait().await.expect("stopped");
+    assert!(dir.path().join("ticket-signing.key").exists());
+
+    let output = admin_add_staff(dir.path(), "door").await;
+    assert!(output.status.success(), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("door is now door staff"));
+    let (_child, addr) = serve(dir.path()).await;
+    let (client, _pushes) = Client::connect(addr.as_str()).await.expect("connect");
+    let session = client
+        .login("door", "door-password-1")
+        .await
+        .expect("login");
+    assert_eq!(session.role, Role::Staff);
+    assert_eq!(
+        client.server_info().await.expect("info").public_key,
+        key,
+        "same key"
+    );
+}
+
+#[tokio::test]
+async fn a_damaged_ticket_key_stops_the_start_with_a_clear_message() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("ticket-signing.key"), "garbage").expect("write");
+    let output = command(dir.path())
+        .args(["--insecure-plaintext", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output();
+    let output = tokio::time::timeout(WAIT, output)
+        .await
+        .expect("exits")
+        .expect("output");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("ticket-signing key") && stderr.contains("damaged"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("ticket-signing.key")).expect("read"),
+        "garbage",
+        "never replaced silently"
+    );
 }

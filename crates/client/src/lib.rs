@@ -16,10 +16,11 @@ pub mod connection;
 pub mod error;
 
 use coliseum_protocol::response::{
-    AccountData, ChatSendData, DirectSendData, EventData, EventsData, MembersData, MessagesData,
-    OnlineData, RegisterData, RoomData, RoomsData, SessionData, TicketData, TicketsData,
+    AccountData, AttendeesData, CancelEventData, ChatSendData, CheckInData, DirectSendData,
+    EventData, EventsData, MembersData, MessagesData, OnlineData, PositionData, RegisterData,
+    RoomData, RoomsData, ServerInfoData, SessionData, TicketData, TicketsData, WaitlistData,
 };
-use coliseum_protocol::{ChatMessage, Event, Op, RoomInfo, RoomMember, Ticket, request};
+use coliseum_protocol::{Attendee, ChatMessage, Event, Op, RoomInfo, RoomMember, Ticket, request};
 
 pub use coliseum_tls::{Fingerprint, PinStore, TlsError, Trust};
 pub use connection::{Client, Pushes, Transport, Welcome};
@@ -124,6 +125,7 @@ impl Client {
             location: location.to_owned(),
             capacity,
             max_per_user,
+            ..request::CreateEvent::default()
         }))
         .await
         .map(|d| d.event)
@@ -166,6 +168,7 @@ impl Client {
     pub async fn cancel_ticket(&self, ticket_id: &str) -> Result<(), ClientError> {
         self.request(Op::CancelTicket(request::CancelTicket {
             ticket_id: ticket_id.to_owned(),
+            quantity: None,
         }))
         .await
         .map(drop)
@@ -337,6 +340,150 @@ impl Client {
         }))
         .await
         .map(drop)
+    }
+
+    /// `create_event` with every field (`starts_at`, `description`) → the
+    /// new event.
+    ///
+    /// # Errors
+    /// `forbidden` for non-admins, `bad_request` for invalid fields.
+    pub async fn create_event_with(
+        &self,
+        form: request::CreateEvent,
+    ) -> Result<Event, ClientError> {
+        self.call::<EventData>(Op::CreateEvent(form))
+            .await
+            .map(|d| d.event)
+    }
+
+    /// `update_event` (admins) → the event as changed.
+    ///
+    /// # Errors
+    /// `forbidden`, `not_found`, `event_closed`, `conflict` (capacity below
+    /// seats sold and held), `bad_request`.
+    pub async fn update_event(&self, update: request::UpdateEvent) -> Result<Event, ClientError> {
+        self.call::<EventData>(Op::UpdateEvent(update))
+            .await
+            .map(|d| d.event)
+    }
+
+    /// `cancel_event` (admins) → how many tickets were refunded.
+    ///
+    /// # Errors
+    /// `forbidden`, `not_found`, `event_closed`, `bad_request`.
+    pub async fn cancel_event(&self, event_id: &str, reason: &str) -> Result<u64, ClientError> {
+        self.call::<CancelEventData>(Op::CancelEvent(request::CancelEvent {
+            event_id: event_id.to_owned(),
+            reason: reason.to_owned(),
+        }))
+        .await
+        .map(|d| d.refunded_tickets)
+    }
+
+    /// `cancel_ticket` for part of a ticket: gives `quantity` seats back.
+    ///
+    /// # Errors
+    /// `not_found`, `bad_request` (more seats than the ticket has),
+    /// `conflict` (checked in), `event_closed`.
+    pub async fn cancel_seats(&self, ticket_id: &str, quantity: u32) -> Result<(), ClientError> {
+        self.request(Op::CancelTicket(request::CancelTicket {
+            ticket_id: ticket_id.to_owned(),
+            quantity: Some(quantity),
+        }))
+        .await
+        .map(drop)
+    }
+
+    /// `waitlist_join` → the caller's 1-based position.
+    ///
+    /// # Errors
+    /// `conflict` (seats are available, or already waiting),
+    /// `limit_exceeded`, `event_closed`, `not_found`.
+    pub async fn waitlist_join(&self, event_id: &str, quantity: u32) -> Result<u32, ClientError> {
+        self.call::<PositionData>(Op::WaitlistJoin(request::WaitlistJoin {
+            event_id: event_id.to_owned(),
+            quantity,
+        }))
+        .await
+        .map(|d| d.position)
+    }
+
+    /// `waitlist_leave`.
+    ///
+    /// # Errors
+    /// `not_found` when not waiting.
+    pub async fn waitlist_leave(&self, event_id: &str) -> Result<(), ClientError> {
+        self.request(Op::WaitlistLeave(request::WaitlistLeave {
+            event_id: event_id.to_owned(),
+        }))
+        .await
+        .map(drop)
+    }
+
+    /// `my_waitlist` → entries and open offers.
+    ///
+    /// # Errors
+    /// `unauthenticated`.
+    pub async fn my_waitlist(&self) -> Result<WaitlistData, ClientError> {
+        self.call::<WaitlistData>(Op::MyWaitlist(request::MyWaitlist {}))
+            .await
+    }
+
+    /// `offer_accept` → the ticket.
+    ///
+    /// # Errors
+    /// `not_found`, `conflict` (lapsed), `limit_exceeded`, `event_closed`.
+    pub async fn offer_accept(&self, offer_id: &str) -> Result<Ticket, ClientError> {
+        self.call::<TicketData>(Op::OfferAccept(request::OfferAccept {
+            offer_id: offer_id.to_owned(),
+        }))
+        .await
+        .map(|d| d.ticket)
+    }
+
+    /// `offer_decline`.
+    ///
+    /// # Errors
+    /// `not_found`.
+    pub async fn offer_decline(&self, offer_id: &str) -> Result<(), ClientError> {
+        self.request(Op::OfferDecline(request::OfferDecline {
+            offer_id: offer_id.to_owned(),
+        }))
+        .await
+        .map(drop)
+    }
+
+    /// `server_info` → version and ticket-signing public key.
+    ///
+    /// # Errors
+    /// Transport errors only.
+    pub async fn server_info(&self) -> Result<ServerInfoData, ClientError> {
+        self.call::<ServerInfoData>(Op::ServerInfo(request::ServerInfo {}))
+            .await
+    }
+
+    /// `check_in` (admins, staff) → the ticket, event and holder.
+    ///
+    /// # Errors
+    /// `bad_request` (not a valid code), `conflict` (checked in already,
+    /// naming when; or cancelled), `forbidden`.
+    pub async fn check_in(&self, code: &str) -> Result<CheckInData, ClientError> {
+        self.call::<CheckInData>(Op::CheckIn(request::CheckIn {
+            code: code.to_owned(),
+        }))
+        .await
+    }
+
+    /// `attendees` (admins, staff) → the event's active tickets.
+    ///
+    /// # Errors
+    /// `forbidden`, `not_found`.
+    pub async fn attendees(&self, event_id: &str) -> Result<Vec<Attendee>, ClientError> {
+        self.call::<AttendeesData>(Op::Attendees(request::Attendees {
+            event_id: event_id.to_owned(),
+        }))
+        .await
+        .map(|d| d.attendees)
     }
 
     /// Any op answered `{}` (moderation ops and the like): sends it and

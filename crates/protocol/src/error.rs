@@ -37,6 +37,9 @@ pub enum ErrorCode {
     Unavailable,
     /// A bug or unexpected failure on the server.
     Internal,
+    /// The event is cancelled or has started: no booking, waiting list or
+    /// change any more (ticketing issue).
+    EventClosed,
     /// A code this client version does not know (sent by a newer server).
     #[serde(other)]
     Unknown,
@@ -60,6 +63,7 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
+            Self::EventClosed => "event_closed",
             Self::Unknown => "unknown",
         }
     }

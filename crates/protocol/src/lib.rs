@@ -28,7 +28,10 @@ pub mod validate;
 
 pub use codec::{MAX_FRAME_LEN, frame_codec};
 pub use error::{ErrorBody, ErrorCode};
-pub use model::{ChatMessage, Event, Role, RoomInfo, RoomKind, RoomMember, RoomRole, Ticket};
+pub use model::{
+    Attendee, ChatMessage, Event, EventStatus, Offer, Role, RoomInfo, RoomKind, RoomMember,
+    RoomRole, Ticket, WaitlistEntry,
+};
 pub use push::Push;
 pub use request::{Op, Request, RequestError, parse_request};
 pub use response::{ServerMessage, decode_server_message, encode_error, encode_ok, encode_push};

@@ -1,7 +1,7 @@
 //! Domain records as they travel on the wire. Ids are opaque strings: the
 //! embedded store uses decimal integers, MongoDB uses 24-hex ObjectIds.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 /// An account's role. Only `coliseum-server admin add` makes an `admin`.
@@ -11,8 +11,13 @@ pub enum Role {
     /// A member: books tickets and chats.
     #[default]
     User,
-    /// May also create events.
+    /// May also create, change and cancel events, moderate anywhere and
+    /// check tickets in.
     Admin,
+    /// Door staff (ticketing issue): checks tickets in (`check_in`) and
+    /// lists attendees; otherwise a member. Granted with
+    /// `coliseum-server admin add-staff <username>`.
+    Staff,
 }
 
 impl Role {
@@ -22,7 +27,61 @@ impl Role {
         match self {
             Self::User => "user",
             Self::Admin => "admin",
+            Self::Staff => "staff",
         }
+    }
+
+    /// Whether the role may check tickets in and list attendees (admins
+    /// and staff).
+    #[must_use]
+    pub const fn checks_in(self) -> bool {
+        matches!(self, Self::Admin | Self::Staff)
+    }
+}
+
+/// Where an event stands, derived by the server whenever it reads one
+/// ([`EventStatus::derive`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum EventStatus {
+    /// Seats are for sale.
+    #[default]
+    OnSale,
+    /// No seat is free (seats held by waiting-list offers count as taken):
+    /// `waitlist_join` is open.
+    SoldOut,
+    /// Cancelled by an admin (`cancel_event`): every ticket was refunded.
+    Cancelled,
+    /// It has started (`starts_at` is not in the future): closed to booking.
+    Past,
+}
+
+impl EventStatus {
+    /// The status of an event: cancelled first, then past (`starts_at ≤
+    /// now`), then sold out (`available == 0`), else on sale.
+    #[must_use]
+    pub fn derive(
+        cancelled: bool,
+        starts_at: DateTime<FixedOffset>,
+        available: u32,
+        now: DateTime<Utc>,
+    ) -> Self {
+        if cancelled {
+            Self::Cancelled
+        } else if starts_at <= now {
+            Self::Past
+        } else if available == 0 {
+            Self::SoldOut
+        } else {
+            Self::OnSale
+        }
+    }
+
+    /// Whether the event still takes bookings, waiting-list entries and
+    /// updates (not cancelled, not past).
+    #[must_use]
+    pub const fn is_open(self) -> bool {
+        matches!(self, Self::OnSale | Self::SoldOut)
     }
 }
 
@@ -33,17 +92,38 @@ pub struct Event {
     pub id: String,
     /// Display name, e.g. "Concerto Rock".
     pub name: String,
-    /// Day of the event, ISO 8601 `YYYY-MM-DD` on the wire.
+    /// Day of the event, ISO 8601 `YYYY-MM-DD` on the wire: the date of
+    /// `starts_at` in its own offset.
     pub date: NaiveDate,
     /// Venue, e.g. "Stadio Olimpico".
     pub location: String,
-    /// Total seats; never changes after creation.
+    /// Total seats; `update_event` may change it, never below the seats
+    /// sold plus the seats held by offers.
     pub capacity: u32,
-    /// Seats still for sale: `capacity` minus seats held by active tickets.
+    /// Seats still for sale: `capacity` minus seats of active tickets minus
+    /// seats held by open waiting-list offers (`held`).
     /// Invariant kept by every store: `0 ≤ available ≤ capacity`.
     pub available: u32,
     /// Most seats one user may hold for this event, across all their tickets.
     pub max_per_user: u32,
+    /// Free text, 0–2,000 characters (ticketing issue).
+    #[serde(default)]
+    pub description: String,
+    /// When doors open / the show starts: RFC 3339 with time and offset,
+    /// e.g. `2027-06-12T20:00:00+02:00` (ticketing issue).
+    pub starts_at: DateTime<FixedOffset>,
+    /// On sale, sold out, cancelled or past.
+    #[serde(default)]
+    pub status: EventStatus,
+    /// The event's chat room, `event-<id>`.
+    #[serde(default)]
+    pub room: String,
+    /// People on the waiting list (entries not yet offered seats).
+    #[serde(default)]
+    pub waitlist: u32,
+    /// Seats held right now for waiting-list offers (not in `available`).
+    #[serde(default)]
+    pub held: u32,
 }
 
 /// A booking: `quantity` seats of one event held by one user.
@@ -59,6 +139,59 @@ pub struct Ticket {
     pub quantity: u32,
     /// When the booking was made, RFC 3339 UTC (millisecond precision).
     pub booked_at: DateTime<Utc>,
+    /// The signed ticket code a door app scans (ticketing issue):
+    /// `C1.<ticket_id>.<event_id>.<signature>`, the signature being
+    /// Ed25519 over `coliseum-ticket:v1:<ticket_id>:<event_id>` in
+    /// unpadded base64url; verify with `server_info`'s `public_key`.
+    /// Filled in by the server; empty in store records.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub code: String,
+    /// When the ticket was checked in at the door, if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_in_at: Option<DateTime<Utc>>,
+}
+
+/// One entry of `my_waitlist`: the caller waits for seats of an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitlistEntry {
+    /// The event.
+    pub event_id: String,
+    /// Seats wanted.
+    pub quantity: u32,
+    /// 1-based place among the people waiting for the event, in the order
+    /// they joined.
+    pub position: u32,
+}
+
+/// Seats held for a waiting-list member until `expires_at` (the `offer`
+/// push, `my_waitlist`'s `offers`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offer {
+    /// Opaque id, for `offer_accept` / `offer_decline`.
+    pub offer_id: String,
+    /// The event.
+    pub event_id: String,
+    /// The event's name, for display.
+    #[serde(default)]
+    pub event_name: String,
+    /// Seats held (what the member asked for when joining).
+    pub quantity: u32,
+    /// When the hold lapses and the seats go to the next in line
+    /// (RFC 3339 UTC).
+    pub expires_at: DateTime<Utc>,
+}
+
+/// One row of `attendees`: an active ticket of the event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attendee {
+    /// The ticket.
+    pub ticket_id: String,
+    /// Its holder's username.
+    pub holder: String,
+    /// Seats on the ticket.
+    pub quantity: u32,
+    /// When it was checked in; `null` while not yet.
+    pub checked_in_at: Option<DateTime<Utc>>,
 }
 
 /// One chat message in a room.

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::ChatMessage;
+use crate::model::{ChatMessage, Event, Offer};
 
 /// Every push the server sends. Clients must ignore push names they do not
 /// know (newer servers may add some).
@@ -89,6 +89,25 @@ pub enum Push {
         /// Seats now available.
         available: u32,
     },
+    /// An event's details, capacity or status changed (`update_event`,
+    /// `cancel_event`); sent to every client.
+    EventChanged {
+        /// The event as it is now.
+        event: Event,
+    },
+    /// One of this user's tickets was cancelled by the venue (the event was
+    /// cancelled); sent to the holder's connections.
+    TicketCancelled {
+        /// The ticket.
+        ticket_id: String,
+        /// Its event.
+        event_id: String,
+        /// The reason the admin gave.
+        reason: String,
+    },
+    /// Seats came back and are held for this user (first in line on the
+    /// waiting list) until `expires_at`: `offer_accept` or `offer_decline`.
+    Offer(Offer),
     /// The server is stopping; the connection will close shortly.
     Shutdown {
         /// Why, for people.

@@ -114,6 +114,26 @@ ops! {
     "ban" => Ban(Ban),
     /// Admin: lift a ban. → `{}`.
     "unban" => Unban(Unban),
+    /// Admin: change an event's details or capacity. → `EventData`.
+    "update_event" => UpdateEvent(UpdateEvent),
+    /// Admin: cancel an event and refund every ticket. → `CancelEventData`.
+    "cancel_event" => CancelEvent(CancelEvent),
+    /// Wait for seats of a sold-out event. → `PositionData`.
+    "waitlist_join" => WaitlistJoin(WaitlistJoin),
+    /// Stop waiting. → `{}`.
+    "waitlist_leave" => WaitlistLeave(WaitlistLeave),
+    /// The caller's waiting-list entries and open offers. → `WaitlistData`.
+    "my_waitlist" => MyWaitlist(MyWaitlist),
+    /// Take the seats an offer holds. → `TicketData`.
+    "offer_accept" => OfferAccept(OfferAccept),
+    /// Give an offer up; the seats go to the next in line. → `{}`.
+    "offer_decline" => OfferDecline(OfferDecline),
+    /// The server's version and ticket-signing public key. → `ServerInfoData`.
+    "server_info" => ServerInfo(ServerInfo),
+    /// Admin or staff: check a ticket in by its code. → `CheckInData`.
+    "check_in" => CheckIn(CheckIn),
+    /// Admin or staff: an event's active tickets. → `AttendeesData`.
+    "attendees" => Attendees(Attendees),
 }
 
 /// `register`: create an account (role `user`).
@@ -169,14 +189,23 @@ pub struct UpdateAccount {
 pub struct ListEvents {}
 
 /// `create_event` (admins only).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct CreateEvent {
     /// Display name.
     pub name: String,
-    /// `YYYY-MM-DD`.
+    /// `YYYY-MM-DD`: the day, starting at 20:00 in the server's local time.
+    /// Ignored when `starts_at` is given; one of the two is required.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub date: String,
+    /// RFC 3339 with time and offset, e.g. `2027-06-12T20:00:00+02:00`;
+    /// not in the past.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<String>,
     /// Venue.
     pub location: String,
+    /// 0–2,000 characters; default empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     /// Total seats, 1–1,000,000.
     pub capacity: u32,
     /// Seats one user may hold; default min(10, capacity).
@@ -201,11 +230,15 @@ pub struct Book {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct MyTickets {}
 
-/// `cancel_ticket`: cancel one of the caller's tickets.
+/// `cancel_ticket`: cancel one of the caller's tickets, or part of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CancelTicket {
     /// The ticket's id.
     pub ticket_id: String,
+    /// Seats to give back, 1..=the ticket's quantity; omitted = all (the
+    /// ticket is cancelled). Fewer keeps the ticket with the rest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<u32>,
 }
 
 /// `chat_send`: post to a room.
@@ -371,6 +404,92 @@ pub struct Ban {
 pub struct Unban {
     /// The username.
     pub user: String,
+}
+
+/// `update_event` (admins only): `None` fields stay as they are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct UpdateEvent {
+    /// The event.
+    pub event_id: String,
+    /// New display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// New start, RFC 3339 with offset; not in the past.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<String>,
+    /// New venue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// New description (0–2,000 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// New capacity; never below seats sold plus seats held (`conflict`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<u32>,
+    /// New per-user limit (applies to later bookings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_per_user: Option<u32>,
+}
+
+/// `cancel_event` (admins only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelEvent {
+    /// The event.
+    pub event_id: String,
+    /// Why, 1–200 characters; told to every ticket holder.
+    pub reason: String,
+}
+
+/// `waitlist_join`: wait for `quantity` seats of an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitlistJoin {
+    /// The event.
+    pub event_id: String,
+    /// Seats wanted, ≥ 1, within `max_per_user` counting what the caller holds.
+    pub quantity: u32,
+}
+
+/// `waitlist_leave`: stop waiting for an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitlistLeave {
+    /// The event.
+    pub event_id: String,
+}
+
+/// `my_waitlist`: no arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct MyWaitlist {}
+
+/// `offer_accept`: book the seats an offer holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfferAccept {
+    /// From the `offer` push or `my_waitlist`.
+    pub offer_id: String,
+}
+
+/// `offer_decline`: give an offer up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfferDecline {
+    /// From the `offer` push or `my_waitlist`.
+    pub offer_id: String,
+}
+
+/// `server_info`: no arguments; no session needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ServerInfo {}
+
+/// `check_in` (admins and staff): check a ticket in at the door.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckIn {
+    /// The ticket's code (`Ticket::code`), as scanned or typed.
+    pub code: String,
+}
+
+/// `attendees` (admins and staff): an event's active tickets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attendees {
+    /// The event.
+    pub event_id: String,
 }
 
 /// Why a frame could not be turned into a [`Request`]. The server answers it

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::ErrorBody;
-use crate::model::{ChatMessage, Event, Role, RoomInfo, RoomMember, Ticket};
+use crate::model::{
+    Attendee, ChatMessage, Event, Offer, Role, RoomInfo, RoomMember, Ticket, WaitlistEntry,
+};
 use crate::push::Push;
 
 /// `register` → `{"user_id":"..."}`.
@@ -126,6 +128,67 @@ pub struct DirectSendData {
     pub room: String,
     /// The stored message's `seq` in it.
     pub seq: u64,
+}
+
+/// `cancel_event` → `{"refunded_tickets":N}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelEventData {
+    /// Active tickets cancelled (each holder got `ticket_cancelled`).
+    pub refunded_tickets: u64,
+}
+
+/// `waitlist_join` → `{"position":N}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PositionData {
+    /// 1-based place in the event's waiting list.
+    pub position: u32,
+}
+
+/// `my_waitlist` → `{"entries":[...],"offers":[...]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitlistData {
+    /// Events the caller waits for, with their place in line.
+    pub entries: Vec<WaitlistEntry>,
+    /// Open offers made to the caller (also pushed as `offer`), soonest
+    /// expiry first.
+    #[serde(default)]
+    pub offers: Vec<Offer>,
+}
+
+/// `server_info` → version and the ticket-signing key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerInfoData {
+    /// Always `"coliseum"`.
+    pub server: String,
+    /// The server's version (Cargo package version).
+    pub version: String,
+    /// [`crate::PROTOCOL_VERSION`].
+    pub protocol: u32,
+    /// Ed25519 public key verifying ticket codes, unpadded base64url of
+    /// the 32 key bytes.
+    pub public_key: String,
+    /// `"sqlite"` or `"mongodb"`.
+    pub store: String,
+}
+
+/// `check_in` → the ticket checked in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckInData {
+    /// The ticket, with `checked_in_at` set.
+    pub ticket: Ticket,
+    /// Its event.
+    pub event: Event,
+    /// Its holder's username.
+    pub holder: String,
+    /// When it was checked in (now).
+    pub checked_in_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// `attendees` → `{"attendees":[...]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttendeesData {
+    /// Active tickets, by holder then ticket id.
+    pub attendees: Vec<Attendee>,
 }
 
 /// `logout` / `cancel_ticket` and the other ops without data → `{}`.

@@ -353,6 +353,107 @@ pub fn capacity(capacity: u32, max_per_user: u32) -> Result<(), String> {
     Ok(())
 }
 
+/// Longest event description, in characters (ticketing issue).
+pub const DESCRIPTION_MAX: usize = 2_000;
+
+/// An event description: 0–[`DESCRIPTION_MAX`] characters; line breaks
+/// and tabs allowed, other control characters not.
+///
+/// # Errors
+/// A message naming the rule broken.
+pub fn description(text: &str) -> Result<(), String> {
+    if text.chars().count() > DESCRIPTION_MAX {
+        return Err(format!(
+            "description must be at most {DESCRIPTION_MAX} characters"
+        ));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err("description must not contain control characters".to_owned());
+    }
+    Ok(())
+}
+
+/// An event start: RFC 3339 with a time and an offset
+/// (`2027-06-12T20:00:00+02:00` or `...Z`), in the years
+/// [`EVENT_YEAR_MIN`]–[`EVENT_YEAR_MAX`]. Seconds fractions are dropped.
+///
+/// # Errors
+/// A message naming the rule broken.
+pub fn starts_at(value: &str) -> Result<chrono::DateTime<chrono::FixedOffset>, String> {
+    use chrono::{Datelike as _, Timelike as _};
+    let at = chrono::DateTime::parse_from_rfc3339(value.trim()).map_err(|_| {
+        "starts_at must be a date and time with an offset, e.g. 2027-06-12T20:00:00+02:00"
+            .to_owned()
+    })?;
+    if !(EVENT_YEAR_MIN..=EVENT_YEAR_MAX).contains(&at.year()) {
+        return Err(format!(
+            "starts_at must be in the years {EVENT_YEAR_MIN}–{EVENT_YEAR_MAX}"
+        ));
+    }
+    Ok(at.with_nanosecond(0).unwrap_or(at))
+}
+
+/// The start `create_event` gives a bare `date`: 20:00 in the server's
+/// local time zone on that day (the earlier instant when a clock change
+/// makes 20:00 ambiguous; 20:00 UTC if the zone has no 20:00 that day).
+#[must_use]
+pub fn evening_of(date: chrono::NaiveDate) -> chrono::DateTime<chrono::FixedOffset> {
+    use chrono::TimeZone as _;
+    let local = date.and_hms_opt(20, 0, 0).unwrap_or_default();
+    chrono::Local
+        .from_local_datetime(&local)
+        .earliest()
+        .map_or_else(|| local.and_utc().fixed_offset(), |at| at.fixed_offset())
+}
+
+/// A new start is in the future (`create_event`, `update_event`): events
+/// that have started are closed.
+///
+/// # Errors
+/// A message naming the rule broken.
+pub fn starts_at_not_past(
+    at: chrono::DateTime<chrono::FixedOffset>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), String> {
+    if at <= now {
+        return Err("the event must start in the future".to_owned());
+    }
+    Ok(())
+}
+
+/// Parses a ticket code `C1.<ticket_id>.<event_id>.<signature>` into its
+/// parts without checking the signature (the server does that with its
+/// key; a door app with `server_info`'s `public_key`).
+///
+/// # Errors
+/// A message when the code does not have that shape.
+pub fn ticket_code(code: &str) -> Result<(&str, &str, &str), String> {
+    let mut parts = code.trim().split('.');
+    match (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) {
+        (Some("C1"), Some(ticket), Some(event), Some(signature), None)
+            if !ticket.is_empty() && !event.is_empty() && !signature.is_empty() =>
+        {
+            Ok((ticket, event, signature))
+        }
+        _ => Err("this is not a Coliseum ticket code".to_owned()),
+    }
+}
+
+/// The bytes a ticket code's signature covers.
+#[must_use]
+pub fn ticket_code_message(ticket_id: &str, event_id: &str) -> String {
+    format!("coliseum-ticket:v1:{ticket_id}:{event_id}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

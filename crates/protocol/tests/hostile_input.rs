@@ -260,6 +260,11 @@ const FIELDS: &[(&str, Kind)] = &[
     ("text", Kind::Str),
     ("before_seq", Kind::U64),
     ("limit", Kind::U32),
+    ("starts_at", Kind::Str),
+    ("description", Kind::Str),
+    ("reason", Kind::Str),
+    ("offer_id", Kind::Str),
+    ("code", Kind::Str),
 ];
 
 fn kind_of(field: &str) -> Option<Kind> {
@@ -382,17 +387,23 @@ fn any_op() -> impl Strategy<Value = Op> {
             text(),
             text(),
             any::<u32>(),
-            proptest::option::of(any::<u32>())
+            proptest::option::of(any::<u32>()),
+            opt_text(),
+            opt_text()
         )
-            .prop_map(|(name, date, location, capacity, max_per_user)| {
-                Op::CreateEvent(request::CreateEvent {
-                    name,
-                    date,
-                    location,
-                    capacity,
-                    max_per_user,
-                })
-            }),
+            .prop_map(
+                |(name, date, location, capacity, max_per_user, starts_at, description)| {
+                    Op::CreateEvent(request::CreateEvent {
+                        name,
+                        date,
+                        starts_at,
+                        location,
+                        description,
+                        capacity,
+                        max_per_user,
+                    })
+                }
+            ),
         (text(), any::<u32>(), opt_text()).prop_map(|(event_id, quantity, request_key)| {
             Op::Book(request::Book {
                 event_id,
@@ -401,7 +412,12 @@ fn any_op() -> impl Strategy<Value = Op> {
             })
         }),
         Just(Op::MyTickets(request::MyTickets {})),
-        text().prop_map(|ticket_id| Op::CancelTicket(request::CancelTicket { ticket_id })),
+        (text(), proptest::option::of(any::<u32>())).prop_map(|(ticket_id, quantity)| {
+            Op::CancelTicket(request::CancelTicket {
+                ticket_id,
+                quantity,
+            })
+        }),
         (opt_text(), text())
             .prop_map(|(room, text)| Op::ChatSend(request::ChatSend { room, text })),
         (
@@ -417,6 +433,33 @@ fn any_op() -> impl Strategy<Value = Op> {
                 })
             ),
         Just(Op::Online(request::Online {})),
+        (
+            text(),
+            opt_text(),
+            opt_text(),
+            proptest::option::of(any::<u32>())
+        )
+            .prop_map(
+                |(event_id, starts_at, description, capacity)| Op::UpdateEvent(
+                    request::UpdateEvent {
+                        event_id,
+                        starts_at,
+                        description,
+                        capacity,
+                        ..request::UpdateEvent::default()
+                    }
+                )
+            ),
+        (text(), text()).prop_map(|(event_id, reason)| Op::CancelEvent(request::CancelEvent {
+            event_id,
+            reason
+        })),
+        (text(), any::<u32>()).prop_map(|(event_id, quantity)| Op::WaitlistJoin(
+            request::WaitlistJoin { event_id, quantity }
+        )),
+        text().prop_map(|offer_id| Op::OfferAccept(request::OfferAccept { offer_id })),
+        text().prop_map(|code| Op::CheckIn(request::CheckIn { code })),
+        Just(Op::ServerInfo(request::ServerInfo {})),
     ]
 }
 

@@ -92,3 +92,59 @@ pub async fn add_admin(
     .await;
     Ok(outcome)
 }
+
+/// Makes the existing account `username` door staff (ticketing issue:
+/// `coliseum-server admin add-staff`): it may then `check_in` tickets and
+/// list `attendees`. An admin stays admin (admins can do both already).
+/// Writes an `admin_add_staff` audit entry.
+///
+/// # Errors
+/// A sentence for people: no such account, or what the store said.
+pub async fn add_staff(store: &dyn Store, username: &str) -> Result<StaffOutcome, String> {
+    validate::username(username)?;
+    let user = store
+        .user_by_username(username)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| {
+            format!(
+                "no account named {username}: the member registers first, then you make them staff"
+            )
+        })?;
+    let outcome = match user.role {
+        Role::Admin => return Ok(StaffOutcome::AlreadyAdmin),
+        Role::Staff => StaffOutcome::AlreadyStaff,
+        Role::User => {
+            store
+                .update_user(
+                    &user.id,
+                    UserUpdate {
+                        role: Some(Role::Staff),
+                        ..UserUpdate::default()
+                    },
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            StaffOutcome::Granted
+        }
+    };
+    audit::record(
+        store,
+        None,
+        "admin_add_staff",
+        json!({ "user_id": user.id, "username": user.username }),
+    )
+    .await;
+    Ok(outcome)
+}
+
+/// What [`add_staff`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaffOutcome {
+    /// The member is staff now (their next login carries the role).
+    Granted,
+    /// They were staff already; nothing changed.
+    AlreadyStaff,
+    /// They are an admin, which includes what staff may do; nothing changed.
+    AlreadyAdmin,
+}

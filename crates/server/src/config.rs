@@ -118,6 +118,15 @@ pub struct ServerConfig {
     /// ahead of registrations. Default: the number of CPUs
     /// (`--hash-workers`).
     pub hash_concurrency: usize,
+    /// How long a waiting-list offer holds its seats (`--offer-minutes`,
+    /// default 10; ticketing issue).
+    pub offers: coliseum_store::OfferPolicy,
+    /// Signs ticket codes (ticketing issue). The library default is a
+    /// random key for the life of the process; the `coliseum-server`
+    /// binary and the desktop's embedded server load
+    /// `ticket-signing.key` from the data directory
+    /// ([`crate::TicketKey::load_or_create`]).
+    pub ticket_key: crate::TicketKey,
     /// The transport: `Some(acceptor)` runs a TLS 1.2/1.3 handshake with it
     /// on every accepted connection before the `welcome` (the handshake is
     /// bounded by [`ServerConfig::handshake_timeout`]; a failed or timed-out
@@ -173,6 +182,8 @@ impl Default for ServerConfig {
             login_throttle: LoginThrottleConfig::default(),
             shutdown_grace: Duration::from_secs(5),
             hash_concurrency: std::thread::available_parallelism().map_or(2, usize::from),
+            offers: coliseum_store::OfferPolicy::default(),
+            ticket_key: crate::TicketKey::default(),
             tls: None,
         }
     }

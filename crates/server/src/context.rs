@@ -44,6 +44,8 @@ pub(crate) struct Shared {
     pub typing: Pacing,
     /// Room settings and mutes for `chat_send` without store reads.
     pub room_cache: RoomCache,
+    /// Wakes the offer sweeper when a new waiting-list offer is made.
+    pub offer_clock: crate::offers::OfferClock,
     /// Per-address registration rate (keyed by `throttle::address_key`).
     pub registrations: RateLimiter,
     /// Counters of the limits ([`ServerStats`]).
@@ -76,6 +78,7 @@ impl Shared {
             slow_mode: Pacing::default(),
             typing: Pacing::default(),
             room_cache: RoomCache::default(),
+            offer_clock: crate::offers::OfferClock::default(),
             registrations: RateLimiter::per(
                 config.register_per_hour,
                 std::time::Duration::from_secs(3600),

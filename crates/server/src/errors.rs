@@ -23,6 +23,15 @@ pub(crate) fn from_store(err: StoreError) -> ErrorBody {
         StoreError::LimitExceeded { .. } => {
             ErrorBody::new(ErrorCode::LimitExceeded, err.to_string())
         }
+        StoreError::EventClosed => ErrorBody::new(ErrorCode::EventClosed, err.to_string()),
+        StoreError::AlreadyCheckedIn { at } => ErrorBody::new(
+            ErrorCode::Conflict,
+            format!(
+                "already checked in at {}",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        ),
+        StoreError::TicketCancelled => ErrorBody::new(ErrorCode::Conflict, err.to_string()),
         StoreError::Unavailable(detail) => {
             tracing::warn!(%detail, "store unavailable");
             ErrorBody::new(

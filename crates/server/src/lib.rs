@@ -38,7 +38,13 @@
 //!   registrations.
 //! - `handlers`: one file per domain — `accounts` (register, login, resume,
 //!   logout, update_account), `events` (list/create events, book, tickets,
-//!   cancel), `chat` (send, history, online) — plus the op dispatcher.
+//!   cancel), `chat` (send, history, online), `rooms` (rooms, direct
+//!   messages, moderation), `ticketing` (update/cancel events, waiting
+//!   list, offers, check-in, attendees) — plus the op dispatcher.
+//! - `offers`: announcing waiting-list offers (push + notice) and the
+//!   sweeper that lapses them on time, also after a restart.
+//! - [`signing`]: [`TicketKey`], the Ed25519 key that signs ticket codes
+//!   (kept in the data directory).
 //! - `sessions`: which token each logged-in connection uses, so that
 //!   logout and password changes also end the revoked sessions on live
 //!   connections.
@@ -49,7 +55,8 @@
 //!   how many password verifications ran).
 //! - `errors`: [`coliseum_store::StoreError`] → wire `ErrorBody`.
 //! - `audit`: the audit log (store + `audit` tracing target).
-//! - [`admin`]: `admin add` (the only way to make an admin).
+//! - [`admin`]: `admin add` (the only way to make an admin) and
+//!   `admin add-staff` (door staff).
 //! - [`embedded`]: the embedded SQLite store and its default directory.
 //! - [`lock`]: one server per data directory.
 //! - [`logging`]: a log writer that drops lines instead of failing.
@@ -69,12 +76,14 @@ mod limits;
 pub mod lock;
 pub mod logging;
 mod news;
+mod offers;
 mod outbox;
 mod pacing;
 mod roomcache;
 mod seats;
 pub mod server;
 mod sessions;
+pub mod signing;
 pub mod stats;
 mod throttle;
 
@@ -82,4 +91,5 @@ pub use config::{LoginThrottleConfig, ServerConfig};
 pub use embedded::{default_data_dir, open_embedded_store};
 pub use lock::{DataDirLock, DataDirLockError};
 pub use server::{Server, ServerHandle};
+pub use signing::{TicketKey, TicketKeyError};
 pub use stats::ServerStats;

@@ -11,8 +11,8 @@
 //! decided from the booking's own result (each booking's `available` is
 //! the exact state right after it, so exactly one booking sees a
 //! crossing), and the messages are written by a spawned task. The event's
-//! capacity and name are cached after the first look-up (capacity never
-//! changes today).
+//! capacity and name are cached after the first look-up and refreshed
+//! when an admin changes the event.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -128,6 +128,27 @@ impl News {
             news.post(&event_room(&event_id), text.clone()).await;
             news.post(DEFAULT_ROOM, text).await;
         });
+    }
+
+    /// An admin changed the event (`update_event`): `changes` lists what,
+    /// for people ("starts 2027-06-12 21:00 +02:00; capacity 200"). Said in
+    /// the event's room, whose members include every ticket holder.
+    pub(crate) async fn event_changed(&self, event: &Event, changes: &str) {
+        self.remember(event);
+        let text = format!("{} was changed: {changes}.", event.name);
+        self.post(&event_room(&event.id), text).await;
+    }
+
+    /// An admin cancelled the event: said in its room and in `lobby`.
+    pub(crate) async fn event_cancelled(&self, event: &Event, reason: &str, refunded: usize) {
+        self.remember(event);
+        let tickets = if refunded == 1 { "ticket" } else { "tickets" };
+        let text = format!(
+            "{} on {} is cancelled: {reason}. All {refunded} {tickets} were refunded.",
+            event.name, event.date
+        );
+        self.post(&event_room(&event.id), text.clone()).await;
+        self.post(DEFAULT_ROOM, text).await;
     }
 
     fn lookup(&self, event_id: &str) -> Option<(u32, String)> {

@@ -122,6 +122,9 @@ impl Server {
             chat_rate = shared.config.chat_rate,
             "server listening"
         );
+        // Waiting-list offers lapse on time, also those made before a
+        // restart (the sweeper asks the store first thing).
+        tracker.spawn(crate::offers::sweeper(Arc::clone(&shared)));
         tokio::select! {
             () = accept_loop(&listener, &shared, &tracker) => {}
             () = shutdown => {}

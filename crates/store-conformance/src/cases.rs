@@ -8,6 +8,7 @@ mod chat;
 mod concurrency;
 mod events;
 mod rooms;
+mod ticketing;
 
 pub use accounts::{
     duplicate_email_conflicts_case_insensitively, duplicate_username_conflicts_case_insensitively,
@@ -34,4 +35,11 @@ pub use rooms::{
     read_markers_and_unread_counts, room_create_owner_and_conflict,
     room_members_are_ordered_by_role_then_name, rooms_lobby_and_event_rooms_exist_without_creation,
     system_messages_have_no_sender, unread_counts_with_concurrent_writers,
+};
+pub use ticketing::{
+    cancel_event_during_a_booking_surge, cancel_event_refunds_everything_and_closes_it,
+    double_check_in_race_has_one_winner, offer_accept_rules,
+    offers_lapse_and_pass_on_after_a_restart, returned_seats_are_offered_first_fit_in_join_order,
+    returned_seats_race_with_a_waiting_list, started_events_are_closed_but_check_in_works,
+    update_event_fields_and_capacity_floor, waitlist_join_rules_and_positions,
 };

@@ -9,9 +9,18 @@
 //! async fn fresh_store() -> Option<coliseum_store_conformance::TestStore> {
 //!     let dir = tempfile::tempdir().expect("temp dir");
 //!     let store = coliseum_store::SqliteStore::open(dir.path()).expect("open");
+//!     let path = dir.path().to_owned();
 //!     Some(coliseum_store_conformance::TestStore {
 //!         store: std::sync::Arc::new(store),
 //!         guard: Box::new(dir),
+//!         // Opens the same data again, as a restarted server would.
+//!         reopen: Some(Box::new(move || {
+//!             let path = path.clone();
+//!             Box::pin(async move {
+//!                 let store = coliseum_store::SqliteStore::open(&path).expect("reopen");
+//!                 std::sync::Arc::new(store) as std::sync::Arc<dyn coliseum_store::Store>
+//!             })
+//!         })),
 //!     })
 //! }
 //! coliseum_store_conformance::conformance_suite!(fresh_store);
@@ -30,6 +39,12 @@
 //!   URI configured): the case prints that it was skipped and passes. The
 //!   factory should print why.
 //!
+//! - `reopen`, when given, opens a second store on the same data, as a
+//!   server restarted on it would; cases that test what survives a restart
+//!   close the first store, reopen, and go on with the new one. Without it
+//!   they run the same steps on the first store (weaker: say why in the
+//!   factory).
+//!
 //! Every case ends by calling `close()` and expects `Ok`.
 //!
 //! # Layout
@@ -41,8 +56,15 @@ pub mod cases;
 mod support;
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Opens another store on the data of the store under test (see
+/// [`TestStore::reopen`]).
+pub type Reopen = Box<
+    dyn Fn() -> Pin<Box<dyn Future<Output = Arc<dyn coliseum_store::Store>> + Send>> + Send + Sync,
+>;
 
 /// A store under test plus whatever must live as long as it (temp dir, test
 /// database guard). Fields drop in order: the store first, then the guard.
@@ -52,6 +74,9 @@ pub struct TestStore {
     /// Kept alive until the case ends, then dropped (e.g. a
     /// `tempfile::TempDir`, or a value whose `Drop` removes a test database).
     pub guard: Box<dyn std::any::Any + Send>,
+    /// Opens a second store on the same data (a restart), for the cases
+    /// about what survives one; `None` when the backend cannot.
+    pub reopen: Option<Reopen>,
 }
 
 /// Longest a single case may take before it fails (the concurrency cases on
@@ -125,6 +150,16 @@ macro_rules! conformance_suite {
             edits_deletions_and_their_rights,
             system_messages_have_no_sender,
             mutes_slow_mode_and_bans_are_stored,
+            update_event_fields_and_capacity_floor,
+            cancel_event_refunds_everything_and_closes_it,
+            cancel_event_during_a_booking_surge,
+            started_events_are_closed_but_check_in_works,
+            waitlist_join_rules_and_positions,
+            returned_seats_are_offered_first_fit_in_join_order,
+            offer_accept_rules,
+            offers_lapse_and_pass_on_after_a_restart,
+            returned_seats_race_with_a_waiting_list,
+            double_check_in_race_has_one_winner,
         );
     };
 }

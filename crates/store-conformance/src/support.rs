@@ -1,6 +1,6 @@
 //! Unique names and record builders shared by the cases.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use coliseum_protocol::Role;
 use coliseum_store::{BookingRequest, NewEvent, NewUser, Store, User};
 
@@ -52,15 +52,52 @@ pub(crate) async fn make_user(store: &dyn Store, prefix: &str) -> User {
         .unwrap_or_else(|e| panic!("create_user({}) failed: {e}", input.username))
 }
 
-/// An event input on 2031-06-15 at a test venue.
+/// `y-m-d` at `hour`:00 in the fixed offset `offset_hours` east of UTC
+/// (a time known to be valid; stores must keep the offset).
+pub(crate) fn starts(
+    y: i32,
+    m: u32,
+    d: u32,
+    hour: u32,
+    offset_hours: i32,
+) -> DateTime<FixedOffset> {
+    FixedOffset::east_opt(offset_hours * 3600)
+        .and_then(|offset| {
+            date(y, m, d)
+                .and_hms_opt(hour, 0, 0)?
+                .and_local_timezone(offset)
+                .single()
+        })
+        .unwrap_or_default()
+}
+
+/// An event input starting 2031-06-15 at 20:00 (+02:00) at a test venue.
 pub(crate) fn new_event(name: &str, capacity: u32, max_per_user: u32) -> NewEvent {
     NewEvent {
         name: name.to_owned(),
-        date: date(2031, 6, 15),
+        starts_at: starts(2031, 6, 15, 20, 2),
         location: "Conformance Arena".to_owned(),
+        description: format!("About {name}."),
         capacity,
         max_per_user,
     }
+}
+
+/// Cancels a whole ticket now (default offer policy).
+pub(crate) async fn cancel(
+    store: &dyn Store,
+    user_id: &str,
+    ticket_id: &str,
+) -> coliseum_store::StoreResult<coliseum_store::Cancellation> {
+    store
+        .cancel_ticket(
+            user_id,
+            ticket_id,
+            None,
+            coliseum_store::now(),
+            coliseum_store::OfferPolicy::default(),
+        )
+        .await
 }
 
 /// Creates an event with a unique name starting with `prefix`.
@@ -124,7 +161,7 @@ pub(crate) async fn held(store: &dyn Store, user: &User, event_id: &str) -> u32 
 /// # Panics
 /// When `close` fails.
 pub(crate) async fn finish(test: TestStore) {
-    let TestStore { store, guard } = test;
+    let TestStore { store, guard, .. } = test;
     let closed = store.close().await;
     assert_eq!(closed, Ok(()), "close() must succeed");
     drop(store);

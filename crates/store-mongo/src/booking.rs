@@ -104,7 +104,7 @@ impl Inner {
             ));
         }
         let event = self
-            .event_doc(event_id, "book")
+            .event_for_write(event_id, "book")
             .await?
             .ok_or(StoreError::NotFound)?;
         let key = request.request_key.as_deref().map(|k| request_ref(user, k));
@@ -112,6 +112,9 @@ impl Inner {
             && let Some(replay) = self.replay(key, &request).await?
         {
             return Ok(replay);
+        }
+        if event.closed_at(request.booked_at) {
+            return Err(StoreError::EventClosed);
         }
         self.book_with_markers(&event, user, &request, key).await
     }
@@ -157,7 +160,7 @@ impl Inner {
     }
 
     /// The seats the holding `id` counts (0 when it does not exist).
-    async fn held(&self, id: &str) -> StoreResult<i64> {
+    pub(crate) async fn held(&self, id: &str) -> StoreResult<i64> {
         Ok(self
             .holdings
             .find_one(doc! { "_id": id })
@@ -207,6 +210,11 @@ impl Inner {
             since: now(),
             request_ref: key,
             worker: None,
+            cancel_q: None,
+            cancel_op: None,
+            offer_id: None,
+            refund: None,
+            checked_in_at: None,
         };
         let mut inserted = false;
         for _ in 0..UPSERT_ATTEMPTS {
@@ -242,7 +250,7 @@ impl Inner {
         }
         // 3. The seats.
         let available = match lease.check() {
-            Ok(()) => self.reserve_seats(&ticket).await,
+            Ok(()) => self.reserve_seats(&ticket, request).await,
             Err(error) => Err(error),
         };
         let available = match available {
@@ -257,30 +265,7 @@ impl Inner {
             self.fail_booking(&ticket, &holding).await;
             return Err(error);
         }
-        let activated = self
-            .tickets
-            .update_one(
-                doc! { "_id": ticket.id, "status": "pending" },
-                doc! { "$set": { "status": "active", "since": now() } },
-            )
-            .await;
-        match activated {
-            Ok(result) if result.matched_count == 1 => {}
-            Ok(_) => {
-                // Recovery took the ticket over (this call outlived its
-                // lease): undo whatever is left and report.
-                self.fail_booking(&ticket, &holding).await;
-                return Err(StoreError::Unavailable(
-                    "the booking took too long and was rolled back; retry".to_owned(),
-                ));
-            }
-            Err(error) => {
-                // Unknown whether the update applied: `fail_booking` only
-                // undoes if it can still claim the pending ticket.
-                self.fail_booking(&ticket, &holding).await;
-                return Err(map_err("book", &error));
-            }
-        }
+        self.activate(&ticket, &holding).await?;
         // 5. Cleanup; recovery pulls markers of active tickets if this fails.
         self.pull_markers(ticket.id, event.id, &holding, "holds")
             .await;
@@ -294,7 +279,7 @@ impl Inner {
 
     /// Step 2: `$inc` the holding by the ticket's seats while the user stays
     /// within `max`, pushing the ticket's marker; upserts the holding.
-    async fn reserve_allowance(
+    pub(crate) async fn reserve_allowance(
         &self,
         holding: &str,
         ticket: &TicketDoc,
@@ -345,8 +330,13 @@ impl Inner {
         ))
     }
 
-    /// Step 3: take the seats if enough remain; returns `available` after.
-    async fn reserve_seats(&self, ticket: &TicketDoc) -> StoreResult<i64> {
+    /// Step 3: take the seats if enough remain and the event is open at
+    /// the booking time; returns `available` after.
+    async fn reserve_seats(
+        &self,
+        ticket: &TicketDoc,
+        request: &BookingRequest,
+    ) -> StoreResult<i64> {
         let quantity = ticket.quantity;
         for _ in 0..SEAT_ATTEMPTS {
             let taken = self
@@ -356,6 +346,8 @@ impl Inner {
                         "_id": ticket.event_id,
                         "available": { "$gte": quantity },
                         "holds.t": { "$ne": ticket.id },
+                        "cancelled_at": { "$exists": false },
+                        "starts_utc": { "$gt": to_bson_time(request.booked_at) },
                     },
                     doc! {
                         "$inc": { "available": -quantity },
@@ -372,6 +364,9 @@ impl Inner {
                 .event_doc(ticket.event_id, "book")
                 .await?
                 .ok_or(StoreError::NotFound)?;
+            if current.closed_at(request.booked_at) {
+                return Err(StoreError::EventClosed);
+            }
             if current.available < quantity {
                 return Err(StoreError::SoldOut {
                     available: to_u32(current.available.max(0), "available")?,
@@ -431,16 +426,16 @@ impl Inner {
     }
 
     /// Gives back the seats and the allowance that ticket `ticket` took, if
-    /// its `holds` markers are still there (each undo at most once).
+    /// its `holds` markers are still there (each undo at most once). The
+    /// seats go back through the offer round (`ticketing.rs`).
     pub(crate) async fn undo_holds(
         &self,
         ticket: ObjectId,
         event: ObjectId,
         holding: &str,
-    ) -> mongodb::error::Result<()> {
+    ) -> StoreResult<()> {
         // Seats go back to the event (+q); the allowance is released (−q).
-        self.undo_marker(names::EVENTS, Bson::ObjectId(event), ticket, "available", 1)
-            .await?;
+        self.undo_event_hold(event, ticket).await?;
         self.undo_marker(
             names::HOLDINGS,
             Bson::String(holding.to_owned()),
@@ -448,7 +443,8 @@ impl Inner {
             "held",
             -1,
         )
-        .await?;
+        .await
+        .map_err(|e| map_err("rollback", &e))?;
         Ok(())
     }
 

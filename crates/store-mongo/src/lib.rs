@@ -34,7 +34,10 @@
 //!   and deadline, close) and the `Store` impl;
 //! - `setup.rs`: driver options, deployment detection, indexes;
 //! - `store.rs`: collections and the simple operations;
-//! - `booking.rs`: booking (the marker protocol); `cancel.rs`: cancelling;
+//! - `booking.rs`: booking (the marker protocol); `cancel.rs`: cancelling
+//!   (whole tickets or part of one);
+//! - `ticketing.rs`: waiting list and offers (inside the event document,
+//!   versioned updates), event changes and cancellation, check-in;
 //! - `rooms.rs`: rooms, memberships, read markers, mutes;
 //! - `recovery.rs`: repairs what a crash left of the marker path;
 //! - `model.rs`: the stored documents; `error.rs`: driver error mapping.
@@ -47,6 +50,7 @@ mod recovery;
 mod rooms;
 mod setup;
 mod store;
+mod ticketing;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -55,10 +59,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use coliseum_protocol::{ChatMessage, Event, RoomInfo, RoomRole, Ticket};
+use coliseum_protocol::{
+    Attendee, ChatMessage, Event, Offer, RoomInfo, RoomRole, Ticket, WaitlistEntry,
+};
 use coliseum_store::{
-    AuditEntry, Booking, BookingRequest, Cancellation, Membership, NewEvent, NewMessage, NewRoom,
-    NewUser, Room, SessionRecord, SessionUser, Store, StoreError, StoreResult, User, UserUpdate,
+    AuditEntry, Booking, BookingRequest, Cancellation, CheckIn, EventCancellation, EventChange,
+    EventUpdate, Membership, NewEvent, NewMessage, NewOffers, NewRoom, NewUser, OfferPolicy,
+    OfferSweep, Room, SessionRecord, SessionUser, Store, StoreError, StoreResult, User, UserUpdate,
 };
 use futures::TryStreamExt as _;
 use mongodb::Client;
@@ -475,10 +482,18 @@ impl Store for MongoStore {
         .await
     }
 
-    async fn cancel_ticket(&self, user_id: &str, ticket_id: &str) -> StoreResult<Cancellation> {
+    async fn cancel_ticket(
+        &self,
+        user_id: &str,
+        ticket_id: &str,
+        quantity: Option<u32>,
+        now: DateTime<Utc>,
+        policy: OfferPolicy,
+    ) -> StoreResult<Cancellation> {
         let (user_id, ticket_id) = (user_id.to_owned(), ticket_id.to_owned());
-        self.run("cancel_ticket", |i| async move {
-            i.cancel_ticket(&user_id, &ticket_id).await
+        self.run("cancel_ticket", move |i| async move {
+            i.cancel_ticket(&user_id, &ticket_id, quantity, now, policy)
+                .await
         })
         .await
     }
@@ -703,5 +718,156 @@ impl Store for MongoStore {
             tracing::warn!("MongoDB client shutdown: {error}");
             Ok(())
         })
+    }
+
+    async fn update_event(
+        &self,
+        event_id: &str,
+        update: EventUpdate,
+        now: DateTime<Utc>,
+        policy: OfferPolicy,
+    ) -> StoreResult<EventChange> {
+        let event_id = event_id.to_owned();
+        self.run("update_event", move |i| async move {
+            i.update_event(&event_id, update, now, policy).await
+        })
+        .await
+    }
+
+    async fn cancel_event(
+        &self,
+        event_id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<EventCancellation> {
+        let (event_id, reason) = (event_id.to_owned(), reason.to_owned());
+        self.run("cancel_event", move |i| async move {
+            i.cancel_event(&event_id, &reason, now).await
+        })
+        .await
+    }
+
+    async fn waitlist_join(
+        &self,
+        event_id: &str,
+        user_id: &str,
+        quantity: u32,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u32> {
+        let (event_id, user_id) = (event_id.to_owned(), user_id.to_owned());
+        self.run("waitlist_join", move |i| async move {
+            i.waitlist_join(&event_id, &user_id, quantity, now).await
+        })
+        .await
+    }
+
+    async fn waitlist_leave(
+        &self,
+        event_id: &str,
+        user_id: &str,
+        now: DateTime<Utc>,
+        policy: OfferPolicy,
+    ) -> StoreResult<NewOffers> {
+        let (event_id, user_id) = (event_id.to_owned(), user_id.to_owned());
+        self.run("waitlist_leave", move |i| async move {
+            i.waitlist_leave(&event_id, &user_id, now, policy).await
+        })
+        .await
+    }
+
+    async fn waitlist_of_user(&self, user_id: &str) -> StoreResult<Vec<WaitlistEntry>> {
+        let user_id = user_id.to_owned();
+        self.run("waitlist_of_user", |i| async move {
+            i.waitlist_of_user(&user_id).await
+        })
+        .await
+    }
+
+    async fn offers_of_user(&self, user_id: &str, now: DateTime<Utc>) -> StoreResult<Vec<Offer>> {
+        let user_id = user_id.to_owned();
+        self.run("offers_of_user", move |i| async move {
+            i.offers_of_user(&user_id, now).await
+        })
+        .await
+    }
+
+    async fn offer_accept(
+        &self,
+        offer_id: &str,
+        user_id: &str,
+        now: DateTime<Utc>,
+        audit_actor: Option<&str>,
+    ) -> StoreResult<Booking> {
+        let (offer_id, user_id) = (offer_id.to_owned(), user_id.to_owned());
+        let actor = audit_actor.map(str::to_owned);
+        self.run("offer_accept", move |i| async move {
+            let (booking, offer_id) = i.offer_accept(&offer_id, &user_id, now).await?;
+            // As for `book`: written after the ticket is active; a failure
+            // is logged and the acceptance, which happened, still succeeds.
+            if let Some(actor) = actor
+                && let Err(err) = i
+                    .append_audit(coliseum_store::offer_booking_audit(
+                        &actor,
+                        &booking.ticket,
+                        &offer_id,
+                    ))
+                    .await
+            {
+                tracing::warn!(%err, ticket = %booking.ticket.id, "could not write the audit log");
+            }
+            Ok(booking)
+        })
+        .await
+    }
+
+    async fn offer_decline(
+        &self,
+        offer_id: &str,
+        user_id: &str,
+        now: DateTime<Utc>,
+        policy: OfferPolicy,
+    ) -> StoreResult<NewOffers> {
+        let (offer_id, user_id) = (offer_id.to_owned(), user_id.to_owned());
+        self.run("offer_decline", move |i| async move {
+            i.offer_decline(&offer_id, &user_id, now, policy).await
+        })
+        .await
+    }
+
+    async fn expire_offers(
+        &self,
+        now: DateTime<Utc>,
+        policy: OfferPolicy,
+    ) -> StoreResult<OfferSweep> {
+        self.run("expire_offers", move |i| async move {
+            i.expire_offers(now, policy).await
+        })
+        .await
+    }
+
+    async fn next_offer_expiry(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        self.run("next_offer_expiry", |i| async move {
+            i.next_offer_expiry().await
+        })
+        .await
+    }
+
+    async fn check_in(
+        &self,
+        ticket_id: &str,
+        event_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<CheckIn> {
+        let (ticket_id, event_id) = (ticket_id.to_owned(), event_id.to_owned());
+        self.run("check_in", move |i| async move {
+            i.check_in(&ticket_id, &event_id, now).await
+        })
+        .await
+    }
+
+    async fn attendees(&self, event_id: &str) -> StoreResult<Vec<Attendee>> {
+        let event_id = event_id.to_owned();
+        self.run("attendees", |i| async move { i.attendees(&event_id).await })
+            .await
     }
 }

@@ -8,8 +8,9 @@
 //!   values that the unique indexes compare (case-insensitive uniqueness
 //!   without relying on collations).
 //! - `sessions`: [`SessionDoc`], `_id` = the token hash.
-//! - `events`: [`EventDoc`] plus the in-flight marker arrays `holds` and
-//!   `releases` ([`Marker`], see `booking.rs`).
+//! - `events`: [`EventDoc`] with its waiting list ([`WaitEntry`], open
+//!   offers included) plus the in-flight marker arrays `holds` and
+//!   `releases` ([`Marker`], see `booking.rs` and `ticketing.rs`).
 //! - `holdings`: [`HoldingDoc`], one per (user, event): the seats the user
 //!   holds or is booking, with the same marker arrays.
 //! - `tickets`: [`TicketDoc`] with a [`TicketStatus`].
@@ -22,8 +23,8 @@
 //!   so that it outlives it.
 //! - `audit`: [`AuditDoc`].
 
-use chrono::{DateTime, NaiveDate, Utc};
-use coliseum_protocol::{ChatMessage, Event, Role, RoomKind, RoomRole, Ticket};
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use coliseum_protocol::{ChatMessage, Event, EventStatus, Offer, Role, RoomKind, RoomRole, Ticket};
 use coliseum_store::{AuditEntry, Room, StoreError, StoreResult, User};
 use mongodb::bson::oid::ObjectId;
 use serde::{Deserialize, Serialize};
@@ -155,8 +156,13 @@ pub(crate) struct SessionDoc {
     pub expires_at: mongodb::bson::DateTime,
 }
 
-/// `events` document (the marker arrays are left out: serde ignores them
-/// when reading, and `$push` creates them).
+/// `events` document.
+///
+/// Documents written before the ticketing issue lack `starts_at`,
+/// `starts_utc`, `description`, `held`, `waitlist`, `wseq` and `wv`: they
+/// read with defaults (the start is 20:00 local time on `date`), and the
+/// first write path that touches one completes it
+/// (`Inner::event_for_write`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct EventDoc {
     /// Primary key.
@@ -164,29 +170,140 @@ pub(crate) struct EventDoc {
     pub id: ObjectId,
     /// Display name.
     pub name: String,
-    /// `YYYY-MM-DD`: sorts chronologically as a string.
+    /// `YYYY-MM-DD`, the date of `starts_at` in its own offset: sorts
+    /// chronologically as a string.
     pub date: NaiveDate,
     /// Venue.
     pub location: String,
     /// Total seats.
     pub capacity: i64,
-    /// Seats for sale; only ever changed by guarded `$inc`.
+    /// Seats for sale (not sold, not held by offers); lowered only by
+    /// guarded `$inc`, raised only by waiting-list-versioned updates.
     pub available: i64,
     /// Per-user limit.
     pub max_per_user: i64,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// The start, RFC 3339 with its original offset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<String>,
+    /// The same instant as a BSON date, for guarded comparisons
+    /// (`starts_utc > booked_at`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_utc: Option<mongodb::bson::DateTime>,
+    /// Set (to the caller's `now`) when the event was cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_at: Option<mongodb::bson::DateTime>,
+    /// Why it was cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_reason: Option<String>,
+    /// Server time at which a cancellation's ticket sweep started; removed
+    /// when the sweep is done (recovery finishes a stale one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<mongodb::bson::DateTime>,
+    /// Seats held by open offers (the sum of the offered entries).
+    #[serde(default)]
+    pub held: i64,
+    /// The waiting list in join order; offered entries carry their offer.
+    #[serde(default)]
+    pub waitlist: Vec<WaitEntry>,
+    /// The last join sequence number given out.
+    #[serde(default)]
+    pub wseq: i64,
+    /// Waiting-list version: bumped by every update that changes
+    /// `waitlist` or `held` or raises `available`; read-modify-write
+    /// updates are guarded by it. `None` on documents from before the
+    /// ticketing issue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wv: Option<i64>,
+    /// Seats taken for tickets not yet active (`booking.rs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holds: Vec<Marker>,
+    /// Seats given back by cancels in flight (`cancel.rs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub releases: Vec<Marker>,
+}
+
+/// One person on an event's waiting list (an element of
+/// `events.waitlist`). While `offer_id` is set, `quantity` seats are held
+/// for them until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct WaitEntry {
+    /// Who waits.
+    pub user_id: ObjectId,
+    /// Seats wanted.
+    pub quantity: i64,
+    /// Join order (from the event's `wseq`).
+    pub seq: i64,
+    /// When they joined.
+    pub joined_at: mongodb::bson::DateTime,
+    /// The open offer, once seats were offered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offer_id: Option<ObjectId>,
+    /// When the open offer lapses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<mongodb::bson::DateTime>,
+}
+
+impl WaitEntry {
+    /// The wire offer of an offered entry (`None` while only waiting).
+    pub fn offer(&self, event: &EventDoc) -> Option<Offer> {
+        let (offer_id, expires_at) = (self.offer_id?, self.expires_at?);
+        Some(Offer {
+            offer_id: offer_id.to_hex(),
+            event_id: event.id.to_hex(),
+            event_name: event.name.clone(),
+            quantity: u32::try_from(self.quantity.max(0)).unwrap_or(u32::MAX),
+            expires_at: from_bson_time(expires_at),
+        })
+    }
 }
 
 impl EventDoc {
-    /// The domain record.
+    /// When it starts: the stored RFC 3339 text, else (documents from
+    /// before the ticketing issue) 20:00 local time on `date`.
+    pub fn starts(&self) -> DateTime<FixedOffset> {
+        self.starts_at
+            .as_deref()
+            .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
+            .unwrap_or_else(|| coliseum_protocol::validate::evening_of(self.date))
+    }
+
+    /// Whether it is closed at `now`: cancelled, or started.
+    pub fn closed_at(&self, now: DateTime<Utc>) -> bool {
+        self.cancelled_at.is_some() || self.starts() <= now
+    }
+
+    /// The entries not yet offered seats.
+    pub fn waiting(&self) -> impl Iterator<Item = &WaitEntry> {
+        self.waitlist.iter().filter(|e| e.offer_id.is_none())
+    }
+
+    /// The domain record; `status` is derived at `Utc::now()`.
     pub fn into_event(self) -> StoreResult<Event> {
+        let starts_at = self.starts();
+        let available = to_u32(self.available.max(0), "available")?;
+        let waitlist = u32::try_from(self.waiting().count()).unwrap_or(u32::MAX);
         Ok(Event {
             id: self.id.to_hex(),
+            room: coliseum_protocol::validate::event_room(&self.id.to_hex()),
+            status: EventStatus::derive(
+                self.cancelled_at.is_some(),
+                starts_at,
+                available,
+                Utc::now(),
+            ),
             name: self.name,
             date: self.date,
             location: self.location,
             capacity: to_u32(self.capacity, "capacity")?,
-            available: to_u32(self.available.max(0), "available")?,
+            available,
             max_per_user: to_u32(self.max_per_user, "max_per_user")?,
+            description: self.description,
+            starts_at,
+            waitlist,
+            held: to_u32(self.held.max(0), "held")?,
         })
     }
 }
@@ -201,6 +318,11 @@ pub(crate) struct Marker {
     pub t: ObjectId,
     /// Its seats.
     pub q: i64,
+    /// `releases` markers only: the cancel operation (one ticket can be
+    /// cancelled in parts, each part with its own operation id). Absent
+    /// on `holds` markers and on markers from before the ticketing issue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub c: Option<ObjectId>,
 }
 
 /// The marker arrays of an event or holding document, for recovery.
@@ -275,6 +397,23 @@ pub(crate) struct TicketDoc {
     /// owner's call, or recovery after taking over a stale cancel).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker: Option<String>,
+    /// While `cancelling`: the seats being given back (all of them when
+    /// absent, as before partial cancels existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_q: Option<i64>,
+    /// While `cancelling`: the cancel operation's id, carried by its
+    /// `releases` markers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_op: Option<ObjectId>,
+    /// The waiting-list offer this ticket was booked from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offer_id: Option<ObjectId>,
+    /// The `cancel_event` sweep that cancelled it (to list its refunds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund: Option<ObjectId>,
+    /// When it was checked in (set once, by a conditional update).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_in_at: Option<mongodb::bson::DateTime>,
 }
 
 impl TicketDoc {
@@ -286,6 +425,8 @@ impl TicketDoc {
             event_name: self.event_name.clone(),
             quantity: to_u32(self.quantity, "quantity")?,
             booked_at: from_bson_time(self.booked_at),
+            code: String::new(),
+            checked_in_at: self.checked_in_at.map(from_bson_time),
         })
     }
 }

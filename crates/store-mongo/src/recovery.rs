@@ -8,13 +8,20 @@
 //!    (seats and allowance come back), delete it;
 //! 2. a `failed` ticket older than the cut-off (died while rolling back):
 //!    undo its markers, delete it;
+//!    A pending ticket made from a waiting-list offer whose event already
+//!    carries its `holds` marker passed its commit point (the offer is
+//!    gone, its seats are the ticket's): it is activated instead;
 //! 3. a `cancelling` ticket older than the cut-off (died after the cancel's
-//!    commit point): take it over (new worker token) and finish the cancel;
-//! 4. markers whose ticket is settled: a `holds` marker of an active,
+//!    commit point): take it over (new worker token) and finish the cancel
+//!    (or put it back to active if its event closed meanwhile);
+//! 4. a cancelled event whose ticket sweep is older than the cut-off
+//!    (`cancel_event` died half-way): sweep again, then clear the flag;
+//! 5. markers whose ticket is settled: a `holds` marker of an active,
 //!    cancelling or cancelled ticket is pulled (the seats stay sold); of a
-//!    failed or missing ticket it is undone; a `releases` marker of a
-//!    cancelled ticket is pulled. Markers of pending and cancelling tickets
-//!    are left to steps 1 and 3.
+//!    failed or missing ticket it is undone (on an event: through the
+//!    offer round); a `releases` marker is pulled unless its ticket is
+//!    still `cancelling` under the marker's operation. Markers of pending
+//!    tickets are left to step 1.
 //!
 //! Every undo is a single update filtered on the marker, so running
 //! recovery twice, or concurrently in two processes, or concurrently with
@@ -44,6 +51,10 @@ pub const RECONCILE_EVERY: Duration = Duration::from_secs(60);
 pub struct RecoveryReport {
     /// Unfinished bookings rolled back (pending or failed tickets removed).
     pub bookings_rolled_back: u64,
+    /// Offer acceptances past their commit point that were activated.
+    pub accepts_finished: u64,
+    /// Interrupted `cancel_event` ticket sweeps completed.
+    pub event_cancels_finished: u64,
     /// Unfinished cancels completed.
     pub cancels_finished: u64,
     /// Markers undone (seats or allowance given back).
@@ -73,6 +84,13 @@ impl Inner {
             .await
             .map_err(err)?;
         for ticket in stale {
+            if ticket.status == TicketStatus::Pending
+                && ticket.offer_id.is_some()
+                && self.roll_forward(&ticket).await?
+            {
+                report.accepts_finished += 1;
+                continue;
+            }
             if ticket.status == TicketStatus::Pending {
                 let claimed = self
                     .tickets
@@ -89,7 +107,7 @@ impl Inner {
                     continue;
                 }
             }
-            report.markers_undone += self.undo_ticket_holds(&ticket).await.map_err(err)?;
+            report.markers_undone += self.undo_ticket_holds(&ticket).await?;
             self.tickets
                 .delete_one(doc! { "_id": ticket.id, "status": "failed" })
                 .await
@@ -118,9 +136,38 @@ impl Inner {
             }
         }
 
-        // 4: markers of settled tickets.
+        // 4: interrupted event cancellations.
+        let sweeps: Vec<Document> = self
+            .events
+            .clone_with_type::<Document>()
+            .find(doc! { "sweep": { "$lt": cutoff } })
+            .projection(doc! { "_id": 1, "sweep": 1 })
+            .limit(BATCH)
+            .await
+            .map_err(err)?
+            .try_collect()
+            .await
+            .map_err(err)?;
+        for event in sweeps {
+            let (Ok(id), Ok(since)) = (event.get_object_id("_id"), event.get_datetime("sweep"))
+            else {
+                continue;
+            };
+            if self.sweep_tickets(id, ObjectId::new()).await? {
+                self.events
+                    .update_one(
+                        doc! { "_id": id, "sweep": since },
+                        doc! { "$unset": { "sweep": "" } },
+                    )
+                    .await
+                    .map_err(err)?;
+                report.event_cancels_finished += 1;
+            }
+        }
+
+        // 5: markers of settled tickets.
         for collection in [names::EVENTS, names::HOLDINGS] {
-            let (undone, cleared) = self.settle_markers(collection).await.map_err(err)?;
+            let (undone, cleared) = self.settle_markers(collection).await?;
             report.markers_undone += undone;
             report.markers_cleared += cleared;
         }
@@ -147,18 +194,40 @@ impl Inner {
             .await
     }
 
-    /// Undoes the `holds` markers of a failed ticket; returns how many.
-    async fn undo_ticket_holds(&self, ticket: &TicketDoc) -> mongodb::error::Result<u64> {
-        let holding = holding_id(ticket.user_id, ticket.event_id);
-        let seats = self
-            .undo_marker(
-                names::EVENTS,
-                Bson::ObjectId(ticket.event_id),
-                ticket.id,
-                "available",
-                1,
+    /// Activates a stale pending ticket made from an offer when its event
+    /// carries the ticket's `holds` marker (the acceptance passed its
+    /// commit point); pulls the markers. False when there is no marker.
+    async fn roll_forward(&self, ticket: &TicketDoc) -> StoreResult<bool> {
+        let err = |e: mongodb::error::Error| map_err("recovery", &e);
+        let marked = self
+            .events
+            .find_one(doc! { "_id": ticket.event_id, "holds.t": ticket.id })
+            .await
+            .map_err(err)?
+            .is_some();
+        if !marked {
+            return Ok(false);
+        }
+        let activated = self
+            .tickets
+            .update_one(
+                doc! { "_id": ticket.id, "status": "pending", "since": ticket.since },
+                doc! { "$set": { "status": "active", "since": to_bson_time(coliseum_store::now()) } },
             )
-            .await?;
+            .await
+            .map_err(err)?;
+        if activated.matched_count == 1 {
+            let holding = holding_id(ticket.user_id, ticket.event_id);
+            self.pull_markers(ticket.id, ticket.event_id, &holding, "holds")
+                .await;
+        }
+        Ok(activated.matched_count == 1)
+    }
+
+    /// Undoes the `holds` markers of a failed ticket; returns how many.
+    async fn undo_ticket_holds(&self, ticket: &TicketDoc) -> StoreResult<u64> {
+        let holding = holding_id(ticket.user_id, ticket.event_id);
+        let seats = self.undo_event_hold(ticket.event_id, ticket.id).await?;
         let allowance = self
             .undo_marker(
                 names::HOLDINGS,
@@ -167,13 +236,15 @@ impl Inner {
                 "held",
                 -1,
             )
-            .await?;
+            .await
+            .map_err(|e| map_err("recovery", &e))?;
         Ok(u64::from(seats) + u64::from(allowance))
     }
 
-    /// Step 4 for one collection (`events` or `holdings`); returns (undone,
+    /// Step 5 for one collection (`events` or `holdings`); returns (undone,
     /// cleared).
-    async fn settle_markers(&self, collection: &str) -> mongodb::error::Result<(u64, u64)> {
+    async fn settle_markers(&self, collection: &str) -> StoreResult<(u64, u64)> {
+        let err = |e: mongodb::error::Error| map_err("recovery", &e);
         let coll = self.db.collection::<MarkersDoc>(collection);
         // Served by the sparse `holds.t` / `releases.t` indexes: documents
         // without markers are not even looked at.
@@ -181,22 +252,31 @@ impl Inner {
             { "holds.t": { "$exists": true } },
             { "releases.t": { "$exists": true } },
         ] };
-        let docs: Vec<MarkersDoc> = coll.find(filter).limit(BATCH).await?.try_collect().await?;
-        let counter = if collection == names::EVENTS {
-            "available"
-        } else {
-            "held"
-        };
-        let sign = if collection == names::EVENTS { 1 } else { -1 };
+        let docs: Vec<MarkersDoc> = coll
+            .find(filter)
+            .limit(BATCH)
+            .await
+            .map_err(err)?
+            .try_collect()
+            .await
+            .map_err(err)?;
+        let events = collection == names::EVENTS;
         let (mut undone, mut cleared) = (0, 0);
         for doc in docs {
             for marker in &doc.holds {
-                match self.ticket_status(marker.t).await? {
+                let status = self.ticket(marker.t).await.map_err(err)?.map(|t| t.status);
+                match status {
                     None | Some(TicketStatus::Failed) => {
-                        if self
-                            .undo_marker(collection, doc.id.clone(), marker.t, counter, sign)
-                            .await?
-                        {
+                        let done = match (&doc.id, events) {
+                            (Bson::ObjectId(event), true) => {
+                                self.undo_event_hold(*event, marker.t).await?
+                            }
+                            _ => self
+                                .undo_marker(collection, doc.id.clone(), marker.t, "held", -1)
+                                .await
+                                .map_err(err)?,
+                        };
+                        if done {
                             undone += 1;
                         }
                     }
@@ -204,26 +284,30 @@ impl Inner {
                     Some(
                         TicketStatus::Active | TicketStatus::Cancelling | TicketStatus::Cancelled,
                     ) => {
-                        cleared += pull(&coll, &doc.id, "holds", marker.t).await?;
+                        cleared += pull(&coll, &doc.id, "holds", marker.t).await.map_err(err)?;
                     }
                 }
             }
             for marker in &doc.releases {
-                if self.ticket_status(marker.t).await? == Some(TicketStatus::Cancelled) {
-                    cleared += pull(&coll, &doc.id, "releases", marker.t).await?;
+                let ticket = self.ticket(marker.t).await.map_err(err)?;
+                let in_use = ticket.is_some_and(|t| {
+                    t.status == TicketStatus::Cancelling && t.cancel_op == marker.c
+                });
+                if !in_use {
+                    let removed = match marker.c {
+                        Some(op) => pull_op(&coll, &doc.id, op).await,
+                        None => pull(&coll, &doc.id, "releases", marker.t).await,
+                    };
+                    cleared += removed.map_err(err)?;
                 }
             }
         }
         Ok((undone, cleared))
     }
 
-    /// The status of ticket `id`, `None` when it does not exist.
-    async fn ticket_status(&self, id: ObjectId) -> mongodb::error::Result<Option<TicketStatus>> {
-        Ok(self
-            .tickets
-            .find_one(doc! { "_id": id })
-            .await?
-            .map(|t| t.status))
+    /// Ticket `id`, `None` when it does not exist.
+    async fn ticket(&self, id: ObjectId) -> mongodb::error::Result<Option<TicketDoc>> {
+        self.tickets.find_one(doc! { "_id": id }).await
     }
 }
 
@@ -235,6 +319,18 @@ async fn pull(
     ticket: ObjectId,
 ) -> mongodb::error::Result<u64> {
     let update: Document = doc! { "$pull": { array: { "t": ticket } } };
+    let result = coll.update_one(doc! { "_id": id.clone() }, update).await?;
+    Ok(result.modified_count)
+}
+
+/// `$pull`s the `releases` marker of cancel operation `op` from document
+/// `id`; 1 if removed.
+async fn pull_op(
+    coll: &mongodb::Collection<MarkersDoc>,
+    id: &Bson,
+    op: ObjectId,
+) -> mongodb::error::Result<u64> {
+    let update: Document = doc! { "$pull": { "releases": { "c": op } } };
     let result = coll.update_one(doc! { "_id": id.clone() }, update).await?;
     Ok(result.modified_count)
 }

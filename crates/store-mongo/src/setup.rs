@@ -84,6 +84,23 @@ pub(crate) async fn create_indexes(db: &Database) -> mongodb::error::Result<()> 
             ),
             index(doc! { "holds.t": 1 }, "holds", false, true),
             index(doc! { "releases.t": 1 }, "releases", false, true),
+            // The waiting list inside the event: by member, by offer, and
+            // by expiry for the sweeper.
+            index(doc! { "waitlist.user_id": 1 }, "waitlist_user", false, true),
+            index(
+                doc! { "waitlist.offer_id": 1 },
+                "waitlist_offer",
+                false,
+                true,
+            ),
+            index(
+                doc! { "waitlist.expires_at": 1 },
+                "waitlist_expiry",
+                false,
+                true,
+            ),
+            // Cancellations whose ticket sweep has not finished.
+            index(doc! { "sweep": 1 }, "sweep", false, true),
         ])
         .await?;
     // Recovery looks for documents with markers (see `recovery.rs`).
@@ -111,6 +128,13 @@ pub(crate) async fn create_indexes(db: &Database) -> mongodb::error::Result<()> 
             index(
                 doc! { "status": 1, "since": 1 },
                 "status_since",
+                false,
+                false,
+            ),
+            // Attendees and the sweep of a cancelled event.
+            index(
+                doc! { "event_id": 1, "status": 1 },
+                "event_status",
                 false,
                 false,
             ),

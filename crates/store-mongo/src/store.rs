@@ -6,6 +6,7 @@
 //! Every method here runs inside a task spawned by `MongoStore::run`, so it
 //! may await driver calls freely: it is never dropped half-way.
 
+use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -56,6 +57,10 @@ pub(crate) struct Inner {
     pub mutes: Collection<MuteDoc>,
     /// The configured timeout (bounds polling inside an operation too).
     pub timeout: Duration,
+    /// The offer hold (milliseconds) of the last [`coliseum_store::OfferPolicy`]
+    /// a call passed in (10 minutes until then), for offers made where no
+    /// policy is at hand: rolling back a booking, recovery.
+    pub offer_hold_ms: AtomicI64,
 }
 
 /// Which unique field a duplicate-key error on `users` is about.
@@ -85,6 +90,11 @@ impl Inner {
             client,
             db,
             timeout,
+            offer_hold_ms: AtomicI64::new(
+                coliseum_store::OfferPolicy::default()
+                    .hold
+                    .num_milliseconds(),
+            ),
         }
     }
 
@@ -286,16 +296,58 @@ impl Inner {
             .map_err(|e| map_err(what, &e))
     }
 
+    /// The stored event `id` for a write path: a document from before the
+    /// ticketing issue (no `wv`) is completed first — start at 20:00
+    /// local time on its date, nothing held, nobody waiting — with one
+    /// update guarded by `wv` still being absent (so it happens once).
+    pub async fn event_for_write(&self, id: ObjectId, what: &str) -> StoreResult<Option<EventDoc>> {
+        let Some(event) = self.event_doc(id, what).await? else {
+            return Ok(None);
+        };
+        if event.wv.is_some() {
+            return Ok(Some(event));
+        }
+        let starts = event.starts();
+        self.events
+            .update_one(
+                doc! { "_id": id, "wv": { "$exists": false } },
+                doc! { "$set": {
+                    "starts_at": starts.to_rfc3339(),
+                    "starts_utc": to_bson_time(starts.with_timezone(&Utc)),
+                    "description": &event.description,
+                    "held": 0_i64,
+                    "waitlist": [],
+                    "wseq": 0_i64,
+                    "wv": 0_i64,
+                } },
+            )
+            .await
+            .map_err(|e| map_err(what, &e))?;
+        self.event_doc(id, what).await
+    }
+
     /// The document for a new event (`available = capacity`).
     fn new_event_doc(event: NewEvent) -> EventDoc {
         EventDoc {
             id: ObjectId::new(),
             name: event.name,
-            date: event.date,
+            date: event.starts_at.date_naive(),
             location: event.location,
             capacity: i64::from(event.capacity),
             available: i64::from(event.capacity),
             max_per_user: i64::from(event.max_per_user),
+            description: event.description,
+            starts_at: Some(event.starts_at.to_rfc3339()),
+            starts_utc: Some(to_bson_time(event.starts_at.with_timezone(&Utc))),
+            cancelled_at: None,
+            cancel_reason: None,
+            sweep: None,
+            held: 0,
+            waitlist: Vec::new(),
+            wseq: 0,
+            wv: Some(0),
+            holds: Vec::new(),
+            releases: Vec::new(),
         }
     }
 

@@ -11,9 +11,18 @@ use std::sync::Arc;
 /// configured outside CI.
 async fn mongo_store() -> Option<coliseum_store_conformance::TestStore> {
     let (store, guard) = common::fresh_store().await?;
+    let (uri, database) = (guard.uri.clone(), guard.name.clone());
     Some(coliseum_store_conformance::TestStore {
         store: Arc::new(store),
         guard: Box::new(guard),
+        // A second store on the same database, as a restarted server.
+        reopen: Some(Box::new(move || {
+            let (uri, database) = (uri.clone(), database.clone());
+            Box::pin(async move {
+                let store = common::store_on(uri, database).await;
+                Arc::new(store) as Arc<dyn coliseum_store::Store>
+            })
+        })),
     })
 }
 

@@ -30,8 +30,10 @@ fn new_user(name: &str) -> NewUser {
 fn new_event(capacity: u32, max_per_user: u32) -> NewEvent {
     NewEvent {
         name: format!("Test {:08x}", rand::random::<u32>()),
-        date: chrono::NaiveDate::from_ymd_opt(2031, 5, 1).unwrap_or_default(),
+        starts_at: chrono::DateTime::parse_from_rfc3339("2031-05-01T20:00:00+02:00")
+            .expect("valid start"),
         location: "Test Arena".to_owned(),
+        description: String::new(),
         capacity,
         max_per_user,
     }
@@ -609,6 +611,8 @@ async fn recovery_repairs_every_crash_point_exactly_once() {
         RecoveryReport {
             bookings_rolled_back: 3,
             cancels_finished: 1,
+            accepts_finished: 0,
+            event_cancels_finished: 0,
             // after_allowance (1), after_seats (2), vanished (1).
             markers_undone: 4,
             // after_commit's two markers.

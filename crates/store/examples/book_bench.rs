@@ -35,8 +35,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let event = store
         .create_event(NewEvent {
             name: format!("Bench {}", coliseum_store::now().timestamp_millis()),
-            date: NaiveDate::from_ymd_opt(2030, 1, 1).ok_or("date")?,
+            starts_at: coliseum_protocol::validate::evening_of(
+                NaiveDate::from_ymd_opt(2030, 1, 1).ok_or("date")?,
+            ),
             location: "Bench Arena".to_owned(),
+            description: String::new(),
             capacity: seats,
             max_per_user: u32::try_from(PER_TASK)?,
         })

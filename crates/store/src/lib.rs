@@ -15,8 +15,10 @@ pub mod seed;
 pub mod sqlite;
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, Utc};
-use coliseum_protocol::{ChatMessage, Event, Role, RoomInfo, RoomKind, RoomRole, Ticket};
+use chrono::{DateTime, FixedOffset, Utc};
+use coliseum_protocol::{
+    Attendee, ChatMessage, Event, Offer, Role, RoomInfo, RoomKind, RoomRole, Ticket, WaitlistEntry,
+};
 
 pub use sqlite::SqliteStore;
 
@@ -46,6 +48,19 @@ pub enum StoreError {
         /// Seats the user already holds for the event.
         held: u32,
     },
+    /// The event is cancelled or has started (`starts_at ≤ now`) →
+    /// `event_closed` (ticketing issue).
+    #[error("this event is closed: it was cancelled or has started")]
+    EventClosed,
+    /// The ticket was checked in already → `conflict` naming the time.
+    #[error("already checked in at {at}")]
+    AlreadyCheckedIn {
+        /// The first check-in.
+        at: DateTime<Utc>,
+    },
+    /// The ticket was cancelled → `conflict`.
+    #[error("this ticket was cancelled")]
+    TicketCancelled,
     /// The backend is unreachable or timed out → `unavailable`.
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -131,18 +146,126 @@ pub struct UserUpdate {
 }
 
 /// Input of [`Store::create_event`]; `available` starts at `capacity`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
     /// Display name.
     pub name: String,
-    /// Day of the event.
-    pub date: NaiveDate,
+    /// When it starts (the wire `date` is this instant's date in its own
+    /// offset). Stores keep the offset.
+    pub starts_at: DateTime<FixedOffset>,
     /// Venue.
     pub location: String,
+    /// Free text (0–2,000 characters), may be empty.
+    pub description: String,
     /// Total seats (≥ 1).
     pub capacity: u32,
     /// Per-user seat limit (1..=capacity).
     pub max_per_user: u32,
+}
+
+/// Input of [`Store::update_event`]; `None` fields stay as they are.
+/// Already validated by the server.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EventUpdate {
+    /// New name (tickets keep the name they were booked under).
+    pub name: Option<String>,
+    /// New start.
+    pub starts_at: Option<DateTime<FixedOffset>>,
+    /// New venue.
+    pub location: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New capacity (≥ seats sold + seats held, else `Conflict("capacity")`).
+    pub capacity: Option<u32>,
+    /// New per-user limit.
+    pub max_per_user: Option<u32>,
+}
+
+/// The waiting-list rules every store applies (ticketing issue):
+/// how long an offer holds its seats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OfferPolicy {
+    /// An offer made at `t` lapses at `t + hold` (`--offer-minutes`,
+    /// default 10 minutes).
+    pub hold: chrono::Duration,
+}
+
+impl Default for OfferPolicy {
+    fn default() -> Self {
+        Self {
+            hold: chrono::Duration::minutes(10),
+        }
+    }
+}
+
+/// An offer together with the user it is for (the wire [`Offer`] does
+/// not name its user; the server needs to know whom to push it to).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfferGrant {
+    /// Who the seats are held for.
+    pub user_id: String,
+    /// The offer.
+    pub offer: Offer,
+}
+
+/// What freeing seats set in motion: offers made to people waiting.
+/// Returned by every operation that can free seats, so the server can
+/// push them; made in the same atomic step as the freeing, so nobody can
+/// book the freed seats in between.
+pub type NewOffers = Vec<OfferGrant>;
+
+/// Result of [`Store::update_event`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventChange {
+    /// The event after the change.
+    pub event: Event,
+    /// Offers made because the capacity grew.
+    pub offers: NewOffers,
+}
+
+/// A ticket ended by [`Store::cancel_event`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundedTicket {
+    /// Its holder.
+    pub user_id: String,
+    /// The ticket.
+    pub ticket_id: String,
+    /// Seats it held.
+    pub quantity: u32,
+}
+
+/// Result of [`Store::cancel_event`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventCancellation {
+    /// The event after the change (`status: cancelled`, `available: 0`,
+    /// `held: 0`, `waitlist: 0`).
+    pub event: Event,
+    /// Every ticket that was active, now cancelled.
+    pub tickets: Vec<RefundedTicket>,
+    /// Every offer that was open, now withdrawn.
+    pub offers: Vec<OfferGrant>,
+}
+
+/// Result of [`Store::expire_offers`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OfferSweep {
+    /// Offers that lapsed (their entries left the waiting list).
+    pub expired: Vec<OfferGrant>,
+    /// Offers made with the seats that came back.
+    pub offered: NewOffers,
+}
+
+/// Result of a successful [`Store::check_in`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckIn {
+    /// The ticket, `checked_in_at` set.
+    pub ticket: Ticket,
+    /// Its event.
+    pub event: Event,
+    /// The holder's id.
+    pub user_id: String,
+    /// The holder's current username.
+    pub holder: String,
 }
 
 /// Input of [`Store::book`].
@@ -185,8 +308,13 @@ pub struct Cancellation {
     pub event_id: String,
     /// Seats returned.
     pub quantity: u32,
-    /// Seats left for the event right after the cancellation.
+    /// Seats left for the event right after the cancellation (after any
+    /// offers were made from them).
     pub available: u32,
+    /// Seats still on the ticket (0: the whole ticket was cancelled).
+    pub remaining: u32,
+    /// Offers made from the returned seats to people waiting.
+    pub offers: NewOffers,
 }
 
 /// Input of [`Store::append_message`]; the store assigns `seq`.
@@ -333,6 +461,33 @@ pub fn booking_audit(actor: &str, ticket: &Ticket) -> AuditEntry {
     }
 }
 
+/// The `book` audit record of a ticket made by accepting a waiting-list
+/// offer (ticketing issue): [`booking_audit`]'s detail plus `offer_id`.
+#[must_use]
+pub fn offer_booking_audit(actor: &str, ticket: &Ticket, offer_id: &str) -> AuditEntry {
+    /// The detail's shape.
+    #[derive(serde::Serialize)]
+    struct Detail<'a> {
+        event_id: &'a str,
+        ticket_id: &'a str,
+        quantity: u32,
+        offer_id: &'a str,
+    }
+    let detail = Detail {
+        event_id: &ticket.event_id,
+        ticket_id: &ticket.id,
+        quantity: ticket.quantity,
+        offer_id,
+    };
+    AuditEntry {
+        at: ticket.booked_at,
+        actor: Some(actor.to_owned()),
+        action: "book".to_owned(),
+        // Serializing borrowed strings and an integer cannot fail.
+        detail: serde_json::to_string(&detail).unwrap_or_default(),
+    }
+}
+
 /// Whether `username` may edit `message` (rooms issue): only its author,
 /// and only while it is not deleted. System messages have no author.
 /// Authors are known by username as it was when they wrote: after a
@@ -437,14 +592,28 @@ pub trait Store: Send + Sync + 'static {
     /// `Err(NotFound)` for an unknown event. With a `request_key` already used
     /// by this user, returns the original ticket with `replayed = true` and
     /// changes nothing — or `Err(Conflict("request_key"))` when that ticket
-    /// was for another event or quantity ([`check_replay`]). Holds under any number of concurrent callers.
+    /// was for another event or quantity ([`check_replay`]).
+    /// `Err(EventClosed)` when the event is cancelled or has started
+    /// (`starts_at ≤ booked_at`). Seats held by waiting-list offers are not
+    /// available. Holds under any number of concurrent callers.
     async fn book(&self, request: BookingRequest) -> StoreResult<Booking>;
     /// The user's active (not cancelled) tickets, newest first.
     async fn tickets_for_user(&self, user_id: &str) -> StoreResult<Vec<Ticket>>;
-    /// Cancels the user's ticket and returns its seats atomically.
+    /// Cancels the user's ticket — or, with `quantity` below its seats,
+    /// takes that many seats off it — and returns the seats atomically,
+    /// offering them to the waiting list in the same step.
     /// `Err(NotFound)` when the ticket does not exist, is another user's, or
-    /// is already cancelled.
-    async fn cancel_ticket(&self, user_id: &str, ticket_id: &str) -> StoreResult<Cancellation>;
+    /// is already cancelled; `Err(Conflict("quantity"))` when `quantity`
+    /// exceeds its seats; `Err(AlreadyCheckedIn)` once it was checked in;
+    /// `Err(EventClosed)` when the event has started (`now ≥ starts_at`).
+    async fn cancel_ticket(
+        &self,
+        user_id: &str,
+        ticket_id: &str,
+        quantity: Option<u32>,
+        now: DateTime<Utc>,
+        policy: OfferPolicy,
+    ) -> StoreResult<Cancellation>;
 
     /// Stores a chat message with the room's next `seq` (1, 2, 3, ... with no
     /// gaps or duplicates under concurrency).
@@ -546,6 +715,106 @@ pub trait Store: Send + Sync + 'static {
         seq: u64,
         at: DateTime<Utc>,
     ) -> StoreResult<ChatMessage>;
+
+    /// Changes an event (ticketing issue). `Err(NotFound)` for an unknown
+    /// event; `Err(EventClosed)` when it is cancelled or started at `now`;
+    /// `Err(Conflict("capacity"))` when the new capacity is below the
+    /// seats sold plus the seats held by offers. A raised capacity frees
+    /// seats, which are offered to the waiting list in the same step.
+    async fn update_event(
+        &self,
+        event_id: &str,
+        update: EventUpdate,
+        now: DateTime<Utc>,
+        policy: OfferPolicy,
+    ) -> StoreResult<EventChange>;
+    /// Cancels an event atomically: every active ticket is cancelled, every
+    /// open offer withdrawn, the waiting list emptied, and no booking or
+    /// offer acceptance succeeds afterwards (they get `EventClosed`).
+    /// `reason` is stored. `Err(NotFound)`; `Err(EventClosed)` when it is
+    /// already cancelled or started at `now`.
+    async fn cancel_event(
+        &self,
+        event_id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<EventCancellation>;
+    /// Puts the user on the event's waiting list for `quantity` seats and
+    /// returns their 1-based position. Only while fewer than `quantity`
+    /// seats are available: else `Err(Conflict("available"))`.
+    /// `Err(Conflict("waitlist"))` when the user already waits or holds an
+    /// open offer for it; `Err(LimitExceeded)` when their active seats plus
+    /// `quantity` exceed `max_per_user`; `Err(EventClosed)`;
+    /// `Err(NotFound)`.
+    async fn waitlist_join(
+        &self,
+        event_id: &str,
+        user_id: &str,
+        quantity: u32,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u32>;
+    /// Takes the user off the event's waiting list; others behind may now
+    /// be offered seats (returned). `Err(NotFound)` when not waiting.
+    async fn waitlist_leave(
+        &self,
+        event_id: &str,
+        user_id: &str,
+        now: DateTime<Utc>,
+        policy: OfferPolicy,
+    ) -> StoreResult<NewOffers>;
+    /// The user's waiting-list entries (not yet offered), by event order.
+    async fn waitlist_of_user(&self, user_id: &str) -> StoreResult<Vec<WaitlistEntry>>;
+    /// The user's open offers (not lapsed at `now`), soonest expiry first.
+    async fn offers_of_user(&self, user_id: &str, now: DateTime<Utc>) -> StoreResult<Vec<Offer>>;
+    /// Books the seats an offer holds: the ticket is created, the hold and
+    /// the waiting-list entry end, all atomically; with `audit_actor` the
+    /// `book` audit record is written as [`Store::book`] does (detail also
+    /// names the `offer_id`). `Err(NotFound)` for an unknown offer, another
+    /// user's, or one already accepted, declined or withdrawn;
+    /// `Err(Conflict("offer"))` when it lapsed (`expires_at ≤ now`);
+    /// `Err(LimitExceeded)` when the user now holds too many seats (the
+    /// offer stays open); `Err(EventClosed)`.
+    async fn offer_accept(
+        &self,
+        offer_id: &str,
+        user_id: &str,
+        now: DateTime<Utc>,
+        audit_actor: Option<&str>,
+    ) -> StoreResult<Booking>;
+    /// Gives an open offer up: its seats go to the next in line (returned)
+    /// and the user leaves the waiting list. `Err(NotFound)` as for
+    /// [`Store::offer_accept`].
+    async fn offer_decline(
+        &self,
+        offer_id: &str,
+        user_id: &str,
+        now: DateTime<Utc>,
+        policy: OfferPolicy,
+    ) -> StoreResult<NewOffers>;
+    /// Ends every offer with `expires_at ≤ now` (their users leave the
+    /// waiting list) and offers the seats to the next in line. Safe to run
+    /// at any time and after a restart; each lapsed offer is reported once.
+    async fn expire_offers(
+        &self,
+        now: DateTime<Utc>,
+        policy: OfferPolicy,
+    ) -> StoreResult<OfferSweep>;
+    /// The earliest `expires_at` of any open offer, so the server can sleep
+    /// until then.
+    async fn next_offer_expiry(&self) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Checks a ticket in at `now`, atomically: exactly one of concurrent
+    /// check-ins of one ticket succeeds. `Err(NotFound)` for an unknown
+    /// ticket or one of another event than `event_id`;
+    /// `Err(TicketCancelled)`; `Err(AlreadyCheckedIn { at })`.
+    async fn check_in(
+        &self,
+        ticket_id: &str,
+        event_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<CheckIn>;
+    /// The event's active tickets with holders, by holder (case-insensitive)
+    /// then ticket id. `Err(NotFound)` for an unknown event.
+    async fn attendees(&self, event_id: &str) -> StoreResult<Vec<Attendee>>;
 
     /// Appends to the audit log.
     async fn append_audit(&self, entry: AuditEntry) -> StoreResult<()>;

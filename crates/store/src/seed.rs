@@ -15,12 +15,37 @@ pub fn default_events() -> Result<Vec<NewEvent>, String> {
     parse_events(EVENTS_JSON)
 }
 
-/// Parses a JSON array of `{name, date, location, capacity, max_per_user}`.
+/// One entry of the seed file.
+#[derive(serde::Deserialize)]
+struct SeedEvent {
+    name: String,
+    starts_at: chrono::DateTime<chrono::FixedOffset>,
+    location: String,
+    #[serde(default)]
+    description: String,
+    capacity: u32,
+    max_per_user: u32,
+}
+
+/// Parses a JSON array of `{name, starts_at, location, description?,
+/// capacity, max_per_user}` (`starts_at` in RFC 3339 with an offset).
 ///
 /// # Errors
 /// A message describing the first problem.
 pub fn parse_events(json: &str) -> Result<Vec<NewEvent>, String> {
-    serde_json::from_str(json).map_err(|e| format!("invalid events JSON: {e}"))
+    let events: Vec<SeedEvent> =
+        serde_json::from_str(json).map_err(|e| format!("invalid events JSON: {e}"))?;
+    Ok(events
+        .into_iter()
+        .map(|e| NewEvent {
+            name: e.name,
+            starts_at: e.starts_at,
+            location: e.location,
+            description: e.description,
+            capacity: e.capacity,
+            max_per_user: e.max_per_user,
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -38,7 +63,7 @@ mod tests {
         assert!(
             events
                 .iter()
-                .all(|e| e.date.to_string().starts_with("2027-"))
+                .all(|e| e.starts_at.to_rfc3339().starts_with("2027-"))
         );
     }
 }

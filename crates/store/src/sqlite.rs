@@ -58,6 +58,7 @@ mod readers;
 mod rooms;
 mod schema;
 mod sql;
+mod ticketing;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -66,14 +67,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use coliseum_protocol::{ChatMessage, Event, RoomInfo, RoomRole, Ticket};
+use coliseum_protocol::{
+    Attendee, ChatMessage, Event, Offer, RoomInfo, RoomRole, Ticket, WaitlistEntry,
+};
 
 use self::readers::ReaderPool;
 pub use self::writer::WriteStats;
 use self::writer::{Writer, closed};
 use crate::{
-    AuditEntry, Booking, BookingRequest, Cancellation, Membership, NewEvent, NewMessage, NewRoom,
-    NewUser, Room, SessionRecord, SessionUser, Store, StoreError, StoreResult, User, UserUpdate,
+    AuditEntry, Booking, BookingRequest, Cancellation, CheckIn, EventCancellation, EventChange,
+    EventUpdate, Membership, NewEvent, NewMessage, NewOffers, NewRoom, NewUser, OfferPolicy,
+    OfferSweep, Room, SessionRecord, SessionUser, Store, StoreError, StoreResult, User, UserUpdate,
 };
 
 /// Read-only connections in the pool (concurrent reads). Small: the machine
@@ -305,11 +309,19 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn cancel_ticket(&self, user_id: &str, ticket_id: &str) -> StoreResult<Cancellation> {
+    async fn cancel_ticket(
+        &self,
+        user_id: &str,
+        ticket_id: &str,
+        quantity: Option<u32>,
+        now: DateTime<Utc>,
+        policy: OfferPolicy,
+    ) -> StoreResult<Cancellation> {
         let (user_id, ticket_id) = (user_id.to_owned(), ticket_id.to_owned());
-        let now = crate::now();
-        self.write(move |conn| sql::cancel_ticket(conn, &user_id, &ticket_id, now))
-            .await
+        self.write(move |conn| {
+            ticketing::cancel_ticket(conn, &user_id, &ticket_id, quantity, now, policy)
+        })
+        .await
     }
 
     async fn append_message(&self, message: NewMessage) -> StoreResult<ChatMessage> {
@@ -470,5 +482,123 @@ impl Store for SqliteStore {
         self.closed.store(true, Ordering::Release);
         self.readers.close();
         self.writer.shutdown().await
+    }
+
+    // ----- ticketing issue (see `sqlite/ticketing.rs`) ----------------------
+
+    async fn update_event(
+        &self,
+        event_id: &str,
+        update: EventUpdate,
+        now: DateTime<Utc>,
+        policy: OfferPolicy,
+    ) -> StoreResult<EventChange> {
+        let event_id = event_id.to_owned();
+        self.write(move |conn| ticketing::update_event(conn, &event_id, &update, now, policy))
+            .await
+    }
+
+    async fn cancel_event(
+        &self,
+        event_id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<EventCancellation> {
+        let (event_id, reason) = (event_id.to_owned(), reason.to_owned());
+        self.write(move |conn| ticketing::cancel_event(conn, &event_id, &reason, now))
+            .await
+    }
+
+    async fn waitlist_join(
+        &self,
+        event_id: &str,
+        user_id: &str,
+        quantity: u32,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u32> {
+        let (event_id, user_id) = (event_id.to_owned(), user_id.to_owned());
+        self.write(move |conn| ticketing::waitlist_join(conn, &event_id, &user_id, quantity, now))
+            .await
+    }
+
+    async fn waitlist_leave(
+        &self,
+        event_id: &str,
+        user_id: &str,
+        now: DateTime<Utc>,
+        policy: OfferPolicy,
+    ) -> StoreResult<NewOffers> {
+        let (event_id, user_id) = (event_id.to_owned(), user_id.to_owned());
+        self.write(move |conn| ticketing::waitlist_leave(conn, &event_id, &user_id, now, policy))
+            .await
+    }
+
+    async fn waitlist_of_user(&self, user_id: &str) -> StoreResult<Vec<WaitlistEntry>> {
+        let user_id = user_id.to_owned();
+        self.read(move |conn| ticketing::waitlist_of_user(conn, &user_id))
+            .await
+    }
+
+    async fn offers_of_user(&self, user_id: &str, now: DateTime<Utc>) -> StoreResult<Vec<Offer>> {
+        let user_id = user_id.to_owned();
+        self.read(move |conn| ticketing::offers_of_user(conn, &user_id, now))
+            .await
+    }
+
+    async fn offer_accept(
+        &self,
+        offer_id: &str,
+        user_id: &str,
+        now: DateTime<Utc>,
+        audit_actor: Option<&str>,
+    ) -> StoreResult<Booking> {
+        let (offer_id, user_id) = (offer_id.to_owned(), user_id.to_owned());
+        let actor = audit_actor.map(str::to_owned);
+        self.write(move |conn| {
+            ticketing::offer_accept(conn, &offer_id, &user_id, now, actor.as_deref())
+        })
+        .await
+    }
+
+    async fn offer_decline(
+        &self,
+        offer_id: &str,
+        user_id: &str,
+        now: DateTime<Utc>,
+        policy: OfferPolicy,
+    ) -> StoreResult<NewOffers> {
+        let (offer_id, user_id) = (offer_id.to_owned(), user_id.to_owned());
+        self.write(move |conn| ticketing::offer_decline(conn, &offer_id, &user_id, now, policy))
+            .await
+    }
+
+    async fn expire_offers(
+        &self,
+        now: DateTime<Utc>,
+        policy: OfferPolicy,
+    ) -> StoreResult<OfferSweep> {
+        self.write(move |conn| ticketing::expire_offers(conn, now, policy))
+            .await
+    }
+
+    async fn next_offer_expiry(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        self.read(ticketing::next_offer_expiry).await
+    }
+
+    async fn check_in(
+        &self,
+        ticket_id: &str,
+        event_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<CheckIn> {
+        let (ticket_id, event_id) = (ticket_id.to_owned(), event_id.to_owned());
+        self.write(move |conn| ticketing::check_in(conn, &ticket_id, &event_id, now))
+            .await
+    }
+
+    async fn attendees(&self, event_id: &str) -> StoreResult<Vec<Attendee>> {
+        let event_id = event_id.to_owned();
+        self.read(move |conn| ticketing::attendees(conn, &event_id))
+            .await
     }
 }

@@ -11,9 +11,17 @@ use coliseum_store_conformance::{TestStore, conformance_suite};
 async fn fresh_sqlite() -> Option<TestStore> {
     let dir = tempfile::tempdir().expect("temporary directory");
     let store = SqliteStore::open(dir.path()).expect("open a new sqlite store");
+    let path = dir.path().to_owned();
     Some(TestStore {
         store: Arc::new(store),
         guard: Box::new(dir),
+        reopen: Some(Box::new(move || {
+            let path = path.clone();
+            Box::pin(async move {
+                let store = SqliteStore::open(&path).expect("reopen the sqlite store");
+                Arc::new(store) as Arc<dyn coliseum_store::Store>
+            })
+        })),
     })
 }
 

@@ -33,8 +33,11 @@ fn new_user(name: &str) -> NewUser {
 fn new_event(name: &str, capacity: u32, max_per_user: u32) -> NewEvent {
     NewEvent {
         name: name.to_owned(),
-        date: NaiveDate::from_ymd_opt(2030, 5, 17).expect("valid date"),
+        starts_at: coliseum_protocol::validate::evening_of(
+            NaiveDate::from_ymd_opt(2030, 5, 17).expect("valid date"),
+        ),
         location: "Arena".to_owned(),
+        description: String::new(),
         capacity,
         max_per_user,
     }
@@ -80,7 +83,13 @@ async fn data_survives_close_and_reopen() {
         .await
         .expect("book");
     store
-        .cancel_ticket(&alice.id, &dropped.ticket.id)
+        .cancel_ticket(
+            &alice.id,
+            &dropped.ticket.id,
+            None,
+            coliseum_store::now(),
+            coliseum_store::OfferPolicy::default(),
+        )
         .await
         .expect("cancel");
     let mut messages = Vec::new();
@@ -289,7 +298,15 @@ async fn malformed_ids_never_error() {
             "{id:?}"
         );
         assert_eq!(
-            store.cancel_ticket(&user.id, &id).await,
+            store
+                .cancel_ticket(
+                    &user.id,
+                    &id,
+                    None,
+                    coliseum_store::now(),
+                    coliseum_store::OfferPolicy::default()
+                )
+                .await,
             Err(StoreError::NotFound),
             "{id:?}"
         );

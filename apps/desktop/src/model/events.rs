@@ -281,6 +281,14 @@ mod tests {
             capacity: 80,
             available,
             max_per_user,
+            description: String::new(),
+            starts_at: coliseum_protocol::validate::evening_of(
+                NaiveDate::from_ymd_opt(2027, 10, 2).expect("date"),
+            ),
+            status: coliseum_protocol::EventStatus::OnSale,
+            room: String::new(),
+            waitlist: 0,
+            held: 0,
         }
     }
 
@@ -291,6 +299,8 @@ mod tests {
             event_name: "Jazz Night".into(),
             quantity,
             booked_at: Utc::now(),
+            code: String::new(),
+            checked_in_at: None,
         }
     }
 

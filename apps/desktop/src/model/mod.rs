@@ -104,6 +104,14 @@ mod tests {
             capacity: 150,
             available,
             max_per_user: 10,
+            description: String::new(),
+            starts_at: coliseum_protocol::validate::evening_of(
+                NaiveDate::from_ymd_opt(2027, 6, 12).expect("date"),
+            ),
+            status: coliseum_protocol::EventStatus::OnSale,
+            room: String::new(),
+            waitlist: 0,
+            held: 0,
         }
     }
 
@@ -130,6 +138,8 @@ mod tests {
             event_name: "Event 1".into(),
             quantity: 2,
             booked_at: Utc::now(),
+            code: String::new(),
+            checked_in_at: None,
         }
     }
 

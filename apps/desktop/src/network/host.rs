@@ -47,9 +47,19 @@ impl HostedServer {
                 request.data_dir.display()
             )
         })?;
+        // Tickets are signed with the data directory's key, as by
+        // `coliseum-server`, so codes stay valid across restarts.
+        let key_dir = request.data_dir.clone();
+        let ticket_key = tokio::task::spawn_blocking(move || {
+            coliseum_server::signing::TicketKey::load_or_create(&key_dir)
+        })
+        .await
+        .map_err(|e| format!("could not load the ticket signing key: {e}"))?
+        .map_err(|e| format!("could not load or create the ticket signing key: {e}"))?;
         let config = ServerConfig {
             listen: request.listen,
             tls: Some(identity.acceptor()),
+            ticket_key,
             ..ServerConfig::default()
         };
         let server = Server::bind(config, store)

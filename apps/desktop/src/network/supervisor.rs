@@ -205,6 +205,11 @@ fn forward(link: &Arc<Link>, sink: &Sink, push: Push) {
             }
         }
         Push::Shutdown { reason } => sink.send(NetEvent::ServerNotice(reason)),
+        // Ticketing pushes: the desktop work of the ticketing issue shows
+        // them; until then a refresh keeps the table true.
+        Push::EventChanged { .. } | Push::TicketCancelled { .. } | Push::Offer(_) => {
+            tokio::spawn(refresh_events(Arc::clone(link), sink.clone()));
+        }
         // The server ended the session on this live connection: back to
         // the login form, as when a resume fails.
         // The token no longer resumes; requests in flight get their own

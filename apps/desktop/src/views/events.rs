@@ -374,6 +374,14 @@ mod tests {
             capacity: 10,
             available: 10,
             max_per_user: 4,
+            description: String::new(),
+            starts_at: coliseum_protocol::validate::evening_of(
+                NaiveDate::from_ymd_opt(2027, 6, day).expect("date"),
+            ),
+            status: coliseum_protocol::EventStatus::OnSale,
+            room: String::new(),
+            waitlist: 0,
+            held: 0,
         }
     }
 

@@ -29,10 +29,27 @@ pub(super) async fn create_event(
 ) -> Result<EventData, ErrorBody> {
     let admin = admin_session(conn)?;
     validate::event_text("name", &form.name).map_err(|m| invalid("name", m))?;
-    let date = validate::event_date(&form.date).map_err(|m| invalid("date", m))?;
-    validate::event_date_not_past(date, chrono::Utc::now().date_naive())
-        .map_err(|m| invalid("date", m))?;
+    let starts_at = match (&form.starts_at, form.date.as_str()) {
+        (Some(at), _) => validate::starts_at(at).map_err(|m| invalid("starts_at", m))?,
+        (None, "") => {
+            return Err(invalid(
+                "starts_at",
+                "starts_at (or date) is required: when does the event start?",
+            ));
+        }
+        (None, date) => {
+            validate::evening_of(validate::event_date(date).map_err(|m| invalid("date", m))?)
+        }
+    };
+    let field = if form.starts_at.is_some() {
+        "starts_at"
+    } else {
+        "date"
+    };
+    validate::starts_at_not_past(starts_at, chrono::Utc::now()).map_err(|m| invalid(field, m))?;
     validate::event_text("location", &form.location).map_err(|m| invalid("location", m))?;
+    let description = form.description.clone().unwrap_or_default();
+    validate::description(&description).map_err(|m| invalid("description", m))?;
     let max_per_user = form
         .max_per_user
         .unwrap_or_else(|| validate::default_max_per_user(form.capacity));
@@ -48,8 +65,9 @@ pub(super) async fn create_event(
         .store
         .create_event(NewEvent {
             name: form.name.clone(),
-            date,
+            starts_at,
             location: form.location.clone(),
+            description,
             capacity: form.capacity,
             max_per_user,
         })
@@ -125,7 +143,7 @@ pub(super) async fn book(
         );
     }
     Ok(TicketData {
-        ticket: booking.ticket,
+        ticket: super::ticketing::with_code(shared, booking.ticket),
     })
 }
 
@@ -140,7 +158,10 @@ pub(super) async fn my_tickets(
         .store
         .tickets_for_user(&user.user_id)
         .await
-        .map_err(from_store)?;
+        .map_err(from_store)?
+        .into_iter()
+        .map(|ticket| super::ticketing::with_code(shared, ticket))
+        .collect();
     Ok(TicketsData { tickets })
 }
 
@@ -148,14 +169,32 @@ pub(super) async fn my_tickets(
 pub(super) async fn cancel_ticket(
     shared: &Shared,
     conn: &ConnState,
-    CancelTicket { ticket_id }: &CancelTicket,
+    CancelTicket {
+        ticket_id,
+        quantity,
+    }: &CancelTicket,
 ) -> Result<Empty, ErrorBody> {
     let user = session(conn)?;
+    if let Some(quantity) = quantity {
+        validate::quantity(*quantity).map_err(|m| invalid("quantity", m))?;
+    }
     let cancelled = shared
         .store
-        .cancel_ticket(&user.user_id, ticket_id)
+        .cancel_ticket(
+            &user.user_id,
+            ticket_id,
+            *quantity,
+            coliseum_store::now(),
+            shared.config.offers,
+        )
         .await
-        .map_err(from_store)?;
+        .map_err(|err| match err {
+            StoreError::Conflict(_) => invalid(
+                "quantity",
+                "you cannot give back more seats than the ticket holds",
+            ),
+            other => from_store(other),
+        })?;
     audit::record(
         &*shared.store,
         Some(&user.username),
@@ -164,14 +203,18 @@ pub(super) async fn cancel_ticket(
             "event_id": cancelled.event_id,
             "ticket_id": ticket_id,
             "quantity": cancelled.quantity,
+            "remaining": cancelled.remaining,
         }),
     )
     .await;
     shared.seats.changed(&cancelled.event_id);
-    shared.news.seats_changed(
-        &cancelled.event_id,
-        cancelled.available.saturating_sub(cancelled.quantity),
-        cancelled.available,
-    );
+    // Seats offered to the waiting list never were on sale: the news sees
+    // the count before the cancellation and after the offers.
+    let offered: u32 = cancelled.offers.iter().map(|g| g.offer.quantity).sum();
+    let before = (cancelled.available + offered).saturating_sub(cancelled.quantity);
+    shared
+        .news
+        .seats_changed(&cancelled.event_id, before, cancelled.available);
+    crate::offers::announce(shared, cancelled.offers).await;
     Ok(Empty {})
 }

@@ -5,6 +5,7 @@ mod accounts;
 mod chat;
 mod events;
 mod rooms;
+mod ticketing;
 
 use bytes::Bytes;
 use chrono::Utc;
@@ -65,6 +66,16 @@ pub(crate) async fn dispatch(shared: &Shared, conn: &mut ConnState, request: Req
         Op::SlowMode(r) => reply(id, rooms::slow_mode(shared, conn, r).await),
         Op::Ban(r) => reply(id, rooms::ban(shared, conn, r).await),
         Op::Unban(r) => reply(id, rooms::unban(shared, conn, r).await),
+        Op::UpdateEvent(r) => reply(id, ticketing::update_event(shared, conn, r).await),
+        Op::CancelEvent(r) => reply(id, ticketing::cancel_event(shared, conn, r).await),
+        Op::WaitlistJoin(r) => reply(id, ticketing::waitlist_join(shared, conn, r).await),
+        Op::WaitlistLeave(r) => reply(id, ticketing::waitlist_leave(shared, conn, r).await),
+        Op::MyWaitlist(r) => reply(id, ticketing::my_waitlist(shared, conn, r).await),
+        Op::OfferAccept(r) => reply(id, ticketing::offer_accept(shared, conn, r).await),
+        Op::OfferDecline(r) => reply(id, ticketing::offer_decline(shared, conn, r).await),
+        Op::ServerInfo(r) => reply(id, ticketing::server_info(shared, r)),
+        Op::CheckIn(r) => reply(id, ticketing::check_in(shared, conn, r).await),
+        Op::Attendees(r) => reply(id, ticketing::attendees(shared, conn, r).await),
     }
 }
 

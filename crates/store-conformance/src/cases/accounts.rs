@@ -386,12 +386,12 @@ pub async fn malformed_and_unknown_ids_are_not_found(test: TestStore) {
             "book(event {id:?})"
         );
         assert_eq!(
-            store.cancel_ticket(&user.id, id).await,
+            crate::support::cancel(store, &user.id, id).await,
             Err(StoreError::NotFound),
             "cancel_ticket(ticket {id:?})"
         );
         assert_eq!(
-            store.cancel_ticket(id, id).await,
+            crate::support::cancel(store, id, id).await,
             Err(StoreError::NotFound),
             "cancel_ticket(user {id:?})"
         );

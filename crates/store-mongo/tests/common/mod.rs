@@ -90,6 +90,22 @@ pub async fn fresh_store() -> Option<(MongoStore, DropDatabase)> {
     fresh_store_with(Recovery::Background).await
 }
 
+/// A store on an existing database (a restart on the same data), with its
+/// start-up recovery in the background, as `coliseum-server` runs it.
+///
+/// # Panics
+/// When it cannot connect.
+pub async fn store_on(uri: String, database: String) -> MongoStore {
+    let options = MongoOptions {
+        uri,
+        database,
+        timeout: TEST_TIMEOUT,
+    };
+    MongoStore::connect_with(options, Recovery::Background)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reconnect to the test MongoDB ({URI_VAR}): {e}"))
+}
+
 /// [`fresh_store`] with the given recovery mode.
 pub async fn fresh_store_with(recovery: Recovery) -> Option<(MongoStore, DropDatabase)> {
     let uri = test_uri()?;

@@ -83,12 +83,13 @@ pub(super) fn id_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<String> {
     row.get::<_, i64>(idx).map(render_id)
 }
 
-/// Reads a `role` column (`user` or `admin`).
+/// Reads a `role` column (`user`, `staff` or `admin`).
 pub(super) fn role_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<Role> {
     let text: String = row.get(idx)?;
     match text.as_str() {
         "user" => Ok(Role::User),
         "admin" => Ok(Role::Admin),
+        "staff" => Ok(Role::Staff),
         _ => Err(conversion_error(
             idx,
             Type::Text,

@@ -151,9 +151,80 @@ INSERT OR IGNORE INTO rooms (name, kind, topic, created_at)
     WHERE lower(room) <> 'lobby' AND lower(room) NOT LIKE 'event-%' AND lower(room) NOT LIKE 'dm:%';
 ";
 
+/// Version 4 (ticketing issue): event details and status, waiting lists,
+/// offers, check-in, and the `staff` role.
+///
+/// - `users` is rebuilt to widen its `role` check to `staff` (SQLite cannot
+///   alter a `CHECK`); ids, and so every reference to them, are kept.
+///   [`migrate`] turns foreign keys off around the migration, as SQLite's
+///   documented table-rebuild procedure asks, and checks them before commit.
+/// - `events.starts_at` is RFC 3339 text keeping the event's own offset,
+///   `starts_ms` the same instant in unix milliseconds (for ordering and
+///   comparisons); `date` stays, the date of `starts_at` in its offset.
+///   Existing events start at 20:00 UTC of their date.
+/// - `events.held` counts seats held for open offers (not in `available`);
+///   `cancelled_at` / `cancel_reason` mark a cancelled event.
+/// - `waitlist`: one row per person waiting, in join order (`id`); `offer_id`
+///   is set once seats are offered to them. `UNIQUE (event_id, user_id)`:
+///   one place in line per event.
+/// - `offers`: every offer ever made with its `state`; the open ones, by
+///   expiry, are what the sweeper reads after a restart.
+const SCHEMA_V4: &str = "
+CREATE TABLE users_v4 (
+    id            INTEGER PRIMARY KEY,
+    username      TEXT    NOT NULL COLLATE NOCASE UNIQUE,
+    email         TEXT    NOT NULL COLLATE NOCASE UNIQUE,
+    password_hash TEXT    NOT NULL,
+    role          TEXT    NOT NULL CHECK (role IN ('user', 'staff', 'admin')),
+    created_at    INTEGER NOT NULL,
+    banned_until  INTEGER
+);
+INSERT INTO users_v4 (id, username, email, password_hash, role, created_at, banned_until)
+    SELECT id, username, email, password_hash, role, created_at, banned_until FROM users;
+DROP TABLE users;
+ALTER TABLE users_v4 RENAME TO users;
+ALTER TABLE events ADD COLUMN starts_at TEXT NOT NULL DEFAULT '';
+ALTER TABLE events ADD COLUMN starts_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN description TEXT NOT NULL DEFAULT '';
+ALTER TABLE events ADD COLUMN held INTEGER NOT NULL DEFAULT 0 CHECK (held >= 0);
+ALTER TABLE events ADD COLUMN cancelled_at INTEGER;
+ALTER TABLE events ADD COLUMN cancel_reason TEXT;
+UPDATE events SET starts_at = date || 'T20:00:00+00:00',
+                  starts_ms = CAST(strftime('%s', date || ' 20:00:00') AS INTEGER) * 1000;
+DROP INDEX events_by_date;
+CREATE INDEX events_by_start ON events (starts_ms, name, id);
+ALTER TABLE tickets ADD COLUMN checked_in_at INTEGER;
+CREATE INDEX tickets_by_event ON tickets (event_id, cancelled_at);
+CREATE TABLE offers (
+    id         INTEGER PRIMARY KEY,
+    event_id   INTEGER NOT NULL REFERENCES events (id),
+    user_id    INTEGER NOT NULL REFERENCES users (id),
+    quantity   INTEGER NOT NULL CHECK (quantity >= 1),
+    offered_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    state      TEXT    NOT NULL
+               CHECK (state IN ('open', 'accepted', 'declined', 'lapsed', 'withdrawn')),
+    ticket_id  INTEGER REFERENCES tickets (id)
+);
+CREATE INDEX offers_open_by_expiry ON offers (expires_at) WHERE state = 'open';
+CREATE INDEX offers_by_user ON offers (user_id, state);
+CREATE INDEX offers_by_event ON offers (event_id, state);
+CREATE TABLE waitlist (
+    id        INTEGER PRIMARY KEY,
+    event_id  INTEGER NOT NULL REFERENCES events (id),
+    user_id   INTEGER NOT NULL REFERENCES users (id),
+    quantity  INTEGER NOT NULL CHECK (quantity >= 1),
+    joined_at INTEGER NOT NULL,
+    offer_id  INTEGER REFERENCES offers (id),
+    UNIQUE (event_id, user_id)
+);
+CREATE INDEX waitlist_by_event ON waitlist (event_id, offer_id, id);
+CREATE INDEX waitlist_by_user ON waitlist (user_id);
+";
+
 /// Every schema step, oldest first; the database's `user_version` is the
 /// number of steps applied.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
 
 /// The schema version this build writes: the number of [`MIGRATIONS`].
 pub(super) const SCHEMA_VERSION: u32 = {
@@ -219,6 +290,20 @@ fn configure(conn: &Connection) -> StoreResult<()> {
 /// `Internal` naming the file when its version is newer than this build's
 /// (or negative), or when a step fails (nothing is changed then).
 fn migrate(conn: &mut Connection, path: &Path) -> StoreResult<()> {
+    // Rebuilding a table (version 4) needs foreign keys off, which cannot
+    // change inside a transaction; they are checked before the commit
+    // instead, and turned back on whatever happens.
+    conn.pragma_update(None, "foreign_keys", false)
+        .map_err(map_err)?;
+    let migrated = migrate_steps(conn, path);
+    let restored = conn
+        .pragma_update(None, "foreign_keys", true)
+        .map_err(map_err);
+    migrated.and(restored)
+}
+
+/// The transaction of [`migrate`].
+fn migrate_steps(conn: &mut Connection, path: &Path) -> StoreResult<()> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(map_err)?;
@@ -253,6 +338,17 @@ fn migrate(conn: &mut Connection, path: &Path) -> StoreResult<()> {
         tx.pragma_update(None, "user_version", version)
             .map_err(map_err)?;
         tracing::info!(path = %path.display(), version, "sqlite schema migrated");
+    }
+    let broken = current < MIGRATIONS.len()
+        && tx
+            .prepare("PRAGMA foreign_key_check")
+            .and_then(|mut stmt| stmt.exists([]))
+            .map_err(map_err)?;
+    if broken {
+        return Err(StoreError::Internal(format!(
+            "{}: schema migration left broken references; nothing was changed",
+            path.display()
+        )));
     }
     tx.commit().map_err(map_err)
 }
@@ -291,7 +387,11 @@ mod tests {
             .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tickets' AND sql IS NOT NULL")
             .and_then(|mut stmt| stmt.query_map([], |row| row.get(0))?.collect())
             .expect("indexes");
-        assert_eq!(indexes, ["tickets_active_by_user_event"]);
+        assert_eq!(
+            indexes,
+            ["tickets_active_by_user_event", "tickets_by_event"],
+            "version 2's covering index replaced the first; version 4 adds one per event"
+        );
         let held: u32 = conn
             .query_row(
                 "SELECT SUM(quantity) FROM tickets WHERE user_id = 1 AND event_id = 1",
@@ -347,5 +447,73 @@ mod tests {
             })
             .expect("rooms");
         assert_eq!(rooms, [("general".to_owned(), "public".to_owned())]);
+    }
+
+    /// A version 3 database (before ticketing) keeps its accounts, events
+    /// and tickets: events start at 20:00 UTC of their date, nobody waits,
+    /// and the rebuilt `users` table takes the `staff` role with every id
+    /// (and so every reference) kept.
+    #[test]
+    fn a_version_3_database_gains_ticketing_and_keeps_its_data() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("v3.sqlite3");
+        {
+            let conn = Connection::open(&path).expect("create");
+            for step in [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3] {
+                conn.execute_batch(step).expect("old schema");
+            }
+            conn.pragma_update(None, "user_version", 3)
+                .expect("version");
+            conn.execute_batch(
+                "INSERT INTO users (id, username, email, password_hash, role, created_at) \
+                     VALUES (7, 'ada', 'ada@example.org', 'phc', 'admin', 0); \
+                 INSERT INTO events (id, name, date, location, capacity, available, max_per_user) \
+                     VALUES (3, 'Show', '2031-06-15', 'Arena', 10, 7, 4); \
+                 INSERT INTO tickets (user_id, event_id, event_name, quantity, booked_at) \
+                     VALUES (7, 3, 'Show', 3, 0); \
+                 INSERT INTO room_members (room, user_id, role) VALUES ('lobby', 7, 'member');",
+            )
+            .expect("v3 data");
+        }
+        let conn = open_writer(&path).expect("open and migrate");
+        let event: (String, i64, String, i64) = conn
+            .query_row(
+                "SELECT starts_at, starts_ms, description, held FROM events WHERE id = 3",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+            )
+            .expect("event kept");
+        assert_eq!(
+            event,
+            (
+                "2031-06-15T20:00:00+00:00".to_owned(),
+                1_939_320_000_000,
+                String::new(),
+                0
+            )
+        );
+        let ticket_holder: String = conn
+            .query_row(
+                "SELECT u.username FROM tickets t JOIN users u ON u.id = t.user_id",
+                [],
+                |row| row.get(0),
+            )
+            .expect("ticket still names its holder");
+        assert_eq!(ticket_holder, "ada");
+        conn.execute("UPDATE users SET role = 'staff' WHERE id = 7", [])
+            .expect("staff is a role now");
+        let foreign_keys: bool = conn
+            .pragma_query_value(None, "foreign_keys", |row| row.get(0))
+            .expect("pragma");
+        assert!(foreign_keys, "foreign keys are back on after the migration");
+        assert!(
+            conn.execute(
+                "INSERT INTO tickets (user_id, event_id, event_name, quantity, booked_at) \
+                 VALUES (99, 3, 'Show', 1, 0)",
+                [],
+            )
+            .is_err(),
+            "references are enforced"
+        );
     }
 }

@@ -11,15 +11,15 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 use chrono::{DateTime, Utc};
-use coliseum_protocol::{ChatMessage, Event, Ticket};
+use coliseum_protocol::{ChatMessage, Event, EventStatus, Ticket};
 use rusqlite::{Connection, OptionalExtension as _, Row, params};
 
 use super::convert::{
     date_col, id_col, map_err, opt_time_col, parse_id, role_col, time_col, to_millis,
 };
 use crate::{
-    AuditEntry, Booking, BookingRequest, Cancellation, NewEvent, NewMessage, NewUser,
-    SessionRecord, SessionUser, StoreError, StoreResult, User, UserUpdate,
+    AuditEntry, Booking, BookingRequest, NewEvent, NewMessage, NewUser, SessionRecord, SessionUser,
+    StoreError, StoreResult, User, UserUpdate,
 };
 
 // ----- users -----------------------------------------------------------------
@@ -179,29 +179,48 @@ pub(super) fn delete_user_sessions(conn: &Connection, user_id: &str) -> StoreRes
 /// built at compile time: no formatting per call on the writer).
 macro_rules! event_columns {
     () => {
-        "id, name, date, location, capacity, available, max_per_user"
+        "id, name, date, location, capacity, available, max_per_user, description, \
+         starts_at, cancelled_at, held, \
+         (SELECT COUNT(*) FROM waitlist w WHERE w.event_id = events.id AND w.offer_id IS NULL)"
     };
 }
 
-/// Maps a row of `event_columns!()`.
+/// Maps a row of `event_columns!()`; `status` is derived as of now.
 fn event_row(row: &Row<'_>) -> rusqlite::Result<Event> {
+    let id = id_col(row, 0)?;
+    let text: String = row.get(8)?;
+    let starts_at = DateTime::parse_from_rfc3339(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(
+            8,
+            rusqlite::types::Type::Text,
+            format!("bad starts_at {text:?}: {e}").into(),
+        )
+    })?;
+    let available = row.get(5)?;
+    let cancelled = row.get::<_, Option<i64>>(9)?.is_some();
     Ok(Event {
-        id: id_col(row, 0)?,
         name: row.get(1)?,
         date: date_col(row, 2)?,
         location: row.get(3)?,
         capacity: row.get(4)?,
-        available: row.get(5)?,
+        available,
         max_per_user: row.get(6)?,
+        description: row.get(7)?,
+        starts_at,
+        status: EventStatus::derive(cancelled, starts_at, available, Utc::now()),
+        room: coliseum_protocol::validate::event_room(&id),
+        held: row.get(10)?,
+        waitlist: row.get(11)?,
+        id,
     })
 }
 
-/// Every event by date, name, id.
+/// Every event by start, name, id.
 pub(super) fn list_events(conn: &Connection) -> StoreResult<Vec<Event>> {
     let sql = concat!(
         "SELECT ",
         event_columns!(),
-        " FROM events ORDER BY date, name, id"
+        " FROM events ORDER BY starts_ms, name, id"
     );
     conn.prepare_cached(sql)
         .and_then(|mut stmt| stmt.query_map([], event_row)?.collect())
@@ -217,7 +236,7 @@ pub(super) fn event(conn: &Connection, event_id: &str) -> StoreResult<Option<Eve
 }
 
 /// One event by row id.
-fn event_by_rowid(conn: &Connection, id: i64) -> StoreResult<Option<Event>> {
+pub(super) fn event_by_rowid(conn: &Connection, id: i64) -> StoreResult<Option<Event>> {
     let sql = concat!("SELECT ", event_columns!(), " FROM events WHERE id = ?1");
     conn.prepare_cached(sql)
         .and_then(|mut stmt| stmt.query_row([id], event_row).optional())
@@ -226,25 +245,29 @@ fn event_by_rowid(conn: &Connection, id: i64) -> StoreResult<Option<Event>> {
 
 /// Inserts an event with `available = capacity`.
 pub(super) fn create_event(conn: &Connection, event: &NewEvent) -> StoreResult<Event> {
-    let sql = concat!(
-        "INSERT INTO events (name, date, location, capacity, available, max_per_user) \
-         VALUES (?1, ?2, ?3, ?4, ?4, ?5) RETURNING ",
-        event_columns!()
-    );
-    conn.prepare_cached(sql)
+    let id: i64 = conn
+        .prepare_cached(
+            "INSERT INTO events (name, date, location, capacity, available, max_per_user, \
+                 description, starts_at, starts_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+        )
         .and_then(|mut stmt| {
             stmt.query_row(
                 params![
                     event.name,
-                    event.date.to_string(),
+                    event.starts_at.date_naive().to_string(),
                     event.location,
                     event.capacity,
-                    event.max_per_user
+                    event.max_per_user,
+                    event.description,
+                    event.starts_at.to_rfc3339(),
+                    event.starts_at.timestamp_millis(),
                 ],
-                event_row,
+                |row| row.get(0),
             )
         })
-        .map_err(map_err)
+        .map_err(map_err)?;
+    event_by_rowid(conn, id)?.ok_or(StoreError::NotFound)
 }
 
 /// Inserts `events` if there is no event yet; returns how many.
@@ -267,7 +290,7 @@ pub(super) fn seed_events(conn: &Connection, events: &[NewEvent]) -> StoreResult
 /// The columns [`ticket_row`] reads, as a literal for `concat!`.
 macro_rules! ticket_columns {
     () => {
-        "id, event_id, event_name, quantity, booked_at"
+        "id, event_id, event_name, quantity, booked_at, checked_in_at"
     };
 }
 
@@ -279,12 +302,22 @@ fn ticket_row(row: &Row<'_>) -> rusqlite::Result<Ticket> {
         event_name: row.get(2)?,
         quantity: row.get(3)?,
         booked_at: time_col(row, 4)?,
+        code: String::new(),
+        checked_in_at: opt_time_col(row, 5)?,
     })
+}
+
+/// One ticket by row id, cancelled or not.
+pub(super) fn ticket_by_rowid(conn: &Connection, id: i64) -> StoreResult<Option<Ticket>> {
+    let sql = concat!("SELECT ", ticket_columns!(), " FROM tickets WHERE id = ?1");
+    conn.prepare_cached(sql)
+        .and_then(|mut stmt| stmt.query_row([id], ticket_row).optional())
+        .map_err(map_err)
 }
 
 /// Seats a user holds for an event (`?1` user, `?2` event): an index-only
 /// read of `tickets_active_by_user_event` (schema version 2).
-const HELD_SQL: &str = "SELECT COALESCE(SUM(quantity), 0) FROM tickets \
+pub(super) const HELD_SQL: &str = "SELECT COALESCE(SUM(quantity), 0) FROM tickets \
      WHERE user_id = ?1 AND event_id = ?2 AND cancelled_at IS NULL";
 
 /// Seat counts of the events booked in the writer's current batch, kept
@@ -389,6 +422,8 @@ pub(super) fn book(
     })
     .map_err(|e| format!("ticket not written: {e}"))?;
     let ticket = Ticket {
+        code: String::new(),
+        checked_in_at: None,
         id: super::convert::render_id(conn.last_insert_rowid()),
         event_id: entry.event.id.clone(),
         event_name: entry.event.name.clone(),
@@ -467,6 +502,9 @@ fn check_booking<'a>(
         }
     }
 
+    if entry.event.status == EventStatus::Cancelled || entry.event.starts_at <= request.booked_at {
+        return Err(StoreError::EventClosed);
+    }
     let held: u64 = conn
         .prepare_cached(HELD_SQL)
         .and_then(|mut stmt| stmt.query_row([user_id, event_id], |row| row.get(0)))
@@ -504,42 +542,6 @@ pub(super) fn tickets_for_user(conn: &Connection, user_id: &str) -> StoreResult<
     conn.prepare_cached(sql)
         .and_then(|mut stmt| stmt.query_map([id], ticket_row)?.collect())
         .map_err(map_err)
-}
-
-/// Cancels the user's active ticket and returns its seats.
-pub(super) fn cancel_ticket(
-    conn: &Connection,
-    user_id: &str,
-    ticket_id: &str,
-    now: DateTime<Utc>,
-) -> StoreResult<Cancellation> {
-    let user_id = parse_id(user_id).ok_or(StoreError::NotFound)?;
-    let ticket_id = parse_id(ticket_id).ok_or(StoreError::NotFound)?;
-    let (event_id, quantity): (i64, u32) = conn
-        .prepare_cached(
-            "UPDATE tickets SET cancelled_at = ?3 \
-             WHERE id = ?1 AND user_id = ?2 AND cancelled_at IS NULL \
-             RETURNING event_id, quantity",
-        )
-        .and_then(|mut stmt| {
-            stmt.query_row(params![ticket_id, user_id, to_millis(now)], |row| {
-                Ok((row.get(0)?, row.get(1)?))
-            })
-            .optional()
-        })
-        .map_err(map_err)?
-        .ok_or(StoreError::NotFound)?;
-    let available: u32 = conn
-        .prepare_cached(
-            "UPDATE events SET available = available + ?2 WHERE id = ?1 RETURNING available",
-        )
-        .and_then(|mut stmt| stmt.query_row(params![event_id, quantity], |row| row.get(0)))
-        .map_err(map_err)?;
-    Ok(Cancellation {
-        event_id: super::convert::render_id(event_id),
-        quantity,
-        available,
-    })
 }
 
 // ----- chat ------------------------------------------------------------------
