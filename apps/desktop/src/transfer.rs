@@ -127,6 +127,10 @@ struct RawRow {
     name: Option<String>,
     #[serde(default)]
     date: Option<String>,
+    /// RFC 3339 start (the seed file's shape since the ticketing issue);
+    /// its date stands in for a missing `date`.
+    #[serde(default)]
+    starts_at: Option<String>,
     #[serde(default)]
     location: Option<String>,
     #[serde(default, deserialize_with = "number_or_text")]
@@ -243,7 +247,20 @@ fn validate_row(row: RawRow, today: NaiveDate) -> Result<NewEvent, Vec<String>> 
     if let Err(e) = validate::event_text("location", &location) {
         problems.push(e);
     }
-    let date = validate::event_date(row.date.as_deref().unwrap_or_default().trim())
+    let from_start = row.starts_at.as_deref().and_then(|text| {
+        chrono::DateTime::parse_from_rfc3339(text.trim())
+            .ok()
+            .map(|at| at.date_naive().to_string())
+    });
+    let date_text = row
+        .date
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(str::to_owned)
+        .or(from_start)
+        .unwrap_or_default();
+    let date = validate::event_date(&date_text)
         .and_then(|date| not_in_the_past(date, today))
         .map_err(|e| problems.push(e))
         .ok();
