@@ -17,6 +17,8 @@
 //!   (reconnects), request tasks, hosting, file dialogs.
 //! - [`views`]: one file per screen or panel.
 //! - [`transfer`]: CSV/JSON export of tickets and import of events.
+//! - [`ticket_files`]: a ticket's QR code (PNG), calendar entry (.ics),
+//!   the attendees CSV, and reading a QR code from an image.
 //! - [`style`]: text sizes, theme, icon.
 
 pub mod app;
@@ -24,6 +26,7 @@ pub mod model;
 pub mod network;
 pub mod settings;
 pub mod style;
+pub mod ticket_files;
 pub mod transfer;
 pub mod views;
 
