@@ -62,7 +62,7 @@ impl EventsState {
                 self.book_errors.remove(event_id);
                 return self.busy.books.insert(event_id.clone());
             }
-            NetCommand::CancelTicket { ticket_id } => {
+            NetCommand::CancelTicket { ticket_id, .. } => {
                 self.cancel_errors.remove(ticket_id);
                 return self.busy.cancels.insert(ticket_id.clone());
             }
@@ -98,6 +98,58 @@ impl EventsState {
             NetEvent::LoggedOut | NetEvent::SessionExpired(_) => self.end_session(),
             NetEvent::Disconnected | NetEvent::ServerChanged { .. } => *self = Self::default(),
             NetEvent::Events(events) => self.list.clone_from(events),
+            NetEvent::EventChanged(event) | NetEvent::EventUpdated(event) => self.upsert(event),
+            NetEvent::PartlyCancelled {
+                ticket_id,
+                quantity,
+            } => {
+                self.busy.cancels.remove(ticket_id);
+                if let Some(ticket) = self.tickets.iter_mut().find(|t| &t.id == ticket_id) {
+                    ticket.quantity = ticket.quantity.saturating_sub(*quantity);
+                    notices.notify(
+                        NoticeLevel::Info,
+                        format!(
+                            "Gave back {quantity} {} for {}; you keep {}",
+                            seats(*quantity),
+                            ticket.event_name,
+                            ticket.quantity
+                        ),
+                        now,
+                    );
+                }
+                self.tickets.retain(|t| t.quantity > 0);
+            }
+            NetEvent::TicketCancelled {
+                ticket_id,
+                event_id,
+                reason,
+            } => {
+                let name = self.tickets.iter().find(|t| &t.id == ticket_id).map_or_else(
+                    || self.event_name(event_id),
+                    |t| t.event_name.clone(),
+                );
+                self.tickets.retain(|t| &t.id != ticket_id);
+                notices.notify(
+                    NoticeLevel::Error,
+                    format!("Your ticket for {name} was cancelled by the organiser: {reason}"),
+                    now,
+                );
+            }
+            NetEvent::OfferAccepted { ticket, .. } => {
+                notices.notify(
+                    NoticeLevel::Info,
+                    format!(
+                        "Booked {} {} for {} from the waiting list",
+                        ticket.quantity,
+                        seats(ticket.quantity),
+                        ticket.event_name
+                    ),
+                    now,
+                );
+                if !self.tickets.iter().any(|t| t.id == ticket.id) {
+                    self.tickets.insert(0, ticket.clone());
+                }
+            }
             NetEvent::EventSeats {
                 event_id,
                 available,
@@ -114,11 +166,7 @@ impl EventsState {
                     now,
                 );
                 self.created = Some(event.name.clone());
-                if !self.list.iter().any(|e| e.id == event.id) {
-                    self.list.push(event.clone());
-                    self.list
-                        .sort_by(|a, b| (a.date, &a.name).cmp(&(b.date, &b.name)));
-                }
+                self.upsert(event);
             }
             NetEvent::CreateEventFailed(error) => {
                 self.busy.create_event = false;
@@ -207,6 +255,22 @@ impl EventsState {
                 self.import = Some(outcome.clone());
             }
             _ => {}
+        }
+    }
+
+    /// Replaces the listed event with the same id, or lists a new one (in
+    /// the server's order: date, then name).
+    fn upsert(&mut self, event: &Event) {
+        if let Some(listed) = self.list.iter_mut().find(|e| e.id == event.id) {
+            *listed = event.clone();
+        } else {
+            self.list.push(event.clone());
+            self.list
+                .sort_by(|a, b| (a.date, &a.name).cmp(&(b.date, &b.name)));
+        }
+        // A renamed event: the tickets carry the name too.
+        for ticket in self.tickets.iter_mut().filter(|t| t.event_id == event.id) {
+            ticket.event_name.clone_from(&event.name);
         }
     }
 

@@ -14,6 +14,7 @@
 //! - [`session`]: the logged-in user; login, registration.
 //! - [`events`]: events with live seats, tickets, bookings, import/export.
 //! - [`chat`]: the lobby and who is online.
+//! - [`ticketing`]: waiting lists, offers, event management, the door.
 //! - [`notices`]: messages for the user.
 
 pub mod chat;
@@ -21,6 +22,7 @@ pub mod connection;
 pub mod events;
 pub mod notices;
 pub mod session;
+pub mod ticketing;
 
 use std::time::Instant;
 
@@ -29,6 +31,7 @@ pub use connection::{ConnectionState, Hosting, SecurityPrompt};
 pub use events::{EventsBusy, EventsState};
 pub use notices::{INFO_NOTICE_TTL, MAX_NOTICES, Notice, NoticeLevel, Notices};
 pub use session::{Session, SessionBusy, SessionState};
+pub use ticketing::{CheckInOutcome, TicketingBusy, TicketingState};
 
 use crate::network::{NetCommand, NetEvent};
 
@@ -43,6 +46,8 @@ pub struct Model {
     pub events: EventsState,
     /// The lobby.
     pub chat: ChatState,
+    /// Waiting lists, offers, event management, check-in.
+    pub ticketing: TicketingState,
     /// Messages for the user.
     pub notices: Notices,
 }
@@ -56,6 +61,7 @@ impl Model {
             && self.session.begin(command)
             && self.events.begin(command)
             && self.chat.begin(command)
+            && self.ticketing.begin(command)
     }
 
     /// Applies one network event at time `now`: every slice sees it and
@@ -65,6 +71,7 @@ impl Model {
         self.session.apply(event);
         self.events.apply(event, &mut self.notices, now);
         self.chat.apply(event, &mut self.notices, now);
+        self.ticketing.apply(event, &mut self.notices, now);
         self.notices.apply(event, now);
     }
 }

@@ -59,6 +59,15 @@ impl SessionState {
         self.user.as_ref().is_some_and(|s| s.role == Role::Admin)
     }
 
+    /// True for admins and door staff: they may check tickets in and see
+    /// attendees (`check_in`, `attendees`).
+    #[must_use]
+    pub fn is_door(&self) -> bool {
+        self.user
+            .as_ref()
+            .is_some_and(|s| matches!(s.role, Role::Admin | Role::Staff))
+    }
+
     /// Marks a session request in flight; `false` when the same one already is.
     pub fn begin(&mut self, command: &NetCommand) -> bool {
         let flag = match command {

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use coliseum_client::{ClientError, Fingerprint, Welcome};
-use coliseum_protocol::response::{OnlineData, SessionData};
-use coliseum_protocol::{ChatMessage, Event, RoomInfo, RoomMember, Ticket};
+use coliseum_protocol::request::UpdateEvent;
+use coliseum_protocol::response::{CheckInData, OnlineData, SessionData, WaitlistData};
+use coliseum_protocol::{Attendee, ChatMessage, Event, Offer, RoomInfo, RoomMember, Ticket};
 
 use super::connect::Security;
 use crate::transfer::{ExportFormat, NewEvent, RowError};
@@ -79,11 +80,67 @@ pub enum NetCommand {
     },
     /// Re-read "My tickets".
     RefreshTickets,
-    /// Cancel one of the user's tickets.
+    /// Cancel one of the user's tickets, or give back part of it.
     CancelTicket {
         /// The ticket's id.
         ticket_id: String,
+        /// Seats to give back; `None` cancels the whole ticket.
+        quantity: Option<u32>,
     },
+    /// `waitlist_join`: wait for `quantity` seats of a sold-out event.
+    JoinWaitlist {
+        /// The event.
+        event_id: String,
+        /// Seats wanted, within the per-user limit.
+        quantity: u32,
+    },
+    /// `waitlist_leave`.
+    LeaveWaitlist {
+        /// The event.
+        event_id: String,
+    },
+    /// Re-read the user's waiting-list places and open offers (`my_waitlist`).
+    RefreshWaitlist,
+    /// `offer_accept`: book the seats held for the user.
+    AcceptOffer {
+        /// The offer.
+        offer_id: String,
+    },
+    /// `offer_decline`: pass the seats to the next in line.
+    DeclineOffer {
+        /// The offer.
+        offer_id: String,
+    },
+    /// `update_event` (admins): the fields set in the request change.
+    UpdateEvent(UpdateEvent),
+    /// `cancel_event` (admins): refunds every ticket, tells the holders why.
+    CancelEvent {
+        /// The event.
+        event_id: String,
+        /// Why, shown to every holder (1–500 characters).
+        reason: String,
+    },
+    /// `attendees` (admins and staff).
+    LoadAttendees {
+        /// The event.
+        event_id: String,
+    },
+    /// `check_in` (admins and staff): a code typed, pasted or read from a QR image.
+    CheckIn {
+        /// The ticket code (`C1.…`).
+        code: String,
+    },
+    /// Ask for an image of a ticket's QR code, read it, and check it in.
+    CheckInImage,
+    /// Read the QR code in this image file (e.g. dropped on the window) and
+    /// check it in.
+    CheckInImageFile(PathBuf),
+    /// Ask where to save, then write a file the UI prepared (a ticket PNG,
+    /// a calendar entry, an attendees CSV).
+    SaveFile(SaveRequest),
+    /// Write a prepared file into the Downloads folder without a dialog
+    /// (for desktops with no file-dialog service).
+    SaveToDownloads(SaveRequest),
     /// Send a chat message to a room.
     ChatSend {
         /// The room (`lobby`, a public, event or direct room).
@@ -214,6 +271,25 @@ pub enum NetCommand {
     Quit,
 }
 
+/// A file the UI prepared, to be saved where the user chooses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaveRequest {
+    /// What it is, for the dialog title and the notice ("Ticket", "Calendar entry").
+    pub what: String,
+    /// Proposed file name, e.g. `ticket-concerto-rock.png`.
+    pub file_name: String,
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl SaveRequest {
+    /// The proposed name's extension (`png`, `ics`, `csv`), for the dialog's filter.
+    #[must_use]
+    pub fn extension(&self) -> &str {
+        self.file_name.rsplit_once('.').map_or("", |(_, ext)| ext)
+    }
+}
+
 /// Settings of "Host on this computer".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostRequest {
@@ -302,6 +378,30 @@ pub enum ImportOutcome {
         /// Why.
         message: String,
     },
+}
+
+/// Why a ticket was not checked in, as the door needs to see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckInRefusal {
+    /// Already checked in: the first scan's message (names its time).
+    AlreadyIn(String),
+    /// The ticket was cancelled or is not valid for entry (`conflict`).
+    NotValid(String),
+    /// Forged, altered or mistyped (`bad_request`), or the image held no
+    /// readable QR code.
+    Unreadable(String),
+    /// Anything else (not allowed, connection lost).
+    Failed(String),
+}
+
+impl CheckInRefusal {
+    /// The message for people.
+    #[must_use]
+    pub fn message(&self) -> &str {
+        match self {
+            Self::AlreadyIn(m) | Self::NotValid(m) | Self::Unreadable(m) | Self::Failed(m) => m,
+        }
+    }
 }
 
 /// What the network thread tells the UI.
@@ -431,11 +531,126 @@ pub enum NetEvent {
         /// The server's message.
         message: String,
     },
-    /// A ticket was cancelled.
+    /// A ticket was cancelled (all of it).
     Cancelled {
         /// The ticket.
         ticket_id: String,
     },
+    /// Part of a ticket was given back; the ticket keeps the rest.
+    PartlyCancelled {
+        /// The ticket.
+        ticket_id: String,
+        /// Seats given back.
+        quantity: u32,
+    },
+    /// An event's details changed (`event_changed` push).
+    EventChanged(Event),
+    /// This admin's `update_event` succeeded.
+    EventUpdated(Event),
+    /// `update_event` was refused.
+    UpdateEventFailed {
+        /// The event.
+        event_id: String,
+        /// Why, with the field when the server named one.
+        error: FormError,
+    },
+    /// This admin cancelled an event.
+    EventCancelled {
+        /// The event.
+        event_id: String,
+        /// Tickets refunded.
+        refunded: u64,
+    },
+    /// `cancel_event` was refused.
+    CancelEventFailed {
+        /// The event.
+        event_id: String,
+        /// Why.
+        message: String,
+    },
+    /// A ticket of this user was cancelled by the venue (`ticket_cancelled` push).
+    TicketCancelled {
+        /// The ticket.
+        ticket_id: String,
+        /// Its event.
+        event_id: String,
+        /// The organiser's reason.
+        reason: String,
+    },
+    /// Seats were offered to this user from a waiting list (`offer` push).
+    Offer(Offer),
+    /// The user's waiting-list places and open offers.
+    Waitlist(WaitlistData),
+    /// The user joined an event's waiting list.
+    WaitlistJoined {
+        /// The event.
+        event_id: String,
+        /// Seats waited for.
+        quantity: u32,
+        /// Place in line, 1 = next.
+        position: u32,
+    },
+    /// The user left an event's waiting list.
+    WaitlistLeft {
+        /// The event.
+        event_id: String,
+    },
+    /// `waitlist_join` or `waitlist_leave` was refused.
+    WaitlistFailed {
+        /// The event.
+        event_id: String,
+        /// Why.
+        message: String,
+    },
+    /// An offer was accepted: the ticket is the user's.
+    OfferAccepted {
+        /// The offer.
+        offer_id: String,
+        /// The new ticket.
+        ticket: Ticket,
+    },
+    /// An offer was declined.
+    OfferDeclined {
+        /// The offer.
+        offer_id: String,
+    },
+    /// Accepting or declining failed (e.g. the offer lapsed).
+    OfferFailed {
+        /// The offer.
+        offer_id: String,
+        /// Why.
+        message: String,
+    },
+    /// An event's attendees (admins and staff).
+    Attendees {
+        /// The event.
+        event_id: String,
+        /// One row per active ticket.
+        attendees: Vec<Attendee>,
+    },
+    /// `attendees` was refused.
+    AttendeesFailed {
+        /// The event.
+        event_id: String,
+        /// Why.
+        message: String,
+    },
+    /// A ticket was checked in.
+    CheckedIn(CheckInData),
+    /// A check-in was refused or a code could not be read.
+    CheckInRefused(CheckInRefusal),
+    /// A prepared file was written.
+    Saved {
+        /// What it was ("Ticket", "Calendar entry", ...).
+        what: String,
+        /// Where.
+        path: PathBuf,
+    },
+    /// A prepared file could not be written.
+    SaveFailed(String),
+    /// A save dialog closed without a file (cancelled, or no dialog
+    /// service); the UI offers the Downloads folder for this request.
+    SaveCancelled(SaveRequest),
     /// Cancelling failed.
     CancelFailed {
         /// The ticket.

@@ -46,7 +46,7 @@ pub async fn export_tickets_to_downloads(sink: Sink, format: ExportFormat, ticke
 }
 
 /// The user's Downloads folder, or the home folder.
-fn downloads_dir() -> Option<PathBuf> {
+pub(super) fn downloads_dir() -> Option<PathBuf> {
     let dirs = directories::UserDirs::new()?;
     Some(
         dirs.download_dir()
@@ -57,12 +57,25 @@ fn downloads_dir() -> Option<PathBuf> {
 
 /// `my-tickets.csv`, or `my-tickets-2.csv`, ... the first name not taken in `dir`.
 fn free_path(dir: &Path, format: ExportFormat) -> PathBuf {
-    let first = dir.join(export_file_name(format));
+    free_name(dir, &export_file_name(format))
+}
+
+/// `dir/<name>`, or `dir/<stem>-2.<ext>`, ... the first path not taken
+/// (the first one after 999 tries).
+pub(super) fn free_name(dir: &Path, name: &str) -> PathBuf {
+    let first = dir.join(name);
     if !first.exists() {
         return first;
     }
+    let (stem, extension) = name.rsplit_once('.').unwrap_or((name, ""));
     (2..1000)
-        .map(|n| dir.join(format!("my-tickets-{n}.{}", format.extension())))
+        .map(|n| {
+            if extension.is_empty() {
+                dir.join(format!("{stem}-{n}"))
+            } else {
+                dir.join(format!("{stem}-{n}.{extension}"))
+            }
+        })
         .find(|p| !p.exists())
         .unwrap_or(first)
 }

@@ -20,6 +20,8 @@
 //! - `host`: "Host on this computer": the server library on the embedded store.
 //! - `files`: export of "My tickets" and import of events through rfd's
 //!   asynchronous file dialogs, and the file writes behind them.
+//! - `ticketing`: waiting list, offers, partial cancels, event management,
+//!   attendees, check-in (typed or from a QR image), saving ticket files.
 
 pub mod api;
 mod connect;
@@ -29,13 +31,17 @@ mod link;
 mod requests;
 mod rooms;
 mod supervisor;
+mod ticketing;
 mod worker;
 
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
 
-pub use api::{ConnectionStatus, FormError, HostRequest, ImportOutcome, NetCommand, NetEvent};
+pub use api::{
+    CheckInRefusal, ConnectionStatus, FormError, HostRequest, ImportOutcome, NetCommand, NetEvent,
+    SaveRequest,
+};
 pub use connect::{Security, connect};
 
 /// Handle to the network thread, owned by the app. Dropping it stops the

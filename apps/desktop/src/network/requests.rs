@@ -30,16 +30,21 @@ pub fn request_key() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
-/// Reads everything a logged-in view shows: events, tickets, who is online,
-/// and the chat (the newest page, or everything after `known_seq`).
+/// Reads everything a logged-in view shows: events, tickets, waiting-list
+/// places and open offers, who is online, and the chat (the newest page, or everything after `known_seq`).
 pub async fn refill(link: &Arc<Link>, sink: &Sink, client: &Client, known_seq: Option<u64>) {
-    let (events, tickets, online, chat, rooms) = tokio::join!(
+    let (events, tickets, online, chat, rooms, waitlist) = tokio::join!(
         client.list_events(),
         client.my_tickets(),
         client.online(),
         chat_catch_up(client, known_seq),
         client.rooms(),
+        client.my_waitlist(),
     );
+    match waitlist {
+        Ok(waitlist) => sink.emit(NetEvent::Waitlist(waitlist)),
+        Err(error) => tracing::debug!(%error, "no waiting lists (an older server?)"),
+    }
     if let Ok(rooms) = rooms {
         sink.emit(NetEvent::Rooms(rooms));
     }
@@ -311,21 +316,6 @@ const UNAVAILABLE_RETRIES: u32 = 4;
 /// `unavailable`: 0.5 s, doubling (0.5, 1, 2, 4 s).
 fn unavailable_backoff(attempt: u32) -> std::time::Duration {
     std::time::Duration::from_millis(250) * 2_u32.saturating_pow(attempt.min(8))
-}
-
-/// `cancel_ticket`.
-pub async fn cancel(link: Arc<Link>, sink: Sink, ticket_id: String) {
-    let result = match link.client() {
-        Ok(client) => client.cancel_ticket(&ticket_id).await,
-        Err(error) => Err(error),
-    };
-    match result {
-        Ok(()) => sink.emit(NetEvent::Cancelled { ticket_id }),
-        Err(error) => sink.emit(NetEvent::CancelFailed {
-            ticket_id,
-            message: error.to_string(),
-        }),
-    }
 }
 
 /// `chat_send` to `room`; a failure hands the text back.

@@ -205,11 +205,20 @@ fn forward(link: &Arc<Link>, sink: &Sink, push: Push) {
             }
         }
         Push::Shutdown { reason } => sink.send(NetEvent::ServerNotice(reason)),
-        // Ticketing pushes: the desktop work of the ticketing issue shows
-        // them; until then a refresh keeps the table true.
-        Push::EventChanged { .. } | Push::TicketCancelled { .. } | Push::Offer(_) => {
-            tokio::spawn(refresh_events(Arc::clone(link), sink.clone()));
+        Push::EventChanged { event } => {
+            link.lock().known_events.insert(event.id.clone());
+            sink.send(NetEvent::EventChanged(event));
         }
+        Push::TicketCancelled {
+            ticket_id,
+            event_id,
+            reason,
+        } => sink.send(NetEvent::TicketCancelled {
+            ticket_id,
+            event_id,
+            reason,
+        }),
+        Push::Offer(offer) => sink.send(NetEvent::Offer(offer)),
         // The server ended the session on this live connection: back to
         // the login form, as when a resume fails.
         // The token no longer resumes; requests in flight get their own

@@ -14,7 +14,7 @@ use super::connect::Security;
 use super::host::HostedServer;
 use super::link::{Link, PendingBook, Sink};
 use super::requests::{self, attempt_book, request_key};
-use super::{files, rooms, supervisor};
+use super::{files, rooms, supervisor, ticketing};
 
 /// The command loop; returns after [`NetCommand::Quit`] or when the UI is gone.
 pub async fn run(mut commands: UnboundedReceiver<NetCommand>, sink: Sink, pins: Option<PathBuf>) {
@@ -100,8 +100,44 @@ impl Worker {
                 );
                 self.spawn(move |link, sink| attempt_book(link, sink, key));
             }
-            NetCommand::CancelTicket { ticket_id } => {
-                self.spawn(move |link, sink| requests::cancel(link, sink, ticket_id));
+            NetCommand::CancelTicket {
+                ticket_id,
+                quantity,
+            } => self.spawn(move |link, sink| ticketing::cancel(link, sink, ticket_id, quantity)),
+            NetCommand::JoinWaitlist { event_id, quantity } => self.spawn(move |link, sink| {
+                ticketing::join_waitlist(link, sink, event_id, quantity)
+            }),
+            NetCommand::LeaveWaitlist { event_id } => {
+                self.spawn(move |link, sink| ticketing::leave_waitlist(link, sink, event_id));
+            }
+            NetCommand::RefreshWaitlist => self.spawn(ticketing::refresh_waitlist),
+            NetCommand::AcceptOffer { offer_id } => {
+                self.spawn(move |link, sink| ticketing::accept_offer(link, sink, offer_id));
+            }
+            NetCommand::DeclineOffer { offer_id } => {
+                self.spawn(move |link, sink| ticketing::decline_offer(link, sink, offer_id));
+            }
+            NetCommand::UpdateEvent(update) => {
+                self.spawn(move |link, sink| ticketing::update_event(link, sink, update));
+            }
+            NetCommand::CancelEvent { event_id, reason } => self.spawn(move |link, sink| {
+                ticketing::cancel_event(link, sink, event_id, reason)
+            }),
+            NetCommand::LoadAttendees { event_id } => {
+                self.spawn(move |link, sink| ticketing::attendees(link, sink, event_id));
+            }
+            NetCommand::CheckIn { code } => {
+                self.spawn(move |link, sink| ticketing::check_in(link, sink, code));
+            }
+            NetCommand::CheckInImage => self.spawn(ticketing::check_in_image),
+            NetCommand::CheckInImageFile(path) => {
+                self.spawn(move |link, sink| ticketing::check_in_image_file(link, sink, path));
+            }
+            NetCommand::SaveFile(request) => {
+                tokio::spawn(ticketing::save_file(self.sink.clone(), request));
+            }
+            NetCommand::SaveToDownloads(request) => {
+                tokio::spawn(ticketing::save_to_downloads(self.sink.clone(), request));
             }
             NetCommand::ChatSend { room, text } => {
                 self.spawn(move |link, sink| requests::chat_send(link, sink, room, text));

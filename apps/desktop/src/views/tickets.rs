@@ -176,6 +176,7 @@ impl TicketsView {
                 if ui.button("Cancel ticket").clicked() {
                     action = Some(Action::Net(NetCommand::CancelTicket {
                         ticket_id: ticket.id.clone(),
+                        quantity: None,
                     }));
                     close = true;
                 }
