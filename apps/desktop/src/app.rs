@@ -13,6 +13,7 @@ use crate::settings::{STORAGE_KEY, Settings};
 use crate::views::account::AccountView;
 use crate::views::admin::AdminView;
 use crate::views::chat::ChatView;
+use crate::views::check_in::CheckInView;
 use crate::views::connect::ConnectView;
 use crate::views::events::EventsView;
 use crate::views::login::LoginView;
@@ -61,6 +62,7 @@ struct Views {
     admin: AdminView,
     account: AccountView,
     chat: ChatView,
+    check_in: CheckInView,
 }
 
 /// The Coliseum desktop app.
@@ -85,8 +87,9 @@ pub struct ColiseumApp {
 /// Narrowest chat panel, in points.
 const CHAT_MIN_WIDTH: f32 = 200.0;
 /// Width the events table needs for all its columns at their narrowest
-/// (name 90, date 84, seats 150, Qty 52, Book 84, spacing and margins).
-const MAIN_MIN_WIDTH: f32 = 530.0;
+/// (name 90, date 84, seats 150, Qty 52, Book / "Join waiting list" 116,
+/// spacing and margins).
+const MAIN_MIN_WIDTH: f32 = 562.0;
 
 /// How often [`FrameStats`] are logged.
 const STATS_PERIOD: Duration = Duration::from_secs(10);
@@ -182,6 +185,7 @@ impl ColiseumApp {
                 admin: AdminView::default(),
                 account: AccountView::default(),
                 chat: ChatView::default(),
+                check_in: CheckInView::default(),
             },
             settings,
             ephemeral: options.ephemeral,
@@ -282,7 +286,8 @@ impl ColiseumApp {
 
     fn main_screen(&mut self, ui: &mut Ui, actions: &mut Vec<Action>) {
         let is_admin = self.model.session.is_admin();
-        if self.tab == Tab::Admin && !is_admin {
+        let is_door = self.model.session.is_door();
+        if (self.tab == Tab::Admin && !is_admin) || (self.tab == Tab::CheckIn && !is_door) {
             self.tab = Tab::Events;
         }
         egui::Panel::top("nav").show(ui, |ui| {
@@ -297,6 +302,9 @@ impl ColiseumApp {
                 let mut tabs = vec![(Tab::Events, "Events".to_owned()), (Tab::Tickets, tickets)];
                 if is_admin {
                     tabs.push((Tab::Admin, "New event".to_owned()));
+                }
+                if is_door {
+                    tabs.push((Tab::CheckIn, "Check-in".to_owned()));
                 }
                 tabs.push((Tab::Account, "Account".to_owned()));
                 for (tab, text) in tabs {
@@ -349,8 +357,33 @@ impl ColiseumApp {
                 .show(ui, |ui| actions.extend(self.views.chat.ui(ui, &self.model)));
         }
         egui::CentralPanel::default().show(ui, |ui| {
+            // Seats held for the user lapse in minutes: shown on every tab.
+            actions.extend(crate::views::offers::banner(
+                ui,
+                &self.model,
+                chrono::Utc::now(),
+            ));
+            actions.extend(crate::views::tickets::save_fallback(ui, &self.model));
             let view_actions = match self.tab {
                 Tab::Events => self.views.events.ui(ui, &self.model),
+                Tab::CheckIn => {
+                    // An image of a QR code dropped on the window is read
+                    // and checked in.
+                    let dropped: Vec<_> = ui.input(|i| {
+                        i.raw
+                            .dropped_files
+                            .iter()
+                            .map(|f| f.path().to_path_buf())
+                            .filter(|p| !p.as_os_str().is_empty())
+                            .collect()
+                    });
+                    for path in dropped {
+                        actions.push(Action::Net(NetCommand::CheckInImageFile(path)));
+                    }
+                    egui::ScrollArea::vertical()
+                        .show(ui, |ui| self.views.check_in.ui(ui, &self.model))
+                        .inner
+                }
                 Tab::Tickets => self.views.tickets.ui(ui, &self.model),
                 Tab::Admin => {
                     egui::ScrollArea::vertical()

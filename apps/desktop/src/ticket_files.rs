@@ -72,7 +72,10 @@ pub fn ticket_png(code: &str, scale: u32) -> Result<Vec<u8>, String> {
     });
     let mut bytes = Vec::new();
     image
-        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
         .map_err(|e| format!("could not encode the PNG: {e}"))?;
     Ok(bytes)
 }
@@ -92,7 +95,11 @@ pub fn calendar_ics(ticket: &Ticket, event: &Event, now: DateTime<Utc>) -> Strin
     let mut description = format!(
         "{} {} · ticket {}",
         ticket.quantity,
-        if ticket.quantity == 1 { "seat" } else { "seats" },
+        if ticket.quantity == 1 {
+            "seat"
+        } else {
+            "seats"
+        },
         ticket.id
     );
     if !ticket.code.is_empty() {
@@ -261,7 +268,7 @@ mod tests {
     #[test]
     fn the_matrix_has_finder_patterns_and_a_light_outside() {
         let matrix = qr_matrix(CODE).expect("matrix");
-        assert!(matrix.width >= 21 && (matrix.width - 21) % 4 == 0);
+        assert!(matrix.width >= 21 && (matrix.width - 21).is_multiple_of(4));
         // Top-left finder pattern: a dark 7×7 ring with a light ring inside.
         assert!(matrix.is_dark(0, 0) && matrix.is_dark(6, 6) && matrix.is_dark(3, 3));
         assert!(!matrix.is_dark(1, 1) && !matrix.is_dark(7, 7));
@@ -288,15 +295,24 @@ mod tests {
 
     #[test]
     fn the_calendar_entry_names_the_event_in_utc_with_the_code() {
-        let now = Utc.with_ymd_and_hms(2026, 12, 4, 10, 0, 0).single().expect("now");
+        let now = Utc
+            .with_ymd_and_hms(2026, 12, 4, 10, 0, 0)
+            .single()
+            .expect("now");
         let ics = calendar_ics(&ticket(), &event(), now);
         // Lines are folded at 75 octets (RFC 5545 §3.1); unfold to read them.
         let unfolded = ics.replace("\r\n ", "");
         assert!(unfolded.starts_with("BEGIN:VCALENDAR\r\n"), "{unfolded}");
         assert!(unfolded.contains("BEGIN:VEVENT\r\n"));
         assert!(unfolded.contains("SUMMARY:Jazz\\, Night\r\n"), "{unfolded}");
-        assert!(unfolded.contains("DTSTART:20271002T190000Z\r\n"), "{unfolded}");
-        assert!(unfolded.contains("DTEND:20271002T220000Z\r\n"), "{unfolded}");
+        assert!(
+            unfolded.contains("DTSTART:20271002T190000Z\r\n"),
+            "{unfolded}"
+        );
+        assert!(
+            unfolded.contains("DTEND:20271002T220000Z\r\n"),
+            "{unfolded}"
+        );
         assert!(unfolded.contains("LOCATION:Blue Room\r\n"));
         assert!(unfolded.contains(CODE), "the code is in the description");
         assert!(unfolded.contains("UID:ticket-17-event-3@coliseum\r\n"));
@@ -304,7 +320,10 @@ mod tests {
 
     #[test]
     fn attendees_csv_has_a_header_and_one_row_per_ticket() {
-        let at = Utc.with_ymd_and_hms(2027, 10, 2, 19, 5, 0).single().expect("t");
+        let at = Utc
+            .with_ymd_and_hms(2027, 10, 2, 19, 5, 0)
+            .single()
+            .expect("t");
         let csv = attendees_csv(
             &event(),
             &[
@@ -339,6 +358,9 @@ mod tests {
             "ticket-concerto-rock.png"
         );
         assert_eq!(file_name("ticket", "  ", "ics"), "ticket.ics");
-        assert_eq!(file_name("attendees", "Été / 2027", "csv"), "attendees-été-2027.csv");
+        assert_eq!(
+            file_name("attendees", "Été / 2027", "csv"),
+            "attendees-été-2027.csv"
+        );
     }
 }

@@ -124,10 +124,11 @@ impl EventsState {
                 event_id,
                 reason,
             } => {
-                let name = self.tickets.iter().find(|t| &t.id == ticket_id).map_or_else(
-                    || self.event_name(event_id),
-                    |t| t.event_name.clone(),
-                );
+                let name = self
+                    .tickets
+                    .iter()
+                    .find(|t| &t.id == ticket_id)
+                    .map_or_else(|| self.event_name(event_id), |t| t.event_name.clone());
                 self.tickets.retain(|t| &t.id != ticket_id);
                 notices.notify(
                     NoticeLevel::Error,

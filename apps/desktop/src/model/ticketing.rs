@@ -37,7 +37,7 @@ pub struct TicketingBusy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CheckInOutcome {
     /// Admitted.
-    Admitted(CheckInData),
+    Admitted(Box<CheckInData>),
     /// Refused, and why.
     Refused(CheckInRefusal),
 }
@@ -94,9 +94,9 @@ impl TicketingState {
                 self.attendees_errors.remove(event_id);
                 self.busy.attendees.insert(event_id.clone())
             }
-            NetCommand::CheckIn { .. } | NetCommand::CheckInImage | NetCommand::CheckInImageFile(_) => {
-                !std::mem::replace(&mut self.busy.check_in, true)
-            }
+            NetCommand::CheckIn { .. }
+            | NetCommand::CheckInImage
+            | NetCommand::CheckInImageFile(_) => !std::mem::replace(&mut self.busy.check_in, true),
             NetCommand::SaveFile(_) | NetCommand::SaveToDownloads(_) => {
                 self.save_fallback = None;
                 !std::mem::replace(&mut self.busy.save, true)
@@ -144,11 +144,7 @@ impl TicketingState {
             }
             NetEvent::WaitlistFailed { event_id, message } => {
                 self.busy.waitlist.remove(event_id);
-                notices.notify(
-                    NoticeLevel::Error,
-                    format!("Waiting list: {message}"),
-                    now,
-                );
+                notices.notify(NoticeLevel::Error, format!("Waiting list: {message}"), now);
                 self.waitlist_errors
                     .insert(event_id.clone(), message.clone());
             }
@@ -182,7 +178,9 @@ impl TicketingState {
                 self.offers.retain(|o| &o.offer_id != offer_id);
                 notices.notify(NoticeLevel::Error, format!("Offer: {message}"), now);
             }
-            NetEvent::EventChanged(event) if event.status == coliseum_protocol::EventStatus::Cancelled => {
+            NetEvent::EventChanged(event)
+                if event.status == coliseum_protocol::EventStatus::Cancelled =>
+            {
                 self.waitlist.retain(|e| e.event_id != event.id);
                 self.offers.retain(|o| o.event_id != event.id);
             }
@@ -235,7 +233,7 @@ impl TicketingState {
                 {
                     row.checked_in_at = Some(data.checked_in_at);
                 }
-                self.check_in = Some((CheckInOutcome::Admitted(data.clone()), now));
+                self.check_in = Some((CheckInOutcome::Admitted(Box::new(data.clone())), now));
             }
             NetEvent::CheckInRefused(refusal) => {
                 self.busy.check_in = false;
@@ -308,7 +306,10 @@ mod tests {
     #[test]
     fn an_offer_replaces_the_place_in_line_and_goes_when_answered() {
         let now = Instant::now();
-        let t0 = Utc.with_ymd_and_hms(2027, 1, 1, 20, 0, 0).single().expect("t");
+        let t0 = Utc
+            .with_ymd_and_hms(2027, 1, 1, 20, 0, 0)
+            .single()
+            .expect("t");
         let mut state = TicketingState::default();
         let mut notices = Notices::default();
         let join = NetCommand::JoinWaitlist {
@@ -332,9 +333,19 @@ mod tests {
         state.apply(&NetEvent::Offer(offer("o1", expires)), &mut notices, now);
         assert!(state.place("1").is_none(), "the place became the offer");
         assert_eq!(state.open_offers(t0).count(), 1);
-        assert_eq!(state.open_offers(expires).count(), 0, "a lapsed offer is hidden");
-        assert_eq!(countdown(expires, t0 + chrono::Duration::seconds(21)), "9:39");
-        assert_eq!(countdown(expires, expires + chrono::Duration::seconds(5)), "0:00");
+        assert_eq!(
+            state.open_offers(expires).count(),
+            0,
+            "a lapsed offer is hidden"
+        );
+        assert_eq!(
+            countdown(expires, t0 + chrono::Duration::seconds(21)),
+            "9:39"
+        );
+        assert_eq!(
+            countdown(expires, expires + chrono::Duration::seconds(5)),
+            "0:00"
+        );
         let accept = NetCommand::AcceptOffer {
             offer_id: "o1".into(),
         };
@@ -367,7 +378,10 @@ mod tests {
                 checked_in_at: None,
             }],
         );
-        let at = Utc.with_ymd_and_hms(2027, 1, 1, 19, 30, 0).single().expect("t");
+        let at = Utc
+            .with_ymd_and_hms(2027, 1, 1, 19, 30, 0)
+            .single()
+            .expect("t");
         let event = coliseum_protocol::Event {
             id: "1".into(),
             name: "Jazz Night".into(),
@@ -392,8 +406,13 @@ mod tests {
             code: "C1.x".into(),
             checked_in_at: Some(at),
         };
-        assert!(state.begin(&NetCommand::CheckIn { code: "C1.x".into() }));
-        assert!(!state.begin(&NetCommand::CheckInImage), "one check-in at a time");
+        assert!(state.begin(&NetCommand::CheckIn {
+            code: "C1.x".into()
+        }));
+        assert!(
+            !state.begin(&NetCommand::CheckInImage),
+            "one check-in at a time"
+        );
         state.apply(
             &NetEvent::CheckedIn(CheckInData {
                 ticket,

@@ -276,7 +276,10 @@ mod tests {
     fn check_in_refusals_are_sorted_for_the_door() {
         let server = |code, message: &str| ClientError::Server(ErrorBody::new(code, message));
         assert!(matches!(
-            refusal(&server(ErrorCode::Conflict, "already checked in at 2027-01-01T20:00:00Z")),
+            refusal(&server(
+                ErrorCode::Conflict,
+                "already checked in at 2027-01-01T20:00:00Z"
+            )),
             CheckInRefusal::AlreadyIn(_)
         ));
         assert!(matches!(
@@ -284,7 +287,10 @@ mod tests {
             CheckInRefusal::NotValid(_)
         ));
         assert!(matches!(
-            refusal(&server(ErrorCode::BadRequest, "the code's signature is not valid")),
+            refusal(&server(
+                ErrorCode::BadRequest,
+                "the code's signature is not valid"
+            )),
             CheckInRefusal::Unreadable(_)
         ));
         assert!(matches!(

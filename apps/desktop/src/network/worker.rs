@@ -104,9 +104,8 @@ impl Worker {
                 ticket_id,
                 quantity,
             } => self.spawn(move |link, sink| ticketing::cancel(link, sink, ticket_id, quantity)),
-            NetCommand::JoinWaitlist { event_id, quantity } => self.spawn(move |link, sink| {
-                ticketing::join_waitlist(link, sink, event_id, quantity)
-            }),
+            NetCommand::JoinWaitlist { event_id, quantity } => self
+                .spawn(move |link, sink| ticketing::join_waitlist(link, sink, event_id, quantity)),
             NetCommand::LeaveWaitlist { event_id } => {
                 self.spawn(move |link, sink| ticketing::leave_waitlist(link, sink, event_id));
             }
@@ -120,9 +119,9 @@ impl Worker {
             NetCommand::UpdateEvent(update) => {
                 self.spawn(move |link, sink| ticketing::update_event(link, sink, update));
             }
-            NetCommand::CancelEvent { event_id, reason } => self.spawn(move |link, sink| {
-                ticketing::cancel_event(link, sink, event_id, reason)
-            }),
+            NetCommand::CancelEvent { event_id, reason } => {
+                self.spawn(move |link, sink| ticketing::cancel_event(link, sink, event_id, reason))
+            }
             NetCommand::LoadAttendees { event_id } => {
                 self.spawn(move |link, sink| ticketing::attendees(link, sink, event_id));
             }

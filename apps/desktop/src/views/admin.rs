@@ -280,7 +280,8 @@ fn import_report(ui: &mut Ui, outcome: Option<&ImportOutcome>) {
     }
 }
 
-fn to_jiff(date: NaiveDate) -> jiff::civil::Date {
+/// A chrono date as the date picker's (jiff) date.
+pub(super) fn to_jiff(date: NaiveDate) -> jiff::civil::Date {
     let fallback = jiff::civil::Date::constant(2030, 1, 1);
     let (Ok(year), Ok(month), Ok(day)) = (
         i16::try_from(date.year()),

@@ -1,13 +1,16 @@
 //! The events table: name, date, location, seats left with a bar, a quantity
-//! and a Book button per row; sortable by name or date; filtered by a search
-//! box. Seat counts come from the model, which `event_update` pushes keep live.
+//! and a Book button per row ("Join waiting list" when sold out); sortable by
+//! name or date; filtered by a search box. Seat counts come from the model,
+//! which `event_update` and `event_changed` pushes keep live. A click on an
+//! event's name opens its [details](super::event_details).
 
 use std::collections::HashMap;
 
-use coliseum_protocol::Event;
+use coliseum_protocol::{Event, EventStatus};
 use egui::{Align, Layout, RichText, Ui};
 use egui_extras::{Column, TableBuilder};
 
+use super::event_details::EventDetails;
 use super::{Action, error_color};
 use crate::model::{Model, seats};
 use crate::network::NetCommand;
@@ -32,6 +35,8 @@ pub struct EventsView {
     quantities: HashMap<String, u32>,
     /// The booking awaiting confirmation.
     confirm: Option<PendingBooking>,
+    /// The event whose details are shown instead of the table.
+    details: Option<EventDetails>,
 }
 
 /// What the confirmation dialog shows and sends.
@@ -51,6 +56,14 @@ impl EventsView {
     pub fn reset(&mut self) {
         self.quantities.clear();
         self.confirm = None;
+        self.details = None;
+    }
+
+    /// Shows the details of `event_id` (e.g. from an offer or a ticket).
+    pub fn open(&mut self, event_id: &str) {
+        if self.details.as_ref().is_none_or(|d| d.event_id != event_id) {
+            self.details = Some(EventDetails::new(event_id.to_owned()));
+        }
     }
 
     /// Draws the table.
@@ -60,6 +73,20 @@ impl EventsView {
         // from the next one.
         if let Some(action) = self.confirmation(ui, model) {
             actions.push(action);
+        }
+        if let Some(details) = &mut self.details {
+            let out = details.ui(ui, model);
+            actions.extend(out.actions);
+            if let Some(quantity) = out.book {
+                self.confirm = Some(PendingBooking {
+                    event_id: details.event_id.clone(),
+                    quantity,
+                });
+            }
+            if out.back {
+                self.details = None;
+            }
+            return actions;
         }
         ui.horizontal(|ui| {
             ui.heading("Events");
@@ -87,6 +114,7 @@ impl EventsView {
             return actions;
         }
         let online = model.connection.is_connected();
+        let mut open = None;
         // Columns shrink with the window; the name column gives way first
         // (clipped, full text on hover), so Qty and Book always stay visible.
         TableBuilder::new(ui)
@@ -97,7 +125,7 @@ impl EventsView {
             .column(Column::auto().at_least(84.0))
             .column(Column::auto().at_least(150.0).clip(true))
             .column(Column::exact(52.0))
-            .column(Column::exact(84.0))
+            .column(Column::exact(BOOK_WIDTH))
             .header(24.0, |mut header| {
                 header.col(|ui| self.sort_header(ui, "Name", SortKey::Name));
                 header.col(|ui| self.sort_header(ui, "Date", SortKey::Date));
@@ -111,14 +139,29 @@ impl EventsView {
             })
             .body(|mut body| {
                 for event in rows {
-                    let bookable = model.events.bookable(event);
                     let held = model.events.held(&event.id);
+                    // Sold out: the quantity is what to wait for.
+                    let bookable = if event.available == 0 {
+                        event.max_per_user.saturating_sub(held)
+                    } else {
+                        model.events.bookable(event)
+                    };
                     body.row(ROW_HEIGHT, |mut row| {
                         row.col(|ui| {
                             ui.vertical(|ui| {
                                 ui.spacing_mut().item_spacing.y = 0.0;
-                                ui.label(RichText::new(&event.name).strong())
-                                    .on_hover_text(format!("{} · {}", event.name, event.location));
+                                let name = ui
+                                    .add(
+                                        egui::Button::new(RichText::new(&event.name).strong())
+                                            .frame(false),
+                                    )
+                                    .on_hover_text(format!(
+                                        "{} · {} — show details",
+                                        event.name, event.location
+                                    ));
+                                if name.clicked() {
+                                    open = Some(event.id.clone());
+                                }
                                 ui.horizontal(|ui| {
                                     let discuss = ui
                                         .small_button("Discuss")
@@ -165,7 +208,18 @@ impl EventsView {
                         });
                         let quantity = *quantity;
                         row.col(|ui| {
-                            if book_cell(ui, model, event, bookable, online) {
+                            if event.available == 0 || !is_open(event) {
+                                match waitlist_cell(ui, model, event, bookable, online) {
+                                    WaitlistClick::Join => {
+                                        actions.push(Action::Net(NetCommand::JoinWaitlist {
+                                            event_id: event.id.clone(),
+                                            quantity,
+                                        }));
+                                    }
+                                    WaitlistClick::Details => open = Some(event.id.clone()),
+                                    WaitlistClick::None => {}
+                                }
+                            } else if book_cell(ui, model, event, bookable, online) {
                                 self.confirm = Some(PendingBooking {
                                     event_id: event.id.clone(),
                                     quantity,
@@ -175,6 +229,9 @@ impl EventsView {
                     });
                 }
             });
+        if let Some(event_id) = open {
+            self.open(&event_id);
+        }
         actions
     }
 
@@ -291,7 +348,94 @@ impl EventsView {
     }
 }
 
-/// "148 / 150" with a small bar, or "Sold out".
+/// Width of the last column: fits "Join waiting list".
+pub const BOOK_WIDTH: f32 = 116.0;
+
+/// On sale or sold out (not cancelled, not started).
+fn is_open(event: &Event) -> bool {
+    matches!(event.status, EventStatus::OnSale | EventStatus::SoldOut)
+}
+
+/// What a click in the last cell of a sold-out or closed row asks for.
+enum WaitlistClick {
+    None,
+    Join,
+    Details,
+}
+
+/// The last cell of a sold-out or closed row: "Join waiting list", the
+/// user's place in line, an offer waiting, or why nothing can be done.
+fn waitlist_cell(
+    ui: &mut Ui,
+    model: &Model,
+    event: &Event,
+    allowance: u32,
+    online: bool,
+) -> WaitlistClick {
+    if !is_open(event) {
+        let text = if event.status == EventStatus::Cancelled {
+            "Cancelled"
+        } else {
+            "Closed"
+        };
+        ui.label(RichText::new(text).weak());
+        return WaitlistClick::None;
+    }
+    let now = chrono::Utc::now();
+    if model
+        .ticketing
+        .open_offers(now)
+        .any(|o| o.event_id == event.id)
+    {
+        let offer = ui
+            .button(RichText::new("Offer for you").strong())
+            .accessible_name(format!("Offer for {}", event.name));
+        return if offer.clicked() {
+            WaitlistClick::Details
+        } else {
+            WaitlistClick::None
+        };
+    }
+    if let Some(place) = model.ticketing.place(&event.id) {
+        let place = ui
+            .button(format!("#{} in line", place.position))
+            .on_hover_text(format!(
+                "You wait for {} {}; click for details or to leave the list",
+                place.quantity,
+                seats(place.quantity)
+            ))
+            .accessible_name(format!("Place in line for {}", event.name));
+        return if place.clicked() {
+            WaitlistClick::Details
+        } else {
+            WaitlistClick::None
+        };
+    }
+    let busy = model.ticketing.busy.waitlist.contains(&event.id);
+    let enabled = online && !busy && allowance > 0;
+    let join = ui
+        .add_enabled(enabled, egui::Button::new("Join waiting list"))
+        .on_hover_text("Sold out: get an offer when seats come back")
+        .accessible_name(format!("Join waiting list for {}", event.name));
+    let join = if allowance == 0 {
+        join.on_disabled_hover_text("You hold the most seats one user may book")
+    } else {
+        join
+    };
+    if busy {
+        ui.add(egui::Spinner::new());
+    } else if let Some(error) = model.ticketing.waitlist_errors.get(&event.id) {
+        ui.label(RichText::new("⚠").color(error_color(ui)))
+            .on_hover_text(error);
+    }
+    if join.clicked() && enabled {
+        WaitlistClick::Join
+    } else {
+        WaitlistClick::None
+    }
+}
+
+/// "148 / 150" with a small bar, or "Sold out", "Cancelled", "Past".
 fn seats_cell(ui: &mut Ui, event: &Event) {
     let fraction = if event.capacity == 0 {
         0.0
@@ -303,8 +447,17 @@ fn seats_cell(ui: &mut Ui, event: &Event) {
         reason = "a fraction in 0..=1 fits f32"
     )]
     seats_bar(ui, fraction as f32);
-    if event.available == 0 {
-        ui.label(RichText::new("Sold out").color(error_color(ui)).strong());
+    if event.status == EventStatus::Cancelled {
+        ui.label(RichText::new("Cancelled").color(error_color(ui)).strong());
+    } else if event.status == EventStatus::Past {
+        ui.label(RichText::new("Past").weak());
+    } else if event.available == 0 {
+        let text = if event.waitlist > 0 {
+            format!("Sold out · {} waiting", event.waitlist)
+        } else {
+            "Sold out".to_owned()
+        };
+        ui.label(RichText::new(text).color(error_color(ui)).strong());
     } else {
         ui.label(format!("{} / {}", event.available, event.capacity));
     }

@@ -6,8 +6,11 @@
 //! # Layout
 //! - [`connect`]: server address, or "Host on this computer".
 //! - [`login`]: log in and register forms.
-//! - [`events`]: the live events table with booking.
-//! - [`tickets`]: "My tickets", cancel and export.
+//! - [`events`]: the live events table with booking and waiting lists.
+//! - [`event_details`]: one event in full; edit, cancel, attendees.
+//! - [`offers`]: the banner of seats held for the user, with a countdown.
+//! - [`tickets`]: "My tickets": QR code, save, calendar, (partial) cancel, export.
+//! - [`check_in`]: the door: a typed, pasted or imaged ticket code.
 //! - [`admin`]: "New event" form and events import (admins only).
 //! - [`account`]: change username, e-mail and password.
 //! - [`chat`]: the chat side panel: rooms, messages, the online list.
@@ -16,9 +19,12 @@
 pub mod account;
 pub mod admin;
 pub mod chat;
+pub mod check_in;
 pub mod connect;
+pub mod event_details;
 pub mod events;
 pub mod login;
+pub mod offers;
 pub mod status;
 pub mod tickets;
 
@@ -37,6 +43,8 @@ pub enum Tab {
     Tickets,
     /// "New event" (admins only).
     Admin,
+    /// The door: check tickets in (admins and staff).
+    CheckIn,
     /// Account settings.
     Account,
 }
