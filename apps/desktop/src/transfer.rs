@@ -29,6 +29,12 @@ pub struct NewEvent {
     pub capacity: u32,
     /// Seats one user may hold, 1–`capacity`.
     pub max_per_user: u32,
+    /// Start time; `None` means 20:00 local to the server on `date`.
+    #[serde(default)]
+    pub starts_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+    /// What the event is, 0–2,000 characters.
+    #[serde(default)]
+    pub description: String,
 }
 
 /// Export file format.
@@ -137,6 +143,8 @@ struct RawRow {
     capacity: Option<String>,
     #[serde(default, deserialize_with = "number_or_text")]
     max_per_user: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
 }
 
 /// Accepts `12`, `"12"`, `""` (as absent) or `null` for a numeric column.
@@ -247,11 +255,17 @@ fn validate_row(row: RawRow, today: NaiveDate) -> Result<NewEvent, Vec<String>> 
     if let Err(e) = validate::event_text("location", &location) {
         problems.push(e);
     }
-    let from_start = row.starts_at.as_deref().and_then(|text| {
-        chrono::DateTime::parse_from_rfc3339(text.trim())
-            .ok()
-            .map(|at| at.date_naive().to_string())
-    });
+    let starts_at = row
+        .starts_at
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .and_then(|text| validate::starts_at(text).map_err(|e| problems.push(e)).ok());
+    let from_start = starts_at.map(|at| at.date_naive().to_string());
+    let description = row.description.unwrap_or_default();
+    if let Err(e) = validate::description(&description) {
+        problems.push(e);
+    }
     let date_text = row
         .date
         .as_deref()
@@ -293,6 +307,9 @@ fn validate_row(row: RawRow, today: NaiveDate) -> Result<NewEvent, Vec<String>> 
             location: location.trim().to_owned(),
             capacity,
             max_per_user,
+            // A start on another day than `date` would contradict it.
+            starts_at: starts_at.filter(|at| at.date_naive() == date),
+            description: description.trim().to_owned(),
         }),
         _ => Err(problems),
     }
@@ -351,6 +368,8 @@ mod tests {
                 location: "Blue Room".into(),
                 capacity: 80,
                 max_per_user: 4,
+                starts_at: None,
+                description: String::new(),
             }
         );
         assert_eq!(events[1].name, "Derby");

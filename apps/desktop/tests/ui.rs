@@ -383,17 +383,50 @@ fn a_sold_out_answer_is_shown_and_sold_out_rows_cannot_be_booked() {
     wait_for_text(&mut ui, "Booking Tiny Gig failed: only 1 seat left");
     assert!(ui.query_by_label("1 / 3").is_some(), "nothing was booked");
 
-    // Someone takes the last seat: the row says so and Book is disabled.
+    // Someone takes the last seat: the row says so, and instead of Book it
+    // offers the waiting list.
     server
         .runtime
         .block_on(other.book(&tiny.id, 1, None))
         .expect("other books the last seat");
     wait_for_label(&mut ui, "Sold out");
     assert!(
-        ui.get_by_role_and_label(Role::Button, "Book Tiny Gig")
-            .accesskit_node()
-            .is_disabled(),
-        "Book is disabled on a sold-out row"
+        ui.query_by_role_and_label(Role::Button, "Book Tiny Gig")
+            .is_none(),
+        "no Book button on a sold-out row"
+    );
+    click(&mut ui, Role::Button, "Join waiting list for Tiny Gig");
+    wait_for_text(&mut ui, "You are number 1 in line for 1 seat");
+    wait_for_label(&mut ui, "Place in line for Tiny Gig");
+
+    // A seat comes back: it is held for lucia, with a countdown, on every
+    // tab; the event stays sold out for everyone else.
+    let tickets = server
+        .runtime
+        .block_on(other.my_tickets())
+        .expect("tickets");
+    server
+        .runtime
+        .block_on(other.cancel_seats(&tickets[0].id, 1))
+        .expect("other gives one seat back");
+    wait_for_label(&mut ui, "1 seat for Tiny Gig is held for you");
+    wait_for_text(&mut ui, " left");
+    assert!(
+        server
+            .runtime
+            .block_on(other.book(&tiny.id, 1, None))
+            .is_err(),
+        "the held seat is not on sale"
+    );
+    click(&mut ui, Role::Tab, "My tickets (0)");
+    wait_for_label(&mut ui, "1 seat for Tiny Gig is held for you");
+    click(&mut ui, Role::Button, "Accept offer for Tiny Gig");
+    wait_for_text(&mut ui, "Booked 1 seat for Tiny Gig from the waiting list");
+    wait_for_label(&mut ui, "My tickets (1)");
+    assert!(
+        ui.query_by_label("1 seat for Tiny Gig is held for you")
+            .is_none(),
+        "the banner goes once accepted"
     );
 }
 
@@ -711,6 +744,211 @@ fn book_and_cancel_buttons_fit_small_windows() {
         click(&mut ui, Role::Button, "Show chat");
         wait_for_label(&mut ui, "Message");
     }
+}
+
+/// A file "dropped" on the window (egui leaves the handle type to the
+/// integration).
+#[derive(Debug)]
+struct DroppedPath(std::path::PathBuf);
+
+impl egui::DroppedFile for DroppedPath {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+/// The "done when": a member books, gets a QR code, gives a seat
+/// back, and door staff in another instance check the ticket in — typed
+/// once (admitted), again (refused: already in), altered (refused: not
+/// read) — and a dropped image of another ticket's QR code is read too.
+#[test]
+fn a_member_books_gets_a_qr_and_staff_check_it_in_from_another_instance() {
+    let server = TestServer::start();
+    drop(server.member("giulia"));
+    drop(server.member("door"));
+    let lucia = server.member("lucia");
+    server
+        .runtime
+        .block_on(coliseum_server::admin::add_staff(server.store(), "door"))
+        .expect("add staff");
+
+    let mut member = app(server.addr);
+    log_in(&mut member, "giulia", PASSWORD);
+    wait_for_label(&mut member, "Concerto Rock");
+    member
+        .get_by_label("Quantity for Concerto Rock")
+        .set_value_accesskit(3.0);
+    member.step();
+    click(&mut member, Role::Button, "Book Concerto Rock");
+    wait_for_text(&mut member, "Book 3 seats for Concerto Rock");
+    member.key_press(egui::Key::Enter);
+    wait_for_label(&mut member, "My tickets (1)");
+    click(&mut member, Role::Tab, "My tickets (1)");
+    wait_for_label(&mut member, "Show ticket for Concerto Rock");
+    click(&mut member, Role::Button, "Show ticket for Concerto Rock");
+    wait_for_label(&mut member, "QR code for Concerto Rock");
+    member.check_accessibility();
+    let code = member.state().model().events.tickets[0].code.clone();
+    assert!(code.starts_with("C1."), "a signed code: {code}");
+    assert!(
+        member.query_by_label(&code).is_some(),
+        "the code is shown as text under the QR code"
+    );
+    // Give one seat back: the ticket keeps two.
+    click(&mut member, Role::Button, "Give back…");
+    wait_for_label(&mut member, "Give back seats?");
+    click(&mut member, Role::Button, "Give back 1 seat");
+    wait_for_text(
+        &mut member,
+        "Gave back 1 seat for Concerto Rock; you keep 2",
+    );
+    wait_for_text(&mut member, "2 seats · booked");
+
+    let mut door = app(server.addr);
+    log_in(&mut door, "door", PASSWORD);
+    click(&mut door, Role::Tab, "Check-in");
+    wait_for_label(&mut door, "Ticket code");
+    assert!(
+        door.query_by_role_and_label(Role::Tab, "New event")
+            .is_none(),
+        "staff are not admins"
+    );
+    door.get_by_label("Ticket code").type_text(&code);
+    door.key_press(egui::Key::Enter);
+    wait_for_label(&mut door, "✔ ADMITTED");
+    wait_for_label(&mut door, "giulia · 2 seats");
+    door.check_accessibility();
+
+    // The same code again: refused, naming the first check-in.
+    door.get_by_label("Ticket code").type_text(&code);
+    door.key_press(egui::Key::Enter);
+    wait_for_label(&mut door, "✖ ALREADY CHECKED IN");
+    wait_for_text(&mut door, "already checked in at ");
+
+    // One character changed: the signature does not match.
+    let mut forged = code.clone();
+    let last = forged.pop().expect("a character");
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    door.get_by_label("Ticket code").type_text(&forged);
+    door.key_press(egui::Key::Enter);
+    wait_for_label(&mut door, "? CODE NOT READ");
+
+    // Another member's ticket, saved as PNG and dropped on the window.
+    let events = server
+        .runtime
+        .block_on(lucia.list_events())
+        .expect("events");
+    let ticket = server
+        .runtime
+        .block_on(lucia.book(&events[1].id, 1, None))
+        .expect("lucia books");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let image = dir.path().join("ticket.png");
+    std::fs::write(
+        &image,
+        coliseum_desktop::ticket_files::ticket_png(&ticket.code, 4).expect("png"),
+    )
+    .expect("write png");
+    door.input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(DroppedPath(image)));
+    wait_for_label(&mut door, "lucia · 1 seat");
+    wait_for_label(&mut door, "✔ ADMITTED");
+
+    // The member sees the check-in on the ticket after a refresh.
+    click(&mut member, Role::Button, "⏴ All tickets");
+    click(&mut member, Role::Button, "⟳ Refresh");
+    wait_for_label(&mut member, "✔ checked in");
+}
+
+/// An admin opens an event's details, edits it, sees its attendees and
+/// cancels it with a reason; a member holding a ticket, in another
+/// instance, sees the change live, then the cancellation and its reason.
+#[test]
+fn an_admin_edits_and_cancels_an_event_and_the_holder_is_told() {
+    let server = TestServer::start();
+    server.add_admin("boss", "admin-password");
+    let giulia = server.member("giulia");
+    let events = server
+        .runtime
+        .block_on(giulia.list_events())
+        .expect("events");
+    let rock = events
+        .iter()
+        .find(|e| e.name == "Concerto Rock")
+        .expect("seed event");
+    server
+        .runtime
+        .block_on(giulia.book(&rock.id, 2, None))
+        .expect("book");
+
+    let mut member = app(server.addr);
+    log_in(&mut member, "giulia", PASSWORD);
+    wait_for_label(&mut member, "My tickets (1)");
+
+    let mut admin = app(server.addr);
+    log_in(&mut admin, "boss", "admin-password");
+    wait_for_label(&mut admin, "Concerto Rock");
+    click(&mut admin, Role::Button, "Concerto Rock");
+    wait_for_label(&mut admin, "Attendees");
+    wait_for_label(&mut admin, "giulia");
+    wait_for_text(&mut admin, "1 ticket · 0 checked in");
+    admin.check_accessibility();
+
+    click(&mut admin, Role::Button, "Edit event…");
+    wait_for_label(&mut admin, "Event capacity");
+    admin
+        .get_by_label("Event capacity")
+        .set_text_value_accesskit("1");
+    admin.step();
+    wait_for_text(
+        &mut admin,
+        "capacity cannot go below the 2 seats sold or held",
+    );
+    admin
+        .get_by_label("Event capacity")
+        .set_text_value_accesskit("250");
+    admin
+        .get_by_label("Description")
+        .set_text_value_accesskit("Bring ear plugs.");
+    admin.step();
+    // Below the fold of the details' scroll area: clicked through AccessKit.
+    admin
+        .get_by_role_and_label(Role::Button, "Save changes")
+        .click_accesskit();
+    admin.step();
+    wait_for_text(&mut admin, "Saved the changes to Concerto Rock");
+    wait_for_label(&mut admin, "Bring ear plugs.");
+    // The member's table follows at once (event_changed).
+    wait_for_label(&mut member, "248 / 250");
+
+    click(&mut admin, Role::Button, "Cancel event…");
+    wait_for_label(&mut admin, "Reason");
+    assert!(
+        admin
+            .get_by_role_and_label(Role::Button, "Cancel event")
+            .accesskit_node()
+            .is_disabled(),
+        "a reason is required"
+    );
+    admin
+        .get_by_label("Reason")
+        .set_text_value_accesskit("The band is ill.");
+    admin.step();
+    click(&mut admin, Role::Button, "Cancel event");
+    wait_for_text(&mut admin, "Event cancelled; 1 ticket refunded");
+    wait_for_text(&mut admin, "This event was cancelled");
+
+    wait_for_text(
+        &mut member,
+        "Your ticket for Concerto Rock was cancelled by the organiser: The band is ill.",
+    );
+    wait_for_label(&mut member, "My tickets (0)");
+    wait_for_label(&mut member, "Cancelled");
 }
 
 /// The bounds of the widget with `role` and `label`.

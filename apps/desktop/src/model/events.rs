@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
-use coliseum_protocol::{Event, Ticket};
+use coliseum_protocol::{Event, EventStatus, Ticket};
 
 use super::notices::{NoticeLevel, Notices};
 use super::{plural, seats};
@@ -157,6 +157,12 @@ impl EventsState {
             } => {
                 if let Some(event) = self.list.iter_mut().find(|e| &e.id == event_id) {
                     event.available = (*available).min(event.capacity);
+                    // The push carries only the count; the status follows it.
+                    event.status = match (event.status, event.available) {
+                        (EventStatus::OnSale, 0) => EventStatus::SoldOut,
+                        (EventStatus::SoldOut, 1..) => EventStatus::OnSale,
+                        (status, _) => status,
+                    };
                 }
             }
             NetEvent::EventCreated(event) => {

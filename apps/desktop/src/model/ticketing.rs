@@ -156,10 +156,8 @@ impl TicketingState {
                 notices.notify(
                     NoticeLevel::Info,
                     format!(
-                        "{} {} for {} are held for you: accept before {}",
-                        offer.quantity,
-                        seats(offer.quantity),
-                        offer_name(offer),
+                        "{}: accept before {}",
+                        held_for_you(offer.quantity, Some(&offer_name(offer))),
                         offer
                             .expires_at
                             .with_timezone(&chrono::Local)
@@ -278,6 +276,18 @@ pub fn offer_name(offer: &Offer) -> String {
         format!("event {}", offer.event_id)
     } else {
         offer.event_name.clone()
+    }
+}
+
+/// "1 seat for Jazz Night is held for you" or "3 seats are held for you"
+/// (without `event`).
+#[must_use]
+pub fn held_for_you(quantity: u32, event: Option<&str>) -> String {
+    let event = event.map_or_else(String::new, |name| format!(" for {name}"));
+    if quantity == 1 {
+        format!("1 seat{event} is held for you")
+    } else {
+        format!("{quantity} seats{event} are held for you")
     }
 }
 

@@ -217,13 +217,15 @@ pub async fn create_event(link: Arc<Link>, sink: Sink, event: NewEvent) {
 /// As [`Client::create_event`]: `forbidden`, `bad_request`, a lost connection.
 pub async fn send_create_event(client: &Client, event: &NewEvent) -> Result<Event, ClientError> {
     client
-        .create_event(
-            &event.name,
-            &event.date.format("%Y-%m-%d").to_string(),
-            &event.location,
-            event.capacity,
-            Some(event.max_per_user),
-        )
+        .create_event_with(coliseum_protocol::request::CreateEvent {
+            name: event.name.clone(),
+            date: event.date.format("%Y-%m-%d").to_string(),
+            starts_at: event.starts_at.map(|at| at.to_rfc3339()),
+            location: event.location.clone(),
+            description: (!event.description.is_empty()).then(|| event.description.clone()),
+            capacity: event.capacity,
+            max_per_user: Some(event.max_per_user),
+        })
         .await
 }
 

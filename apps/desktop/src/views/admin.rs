@@ -18,6 +18,10 @@ pub struct AdminView {
     location: String,
     capacity: String,
     max_per_user: String,
+    /// Start time, `HH:MM` local.
+    time: String,
+    /// Optional description.
+    description: String,
     tried: bool,
     /// The form was cleared after creating this event (by name).
     handled_created: Option<String>,
@@ -35,6 +39,8 @@ impl Default for AdminView {
             location: String::new(),
             capacity: String::new(),
             max_per_user: DEFAULT_MAX_PER_USER.to_string(),
+            time: "20:00".to_owned(),
+            description: String::new(),
             tried: false,
             handled_created: None,
             focused: false,
@@ -52,19 +58,25 @@ struct Checked {
     max_per_user: Result<u32, String>,
     /// The rule tying capacity and max per user together.
     limits: Result<(), String>,
+    /// Date and time together, in the future.
+    starts_at: Result<chrono::DateTime<chrono::FixedOffset>, String>,
+    description: Result<(), String>,
 }
 
 impl Checked {
-    fn event(&self, name: &str, location: &str) -> Option<NewEvent> {
+    fn event(&self, name: &str, location: &str, description: &str) -> Option<NewEvent> {
         self.name.as_ref().ok()?;
         self.location.as_ref().ok()?;
         self.limits.as_ref().ok()?;
+        self.description.as_ref().ok()?;
         Some(NewEvent {
             name: name.trim().to_owned(),
             date: *self.date.as_ref().ok()?,
             location: location.trim().to_owned(),
             capacity: *self.capacity.as_ref().ok()?,
             max_per_user: *self.max_per_user.as_ref().ok()?,
+            starts_at: Some(*self.starts_at.as_ref().ok()?),
+            description: description.trim().to_owned(),
         })
     }
 }
@@ -110,24 +122,27 @@ impl AdminView {
                 .as_deref(),
             );
 
-            let label = ui.label("Date");
-            ui.add(
-                egui_extras::DatePickerButton::new(&mut self.date)
-                    .id_salt("new-event-date")
-                    .calendar_week(false),
+            ui.columns(2, |columns| {
+                let label = columns[0].label("Date");
+                columns[0]
+                    .add(
+                        egui_extras::DatePickerButton::new(&mut self.date)
+                            .id_salt("new-event-date")
+                            .calendar_week(false),
+                    )
+                    .labelled_by(label.id);
+                let field = text_field(&mut columns[1], "Start time", &mut self.time, false);
+                enter |= submitted(&columns[1], &field);
+            });
+            let date_error = show(
+                validate::event_date(&self.date.to_string())
+                    .and_then(|date| not_in_the_past(date, Local::now().date_naive()))
+                    .map(drop),
+                "date",
+                true,
             )
-            .labelled_by(label.id);
-            field_error(
-                ui,
-                show(
-                    validate::event_date(&self.date.to_string())
-                        .and_then(|date| not_in_the_past(date, Local::now().date_naive()))
-                        .map(drop),
-                    "date",
-                    true,
-                )
-                .as_deref(),
-            );
+            .or_else(|| show(self.check().starts_at.map(drop), "starts_at", true));
+            field_error(ui, date_error.as_deref());
 
             let field = text_field(ui, "Venue", &mut self.location, false);
             enter |= submitted(ui, &field);
@@ -137,6 +152,23 @@ impl AdminView {
                     validate::event_text("venue", &self.location),
                     "location",
                     tried || !self.location.is_empty(),
+                )
+                .as_deref(),
+            );
+            let label = ui.label("Description (optional)");
+            ui.add(
+                egui::TextEdit::multiline(&mut self.description)
+                    .id_salt("new-event-description")
+                    .desired_rows(3)
+                    .desired_width(f32::INFINITY),
+            )
+            .labelled_by(label.id);
+            field_error(
+                ui,
+                show(
+                    validate::description(&self.description),
+                    "description",
+                    true,
                 )
                 .as_deref(),
             );
@@ -181,7 +213,15 @@ impl AdminView {
             if let Some(error) = server.filter(|e| {
                 !matches!(
                     e.field.as_deref(),
-                    Some("name" | "date" | "location" | "capacity" | "max_per_user")
+                    Some(
+                        "name"
+                            | "date"
+                            | "starts_at"
+                            | "location"
+                            | "description"
+                            | "capacity"
+                            | "max_per_user"
+                    )
                 )
             }) {
                 ui.label(RichText::new(&error.message).color(error_color(ui)));
@@ -190,7 +230,7 @@ impl AdminView {
             let busy = model.events.busy.create_event;
             if action_button(ui, "Create event", busy, true) || (enter && !busy) {
                 self.tried = true;
-                if let Some(event) = checked.event(&self.name, &self.location) {
+                if let Some(event) = checked.event(&self.name, &self.location, &self.description) {
                     actions.push(Action::Net(NetCommand::CreateEvent(event)));
                 }
             }
@@ -220,11 +260,16 @@ impl AdminView {
             (Ok(c), Ok(m)) => validate::capacity(*c, *m),
             _ => Ok(()),
         };
+        let date = validate::event_date(&self.date.to_string())
+            .and_then(|date| not_in_the_past(date, Local::now().date_naive()));
         Checked {
             name: validate::event_text("name", &self.name),
             location: validate::event_text("venue", &self.location),
-            date: validate::event_date(&self.date.to_string())
-                .and_then(|date| not_in_the_past(date, Local::now().date_naive())),
+            starts_at: date
+                .clone()
+                .and_then(|date| super::event_details::local_start(date, &self.time)),
+            description: validate::description(&self.description),
+            date,
             capacity,
             max_per_user,
             limits,
@@ -309,8 +354,14 @@ mod tests {
         };
         let event = view
             .check()
-            .event(&view.name, &view.location)
+            .event(&view.name, &view.location, "")
             .expect("valid");
+        assert_eq!(
+            event
+                .starts_at
+                .map(|at| at.format("%Y-%m-%d %H:%M").to_string()),
+            Some("2027-10-02 20:00".to_owned())
+        );
         assert_eq!(event.name, "Jazz Night");
         assert_eq!(
             event.date,
@@ -318,6 +369,8 @@ mod tests {
         );
         assert_eq!((event.capacity, event.max_per_user), (80, 4));
 
+        view.time = "8pm".into();
+        assert!(view.check().starts_at.is_err());
         view.max_per_user = "81".into();
         assert!(view.check().limits.is_err());
         view.capacity = "many".into();

@@ -38,7 +38,7 @@ pub struct EventDetails {
 pub struct DetailsOutput {
     /// Actions for the app.
     pub actions: Vec<Action>,
-    /// "← All events" was clicked.
+    /// "⏴ All events" was clicked.
     pub back: bool,
     /// Book this many seats (after the events view's confirmation).
     pub book: Option<u32>,
@@ -63,7 +63,7 @@ impl EventDetails {
         let mut out = DetailsOutput::default();
         let Some(event) = model.events.event(&self.event_id) else {
             ui.label(RichText::new("This event is no longer listed.").weak());
-            out.back = ui.button("← All events").clicked();
+            out.back = ui.button("⏴ All events").clicked();
             return out;
         };
         if let Some(action) = self.cancel_dialog(ui, model, event) {
@@ -73,7 +73,7 @@ impl EventDetails {
             self.edit = None;
         }
         ui.horizontal(|ui| {
-            out.back = ui.button("← All events").clicked();
+            out.back = ui.button("⏴ All events").clicked();
             let discuss = ui
                 .button("Discuss")
                 .on_hover_text("Open this event's chat room")
@@ -111,7 +111,7 @@ impl EventDetails {
         });
         ui.label(RichText::new(start_text(event.starts_at)).strong())
             .on_hover_text("Start time at the venue");
-        ui.label(format!("📍 {}", event.location));
+        ui.label(format!("Venue: {}", event.location));
         ui.add_space(6.0);
         if event.description.is_empty() {
             ui.label(RichText::new("No description.").weak());
@@ -187,9 +187,8 @@ impl EventDetails {
         {
             ui.label(
                 RichText::new(format!(
-                    "{} {} are held for you: accept or decline above.",
-                    offer.quantity,
-                    seats(offer.quantity)
+                    "{}: accept or decline above.",
+                    crate::model::ticketing::held_for_you(offer.quantity, None)
                 ))
                 .strong(),
             );
@@ -636,13 +635,13 @@ impl EditForm {
         };
         let capacity = count("capacity", &self.capacity)?;
         let max_per_user = count("max per user", &self.max_per_user)?;
-        validate::capacity(capacity, max_per_user)?;
         let taken = event.capacity.saturating_sub(event.available);
         if capacity < taken {
             return Err(format!(
                 "capacity cannot go below the {taken} seats sold or held"
             ));
         }
+        validate::capacity(capacity, max_per_user)?;
         let name = self.name.trim();
         let location = self.location.trim();
         let update = UpdateEvent {

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use egui::{RichText, Ui};
 
 use super::Action;
-use crate::model::ticketing::{countdown, offer_name};
-use crate::model::{Model, seats};
+use crate::model::Model;
+use crate::model::ticketing::{countdown, held_for_you, offer_name};
 use crate::network::NetCommand;
 
 /// Draws one line per open offer; nothing when there is none. Returns the
@@ -27,17 +27,9 @@ pub fn banner(ui: &mut Ui, model: &Model, now: DateTime<Utc>) -> Vec<Action> {
             .inner_margin(8.0)
             .show(ui, |ui| {
                 ui.horizontal_wrapped(|ui| {
-                    ui.label(
-                        RichText::new(format!(
-                            "{} {} for {} are held for you",
-                            offer.quantity,
-                            seats(offer.quantity),
-                            name
-                        ))
-                        .strong(),
-                    );
+                    ui.label(RichText::new(held_for_you(offer.quantity, Some(&name))).strong());
                     let left = countdown(offer.expires_at, now);
-                    ui.label(RichText::new(format!("⏱ {left} left")).monospace())
+                    ui.label(RichText::new(format!("{left} left")).monospace())
                         .on_hover_text(format!(
                             "Then they go to the next in line ({})",
                             offer

@@ -252,7 +252,7 @@ impl TicketsView {
     /// give back seats.
     fn ticket(&mut self, ui: &mut Ui, model: &Model, ticket: &Ticket, actions: &mut Vec<Action>) {
         let event = model.events.event(&ticket.event_id);
-        if ui.button("← All tickets").clicked() {
+        if ui.button("⏴ All tickets").clicked() {
             self.open = None;
         }
         ui.add_space(4.0);
@@ -263,7 +263,7 @@ impl TicketsView {
                 ui.heading(RichText::new(&ticket.event_name).strong());
                 if let Some(event) = event {
                     ui.label(RichText::new(start_text(event.starts_at)).strong());
-                    ui.label(format!("📍 {}", event.location));
+                    ui.label(format!("Venue: {}", event.location));
                 }
                 ui.label(format!(
                     "{} {} · booked {}",
