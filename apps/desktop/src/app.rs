@@ -87,9 +87,9 @@ pub struct ColiseumApp {
 /// Narrowest chat panel, in points.
 const CHAT_MIN_WIDTH: f32 = 200.0;
 /// Width the events table needs for all its columns at their narrowest
-/// (name 90, date 84, seats 150, Qty 52, Book / "Join waiting list" 116,
+/// (name 90, date 84, seats 150, Qty 52, Book / "Join waiting list" 128,
 /// spacing and margins).
-const MAIN_MIN_WIDTH: f32 = 562.0;
+const MAIN_MIN_WIDTH: f32 = 560.0;
 
 /// How often [`FrameStats`] are logged.
 const STATS_PERIOD: Duration = Duration::from_secs(10);

@@ -893,7 +893,7 @@ fn an_admin_edits_and_cancels_an_event_and_the_holder_is_told() {
     let mut admin = app(server.addr);
     log_in(&mut admin, "boss", "admin-password");
     wait_for_label(&mut admin, "Concerto Rock");
-    click(&mut admin, Role::Button, "Concerto Rock");
+    click_label(&mut admin, "Concerto Rock");
     wait_for_label(&mut admin, "Attendees");
     wait_for_label(&mut admin, "giulia");
     wait_for_text(&mut admin, "1 ticket · 0 checked in");

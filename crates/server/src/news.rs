@@ -81,8 +81,12 @@ impl News {
     pub(crate) async fn event_created(&self, event: &Event) {
         self.remember(event);
         let text = format!(
-            "New event: {} on {} at {}. {} seats on sale.",
-            event.name, event.date, event.location, event.capacity
+            "New event: {} on {} at {}. {} {} on sale.",
+            event.name,
+            event.date,
+            event.location,
+            event.capacity,
+            if event.capacity == 1 { "seat" } else { "seats" }
         );
         self.post(&event_room(&event.id), text.clone()).await;
         self.post(DEFAULT_ROOM, text).await;

@@ -150,9 +150,20 @@ impl RoomChat {
     }
 
     /// The name shown for the room: `# name`, the event's name for event
-    /// rooms, `@ other user` for direct rooms.
+    /// rooms, `@ other user` for direct rooms, `@ Notices` for the user's
+    /// own direct room (`dm:<u>:<u>`, where the server writes waiting-list
+    /// offers).
     #[must_use]
     pub fn title(&self) -> String {
+        let own = self
+            .info
+            .room
+            .strip_prefix(validate::DIRECT_ROOM_PREFIX)
+            .and_then(|pair| pair.split_once(':'))
+            .is_some_and(|(a, b)| a == b);
+        if own {
+            return "@ Notices".to_owned();
+        }
         match self.info.kind {
             RoomKind::Public => format!("# {}", self.info.room),
             RoomKind::Event if !self.info.topic.is_empty() => format!("🎫 {}", self.info.topic),

@@ -152,9 +152,10 @@ impl EventsView {
                                 ui.spacing_mut().item_spacing.y = 0.0;
                                 let name = ui
                                     .add(
-                                        egui::Button::new(RichText::new(&event.name).strong())
-                                            .frame(false),
+                                        egui::Label::new(RichText::new(&event.name).strong())
+                                            .sense(egui::Sense::click()),
                                     )
+                                    .on_hover_cursor(egui::CursorIcon::PointingHand)
                                     .on_hover_text(format!(
                                         "{} · {} — show details",
                                         event.name, event.location
@@ -349,7 +350,7 @@ impl EventsView {
 }
 
 /// Width of the last column: fits "Join waiting list".
-pub const BOOK_WIDTH: f32 = 116.0;
+pub const BOOK_WIDTH: f32 = 128.0;
 
 /// On sale or sold out (not cancelled, not started).
 fn is_open(event: &Event) -> bool {
