@@ -91,6 +91,9 @@ const CHAT_MIN_WIDTH: f32 = 200.0;
 /// spacing and margins).
 const MAIN_MIN_WIDTH: f32 = 560.0;
 
+/// Below this window width the top bar drops the "Coliseum" title.
+const NARROW_WIDTH: f32 = 900.0;
+
 /// How often [`FrameStats`] are logged.
 const STATS_PERIOD: Duration = Duration::from_secs(10);
 
@@ -296,7 +299,11 @@ impl ColiseumApp {
                 if let Some(logo) = &self.logo {
                     ui.add(egui::Image::new(logo).fit_to_exact_size(egui::vec2(22.0, 22.0)));
                 }
-                ui.label(RichText::new("Coliseum").strong().size(18.0));
+                // In a narrow window the tabs need the title's room (an
+                // admin has five tabs; 760 points must hold them all).
+                if ui.ctx().content_rect().width() >= NARROW_WIDTH {
+                    ui.label(RichText::new("Coliseum").strong().size(18.0));
+                }
                 ui.separator();
                 let tickets = format!("My tickets ({})", self.model.events.tickets.len());
                 let mut tabs = vec![(Tab::Events, "Events".to_owned()), (Tab::Tickets, tickets)];

@@ -1521,14 +1521,20 @@ fn an_owner_moderates_from_the_members_list() {
             .is_some_and(|r| r.info.joined)
             && h.query_by_label("Join club").is_none()
     });
-    // Rejoined: everything since is unread ("# club  N").
-    bruno
-        .query_all_by_label_contains("# club")
-        .next()
-        .expect("club listed")
-        .click();
-    bruno.step();
-    bruno.step();
+    // Rejoined: everything since is unread ("# club  N"). The list may
+    // still move (the room list is read again after the join), so the
+    // click is repeated until the room is open, within the usual wait.
+    let start = Instant::now();
+    while bruno.state().model().chat.current != "club" {
+        assert!(start.elapsed() < WAIT, "club never opened");
+        bruno
+            .query_all_by_label_contains("# club")
+            .next()
+            .expect("club listed")
+            .click();
+        bruno.step();
+        bruno.step();
+    }
     wait_for_label(&mut bruno, "Leave");
     click(&mut bruno, Role::Button, "Leave");
     wait_for_label(&mut bruno, "Join club");

@@ -139,13 +139,14 @@ impl TicketsView {
                                 let when_where = event.map_or_else(String::new, |e| {
                                     format!("{} · {}", e.date.format("%a %d %b %Y"), e.location)
                                 });
+                                // First, so a narrow column clips the venue, not this.
                                 ui.horizontal(|ui| {
-                                    ui.label(RichText::new(when_where).weak().small());
                                     if ticket.checked_in_at.is_some() {
                                         ui.label(
                                             RichText::new("✔ checked in").color(ADMITTED).small(),
                                         );
                                     }
+                                    ui.label(RichText::new(when_where).weak().small());
                                 });
                             });
                         });
@@ -310,7 +311,10 @@ impl TicketsView {
         }
         match self.qr.as_ref().map(|(_, qr)| qr) {
             Some(Ok(matrix)) => {
-                let side = ui.available_width().clamp(160.0, 360.0);
+                // The whole code on screen without scrolling, also in a
+                // 480-point-high window (name, time and venue sit above it).
+                let window = ui.ctx().content_rect().height();
+                let side = ui.available_width().min(window - 200.0).clamp(160.0, 360.0);
                 draw_qr(ui, matrix, side, &ticket.event_name);
             }
             Some(Err(message)) => {
@@ -396,6 +400,7 @@ impl TicketsView {
                 ui.label(format!("of {} {}", ticket.quantity, seats(ticket.quantity)));
                 if ui
                     .add_enabled(usable, egui::Button::new("Give back…"))
+                    .on_disabled_hover_text(CANNOT_CANCEL)
                     .clicked()
                 {
                     self.confirm = Some((ticket.clone(), Some(self.give_back)));
@@ -405,6 +410,7 @@ impl TicketsView {
         ui.horizontal(|ui| {
             let cancel = ui
                 .add_enabled(usable, egui::Button::new("Cancel ticket…"))
+                .on_disabled_hover_text(CANNOT_CANCEL)
                 .accessible_name(format!("Cancel whole ticket for {}", ticket.event_name));
             if cancel.clicked() {
                 self.confirm = Some((ticket.clone(), None));
@@ -417,6 +423,9 @@ impl TicketsView {
         });
     }
 }
+
+/// Why *Give back…* and *Cancel ticket…* are disabled.
+const CANNOT_CANCEL: &str = "A checked-in ticket cannot be given back; otherwise: offline or busy";
 
 /// Draws `matrix` black on white in a `side`-point square, quiet zone
 /// included (readable by a phone pointed at the screen).
