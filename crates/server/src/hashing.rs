@@ -11,7 +11,12 @@
 //! registrations; `docs/performance.md`). Here each of the `workers` threads
 //! allocates its block once, on its first job, and reuses it for every hash
 //! (argon2's `hash_password_into_with_memory`), so hashing holds at most
-//! `workers × 19 MiB`, whatever the load.
+//! `workers × 19 MiB`, whatever the load. A worker that has had nothing to
+//! do for [`IDLE_RELEASE`] gives its block back (the next job allocates it
+//! again, a fraction of a millisecond against the ~20 ms hash), so a server
+//! past a burst of logins does not keep 19 MiB per worker for chat and
+//! bookings. The server binary uses mimalloc, which returns a freed block
+//! of this size to the OS (glibc would keep it in the thread's arena).
 //!
 //! Order (issue 11, point 9): a registration flood must not slow down the
 //! logins of existing users. Jobs wait in two FIFO queues; a free worker
@@ -60,7 +65,20 @@ pub(crate) struct Memory {
     blocks: Vec<Block>,
 }
 
+/// How long a worker keeps its argon2 memory with nothing to do.
+pub(crate) const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl Memory {
+    /// True when no block is held.
+    fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+
+    /// Frees the blocks (the allocation itself, not only its length).
+    fn release(&mut self) {
+        self.blocks = Vec::new();
+    }
+
     /// At least `count` blocks (their contents are overwritten by argon2).
     fn blocks(&mut self, count: usize) -> &mut [Block] {
         if self.blocks.len() < count {
@@ -215,6 +233,11 @@ struct Queue {
 }
 
 impl Queue {
+    /// True when no job waits.
+    fn next_is_none(&self) -> bool {
+        self.verifications.is_empty() && self.hashes.is_empty()
+    }
+
     fn next(&mut self) -> Option<Job> {
         self.verifications
             .pop_front()
@@ -223,10 +246,13 @@ impl Queue {
 }
 
 /// The queue and the condition variable the idle workers wait on.
-#[derive(Default)]
 struct Inner {
     queue: Mutex<Queue>,
     ready: Condvar,
+    /// How long an idle worker keeps its memory ([`IDLE_RELEASE`]).
+    idle_release: std::time::Duration,
+    /// Blocks given back by idle workers (a figure for tests and logs).
+    released: std::sync::atomic::AtomicU64,
     /// Tests: the password of every job run, in the order run.
     #[cfg(test)]
     ran: Mutex<Vec<String>>,
@@ -259,7 +285,20 @@ impl HashPool {
     /// refuses is logged and the pool runs smaller; with none at all, every
     /// job is answered [`PoolGone`] (the server then answers `internal`).
     pub(crate) fn new(workers: usize) -> Self {
-        let inner = Arc::new(Inner::default());
+        Self::with_idle_release(workers, IDLE_RELEASE)
+    }
+
+    /// As [`HashPool::new`], with idle workers freeing their memory after
+    /// `idle_release` (tests use a short one).
+    pub(crate) fn with_idle_release(workers: usize, idle_release: std::time::Duration) -> Self {
+        let inner = Arc::new(Inner {
+            queue: Mutex::default(),
+            ready: Condvar::new(),
+            idle_release,
+            released: std::sync::atomic::AtomicU64::new(0),
+            #[cfg(test)]
+            ran: Mutex::default(),
+        });
         let mut started = 0;
         for i in 0..workers.max(1) {
             let shared = Arc::clone(&inner);
@@ -343,10 +382,24 @@ fn work(inner: &Inner) {
                 if let Some(job) = queue.next() {
                     break job;
                 }
-                queue = inner
-                    .ready
-                    .wait(queue)
-                    .unwrap_or_else(PoisonError::into_inner);
+                if memory.is_empty() {
+                    queue = inner
+                        .ready
+                        .wait(queue)
+                        .unwrap_or_else(PoisonError::into_inner);
+                } else {
+                    let (next, waited) = inner
+                        .ready
+                        .wait_timeout(queue, inner.idle_release)
+                        .unwrap_or_else(PoisonError::into_inner);
+                    queue = next;
+                    if waited.timed_out() && queue.next_is_none() {
+                        memory.release();
+                        inner
+                            .released
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
             }
         };
         if !job.abandoned() {
@@ -478,6 +531,33 @@ mod tests {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         assert_eq!(ran, ["login-1", "login-2", "register-1", "register-2"]);
+    }
+
+    /// Issue 12: a worker with nothing to do gives its 19 MiB back, and
+    /// the next job allocates it again.
+    #[tokio::test]
+    async fn an_idle_worker_frees_its_memory_and_hashes_again_afterwards() {
+        let pool = HashPool::with_idle_release(1, std::time::Duration::from_millis(50));
+        let released = || {
+            pool.inner
+                .released
+                .load(std::sync::atomic::Ordering::Relaxed)
+        };
+        let phc = pool.hash("first password".into()).await.expect("hash");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while released() == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the idle worker never released its memory"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(released(), 1, "released once, not again while empty");
+        assert!(
+            pool.verify("first password".into(), phc)
+                .await
+                .expect("verify")
+        );
     }
 
     #[tokio::test]
