@@ -951,6 +951,63 @@ fn an_admin_edits_and_cancels_an_event_and_the_holder_is_told() {
     wait_for_label(&mut member, "Cancelled");
 }
 
+/// A place in line made elsewhere shows at login; a declined offer leaves
+/// the banner and passes the seat to the next in line.
+#[test]
+fn a_declined_offer_goes_to_the_next_in_line() {
+    let server = TestServer::start();
+    server.add_admin("boss", "admin-password");
+    let holder = server.member("holder");
+    let lucia = server.member("lucia");
+    let marco = server.member("marco");
+    let gig = server.runtime.block_on(async {
+        let (admin, _pushes) = Client::connect(server.addr).await.expect("connect");
+        admin.login("boss", "admin-password").await.expect("login");
+        admin
+            .create_event("Tiny Gig", "2027-12-01", "Attic", 1, Some(1))
+            .await
+            .expect("create")
+    });
+    server.runtime.block_on(async {
+        let ticket = holder.book(&gig.id, 1, None).await.expect("book");
+        assert_eq!(lucia.waitlist_join(&gig.id, 1).await.expect("join"), 1);
+        assert_eq!(marco.waitlist_join(&gig.id, 1).await.expect("join"), 2);
+        ticket
+    });
+
+    let mut ui = app(server.addr);
+    log_in(&mut ui, "lucia", PASSWORD);
+    wait_for_label(&mut ui, "Place in line for Tiny Gig");
+    let tickets = server
+        .runtime
+        .block_on(holder.my_tickets())
+        .expect("tickets");
+    server
+        .runtime
+        .block_on(holder.cancel_ticket(&tickets[0].id))
+        .expect("cancel");
+    wait_for_label(&mut ui, "1 seat for Tiny Gig is held for you");
+    click(&mut ui, Role::Button, "Decline offer for Tiny Gig");
+    wait_until(&mut ui, "the banner gone", |h| {
+        h.query_by_label("1 seat for Tiny Gig is held for you")
+            .is_none()
+    });
+    let start = Instant::now();
+    loop {
+        let waiting = server
+            .runtime
+            .block_on(marco.my_waitlist())
+            .expect("my_waitlist");
+        if waiting.offers.iter().any(|o| o.event_id == gig.id) {
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "marco never got the offer");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // lucia is out of the line: the row offers the waiting list again.
+    wait_for_label(&mut ui, "Join waiting list for Tiny Gig");
+}
+
 /// The bounds of the widget with `role` and `label`.
 fn bounds_of(harness: &Harness<'_, ColiseumApp>, role: Role, label: &str) -> egui::accesskit::Rect {
     harness

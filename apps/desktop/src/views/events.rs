@@ -93,6 +93,7 @@ impl EventsView {
             ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
                 if ui.button("⟳ Refresh").clicked() {
                     actions.push(Action::Net(NetCommand::RefreshEvents));
+                    actions.push(Action::Net(NetCommand::RefreshWaitlist));
                 }
                 ui.add(
                     egui::TextEdit::singleline(&mut self.filter)
