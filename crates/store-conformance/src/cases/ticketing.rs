@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use coliseum_protocol::{EventStatus, Role};
-use coliseum_store::{EventUpdate, OfferPolicy, Store, StoreError, User, UserUpdate};
+use coliseum_store::{
+    BookingRequest, EventUpdate, OfferPolicy, Store, StoreError, User, UserUpdate,
+};
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 
@@ -813,11 +815,18 @@ pub async fn returned_seats_race_with_a_waiting_list(test: TestStore) {
         let (store, barrier, id) = (Arc::clone(&store), Arc::clone(&barrier), show.id.clone());
         bookings.spawn(async move {
             barrier.wait().await;
-            // Bounded: a few tries while seats come back.
-            for _ in 0..20 {
-                match store.book(booking(&user, &id, 1)).await {
+            // Bounded: a few tries while seats come back. `unavailable`
+            // ("too much contention", outcome unknown) is retried with the
+            // same request key, as clients do (docs/storage.md), so a
+            // booking that did go through is answered, never made twice.
+            let request = BookingRequest {
+                request_key: Some(format!("race-{}", user.id)),
+                ..booking(&user, &id, 1)
+            };
+            for _ in 0..40 {
+                match store.book(request.clone()).await {
                     Ok(done) => return Some(done.ticket.id),
-                    Err(StoreError::SoldOut { .. }) => {
+                    Err(StoreError::SoldOut { .. } | StoreError::Unavailable(_)) => {
                         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
                     }
                     Err(other) => panic!("racer: {other}"),
