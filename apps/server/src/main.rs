@@ -45,13 +45,6 @@ use coliseum_server::{
 use coliseum_store::{OfferPolicy, Store};
 use tracing_subscriber::EnvFilter;
 
-/// mimalloc instead of glibc's malloc (issue 12): memory freed by the
-/// password hashing workers (19 MiB argon2 blocks, released when idle) and by
-/// closed connections goes back to the OS instead of staying in per-thread
-/// arenas, so the resident size follows the live load.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Coliseum server: members chat in rooms and book event tickets.
 ///
 /// Serves the Coliseum wire protocol (docs/protocol.md) over TLS on the

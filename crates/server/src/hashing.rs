@@ -15,8 +15,13 @@
 //! do for [`IDLE_RELEASE`] gives its block back (the next job allocates it
 //! again, a fraction of a millisecond against the ~20 ms hash), so a server
 //! past a burst of logins does not keep 19 MiB per worker for chat and
-//! bookings. The server binary uses mimalloc, which returns a freed block
-//! of this size to the OS (glibc would keep it in the thread's arena).
+//! bookings. The block is allocated with a capacity of [`MAPPED_BYTES`]
+//! (only the 19 MiB used are ever touched, so only they are resident): above
+//! glibc's largest dynamic mmap threshold (32 MiB), an allocation is always
+//! its own mapping, so freeing it unmaps it and the memory is back with the
+//! OS at once. (A 19 MiB block would be mapped only the first time; glibc
+//! then raises its threshold and later blocks come from the thread's arena,
+//! which keeps them.)
 //!
 //! Order (issue 11, point 9): a registration flood must not slow down the
 //! logins of existing users. Jobs wait in two FIFO queues; a free worker
@@ -65,6 +70,13 @@ pub(crate) struct Memory {
     blocks: Vec<Block>,
 }
 
+/// Capacity of a worker's block allocation, bytes: above glibc's largest
+/// dynamic mmap threshold (`DEFAULT_MMAP_THRESHOLD_MAX`, 32 MiB on 64-bit),
+/// so the allocation is always a mapping of its own and is unmapped when
+/// freed. Address space only: the pages beyond the blocks used are never
+/// touched.
+pub(crate) const MAPPED_BYTES: usize = 33 * 1024 * 1024;
+
 /// How long a worker keeps its argon2 memory with nothing to do.
 pub(crate) const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -81,6 +93,10 @@ impl Memory {
 
     /// At least `count` blocks (their contents are overwritten by argon2).
     fn blocks(&mut self, count: usize) -> &mut [Block] {
+        if self.blocks.capacity() == 0 {
+            self.blocks =
+                Vec::with_capacity(count.max(MAPPED_BYTES / std::mem::size_of::<Block>()));
+        }
         if self.blocks.len() < count {
             self.blocks.resize(count, Block::new());
         }
