@@ -137,19 +137,7 @@ impl EventsState {
                 );
             }
             NetEvent::OfferAccepted { ticket, .. } => {
-                notices.notify(
-                    NoticeLevel::Info,
-                    format!(
-                        "Booked {} {} for {} from the waiting list",
-                        ticket.quantity,
-                        seats(ticket.quantity),
-                        ticket.event_name
-                    ),
-                    now,
-                );
-                if !self.tickets.iter().any(|t| t.id == ticket.id) {
-                    self.tickets.insert(0, ticket.clone());
-                }
+                self.add_ticket(ticket, " from the waiting list", notices, now);
             }
             NetEvent::EventSeats {
                 event_id,
@@ -183,19 +171,7 @@ impl EventsState {
             NetEvent::Booked { event_id, ticket } => {
                 self.busy.books.remove(event_id);
                 self.busy.books_waiting.remove(event_id);
-                notices.notify(
-                    NoticeLevel::Info,
-                    format!(
-                        "Booked {} {} for {}",
-                        ticket.quantity,
-                        seats(ticket.quantity),
-                        ticket.event_name
-                    ),
-                    now,
-                );
-                if !self.tickets.iter().any(|t| t.id == ticket.id) {
-                    self.tickets.insert(0, ticket.clone());
-                }
+                self.add_ticket(ticket, "", notices, now);
             }
             NetEvent::BookRetrying { event_id } => {
                 self.busy.books_waiting.insert(event_id.clone());
@@ -262,6 +238,24 @@ impl EventsState {
                 self.import = Some(outcome.clone());
             }
             _ => {}
+        }
+    }
+
+    /// A new ticket of the user ("Booked 2 seats for X" + `how`), listed
+    /// first unless it already is.
+    fn add_ticket(&mut self, ticket: &Ticket, how: &str, notices: &mut Notices, now: Instant) {
+        notices.notify(
+            NoticeLevel::Info,
+            format!(
+                "Booked {} {} for {}{how}",
+                ticket.quantity,
+                seats(ticket.quantity),
+                ticket.event_name
+            ),
+            now,
+        );
+        if !self.tickets.iter().any(|t| t.id == ticket.id) {
+            self.tickets.insert(0, ticket.clone());
         }
     }
 
