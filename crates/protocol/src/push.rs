@@ -108,6 +108,15 @@ pub enum Push {
     /// Seats came back and are held for this user (first in line on the
     /// waiting list) until `expires_at`: `offer_accept` or `offer_decline`.
     Offer(Offer),
+    /// Live pushes from other server instances may have been missed (the
+    /// message bus between instances was down, or this instance just
+    /// rejoined it): fetch `chat_history` for each listed room and merge by
+    /// `seq`, and refresh `list_events` and `online`. Only sent by servers
+    /// running as one of several instances (`--nats-url`).
+    Resync {
+        /// The rooms this user is a member of (`lobby` included).
+        rooms: Vec<String>,
+    },
     /// The server is stopping; the connection will close shortly.
     Shutdown {
         /// Why, for people.

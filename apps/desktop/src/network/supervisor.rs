@@ -227,7 +227,7 @@ fn forward(link: &Arc<Link>, sink: &Sink, push: Push) {
             link.lock().token = None;
             sink.send(NetEvent::SessionExpired(reason));
         }
-        Push::Welcome { .. } | Push::ServerFull { .. } => {}
+        Push::Welcome { .. } | Push::ServerFull { .. } | Push::Resync { .. } => {}
     }
 }
 
