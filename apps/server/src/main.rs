@@ -40,7 +40,8 @@ use coliseum_server::admin::{AdminOutcome, StaffOutcome, add_admin, add_staff};
 use coliseum_server::config::defaults;
 use coliseum_server::logging::Lossy;
 use coliseum_server::{
-    DataDirLock, Server, ServerConfig, TicketKey, default_data_dir, open_embedded_store,
+    ClusterConfig, DataDirLock, Server, ServerConfig, TicketKey, default_data_dir,
+    open_embedded_store,
 };
 use coliseum_store::{OfferPolicy, Store};
 use tracing_subscriber::EnvFilter;
@@ -95,6 +96,32 @@ struct Cli {
     /// `unavailable` (with --mongodb-uri); also bounds start-up.
     #[arg(long, env = "COLISEUM_MONGODB_TIMEOUT", global = true, default_value_t = 5, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=60))]
     mongodb_timeout: u64,
+
+    /// Run as one of several instances on one MongoDB: join the others
+    /// through this NATS server (or cluster: several URLs separated by
+    /// commas), e.g. nats://127.0.0.1:4222. Chat, presence, seat counts,
+    /// event changes, bans and revocations then reach the clients of every
+    /// instance. Needs --mongodb-uri (the embedded store belongs to one
+    /// server). See docs/scaling.md.
+    #[arg(long, env = "COLISEUM_NATS_URL", value_name = "URL")]
+    nats_url: Option<String>,
+
+    /// This instance's name in logs and on the bus (with --nats-url).
+    /// Default: this host's name and the listening port, e.g. venue-a:7878.
+    #[arg(
+        long,
+        env = "COLISEUM_INSTANCE_NAME",
+        value_name = "NAME",
+        requires = "nats_url"
+    )]
+    instance_name: Option<String>,
+
+    /// The ticket-signing key file (created with a new key if missing).
+    /// Every instance of one deployment must use the same key, so that a
+    /// ticket booked on one is checked in on another: copy the file to each
+    /// host. Default: DATA_DIR/ticket-signing.key.
+    #[arg(long, env = "COLISEUM_TICKET_KEY", value_name = "FILE")]
+    ticket_key: Option<PathBuf>,
 
     /// Most clients connected at once; the next one is refused with
     /// `server_full`.
@@ -402,12 +429,30 @@ fn origin_word(origin: coliseum_tls::IdentityOrigin) -> &'static str {
 }
 
 async fn serve(cli: &Cli) -> Result<(), String> {
+    if cli.nats_url.is_some() && cli.mongodb_uri.is_none() {
+        return Err(
+            "--nats-url needs --mongodb-uri: several instances share one MongoDB; \
+             the embedded store belongs to one server"
+                .to_owned(),
+        );
+    }
     // Held until the server has stopped: one server per data directory.
     let data_dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
     let _lock = DataDirLock::acquire(&data_dir).map_err(|e| e.to_string())?;
     let identity = load_identity(cli)?;
-    let ticket_key = TicketKey::load_or_create(&data_dir).map_err(|e| e.to_string())?;
+    let ticket_key = match &cli.ticket_key {
+        Some(path) => TicketKey::load_or_create_file(path),
+        None => TicketKey::load_or_create(&data_dir),
+    }
+    .map_err(|e| e.to_string())?;
     let (store, described) = open_store(cli).await?;
+    let cluster = cli.nats_url.as_ref().map(|url| {
+        let name = cli
+            .instance_name
+            .clone()
+            .unwrap_or_else(|| ClusterConfig::default_instance_name(cli.listen.port()));
+        ClusterConfig::new(url.clone(), name)
+    });
     let config = ServerConfig {
         listen: cli.listen,
         max_connections: usize::try_from(cli.max_connections).unwrap_or(usize::MAX),
@@ -430,6 +475,7 @@ async fn serve(cli: &Cli) -> Result<(), String> {
             hold: chrono::Duration::minutes(i64::from(cli.offer_minutes)),
         },
         ticket_key,
+        cluster: cluster.clone(),
         ..ServerConfig::default()
     };
     let server = match Server::bind(config, Arc::clone(&store)).await {
@@ -448,6 +494,12 @@ async fn serve(cli: &Cli) -> Result<(), String> {
         "coliseum-server listening on {} (store: {described}; transport: {transport})",
         server.local_addr()
     ));
+    if let Some(cluster) = &cluster {
+        say(format_args!(
+            "instance {} of several: pushes cross over NATS (see docs/scaling.md)",
+            cluster.instance_name
+        ));
+    }
     match &identity {
         Some(identity) => {
             let fingerprint = identity.fingerprint();

@@ -191,6 +191,9 @@ fn help_explains_every_flag() {
         "--tls-key",
         "--insecure-plaintext",
         "--offer-minutes",
+        "--nats-url",
+        "--instance-name",
+        "--ticket-key",
         "admin",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
@@ -648,5 +651,27 @@ async fn a_damaged_ticket_key_stops_the_start_with_a_clear_message() {
         std::fs::read_to_string(dir.path().join("ticket-signing.key")).expect("read"),
         "garbage",
         "never replaced silently"
+    );
+}
+
+#[tokio::test]
+async fn several_instances_need_mongodb_and_say_so() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = command(dir.path())
+        .args(["--insecure-plaintext", "--listen", "127.0.0.1:0"])
+        .args(["--nats-url", "nats://127.0.0.1:4222"])
+        .env_remove("COLISEUM_MONGODB_URI")
+        .output()
+        .await
+        .expect("run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--nats-url needs --mongodb-uri"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("ticket-signing.key").exists(),
+        "nothing was created"
     );
 }

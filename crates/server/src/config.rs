@@ -137,6 +137,10 @@ pub struct ServerConfig {
     /// issue: "TLS by default", `--insecure-plaintext` to opt out). Build the
     /// acceptor with `coliseum_tls::load_or_create_server_identity(..)?.acceptor()`.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// `Some`: this server is one of several instances on one MongoDB,
+    /// joined over NATS (`--nats-url`; `crate::bus`). Refused with the
+    /// embedded store, which one server owns. Default `None`: alone.
+    pub cluster: Option<crate::ClusterConfig>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -159,6 +163,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("shutdown_grace", &self.shutdown_grace)
             .field("hash_concurrency", &self.hash_concurrency)
             .field("tls", &self.tls.as_ref().map(|_| "TlsAcceptor"))
+            .field("cluster", &self.cluster)
             .finish()
     }
 }
@@ -185,6 +190,7 @@ impl Default for ServerConfig {
             offers: coliseum_store::OfferPolicy::default(),
             ticket_key: crate::TicketKey::default(),
             tls: None,
+            cluster: None,
         }
     }
 }

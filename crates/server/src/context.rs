@@ -96,6 +96,13 @@ impl Shared {
         let mut stats = self.counters.snapshot();
         stats.password_verifications = self.passwords.verifications();
         stats.presence_pushes = self.hub.presence_pushes();
+        if let Some(bus) = self.hub.bus() {
+            let get =
+                |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+            stats.bus_published = get(&bus.queued);
+            stats.bus_dropped = get(&bus.dropped);
+            stats.bus_received = get(&bus.received);
+        }
         stats
     }
 }

@@ -32,8 +32,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
-use std::time::Duration;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use coliseum_protocol::response::OnlineData;
@@ -41,6 +41,7 @@ use coliseum_protocol::{DEFAULT_ROOM, Push, encode_push};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::bus::{BusMessage, Outbound, PresentUser};
 use crate::outbox::{Offer, Outbox};
 
 /// After a presence flush, changes are held at least this long.
@@ -111,6 +112,56 @@ struct State {
     changed: HashMap<String, Changed>,
     /// Presence changes recorded so far (to tell whether a storm goes on).
     changes: u64,
+    /// Users logged in on the other instances (`crate::bus`), by instance id.
+    remote: HashMap<String, Remote>,
+}
+
+/// Another instance's logged-in users, as its last heartbeat listed them.
+struct Remote {
+    /// Its name, for logs.
+    name: String,
+    /// When it was last heard from.
+    seen: Instant,
+    /// Username by user id.
+    users: HashMap<String, String>,
+}
+
+impl State {
+    /// The name of `user_id` if they are logged in here or on another
+    /// instance.
+    fn online_name(&self, user_id: &str) -> Option<&str> {
+        self.online
+            .get(user_id)
+            .map(|o| o.username.as_str())
+            .or_else(|| {
+                self.remote
+                    .values()
+                    .find_map(|r| r.users.get(user_id).map(String::as_str))
+            })
+    }
+
+    /// Distinct users logged in anywhere: user id → username.
+    fn everyone(&self) -> HashMap<&str, &str> {
+        let mut all: HashMap<&str, &str> = HashMap::with_capacity(self.online.len());
+        for remote in self.remote.values() {
+            for (id, name) in &remote.users {
+                all.insert(id, name);
+            }
+        }
+        for (id, online) in &self.online {
+            all.insert(id, &online.username);
+        }
+        all
+    }
+
+    /// How many distinct users are logged in anywhere.
+    fn online_count(&self) -> usize {
+        if self.remote.is_empty() {
+            self.online.len()
+        } else {
+            self.everyone().len()
+        }
+    }
 }
 
 /// See the module docs.
@@ -130,6 +181,9 @@ pub(crate) struct Hub {
     presence_pushes: AtomicU64,
     /// [`PRESENCE_USERS_MAX`] unless a test set another (0: the default).
     presence_users_max: AtomicUsize,
+    /// The queue to the other instances, when this server is one of
+    /// several (`crate::bus`); unset otherwise.
+    bus: OnceLock<Arc<Outbound>>,
 }
 
 impl Hub {
@@ -215,8 +269,17 @@ impl Hub {
         }
     }
 
-    /// Wakes the flusher (starting it on the first change).
+    /// A local user came or went: wakes the flusher and tells the other
+    /// instances (through the bus's presence heartbeat).
     fn presence_changed(&self) {
+        self.wake_flusher();
+        if let Some(bus) = self.bus.get() {
+            bus.presence_changed.notify_one();
+        }
+    }
+
+    /// Wakes the presence flusher (starting it on the first change).
+    fn wake_flusher(&self) {
         if !self.flusher.load(Ordering::Acquire)
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
             && let Some(hub) = self.me.upgrade()
@@ -238,27 +301,29 @@ impl Hub {
         if state.changed.is_empty() {
             return false;
         }
-        if state.online.len() > self.presence_users_max() {
+        let online = state.online_count();
+        if online > self.presence_users_max() {
             // A large lobby: the count, once per client, for all changes.
             let changes = state.changed.len();
             state.changed.clear();
-            let count = u64::try_from(state.online.len()).unwrap_or(u64::MAX);
+            let count = u64::try_from(online).unwrap_or(u64::MAX);
             tracing::info!(changes, count, "presence (count only)");
             let frame = encode_push(&Push::PresenceCount { count });
             let pushed = deliver_to_members(&state, &frame);
             self.presence_pushes.fetch_add(pushed, Ordering::Relaxed);
             return false;
         }
+        let count = u64::try_from(online).unwrap_or(u64::MAX);
         let batch: Vec<String> = state.changed.keys().take(PRESENCE_BATCH).cloned().collect();
         for user_id in batch {
             let Some(change) = state.changed.remove(&user_id) else {
                 continue;
             };
-            let now = state.online.get(&user_id).map(|o| o.username.clone());
+            let now = state.online_name(&user_id).map(str::to_owned);
             let online = now.is_some();
             let user = now.unwrap_or(change.username);
             tracing::info!(%user, online, "presence");
-            let pushed = announce(&state, user, online);
+            let pushed = announce(&state, user, online, count);
             self.presence_pushes.fetch_add(pushed, Ordering::Relaxed);
         }
         !state.changed.is_empty()
@@ -289,8 +354,17 @@ impl Hub {
     }
 
     /// A logged-in user changed their username: presence and `online` show
-    /// the new one from now on.
+    /// the new one from now on, on every instance.
     pub(crate) fn rename(&self, user_id: &str, username: &str) {
+        self.rename_here(user_id, username);
+        self.relay(BusMessage::Rename {
+            user_id: user_id.to_owned(),
+            username: username.to_owned(),
+        });
+    }
+
+    /// [`Hub::rename`] on this instance only (told by another).
+    pub(crate) fn rename_here(&self, user_id: &str, username: &str) {
         let mut state = self.write();
         if let Some(online) = state.online.get_mut(user_id) {
             username.clone_into(&mut online.username);
@@ -302,10 +376,14 @@ impl Hub {
         }
     }
 
-    /// Distinct logged-in users, sorted by name.
+    /// Distinct users logged in here or on another instance, sorted by name.
     pub(crate) fn online(&self) -> OnlineData {
         let state = self.read();
-        let mut users: Vec<String> = state.online.values().map(|o| o.username.clone()).collect();
+        let mut users: Vec<String> = if state.remote.is_empty() {
+            state.online.values().map(|o| o.username.clone()).collect()
+        } else {
+            state.everyone().into_values().map(str::to_owned).collect()
+        };
         users.sort_unstable();
         OnlineData {
             count: u64::try_from(users.len()).unwrap_or(u64::MAX),
@@ -335,9 +413,18 @@ impl Hub {
         self.write().rooms.insert(user_id.to_owned(), rooms);
     }
 
-    /// `user_id` joined `room`: their clients get its pushes from now on
-    /// (no-op when the user is not logged in anywhere).
+    /// `user_id` joined `room`: their clients get its pushes from now on,
+    /// on every instance (no-op where the user is not logged in).
     pub(crate) fn add_room(&self, user_id: &str, room: &str) {
+        self.add_room_here(user_id, room);
+        self.relay(BusMessage::Joined {
+            user_id: user_id.to_owned(),
+            room: room.to_owned(),
+        });
+    }
+
+    /// [`Hub::add_room`] on this instance only (told by another).
+    pub(crate) fn add_room_here(&self, user_id: &str, room: &str) {
         let mut state = self.write();
         if state.online.contains_key(user_id)
             && let Some(rooms) = state.rooms.get_mut(user_id)
@@ -346,8 +433,17 @@ impl Hub {
         }
     }
 
-    /// `user_id` left (or was removed from) `room`.
+    /// `user_id` left (or was removed from) `room`, on every instance.
     pub(crate) fn remove_room(&self, user_id: &str, room: &str) {
+        self.remove_room_here(user_id, room);
+        self.relay(BusMessage::Left {
+            user_id: user_id.to_owned(),
+            room: room.to_owned(),
+        });
+    }
+
+    /// [`Hub::remove_room`] on this instance only (told by another).
+    pub(crate) fn remove_room_here(&self, user_id: &str, room: &str) {
         if let Some(rooms) = self.write().rooms.get_mut(user_id) {
             rooms.remove(room);
         }
@@ -402,9 +498,164 @@ impl Hub {
             .map(|rooms| rooms.contains(room))
     }
 
-    /// Whether `user_id` is logged in on any connection.
+    /// Whether `user_id` is logged in on any connection of this instance.
     pub(crate) fn is_online(&self, user_id: &str) -> bool {
         self.read().online.contains_key(user_id)
+    }
+
+    /// Makes this hub one of several instances: what it publishes also goes
+    /// to `bus` (set once, at start-up).
+    pub(crate) fn set_bus(&self, bus: Arc<Outbound>) {
+        // A second call (never made) keeps the first queue.
+        let _ = self.bus.set(bus);
+    }
+
+    /// The queue to the other instances, if there are any.
+    pub(crate) fn bus(&self) -> Option<&Arc<Outbound>> {
+        self.bus.get()
+    }
+
+    /// Tells the other instances (no-op when there are none).
+    pub(crate) fn relay(&self, message: BusMessage) {
+        if let Some(bus) = self.bus.get() {
+            bus.send(message);
+        }
+    }
+
+    /// [`Hub::broadcast_room`] here and on every other instance.
+    pub(crate) fn publish_room(&self, room: &str, push: &Push) {
+        self.broadcast_room(room, push);
+        self.relay(BusMessage::Room {
+            room: room.to_owned(),
+            push: push.clone(),
+        });
+    }
+
+    /// [`Hub::send_to_user`] here (but `except`) and to every connection of
+    /// the user on the other instances.
+    pub(crate) fn publish_user(&self, user_id: &str, push: &Push, except: Option<ConnId>) {
+        self.send_to_user(user_id, push, except);
+        self.relay(BusMessage::User {
+            user_id: user_id.to_owned(),
+            push: push.clone(),
+        });
+    }
+
+    /// [`Hub::broadcast_all`] here and on every other instance.
+    pub(crate) fn publish_all(&self, push: &Push) {
+        self.broadcast_all(push);
+        self.relay(BusMessage::All { push: push.clone() });
+    }
+
+    /// The users logged in on this instance (for the bus's heartbeat).
+    pub(crate) fn local_users(&self) -> Vec<PresentUser> {
+        self.read()
+            .online
+            .iter()
+            .map(|(id, online)| PresentUser {
+                id: id.clone(),
+                name: online.username.clone(),
+            })
+            .collect()
+    }
+
+    /// Another instance (`from`, called `name`) listed its logged-in users:
+    /// users who came online or went offline *everywhere* because of it are
+    /// announced like local changes.
+    pub(crate) fn remote_presence(&self, from: &str, name: &str, users: Vec<PresentUser>) {
+        let users: HashMap<String, String> = users.into_iter().map(|u| (u.id, u.name)).collect();
+        let mut state = self.write();
+        let old = state.remote.remove(from);
+        if old.is_none() {
+            tracing::info!(instance = name, users = users.len(), "an instance joined");
+        }
+        let old_users = old.map(|r| r.users).unwrap_or_default();
+        // Users only in the old or only in the new list may have changed.
+        let mut touched: Vec<(String, String)> = Vec::new();
+        for (id, username) in &old_users {
+            if !users.contains_key(id) && state.online_name(id).is_none() {
+                touched.push((id.clone(), username.clone()));
+            }
+        }
+        for (id, username) in &users {
+            if !old_users.contains_key(id) && state.online_name(id).is_none() {
+                touched.push((id.clone(), username.clone()));
+            }
+        }
+        state.remote.insert(
+            from.to_owned(),
+            Remote {
+                name: name.to_owned(),
+                seen: Instant::now(),
+                users,
+            },
+        );
+        let changed = !touched.is_empty();
+        for (id, username) in touched {
+            // Gone: the name from before; came: the name now.
+            record(&mut state, id, username);
+        }
+        drop(state);
+        if changed {
+            self.wake_flusher();
+        }
+    }
+
+    /// Drops the instances not heard from for `expiry` (killed, or cut off):
+    /// their users go offline unless logged in elsewhere.
+    pub(crate) fn expire_remote(&self, expiry: Duration) {
+        let stale: Vec<String> = self
+            .read()
+            .remote
+            .iter()
+            .filter(|(_, r)| r.seen.elapsed() > expiry)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in stale {
+            self.remote_gone(&id);
+        }
+    }
+
+    /// Instance `from` is gone: its users go offline unless logged in
+    /// elsewhere.
+    pub(crate) fn remote_gone(&self, from: &str) {
+        let mut state = self.write();
+        let Some(gone) = state.remote.remove(from) else {
+            return;
+        };
+        tracing::info!(instance = %gone.name, users = gone.users.len(), "an instance is gone: its users are offline");
+        let mut changed = false;
+        for (id, username) in gone.users {
+            if state.online_name(&id).is_none() {
+                record(&mut state, id, username);
+                changed = true;
+            }
+        }
+        drop(state);
+        if changed {
+            self.wake_flusher();
+        }
+    }
+
+    /// Pushes `resync {rooms}` to every logged-in client (the bus came back
+    /// after an outage); returns how many clients were told.
+    pub(crate) fn resync(&self) -> u64 {
+        let state = self.read();
+        let mut told = 0;
+        for peer in state.peers.values() {
+            let Some(member) = &peer.member else {
+                continue;
+            };
+            let mut rooms = vec![DEFAULT_ROOM.to_owned()];
+            if let Some(theirs) = state.rooms.get(&member.user_id) {
+                let mut theirs: Vec<String> = theirs.iter().cloned().collect();
+                theirs.sort_unstable();
+                rooms.extend(theirs);
+            }
+            deliver(peer, &encode_push(&Push::Resync { rooms }));
+            told += 1;
+        }
+        told
     }
 }
 
@@ -419,7 +670,14 @@ fn sign_on(state: &mut State, member: Member) -> bool {
         });
     entry.sessions += 1;
     if entry.sessions == 1 {
-        record(state, member.user_id, member.username);
+        // Logged in on another instance already: no news for anyone.
+        if !state
+            .remote
+            .values()
+            .any(|r| r.users.contains_key(&member.user_id))
+        {
+            record(state, member.user_id, member.username);
+        }
         return true;
     }
     false
@@ -435,7 +693,9 @@ fn sign_off(state: &mut State, member: &Member) -> bool {
         let username = entry.username.clone();
         state.online.remove(&member.user_id);
         state.rooms.remove(&member.user_id);
-        record(state, member.user_id.clone(), username);
+        if state.online_name(&member.user_id).is_none() {
+            record(state, member.user_id.clone(), username);
+        }
         return true;
     }
     false
@@ -489,8 +749,7 @@ async fn presence_flusher(hub: Weak<Hub>, wake: Arc<Notify>) {
 
 /// Pushes one presence change to every logged-in client; returns how many
 /// frames were offered.
-fn announce(state: &State, user: String, online: bool) -> u64 {
-    let count = u64::try_from(state.online.len()).unwrap_or(u64::MAX);
+fn announce(state: &State, user: String, online: bool, count: u64) -> u64 {
     let frame = encode_push(&Push::Presence {
         user,
         online,
@@ -894,5 +1153,96 @@ mod tests {
         assert_eq!(hub.online().users, ["giulia.r"]);
         hub.set_member(a, None);
         assert_eq!(hub.online().count, 0);
+    }
+
+    fn present(id: &str, name: &str) -> PresentUser {
+        PresentUser {
+            id: id.into(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn users_of_other_instances_are_online_here_until_their_instance_goes() {
+        let hub = Hub::default();
+        let (a, rx, _) = join(&hub, 64);
+        hub.set_member(a, member("1", "giulia"));
+        hub.flush_presence();
+        drain(&rx);
+        // Instance X lists marco, and giulia (logged in here too).
+        hub.remote_presence(
+            "x",
+            "x:7878",
+            vec![present("2", "marco"), present("1", "giulia")],
+        );
+        assert_eq!(hub.online().users, ["giulia", "marco"]);
+        assert_eq!(hub.online().count, 2);
+        while hub.flush_presence() {}
+        assert_eq!(
+            drain(&rx),
+            [Push::Presence {
+                user: "marco".into(),
+                online: true,
+                count: 2
+            }],
+            "giulia was online already: only marco is news"
+        );
+        // giulia leaves here but stays on X: no news.
+        let (b, rx_b, _) = join(&hub, 64);
+        hub.set_member(b, member("3", "ugo"));
+        hub.set_member(a, None);
+        while hub.flush_presence() {}
+        assert!(
+            !drain(&rx_b)
+                .iter()
+                .any(|p| matches!(p, Push::Presence { user, .. } if user == "giulia"))
+        );
+        assert_eq!(hub.local_users(), [present("3", "ugo")]);
+        // The same list again: nothing changes.
+        hub.remote_presence(
+            "x",
+            "x:7878",
+            vec![present("2", "marco"), present("1", "giulia")],
+        );
+        assert!(!hub.flush_presence());
+        assert!(drain(&rx_b).is_empty());
+        // X goes silent: past the expiry its users are offline.
+        hub.expire_remote(Duration::from_secs(60));
+        assert_eq!(hub.online().count, 3, "heard from just now");
+        hub.expire_remote(Duration::ZERO);
+        assert_eq!(hub.online().users, ["ugo"]);
+        while hub.flush_presence() {}
+        let mut gone: Vec<String> = drain(&rx_b)
+            .into_iter()
+            .filter_map(|p| match p {
+                Push::Presence {
+                    user,
+                    online: false,
+                    count: 1,
+                } => Some(user),
+                _ => None,
+            })
+            .collect();
+        gone.sort();
+        assert_eq!(gone, ["giulia", "marco"]);
+    }
+
+    #[test]
+    fn resync_tells_each_logged_in_client_its_rooms() {
+        let hub = Hub::default();
+        let (a, rx, _) = join(&hub, 64);
+        let (_anonymous, rx_anonymous, _) = join(&hub, 64);
+        hub.set_member(a, member("1", "giulia"));
+        hub.set_rooms("1", ["jazz".to_owned(), "dm:giulia:marco".to_owned()]);
+        drain(&rx);
+        drain(&rx_anonymous);
+        assert_eq!(hub.resync(), 1);
+        assert_eq!(
+            drain(&rx),
+            [Push::Resync {
+                rooms: vec!["lobby".into(), "dm:giulia:marco".into(), "jazz".into()]
+            }]
+        );
+        assert!(drain(&rx_anonymous).is_empty());
     }
 }

@@ -26,6 +26,8 @@
 //!   everything its outbox holds with one write.
 //! - `outbox`: a connection's bounded outbound buffer (frames appended
 //!   length-prefixed; pushes never wait, responses do; write coalescing).
+//! - `bus`: [`ClusterConfig`]; the message bus (NATS) between several
+//!   instances on one MongoDB: pushes, presence and rules cross it.
 //! - `hub`: every live connection's outbox, presence (who is online), and
 //!   broadcasting a push serialized once to many clients.
 //! - `seats`: coalesced `event_update` pushes (latest seat count per event,
@@ -64,6 +66,7 @@
 pub mod admin;
 mod audit;
 mod auth;
+mod bus;
 pub mod config;
 mod connection;
 mod context;
@@ -87,6 +90,7 @@ pub mod signing;
 pub mod stats;
 mod throttle;
 
+pub use bus::ClusterConfig;
 pub use config::{LoginThrottleConfig, ServerConfig};
 pub use embedded::{default_data_dir, open_embedded_store};
 pub use lock::{DataDirLock, DataDirLockError};

@@ -192,7 +192,7 @@ pub(crate) async fn store_and_push(
             sent_at: coliseum_store::now(),
         })
         .await?;
-    hub.broadcast_room(room, &Push::Chat(message.clone()));
+    hub.publish_room(room, &Push::Chat(message.clone()));
     Ok(message)
 }
 

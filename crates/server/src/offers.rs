@@ -50,7 +50,7 @@ pub(crate) async fn announce(shared: &Shared, offers: NewOffers) {
     for grant in &offers {
         shared
             .hub
-            .send_to_user(&grant.user_id, &Push::Offer(grant.offer.clone()), None);
+            .publish_user(&grant.user_id, &Push::Offer(grant.offer.clone()), None);
         shared.seats.changed(&grant.offer.event_id);
         let seats = seats(grant.offer.quantity);
         let text = format!(

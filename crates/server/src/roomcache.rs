@@ -3,11 +3,11 @@
 //! settings (kind, slow mode) and each poster's mute. Membership itself
 //! comes from the hub, which holds the rooms of every logged-in user.
 //!
-//! Write-through: this server is the only writer of these facts (one
-//! server per data directory; see `docs/storage.md`), so the handlers that
-//! change them (`room_create`, `slow_mode`, `mute`) update the cache after
-//! the store, and a miss is filled from the store. Several servers on one
-//! MongoDB (a later issue) will need the changes published to each other.
+//! Write-through: the handlers that change these facts (`room_create`,
+//! `slow_mode`, `mute`) update the cache after the store, and a miss is
+//! filled from the store. With several instances on one MongoDB, slow
+//! mode and mutes also cross the bus (`crate::bus`) and update every
+//! instance's cache; a new room is a miss elsewhere, read from the store.
 //!
 //! Bounded: past [`MAX_ENTRIES`] entries a map is emptied and refilled on
 //! demand.

@@ -57,9 +57,18 @@ impl SeatUpdates {
     }
 
     /// Records that `event_id`'s seats changed (call after the store
-    /// committed the change). Must be called inside a tokio runtime: the
-    /// first call starts the flusher task.
+    /// committed the change), here and on the other instances. Must be
+    /// called inside a tokio runtime: the first call starts the flusher
+    /// task.
     pub(crate) fn changed(&self, event_id: &str) {
+        self.changed_here(event_id);
+        self.hub.relay(crate::bus::BusMessage::Seats {
+            event_id: event_id.to_owned(),
+        });
+    }
+
+    /// [`SeatUpdates::changed`] on this instance only (told by another).
+    pub(crate) fn changed_here(&self, event_id: &str) {
         self.dirty
             .events
             .lock()

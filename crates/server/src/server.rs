@@ -75,8 +75,19 @@ impl Server {
     /// accepted until [`Server::run`] or [`Server::spawn`].
     ///
     /// # Errors
-    /// The bind error (address in use, permission denied, ...).
+    /// The bind error (address in use, permission denied, ...);
+    /// `InvalidInput` for [`ServerConfig::cluster`] on a store other than
+    /// MongoDB (the embedded store belongs to one server).
     pub async fn bind(config: ServerConfig, store: Arc<dyn Store>) -> std::io::Result<Self> {
+        if config.cluster.is_some() && store.backend() != "mongodb" {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "several instances (NATS) need the MongoDB store; the {} store belongs to one server",
+                    store.backend()
+                ),
+            ));
+        }
         let listener = listen(config.listen, listen_backlog(config.max_connections))?;
         let local_addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(config, store));
@@ -125,6 +136,17 @@ impl Server {
         // Waiting-list offers lapse on time, also those made before a
         // restart (the sweeper asks the store first thing).
         tracker.spawn(crate::offers::sweeper(Arc::clone(&shared)));
+        // The bus outlives the connections: their last pushes still cross.
+        let bus_stop = CancellationToken::new();
+        let bus_tasks = TaskTracker::new();
+        if let Some(cluster) = shared.config.cluster.clone() {
+            let name = cluster.instance_name.clone();
+            if let Err(err) =
+                crate::bus::start(&shared, cluster, &bus_tasks, bus_stop.clone()).await
+            {
+                tracing::error!(%err, instance = %name, "running alone: cannot join the other instances");
+            }
+        }
         tokio::select! {
             () = accept_loop(&listener, &shared, &tracker) => {}
             () = shutdown => {}
@@ -147,6 +169,9 @@ impl Server {
             shared.abort.cancel();
             tracker.wait().await;
         }
+        bus_stop.cancel();
+        bus_tasks.close();
+        bus_tasks.wait().await;
         shared.store.close().await.map_err(std::io::Error::other)?;
         tracing::info!("server stopped");
         Ok(())

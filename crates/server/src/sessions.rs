@@ -75,6 +75,33 @@ impl LiveSessions {
         }
     }
 
+    /// [`LiveSessions::revoke_token`] here and on every other instance.
+    pub(crate) fn revoke_token_everywhere(
+        &self,
+        hub: &Hub,
+        token_hash: &str,
+        except: ConnId,
+    ) -> usize {
+        hub.relay(crate::bus::BusMessage::RevokeToken {
+            token_hash: token_hash.to_owned(),
+        });
+        self.revoke_token(hub, token_hash, except)
+    }
+
+    /// [`LiveSessions::revoke_user`] here and on every other instance.
+    pub(crate) fn revoke_user_everywhere(
+        &self,
+        hub: &Hub,
+        user_id: &str,
+        keep_token_hash: &str,
+    ) -> usize {
+        hub.relay(crate::bus::BusMessage::RevokeUser {
+            user_id: user_id.to_owned(),
+            keep_token_hash: keep_token_hash.to_owned(),
+        });
+        self.revoke_user(hub, user_id, keep_token_hash)
+    }
+
     /// Signs off every connection but `except` whose token is `token_hash`.
     /// Returns how many.
     pub(crate) fn revoke_token(&self, hub: &Hub, token_hash: &str, except: ConnId) -> usize {

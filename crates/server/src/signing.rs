@@ -80,7 +80,18 @@ impl TicketKey {
     /// [`TicketKeyError::Damaged`] when it holds anything but 64 hex digits
     /// (never silently replaced: that would void every issued ticket).
     pub fn load_or_create(dir: &Path) -> Result<Self, TicketKeyError> {
-        let path = dir.join(TICKET_KEY_FILE);
+        Self::load_or_create_file(&dir.join(TICKET_KEY_FILE))
+    }
+
+    /// Loads the key file at `path`, creating it (and its directory) with a
+    /// new random key when it does not exist. Several instances of one
+    /// deployment must use the same key (`coliseum-server --ticket-key`):
+    /// a ticket booked on one is checked in on another.
+    ///
+    /// # Errors
+    /// As [`TicketKey::load_or_create`].
+    pub fn load_or_create_file(path: &Path) -> Result<Self, TicketKeyError> {
+        let path = path.to_path_buf();
         let io = |source| TicketKeyError::Io {
             path: path.clone(),
             source,
@@ -93,7 +104,9 @@ impl TicketKey {
                 Ok(Self::from_secret(secret))
             }
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(dir).map_err(io)?;
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(io)?;
+                }
                 let key = Self::default();
                 write_private(&path, &hex::encode(key.key.to_bytes())).map_err(io)?;
                 tracing::info!(path = %path.display(), "created a new ticket-signing key");

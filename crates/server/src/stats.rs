@@ -36,6 +36,13 @@ pub struct ServerStats {
     /// `presence` frames queued to clients (one per logged-in client per
     /// announced change; merged per user, `docs/protocol.md`).
     pub presence_pushes: u64,
+    /// Messages queued for the other instances (`--nats-url`; 0 alone).
+    pub bus_published: u64,
+    /// Messages to the other instances dropped: the queue was full (NATS
+    /// slow or down for long).
+    pub bus_dropped: u64,
+    /// Messages from the other instances applied here.
+    pub bus_received: u64,
 }
 
 /// The live counters behind [`ServerStats`].
@@ -71,6 +78,9 @@ impl Counters {
             connections_timed_out: get(&self.connections_timed_out),
             log_writes_dropped: crate::logging::dropped_log_writes(),
             presence_pushes: 0,
+            bus_published: 0,
+            bus_dropped: 0,
+            bus_received: 0,
         }
     }
 }

@@ -22,6 +22,7 @@ use serde_json::json;
 use super::session;
 use crate::audit;
 use crate::auth::{new_token, token_hash};
+use crate::bus::BusMessage;
 use crate::context::{ConnState, Session, Shared};
 use crate::errors::{from_store, internal, invalid, rate_limited, unauthenticated};
 use crate::hub::Member;
@@ -114,6 +115,9 @@ pub(super) async fn login(
     };
     if let Some(account) = &account {
         shared.throttle.succeeded(account);
+        shared.hub.relay(BusMessage::LoginSucceeded {
+            account: account.clone(),
+        });
     }
     refuse_banned(&user)?;
     load_rooms(shared, &user).await?;
@@ -167,7 +171,7 @@ pub(super) async fn logout(
     let username = current.username.clone();
     let signed_off = shared
         .live
-        .revoke_token(&shared.hub, &current.token_hash, conn.id);
+        .revoke_token_everywhere(&shared.hub, &current.token_hash, conn.id);
     if signed_off > 0 {
         tracing::info!(user = %username, signed_off, "logout: other connections on the token signed off");
     }
@@ -259,7 +263,9 @@ pub(super) async fn update_account(
         shared
             .live
             .attach(&shared.hub, conn.id, member, &token_hash);
-        let signed_off = shared.live.revoke_user(&shared.hub, &user.id, &token_hash);
+        let signed_off = shared
+            .live
+            .revoke_user_everywhere(&shared.hub, &user.id, &token_hash);
         if let Some(session) = conn.session.as_mut() {
             session.token_hash = token_hash;
             session.expires_at = expires_at;
@@ -351,6 +357,10 @@ fn password_check_failed(
     shared
         .throttle
         .failed(conn.peer.ip(), account, Instant::now());
+    shared.hub.relay(BusMessage::LoginFailed {
+        address: conn.peer.ip(),
+        account: account.map(str::to_owned),
+    });
     strike_out(shared, conn)
 }
 

@@ -80,7 +80,7 @@ pub(super) async fn create_event(
         json!({ "event_id": event.id, "name": event.name, "capacity": event.capacity }),
     )
     .await;
-    shared.hub.broadcast_all(&Push::EventUpdate {
+    shared.hub.publish_all(&Push::EventUpdate {
         event_id: event.id.clone(),
         available: event.available,
     });

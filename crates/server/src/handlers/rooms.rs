@@ -39,6 +39,7 @@ use serde_json::json;
 
 use super::session;
 use crate::audit;
+use crate::bus::BusMessage;
 use crate::context::{ConnState, Session, Shared};
 use crate::errors::{from_store, invalid, rate_limited};
 use crate::pacing::TYPING_INTERVAL;
@@ -303,7 +304,7 @@ pub(super) async fn leave(
         )));
     }
     shared.hub.remove_room(&user.user_id, &room.name);
-    shared.hub.send_to_user(
+    shared.hub.publish_user(
         &user.user_id,
         &Push::RoomLeft {
             room: room.name.clone(),
@@ -498,7 +499,7 @@ pub(super) async fn mark_read(
         }
         Err(err) => return Err(from_store(err)),
     };
-    shared.hub.send_to_user(
+    shared.hub.publish_user(
         &user.user_id,
         &Push::Read {
             room: room.name,
@@ -522,7 +523,7 @@ async fn message(shared: &Shared, room: &Room, seq: u64) -> Result<ChatMessage, 
 
 /// Pushes an edit or deletion to the room.
 fn push_update(shared: &Shared, message: &ChatMessage) {
-    shared.hub.broadcast_room(
+    shared.hub.publish_room(
         &message.room,
         &Push::ChatUpdate {
             room: message.room.clone(),
@@ -616,7 +617,7 @@ pub(super) async fn typing(
         .take(&room.name, &user.user_id, TYPING_INTERVAL, Instant::now())
         .is_ok()
     {
-        shared.hub.broadcast_room(
+        shared.hub.publish_room(
             &room.name,
             &Push::Typing {
                 room: room.name.clone(),
@@ -709,6 +710,11 @@ pub(super) async fn mute(
         .await
         .map_err(from_store)?;
     shared.room_cache.put_mute(&room.name, &target.id, until);
+    shared.hub.relay(BusMessage::Mute {
+        room: room.name.clone(),
+        user_id: target.id.clone(),
+        until,
+    });
     let text = match request.minutes {
         0 => format!(
             "{} may speak again (by {}).",
@@ -774,7 +780,7 @@ pub(super) async fn kick(
         .await
         .map_err(from_store)?;
     shared.hub.remove_room(&target.id, &room.name);
-    shared.hub.send_to_user(
+    shared.hub.publish_user(
         &target.id,
         &Push::RoomLeft {
             room: room.name.clone(),
@@ -809,6 +815,10 @@ pub(super) async fn slow_mode(
         .await
         .map_err(from_store)?;
     shared.room_cache.set_slow_mode(&room.name, request.seconds);
+    shared.hub.relay(BusMessage::SlowMode {
+        room: room.name.clone(),
+        seconds: request.seconds,
+    });
     let text = match request.seconds {
         0 => format!("Slow mode is off (by {}).", user.username),
         n => format!(
@@ -866,14 +876,16 @@ pub(super) async fn ban(
         .delete_user_sessions(&target.id)
         .await
         .map_err(from_store)?;
-    shared.hub.send_to_user(
+    shared.hub.publish_user(
         &target.id,
         &Push::SessionExpired {
             reason: "your account has been banned".to_owned(),
         },
         None,
     );
-    shared.live.revoke_user(&shared.hub, &target.id, "");
+    shared
+        .live
+        .revoke_user_everywhere(&shared.hub, &target.id, "");
     let text = match request.minutes {
         Some(m) => format!(
             "{} was banned for {m} minutes by {}.",

@@ -97,7 +97,7 @@ pub(super) async fn update_event(
         json!({ "event_id": event.id, "changes": changes }),
     )
     .await;
-    shared.hub.broadcast_all(&Push::EventChanged {
+    shared.hub.publish_all(&Push::EventChanged {
         event: event.clone(),
     });
     shared.seats.changed(&event.id);
@@ -248,11 +248,11 @@ pub(super) async fn cancel_event(
         }),
     )
     .await;
-    shared.hub.broadcast_all(&Push::EventChanged {
+    shared.hub.publish_all(&Push::EventChanged {
         event: event.clone(),
     });
     for ticket in &cancelled.tickets {
-        shared.hub.send_to_user(
+        shared.hub.publish_user(
             &ticket.user_id,
             &Push::TicketCancelled {
                 ticket_id: ticket.ticket_id.clone(),
