@@ -50,6 +50,11 @@ use crate::hub::Member;
 /// Messages waiting to be published before new ones are dropped.
 pub(crate) const OUTBOUND_QUEUE: usize = 8_192;
 
+/// Most users in one presence message: a heartbeat of a large instance is
+/// split in parts (~60 bytes a user: ~120 KB a part), far below NATS's
+/// default 1 MiB payload limit however many users an instance holds.
+pub(crate) const PRESENCE_PART: usize = 2_000;
+
 /// After a local presence change, how long the instance waits for more
 /// before it publishes its list (a login storm becomes one message).
 const PRESENCE_SETTLE: Duration = Duration::from_millis(100);
@@ -161,8 +166,16 @@ pub(crate) enum BusMessage {
     },
     /// A login succeeded: the account's back-off ends.
     LoginSucceeded { account: String },
-    /// The full list of the sender's logged-in users (heartbeat).
-    Presence { users: Vec<PresentUser> },
+    /// Part `part` (from 0) of `parts` of the full list of the sender's
+    /// logged-in users, heartbeat number `epoch` (at most
+    /// [`PRESENCE_PART`] users per part). The receiver applies the list
+    /// once it holds every part of one epoch.
+    Presence {
+        epoch: u64,
+        part: u32,
+        parts: u32,
+        users: Vec<PresentUser>,
+    },
     /// The sender is stopping: its users are gone.
     Goodbye,
 }
@@ -409,6 +422,7 @@ async fn receiver(
     mut subscriber: async_nats::Subscriber,
     stop: CancellationToken,
 ) {
+    let mut lists = Lists::default();
     loop {
         let message = tokio::select! {
             message = subscriber.next() => match message {
@@ -430,7 +444,64 @@ async fn receiver(
         if let Some(outbound) = shared.hub.bus() {
             outbound.received.fetch_add(1, Ordering::Relaxed);
         }
+        if let BusMessage::Presence {
+            epoch,
+            part,
+            parts,
+            users,
+        } = envelope.message
+        {
+            if let Some(users) = lists.add(&envelope.from, epoch, part, parts, users) {
+                shared
+                    .hub
+                    .remote_presence(&envelope.from, &envelope.name, users);
+            }
+            continue;
+        }
         apply(&shared, envelope);
+    }
+}
+
+/// Presence lists arriving in parts, by sending instance.
+#[derive(Default)]
+struct Lists {
+    /// Instance id → (epoch, parts received, users so far).
+    partial: std::collections::HashMap<String, (u64, u32, Vec<PresentUser>)>,
+}
+
+impl Lists {
+    /// Adds one part; returns the whole list once every part of `epoch`
+    /// arrived. A part of a newer epoch drops an unfinished older one
+    /// (NATS delivers one publisher's messages in order, so a missing
+    /// part means it was lost, and the next heartbeat repeats it all).
+    fn add(
+        &mut self,
+        from: &str,
+        epoch: u64,
+        part: u32,
+        parts: u32,
+        users: Vec<PresentUser>,
+    ) -> Option<Vec<PresentUser>> {
+        if parts <= 1 {
+            self.partial.remove(from);
+            return Some(users);
+        }
+        let entry = self
+            .partial
+            .entry(from.to_owned())
+            .or_insert_with(|| (epoch, 0, Vec::new()));
+        if entry.0 != epoch || part != entry.1 {
+            *entry = (epoch, 0, Vec::new());
+            if part != 0 {
+                return None;
+            }
+        }
+        entry.1 += 1;
+        entry.2.extend(users);
+        if entry.1 == parts {
+            return self.partial.remove(from).map(|(_, _, users)| users);
+        }
+        None
     }
 }
 
@@ -475,7 +546,8 @@ fn apply(shared: &Shared, envelope: Envelope) {
                 .failed(address, account.as_deref(), std::time::Instant::now());
         }
         BusMessage::LoginSucceeded { account } => shared.throttle.succeeded(&account),
-        BusMessage::Presence { users } => {
+        BusMessage::Presence { users, .. } => {
+            // Parts are put together by the receiver; a whole list here.
             hub.remote_presence(&from, &name, users);
         }
         BusMessage::Goodbye => {
@@ -496,6 +568,7 @@ async fn presence(
     let check = (bus.config.expiry / 5).clamp(Duration::from_millis(100), Duration::from_secs(1));
     let mut heartbeat = tokio::time::interval(bus.config.heartbeat);
     let mut sweep = tokio::time::interval(check);
+    let mut epoch = 0_u64;
     loop {
         tokio::select! {
             _ = heartbeat.tick() => {}
@@ -508,9 +581,19 @@ async fn presence(
             }
             () = stop.cancelled() => return,
         }
-        outbound.send(BusMessage::Presence {
-            users: shared.hub.local_users(),
-        });
+        epoch += 1;
+        let users = shared.hub.local_users();
+        let parts = users.len().div_ceil(PRESENCE_PART).max(1);
+        let parts = u32::try_from(parts).unwrap_or(u32::MAX);
+        let mut users = users.into_iter();
+        for part in 0..parts {
+            outbound.send(BusMessage::Presence {
+                epoch,
+                part,
+                parts,
+                users: users.by_ref().take(PRESENCE_PART).collect(),
+            });
+        }
     }
 }
 
@@ -636,5 +719,32 @@ mod tests {
         }
         assert_eq!(outbound.queued.load(Ordering::Relaxed), 2);
         assert_eq!(outbound.dropped.load(Ordering::Relaxed), 3);
+    }
+
+    fn users(range: std::ops::Range<u32>) -> Vec<PresentUser> {
+        range
+            .map(|i| PresentUser {
+                id: i.to_string(),
+                name: format!("user{i}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_list_in_parts_is_applied_once_whole() {
+        let mut lists = Lists::default();
+        assert_eq!(lists.add("x", 1, 0, 1, users(0..3)), Some(users(0..3)));
+        assert_eq!(lists.add("x", 2, 0, 3, users(0..2)), None);
+        assert_eq!(lists.add("x", 2, 1, 3, users(2..4)), None);
+        assert_eq!(lists.add("x", 2, 2, 3, users(4..5)), Some(users(0..5)));
+        // A lost part: that epoch is never applied; the next one is.
+        assert_eq!(lists.add("x", 3, 0, 2, users(0..2)), None);
+        assert_eq!(lists.add("x", 4, 1, 2, users(2..4)), None);
+        assert_eq!(lists.add("x", 5, 0, 2, users(0..2)), None);
+        assert_eq!(lists.add("x", 5, 1, 2, users(2..3)), Some(users(0..3)));
+        // Instances are assembled apart.
+        assert_eq!(lists.add("x", 6, 0, 2, users(0..1)), None);
+        assert_eq!(lists.add("y", 1, 0, 1, users(7..8)), Some(users(7..8)));
+        assert_eq!(lists.add("x", 6, 1, 2, users(1..2)), Some(users(0..2)));
     }
 }
