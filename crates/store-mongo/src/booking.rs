@@ -33,8 +33,11 @@
 //!   Cancelling: see `cancel.rs`.
 //!
 //! Every multi-step call stops issuing writes once it has run for [`LEASE`]
-//! (it then answers `Unavailable`); recovery only touches tickets whose state
-//! is older than `recovery::STALE_AFTER`, which is longer.
+//! (it then answers `Unavailable`). A booking's or cancel's ticket also
+//! carries its owner's lease (`owner`, `lease_until`, renewed while the call
+//! runs, see `lease.rs`): the call stops writing when it can no longer renew
+//! it, and recovery (in this or another instance) takes a ticket over only
+//! once its lease has run out by a margin for clock skew.
 
 use std::time::{Duration, Instant};
 
@@ -44,6 +47,7 @@ use mongodb::bson::{Bson, doc};
 use mongodb::options::ReturnDocument;
 
 use crate::error::{duplicate_key_index, map_err};
+use crate::lease::Owned;
 use crate::model::{
     EventDoc, TicketDoc, TicketStatus, holding_id, names, parse_id, request_ref, to_bson_time,
     to_u32,
@@ -63,23 +67,42 @@ const REPLAY_POLLS: u32 = 100;
 /// See [`REPLAY_POLLS`].
 const REPLAY_POLL_EVERY: Duration = Duration::from_millis(20);
 
-/// The start of a multi-step call; see [`LEASE`].
-pub(crate) struct Lease(Instant);
+/// The start of a multi-step call (see [`LEASE`]) and, once it has a
+/// ticket in flight, its ownership lease on it (`lease.rs`).
+pub(crate) struct Lease {
+    /// When the call started.
+    started: Instant,
+    /// The lease on the call's ticket, renewed until this is dropped.
+    owned: Option<Owned>,
+}
 
 impl Lease {
+    /// A call starting now, owning no ticket yet.
     pub(crate) fn start() -> Self {
-        Self(Instant::now())
+        Self {
+            started: Instant::now(),
+            owned: None,
+        }
     }
 
-    /// `Err(Unavailable)` once the lease is over.
+    /// The same call, now also bound by its lease on a ticket.
+    pub(crate) fn owning(self, owned: Owned) -> Self {
+        Self {
+            owned: Some(owned),
+            ..self
+        }
+    }
+
+    /// `Err(Unavailable)` once the call ran for [`LEASE`], or its ticket's
+    /// lease was lost or could not be renewed in time.
     pub(crate) fn check(&self) -> StoreResult<()> {
-        if self.0.elapsed() > LEASE {
+        if self.started.elapsed() > LEASE {
             return Err(StoreError::Unavailable(format!(
                 "the operation ran longer than {} s; recovery will finish or undo it",
                 LEASE.as_secs()
             )));
         }
-        Ok(())
+        self.owned.as_ref().map_or(Ok(()), Owned::check)
     }
 }
 
@@ -198,7 +221,8 @@ impl Inner {
         }
 
         let lease = Lease::start();
-        // 1. The pending ticket.
+        let grant = self.grant();
+        // 1. The pending ticket, with its owner's lease.
         let mut ticket = TicketDoc {
             id: ObjectId::new(),
             user_id: user,
@@ -210,6 +234,8 @@ impl Inner {
             since: now(),
             request_ref: key,
             worker: None,
+            owner: Some(self.owner.clone()),
+            lease_until: Some(grant.until),
             cancel_q: None,
             cancel_op: None,
             offer_id: None,
@@ -243,8 +269,13 @@ impl Inner {
             ));
         }
 
+        let lease = lease.owning(self.hold(ticket.id, "pending", &grant));
         // 2. The user's allowance.
-        if let Err(error) = self.reserve_allowance(&holding, &ticket, max).await {
+        let reserved = match lease.check() {
+            Ok(()) => self.reserve_allowance(&holding, &ticket, max).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = reserved {
             self.fail_booking(&ticket, &holding).await;
             return Err(error);
         }
@@ -260,6 +291,8 @@ impl Inner {
                 return Err(error);
             }
         };
+        // The test seam (`lease::Fault`); an injected crash undoes nothing.
+        self.fault_point().await?;
         // 4. Commit point.
         if let Err(error) = lease.check() {
             self.fail_booking(&ticket, &holding).await;
@@ -390,7 +423,7 @@ impl Inner {
                 doc! { "_id": ticket.id, "status": "pending" },
                 doc! {
                     "$set": { "status": "failed", "since": now() },
-                    "$unset": { "request_ref": "" },
+                    "$unset": { "request_ref": "", "owner": "", "lease_until": "" },
                 },
             )
             .await;

@@ -3,8 +3,9 @@
 //!
 //! 1. **Commit point**: `active → cancelling` (guarded by owner, status,
 //!    the quantity as read and "not checked in"), recording the seats to
-//!    give back (`cancel_q`), a fresh operation id (`cancel_op`) and a
-//!    worker token.
+//!    give back (`cancel_q`), a fresh operation id (`cancel_op`), a
+//!    worker token and this instance's lease (`owner`, `lease_until`,
+//!    renewed while the cancel runs: `lease.rs`).
 //! 2. The seats go back to the event in one versioned update
 //!    (`ticketing.rs`) that also runs the offer round and pushes a
 //!    `releases` marker `{t, q, c: op}`; it is guarded by the marker's
@@ -15,8 +16,9 @@
 //! 4. `cancelling → cancelled` (whole ticket) or `→ active` with the
 //!    remaining seats (part of it); then the markers are pulled.
 //!
-//! Recovery finishes stale `cancelling` tickets from step 2 on. Every step
-//! stops once the call has run for `booking::LEASE`.
+//! Recovery finishes `cancelling` tickets whose lease ran out from step 2
+//! on, under a lease of its own. Every step stops once the call has run
+//! for `booking::LEASE` or its lease is lost or not renewed in time.
 
 use chrono::{DateTime, Utc};
 use coliseum_store::{Cancellation, NewOffers, OfferPolicy, StoreError, StoreResult};
@@ -99,6 +101,7 @@ impl Inner {
                 return Err(StoreError::Conflict("quantity".to_owned()));
             }
             let op = ObjectId::new();
+            let grant = self.grant();
             // 1. The commit point.
             let claimed = self
                 .tickets
@@ -116,6 +119,8 @@ impl Inner {
                         "worker": &worker,
                         "cancel_q": returned,
                         "cancel_op": op,
+                        "owner": &self.owner,
+                        "lease_until": grant.until,
                     } },
                 )
                 .await
@@ -127,8 +132,9 @@ impl Inner {
             ticket.status = TicketStatus::Cancelling;
             ticket.cancel_q = Some(returned);
             ticket.cancel_op = Some(op);
+            let lease = Lease::start().owning(self.hold(ticket_id, "cancelling", &grant));
             return self
-                .finish_cancel(&ticket, &worker, at, policy, &Lease::start())
+                .finish_cancel(&ticket, &worker, at, policy, &lease)
                 .await;
         }
         Err(StoreError::Unavailable(
@@ -160,7 +166,10 @@ impl Inner {
                         doc! { "_id": ticket.id, "status": "cancelling", "worker": worker },
                         doc! {
                             "$set": { "status": "active", "since": now() },
-                            "$unset": { "worker": "", "cancel_q": "", "cancel_op": "" },
+                            "$unset": {
+                                "worker": "", "cancel_q": "", "cancel_op": "",
+                                "owner": "", "lease_until": "",
+                            },
                         },
                     )
                     .await
@@ -197,7 +206,10 @@ impl Inner {
                 doc! { "_id": ticket.id, "status": "cancelling", "worker": worker },
                 doc! {
                     "$set": set,
-                    "$unset": { "worker": "", "cancel_q": "", "cancel_op": "" },
+                    "$unset": {
+                        "worker": "", "cancel_q": "", "cancel_op": "",
+                        "owner": "", "lease_until": "",
+                    },
                 },
             )
             .await
@@ -307,17 +319,16 @@ impl Inner {
     }
 
     /// Recovery's entry to [`Self::finish_cancel`] for a ticket it took
-    /// over. A cancel that finds its event closed puts the ticket back to
-    /// active (a cancelled event's sweep then cancels it).
-    pub(crate) async fn resume_cancel(&self, ticket: &TicketDoc, worker: &str) -> StoreResult<()> {
+    /// over under `lease`. A cancel that finds its event closed puts the
+    /// ticket back to active (a cancelled event's sweep then cancels it).
+    pub(crate) async fn resume_cancel(
+        &self,
+        ticket: &TicketDoc,
+        worker: &str,
+        lease: &Lease,
+    ) -> StoreResult<()> {
         match self
-            .finish_cancel(
-                ticket,
-                worker,
-                coliseum_store::now(),
-                self.policy(),
-                &Lease::start(),
-            )
+            .finish_cancel(ticket, worker, coliseum_store::now(), self.policy(), lease)
             .await
         {
             Ok(_) | Err(StoreError::EventClosed) => Ok(()),

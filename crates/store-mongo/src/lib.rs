@@ -40,11 +40,14 @@
 //!   versioned updates), event changes and cancellation, check-in;
 //! - `rooms.rs`: rooms, memberships, read markers, mutes;
 //! - `recovery.rs`: repairs what a crash left of the marker path;
+//!   `lease.rs`: the owner and lease each ticket in flight carries, so
+//!   recovery in one instance never takes over another's live call;
 //! - `model.rs`: the stored documents; `error.rs`: driver error mapping.
 
 mod booking;
 mod cancel;
 mod error;
+mod lease;
 mod model;
 mod recovery;
 mod rooms;
@@ -73,6 +76,9 @@ use mongodb::bson::doc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use lease::{CLOCK_SKEW_MARGIN, LEASE_RENEW_EVERY, LEASE_TTL};
+#[doc(hidden)]
+pub use lease::{Fault, LeaseTiming};
 pub use recovery::{RECONCILE_EVERY, RecoveryReport, STALE_AFTER};
 
 use crate::error::one_line;
@@ -276,10 +282,15 @@ impl MongoStore {
         &self.database
     }
 
-    /// Runs one recovery pass now over interrupted bookings and cancels
-    /// whose state is older than `older_than` (the background task uses
-    /// [`STALE_AFTER`]; `Duration::ZERO` is only safe when no other call is
-    /// in flight, e.g. in tests or maintenance).
+    /// Runs one recovery pass now (the background task uses
+    /// [`STALE_AFTER`]). Bookings and cancels in flight carry their owner's
+    /// lease and are taken over only once it has run out by
+    /// [`CLOCK_SKEW_MARGIN`], whatever `older_than` is, so even
+    /// `Duration::ZERO` never undoes a call another instance is still
+    /// running. `older_than` applies to the rest: `failed` tickets,
+    /// interrupted event-cancel sweeps, and tickets written before leases
+    /// existed (for those, zero is only safe when no older server version
+    /// is running).
     ///
     /// # Errors
     /// `Unavailable`/`Internal` as for any call.
@@ -288,6 +299,35 @@ impl MongoStore {
             inner.reconcile(older_than).await
         })
         .await
+    }
+
+    /// This store open's instance id (`<random hex>@<host>`), written as
+    /// `owner` on the tickets whose booking or cancel it is running.
+    #[must_use]
+    pub fn instance_id(&self) -> &str {
+        &self.inner.owner
+    }
+
+    /// Changes this store's lease timing (tests; see `lease.rs`).
+    #[doc(hidden)]
+    pub fn set_lease_timing(&self, timing: LeaseTiming) {
+        *self
+            .inner
+            .lease_timing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = timing;
+    }
+
+    /// Arms `fault` for the next booking that reaches the test seam (after
+    /// its seats are reserved, before its commit point).
+    #[doc(hidden)]
+    pub fn inject_fault(&self, fault: Fault) {
+        *self
+            .inner
+            .fault
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(fault);
+        self.inner.fault_armed.store(true, Ordering::Release);
     }
 
     /// The names of the collections the store has created so far (for

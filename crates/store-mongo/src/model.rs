@@ -397,6 +397,16 @@ pub(crate) struct TicketDoc {
     /// owner's call, or recovery after taking over a stale cancel).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker: Option<String>,
+    /// While `pending` or `cancelling`: the instance id of the store
+    /// running the operation (`lease.rs`); absent in documents written
+    /// before leases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// While `pending` or `cancelling`: until when (the owner's clock) the
+    /// owner's lease runs; renewed while the operation runs. Absent in
+    /// documents written before leases (recovery then goes by `since`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<mongodb::bson::DateTime>,
     /// While `cancelling`: the seats being given back (all of them when
     /// absent, as before partial cancels existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -2,18 +2,38 @@
 //! transactions). Runs at start-up and then every [`RECONCILE_EVERY`] in
 //! the background; [`crate::MongoStore::reconcile`] runs it on demand.
 //!
-//! What a crash can leave, and what recovery does:
-//! 1. a `pending` ticket older than the cut-off (the booking died before its
+//! # Several instances on one database: leases
+//! Recovery runs in every instance, and an instance that starts must never
+//! undo a booking (or take over a cancel) that another instance is still
+//! completing. A cut-off on the ticket's age cannot promise that: `since`
+//! is written by the *booking* host's clock and compared with the
+//! *recovering* host's clock (a skew of a minute makes a fresh ticket look
+//! old), and a call can outlive any fixed age while it is alive (retries
+//! under contention, a process paused between two steps, a MongoDB freeze
+//! holding a write back). So every `pending` and `cancelling` ticket
+//! carries its owner's lease (`owner` = instance id, `lease_until`), renewed
+//! while the call runs, and recovery takes such a ticket over only when
+//! `lease_until` is older than its own clock minus
+//! [`crate::CLOCK_SKEW_MARGIN`] — whatever cut-off it was called with, zero
+//! included — claiming it with one update filtered on the `lease_until` it
+//! read (a renewal meanwhile, or another recovering instance, makes the
+//! claim match nothing). `lease.rs` gives the rule and the reasoning.
+//! Tickets written before leases existed (no `lease_until`) and `failed`
+//! tickets go by the cut-off on `since`, as before.
+//!
+//! # What a crash can leave, and what recovery does
+//! 1. a `pending` ticket whose lease ran out (the booking died before its
 //!    commit point): claim it `pending → failed`, undo its `holds` markers
 //!    (seats and allowance come back), delete it;
-//! 2. a `failed` ticket older than the cut-off (died while rolling back):
-//!    undo its markers, delete it;
 //!    A pending ticket made from a waiting-list offer whose event already
 //!    carries its `holds` marker passed its commit point (the offer is
 //!    gone, its seats are the ticket's): it is activated instead;
-//! 3. a `cancelling` ticket older than the cut-off (died after the cancel's
-//!    commit point): take it over (new worker token) and finish the cancel
-//!    (or put it back to active if its event closed meanwhile);
+//! 2. a `failed` ticket older than the cut-off (died while rolling back):
+//!    undo its markers, delete it;
+//! 3. a `cancelling` ticket whose lease ran out (died after the cancel's
+//!    commit point): take it over (new worker token, this instance's
+//!    lease, renewed while it works) and finish the cancel (or put it back
+//!    to active if its event closed meanwhile);
 //! 4. a cancelled event whose ticket sweep is older than the cut-off
 //!    (`cancel_event` died half-way): sweep again, then clear the flag;
 //! 5. markers whose ticket is settled: a `holds` marker of an active,
@@ -35,12 +55,17 @@ use mongodb::bson::{Bson, Document, doc};
 
 use coliseum_store::StoreResult;
 
+use crate::booking::Lease;
 use crate::error::map_err;
+use crate::lease::bson_before;
 use crate::model::{MarkersDoc, TicketDoc, TicketStatus, holding_id, names, to_bson_time};
 use crate::store::Inner;
 
-/// Age after which an unfinished booking or cancel is taken over; longer
-/// than `booking::LEASE`, so the original call has stopped writing by then.
+/// The cut-off of the background passes: age after which a `failed`
+/// ticket, an interrupted event-cancel sweep, or a `pending`/`cancelling`
+/// ticket written before leases existed is taken over. Longer than
+/// `booking::LEASE`, so the original call has stopped writing by then.
+/// Tickets with a lease go by the lease instead (module docs).
 pub const STALE_AFTER: Duration = Duration::from_secs(120);
 
 /// How often the background task runs recovery.
@@ -68,21 +93,23 @@ pub struct RecoveryReport {
 const BATCH: i64 = 1_000;
 
 impl Inner {
-    /// One recovery pass over tickets whose state is older than `older_than`.
+    /// One recovery pass: leased tickets whose lease ran out (by this
+    /// store's skew margin), and everything else whose state is older than
+    /// `older_than`.
     pub async fn reconcile(&self, older_than: Duration) -> StoreResult<RecoveryReport> {
         let mut report = RecoveryReport::default();
-        let age = chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::MAX);
-        let cutoff = coliseum_store::now()
-            .checked_sub_signed(age)
-            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
-        let cutoff = to_bson_time(cutoff);
+        let cutoff = bson_before(older_than);
+        let lease_cutoff = bson_before(self.lease_timing().skew_margin);
         let err = |e: mongodb::error::Error| map_err("recovery", &e);
 
         // 1 and 2: unfinished bookings.
-        let stale = self
-            .stale_tickets(&["pending", "failed"], cutoff)
-            .await
-            .map_err(err)?;
+        let [leased, legacy] = expired("pending", cutoff, lease_cutoff);
+        let filter = doc! { "$or": [
+            leased,
+            legacy,
+            { "status": "failed", "since": { "$lt": cutoff } },
+        ] };
+        let stale = self.stale_tickets(filter).await.map_err(err)?;
         for ticket in stale {
             if ticket.status == TicketStatus::Pending
                 && ticket.offer_id.is_some()
@@ -95,10 +122,10 @@ impl Inner {
                 let claimed = self
                     .tickets
                     .update_one(
-                        doc! { "_id": ticket.id, "status": "pending", "since": ticket.since },
+                        claim_filter(&ticket, "pending"),
                         doc! {
                             "$set": { "status": "failed", "since": to_bson_time(coliseum_store::now()) },
-                            "$unset": { "request_ref": "" },
+                            "$unset": { "request_ref": "", "owner": "", "lease_until": "" },
                         },
                     )
                     .await
@@ -116,22 +143,30 @@ impl Inner {
         }
 
         // 3: unfinished cancels.
+        let [leased, legacy] = expired("cancelling", cutoff, lease_cutoff);
         let stale = self
-            .stale_tickets(&["cancelling"], cutoff)
+            .stale_tickets(doc! { "$or": [leased, legacy] })
             .await
             .map_err(err)?;
         for ticket in stale {
             let worker = format!("{:016x}", rand::random::<u64>());
+            let grant = self.grant();
             let taken = self
                 .tickets
                 .update_one(
-                    doc! { "_id": ticket.id, "status": "cancelling", "since": ticket.since },
-                    doc! { "$set": { "worker": &worker, "since": to_bson_time(coliseum_store::now()) } },
+                    claim_filter(&ticket, "cancelling"),
+                    doc! { "$set": {
+                        "worker": &worker,
+                        "since": to_bson_time(coliseum_store::now()),
+                        "owner": &self.owner,
+                        "lease_until": grant.until,
+                    } },
                 )
                 .await
                 .map_err(err)?;
             if taken.matched_count == 1 {
-                self.resume_cancel(&ticket, &worker).await?;
+                let lease = Lease::start().owning(self.hold(ticket.id, "cancelling", &grant));
+                self.resume_cancel(&ticket, &worker, &lease).await?;
                 report.cancels_finished += 1;
             }
         }
@@ -180,14 +215,10 @@ impl Inner {
         Ok(report)
     }
 
-    /// Tickets in one of `statuses` whose state is older than `cutoff`.
-    async fn stale_tickets(
-        &self,
-        statuses: &[&str],
-        cutoff: mongodb::bson::DateTime,
-    ) -> mongodb::error::Result<Vec<TicketDoc>> {
+    /// At most [`BATCH`] tickets matching `filter`.
+    async fn stale_tickets(&self, filter: Document) -> mongodb::error::Result<Vec<TicketDoc>> {
         self.tickets
-            .find(doc! { "status": { "$in": statuses }, "since": { "$lt": cutoff } })
+            .find(filter)
             .limit(BATCH)
             .await?
             .try_collect()
@@ -211,8 +242,11 @@ impl Inner {
         let activated = self
             .tickets
             .update_one(
-                doc! { "_id": ticket.id, "status": "pending", "since": ticket.since },
-                doc! { "$set": { "status": "active", "since": to_bson_time(coliseum_store::now()) } },
+                claim_filter(ticket, "pending"),
+                doc! {
+                    "$set": { "status": "active", "since": to_bson_time(coliseum_store::now()) },
+                    "$unset": { "owner": "", "lease_until": "" },
+                },
             )
             .await
             .map_err(err)?;
@@ -309,6 +343,33 @@ impl Inner {
     async fn ticket(&self, id: ObjectId) -> mongodb::error::Result<Option<TicketDoc>> {
         self.tickets.find_one(doc! { "_id": id }).await
     }
+}
+
+/// The two `$or` branches of "tickets in `status` recovery may take
+/// over": the lease ran out before `lease_cutoff`; or there is no lease
+/// (written before leases existed) and the state is older than `cutoff`.
+/// (Flat branches: mongo-java-server does not match an `$or` nested in
+/// another one's branch.)
+fn expired(
+    status: &str,
+    cutoff: mongodb::bson::DateTime,
+    lease_cutoff: mongodb::bson::DateTime,
+) -> [Document; 2] {
+    [
+        doc! { "status": status, "lease_until": { "$lt": lease_cutoff } },
+        doc! { "status": status, "lease_until": { "$exists": false }, "since": { "$lt": cutoff } },
+    ]
+}
+
+/// The claim of `ticket` as read, in `status`: matches only while its
+/// state and lease are exactly as read, so a renewal by a live owner, the
+/// owner's own commit point, or another recovering instance's claim makes
+/// it match nothing.
+fn claim_filter(ticket: &TicketDoc, status: &str) -> Document {
+    let lease = ticket
+        .lease_until
+        .map_or(Bson::Document(doc! { "$exists": false }), Bson::DateTime);
+    doc! { "_id": ticket.id, "status": status, "since": ticket.since, "lease_until": lease }
 }
 
 /// `$pull`s the `array` marker of `ticket` from document `id`; 1 if removed.

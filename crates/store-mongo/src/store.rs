@@ -6,7 +6,8 @@
 //! Every method here runs inside a task spawned by `MongoStore::run`, so it
 //! may await driver calls freely: it is never dropped half-way.
 
-use std::sync::atomic::AtomicI64;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI64};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -61,6 +62,15 @@ pub(crate) struct Inner {
     /// a call passed in (10 minutes until then), for offers made where no
     /// policy is at hand: rolling back a booking, recovery.
     pub offer_hold_ms: AtomicI64,
+    /// This store open's instance id, written as `owner` on the tickets
+    /// whose operation it runs (`lease.rs`).
+    pub owner: String,
+    /// Lease timing (`lease.rs`; tests shorten it).
+    pub lease_timing: Mutex<crate::lease::LeaseTiming>,
+    /// The fault a test armed at the booking seam, if any (`lease.rs`).
+    pub fault: Mutex<Option<crate::lease::Fault>>,
+    /// Whether `fault` holds one (so bookings skip the lock otherwise).
+    pub fault_armed: AtomicBool,
 }
 
 /// Which unique field a duplicate-key error on `users` is about.
@@ -95,6 +105,10 @@ impl Inner {
                     .hold
                     .num_milliseconds(),
             ),
+            owner: crate::lease::instance_id(),
+            lease_timing: Mutex::new(crate::lease::LeaseTiming::default()),
+            fault: Mutex::new(None),
+            fault_armed: AtomicBool::new(false),
         }
     }
 

@@ -810,7 +810,8 @@ impl Inner {
         }
 
         let lease = Lease::start();
-        // 1. The pending ticket.
+        let grant = self.grant();
+        // 1. The pending ticket, with its owner's lease.
         let mut ticket = TicketDoc {
             id: ObjectId::new(),
             user_id: user,
@@ -822,6 +823,8 @@ impl Inner {
             since: server_now(),
             request_ref: None,
             worker: None,
+            owner: Some(self.owner.clone()),
+            lease_until: Some(grant.until),
             cancel_q: None,
             cancel_op: None,
             offer_id: Some(offer),
@@ -832,8 +835,13 @@ impl Inner {
             .insert_one(&ticket)
             .await
             .map_err(|e| map_err("offer_accept", &e))?;
+        let lease = lease.owning(self.hold(ticket.id, "pending", &grant));
         // 2. The allowance.
-        if let Err(error) = self.reserve_allowance(&holding, &ticket, max).await {
+        let reserved = match lease.check() {
+            Ok(()) => self.reserve_allowance(&holding, &ticket, max).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = reserved {
             self.fail_booking(&ticket, &holding).await;
             // A concurrent accept of the same offer reserved first: the
             // offer is gone, which is what matters.
@@ -919,7 +927,10 @@ impl Inner {
             .tickets
             .update_one(
                 doc! { "_id": ticket.id, "status": "pending" },
-                doc! { "$set": { "status": "active", "since": server_now() } },
+                doc! {
+                    "$set": { "status": "active", "since": server_now() },
+                    "$unset": { "owner": "", "lease_until": "" },
+                },
             )
             .await;
         match activated {

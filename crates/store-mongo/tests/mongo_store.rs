@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use coliseum_protocol::Role;
 use coliseum_store::{BookingRequest, NewEvent, NewUser, Store, StoreError};
-use coliseum_store_mongo::{MongoOptions, MongoStore, Recovery, RecoveryReport, STALE_AFTER};
+use coliseum_store_mongo::{
+    Fault, LeaseTiming, MongoOptions, MongoStore, Recovery, RecoveryReport, STALE_AFTER,
+};
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{Document, doc};
 use tokio::net::{TcpListener, TcpStream};
@@ -685,4 +687,147 @@ async fn recovery_repairs_every_crash_point_exactly_once() {
     assert_eq!(raw.available(event_oid).await, 6);
     client.shutdown().await;
     assert_eq!(store.close().await, Ok(()));
+}
+
+// ----- several instances on one database (issue 15) -------------------------------
+
+/// A short lease for the instance tests: 3 s, renewed every 300 ms, taken
+/// over as soon as it ran out.
+const FAST_LEASE: LeaseTiming = LeaseTiming {
+    ttl: Duration::from_secs(3),
+    renew_every: Duration::from_millis(300),
+    skew_margin: Duration::ZERO,
+};
+
+/// Recovery in a second instance on the same database, even with a zero
+/// cut-off, never undoes a booking the first instance is still completing
+/// (held before its commit point for longer than its lease, which it keeps
+/// renewing); once the owner is gone and its lease ran out, two recovering
+/// instances at once roll it back exactly once.
+#[tokio::test]
+async fn recovery_in_another_instance_never_undoes_a_live_booking() {
+    let Some((first, guard)) = common::fresh_store_with(Recovery::Manual).await else {
+        return;
+    };
+    first.set_lease_timing(FAST_LEASE);
+    let first = Arc::new(first);
+    let client = common::raw_client(&guard.uri).await;
+    let raw = Raw {
+        db: client.database(&guard.name),
+    };
+    let user = first.create_user(new_user("owner")).await.expect("user");
+    let event = first.create_event(new_event(10, 10)).await.expect("event");
+    let event_oid = ObjectId::parse_str(&event.id).expect("oid");
+    let holding = format!("{}:{}", user.id, event.id);
+
+    // A booking held after its seats are reserved, before its commit point.
+    let (reached, at_seam) = tokio::sync::oneshot::channel();
+    let (resume, resumed) = tokio::sync::oneshot::channel();
+    first.inject_fault(Fault::Hold {
+        reached,
+        resume: resumed,
+    });
+    let held = tokio::spawn({
+        let (first, user, event) = (Arc::clone(&first), user.id.clone(), event.id.clone());
+        async move { first.book(booking(&user, &event, 2, Some("held"))).await }
+    });
+    at_seam.await.expect("the booking reaches the seam");
+    let pending = raw
+        .coll("tickets")
+        .find_one(doc! { "status": "pending" })
+        .await
+        .expect("read")
+        .expect("the held booking's pending ticket");
+    assert_eq!(pending.get_str("owner"), Ok(first.instance_id()));
+    assert!(pending.get_datetime("lease_until").is_ok(), "{pending}");
+    assert_eq!(raw.available(event_oid).await, 8);
+
+    // A second instance starts on the same database and recovers, with a
+    // zero cut-off, for longer than the first lease's ttl.
+    let second = common::store_on(guard.uri.clone(), guard.name.clone()).await;
+    second.set_lease_timing(FAST_LEASE);
+    assert_ne!(second.instance_id(), first.instance_id());
+    let until = Instant::now() + FAST_LEASE.ttl + Duration::from_secs(1);
+    while Instant::now() < until {
+        assert_eq!(
+            second.reconcile(Duration::ZERO).await,
+            Ok(RecoveryReport::default()),
+            "a live booking is never taken over"
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    resume.send(()).expect("the booking waits");
+    let booked = held
+        .await
+        .expect("booking task")
+        .expect("the held booking completes");
+    assert!(!booked.replayed);
+    assert_eq!(booked.available, 8);
+    let ticket = raw
+        .doc(
+            "tickets",
+            ObjectId::parse_str(&booked.ticket.id).expect("oid"),
+        )
+        .await
+        .expect("ticket");
+    assert_eq!(ticket.get_str("status"), Ok("active"));
+    assert!(!ticket.contains_key("owner") && !ticket.contains_key("lease_until"));
+
+    // A booking whose process dies before its commit point: its lease is
+    // no longer renewed, but nothing is taken over before it runs out.
+    first.inject_fault(Fault::Crash);
+    let crashed = first
+        .book(booking(&user.id, &event.id, 3, Some("crashed")))
+        .await;
+    assert!(
+        matches!(crashed, Err(StoreError::Internal(_))),
+        "{crashed:?}"
+    );
+    assert_eq!(raw.available(event_oid).await, 5);
+    assert_eq!(
+        second.reconcile(Duration::ZERO).await,
+        Ok(RecoveryReport::default())
+    );
+    tokio::time::sleep(FAST_LEASE.ttl + Duration::from_millis(500)).await;
+
+    // Two instances recover at once: the booking is rolled back once.
+    let third =
+        common::store_on_with(guard.uri.clone(), guard.name.clone(), Recovery::Manual).await;
+    third.set_lease_timing(FAST_LEASE);
+    let (a, b) = tokio::join!(
+        second.reconcile(Duration::ZERO),
+        third.reconcile(Duration::ZERO)
+    );
+    let (a, b) = (a.expect("recovery"), b.expect("recovery"));
+    assert_eq!(
+        a.bookings_rolled_back + b.bookings_rolled_back,
+        1,
+        "{a:?} {b:?}"
+    );
+    assert_eq!(a.markers_undone + b.markers_undone, 2, "{a:?} {b:?}");
+    assert_eq!(raw.available(event_oid).await, 8);
+    assert_eq!(raw.held(&holding).await, 2);
+    assert_eq!(
+        raw.coll("tickets")
+            .count_documents(doc! { "status": { "$ne": "active" } })
+            .await
+            .expect("count"),
+        0
+    );
+    assert_eq!(
+        second.reconcile(Duration::ZERO).await,
+        Ok(RecoveryReport::default())
+    );
+    // The crashed booking never happened: its key books afresh.
+    let retried = second
+        .book(booking(&user.id, &event.id, 3, Some("crashed")))
+        .await
+        .expect("retry");
+    assert!(!retried.replayed);
+    assert_eq!(retried.available, 5);
+
+    client.shutdown().await;
+    for store in [&*first, &second, &third] {
+        assert_eq!(store.close().await, Ok(()));
+    }
 }

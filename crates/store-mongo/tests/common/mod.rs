@@ -96,12 +96,21 @@ pub async fn fresh_store() -> Option<(MongoStore, DropDatabase)> {
 /// # Panics
 /// When it cannot connect.
 pub async fn store_on(uri: String, database: String) -> MongoStore {
+    store_on_with(uri, database, Recovery::Background).await
+}
+
+/// [`store_on`] with the given recovery mode (another instance on the
+/// same database).
+///
+/// # Panics
+/// When it cannot connect.
+pub async fn store_on_with(uri: String, database: String, recovery: Recovery) -> MongoStore {
     let options = MongoOptions {
         uri,
         database,
         timeout: TEST_TIMEOUT,
     };
-    MongoStore::connect_with(options, Recovery::Background)
+    MongoStore::connect_with(options, recovery)
         .await
         .unwrap_or_else(|e| panic!("cannot reconnect to the test MongoDB ({URI_VAR}): {e}"))
 }
