@@ -446,13 +446,11 @@ async fn serve(cli: &Cli) -> Result<(), String> {
     }
     .map_err(|e| e.to_string())?;
     let (store, described) = open_store(cli).await?;
-    let cluster = cli.nats_url.as_ref().map(|url| {
-        let name = cli
-            .instance_name
-            .clone()
-            .unwrap_or_else(|| ClusterConfig::default_instance_name(cli.listen.port()));
-        ClusterConfig::new(url.clone(), name)
-    });
+    // No name: the server names itself after the host and the port bound.
+    let cluster = cli
+        .nats_url
+        .as_ref()
+        .map(|url| ClusterConfig::new(url.clone(), cli.instance_name.clone().unwrap_or_default()));
     let config = ServerConfig {
         listen: cli.listen,
         max_connections: usize::try_from(cli.max_connections).unwrap_or(usize::MAX),
@@ -495,9 +493,13 @@ async fn serve(cli: &Cli) -> Result<(), String> {
         server.local_addr()
     ));
     if let Some(cluster) = &cluster {
+        let name = if cluster.instance_name.is_empty() {
+            ClusterConfig::default_instance_name(server.local_addr().port())
+        } else {
+            cluster.instance_name.clone()
+        };
         say(format_args!(
-            "instance {} of several: pushes cross over NATS (see docs/scaling.md)",
-            cluster.instance_name
+            "instance {name} of several: pushes cross over NATS (see docs/scaling.md)"
         ));
     }
     match &identity {

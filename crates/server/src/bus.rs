@@ -65,9 +65,10 @@ pub struct ClusterConfig {
     /// NATS server(s), e.g. `nats://127.0.0.1:4222`; several separated by
     /// commas (a NATS cluster).
     pub nats_url: String,
-    /// This instance's name in logs and on the bus (`--instance-name`;
-    /// default: host name and port). Two instances may share a name: each
-    /// also has a random id.
+    /// This instance's name in logs and on the bus (`--instance-name`).
+    /// Empty: the host name and the port actually bound
+    /// ([`ClusterConfig::default_instance_name`]). Two instances may share
+    /// a name: each also has a random id.
     pub instance_name: String,
     /// Subject prefix: every subject is `<prefix>.<kind>`, so several
     /// deployments can share one NATS.
@@ -80,7 +81,8 @@ pub struct ClusterConfig {
 }
 
 impl ClusterConfig {
-    /// Joins the NATS at `nats_url` as `instance_name`, with the default
+    /// Joins the NATS at `nats_url` as `instance_name` (empty: named after
+    /// the host and port), with the default
     /// prefix (`coliseum`), a 5 s heartbeat and a 15 s expiry.
     #[must_use]
     pub fn new(nats_url: impl Into<String>, instance_name: impl Into<String>) -> Self {
@@ -332,7 +334,12 @@ pub(crate) async fn start(
         })
         .connect(config.nats_url.as_str())
         .await
-        .map_err(|e| format!("cannot use NATS at {}: {e}", config.nats_url))?;
+        .map_err(|e| {
+            format!(
+                "cannot use NATS at {}: {e}",
+                without_credentials(&config.nats_url)
+            )
+        })?;
     let bus = Arc::new(Bus {
         id: format!("{:016x}", rand::random::<u64>()),
         config,
@@ -342,7 +349,7 @@ pub(crate) async fn start(
     tracing::info!(
         instance = %bus.config.instance_name,
         id = %bus.id,
-        nats = %bus.config.nats_url,
+        nats = %without_credentials(&bus.config.nats_url),
         "joining the other instances over NATS"
     );
     let subscriber = bus
@@ -365,6 +372,21 @@ pub(crate) async fn start(
     ));
     tracker.spawn(watcher(Arc::clone(shared), events, stop));
     Ok(())
+}
+
+/// `url` with any `user:password@` parts replaced by `***@`, for logs (a
+/// NATS URL may carry credentials; several URLs may be given).
+pub(crate) fn without_credentials(url: &str) -> String {
+    url.split(',')
+        .map(|one| match (one.find("://"), one.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                format!("{}***{}", &one[..scheme + 3], &one[at..])
+            }
+            (None, Some(at)) => format!("***{}", &one[at..]),
+            _ => one.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 impl Bus {
@@ -630,6 +652,9 @@ async fn watcher(
                     outbound.presence_changed.notify_one();
                 }
             }
+            // Failed reconnects repeat every few seconds while NATS is
+            // down; async-nats logs them too.
+            async_nats::Event::ClientError(err) => tracing::debug!(%err, "NATS"),
             other => tracing::info!(event = %other, "NATS"),
         }
     }
@@ -728,6 +753,16 @@ mod tests {
                 name: format!("user{i}"),
             })
             .collect()
+    }
+
+    #[test]
+    fn credentials_never_reach_the_log() {
+        assert_eq!(
+            without_credentials("nats://app:s3cret@bus1:4222, nats://bus2:4222"),
+            "nats://***@bus1:4222, nats://bus2:4222"
+        );
+        assert_eq!(without_credentials("tok@bus:4222"), "***@bus:4222");
+        assert_eq!(without_credentials("nats://bus:4222"), "nats://bus:4222");
     }
 
     #[test]

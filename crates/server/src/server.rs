@@ -139,7 +139,11 @@ impl Server {
         // The bus outlives the connections: their last pushes still cross.
         let bus_stop = CancellationToken::new();
         let bus_tasks = TaskTracker::new();
-        if let Some(cluster) = shared.config.cluster.clone() {
+        if let Some(mut cluster) = shared.config.cluster.clone() {
+            if cluster.instance_name.is_empty() {
+                cluster.instance_name =
+                    crate::ClusterConfig::default_instance_name(local_addr.port());
+            }
             let name = cluster.instance_name.clone();
             if let Err(err) =
                 crate::bus::start(&shared, cluster, &bus_tasks, bus_stop.clone()).await
