@@ -58,6 +58,7 @@ pub fn chat_text(frame: &[u8]) -> Option<Cow<'_, str>> {
 /// [`BenchError::Setup`] on a connect or protocol failure, a refused
 /// `resume`, or a handshake longer than [`HANDSHAKE_TIMEOUT`].
 pub async fn connect_resumed(addr: SocketAddr, token: &str) -> Result<LeanConnection> {
+    crate::setup::tally(addr);
     tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(addr, token))
         .await
         .map_err(|_| BenchError::Setup(format!("lean handshake with {addr} timed out")))?

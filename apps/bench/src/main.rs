@@ -5,14 +5,21 @@
 //! coliseum-bench onsale --buyers B --capacity K --max-per-user M
 //! coliseum-bench idle   --clients C
 //! coliseum-bench login  --clients C
+//! coliseum-bench --addr A1,A2 [--server-pid P1 --server-pid P2] onsale ...
 //! ```
 //!
 //! By default it launches the real `coliseum-server` (next to its own
 //! executable, or `--server-bin`) on a free loopback port with a temporary
 //! data directory; with `--addr` it drives a running server instead
 //! (`--server-pid` for CPU/RSS, `--admin-user`/`--admin-password` for
-//! `onsale`). One process drives every connection on a multi-threaded tokio
-//! runtime, using `coliseum_client`.
+//! `onsale`). `--addr` may name several instances of one server sharing a
+//! store (repeat the flag or separate them with commas): connection `i`
+//! (buyer, client, sender, set-up worker) goes to instance `i mod N`; the
+//! admin and probes use the first. `--server-pid` then names one pid per
+//! address, in the same order, and the report gives server CPU and RSS
+//! summed and per instance (`server_cpu_secs_per_instance`,
+//! `server.instances`). One process drives every connection on a
+//! multi-threaded tokio runtime, using `coliseum_client`.
 //!
 //! Output: exactly one JSON line on stdout (stable keys: `scenario`, `ok`,
 //! `violations`, the scenario's results, `machine`, `server`), and a
@@ -57,13 +64,18 @@ use crate::target::{Target, TargetOptions};
 #[derive(Debug, Parser)]
 #[command(name = "coliseum-bench", version, about, long_about)]
 struct Cli {
-    /// A running server to drive (loopback only). Default: launch
-    /// `coliseum-server` on a free 127.0.0.1 port with a temporary data dir.
-    #[arg(long, global = true, value_name = "HOST:PORT")]
-    addr: Option<SocketAddr>,
-    /// Pid of the running server given by --addr, to report its CPU and RSS.
-    #[arg(long, global = true, value_name = "PID")]
-    server_pid: Option<u32>,
+    /// A running server to drive (loopback only). Several instances of one
+    /// server (sharing its store): repeat the flag or separate addresses
+    /// with commas; clients are spread over them round-robin. Default:
+    /// launch `coliseum-server` on a free 127.0.0.1 port with a temporary
+    /// data dir.
+    #[arg(long, global = true, value_name = "HOST:PORT", value_delimiter = ',')]
+    addr: Vec<SocketAddr>,
+    /// Pid of the running server given by --addr, to report its CPU and RSS;
+    /// with several addresses, one pid per address in the same order
+    /// (repeat the flag or separate with commas).
+    #[arg(long, global = true, value_name = "PID", value_delimiter = ',')]
+    server_pid: Vec<u32>,
     /// Admin username of the running server (for onsale).
     #[arg(long, global = true, env = "COLISEUM_BENCH_ADMIN_USER")]
     admin_user: Option<String>,
@@ -156,15 +168,46 @@ struct Machine {
 /// The server under test, for the report.
 #[derive(Debug, Serialize)]
 struct ServerInfo {
+    /// The first instance's address.
     addr: String,
+    /// The first instance's pid.
     pid: Option<u32>,
     launched: bool,
     extra_flags: Vec<String>,
-    /// `VmRSS` at the end of the run, bytes.
+    /// `VmRSS` at the end of the run, bytes, summed over the instances
+    /// (`null` unless every one is known).
     vmrss_bytes: Option<u64>,
     /// `VmHWM` (peak RSS since the server started) at the end of the run,
-    /// bytes.
+    /// bytes, summed over the instances.
     vmhwm_bytes: Option<u64>,
+    /// Every instance, in the order of `--addr` (one when launched).
+    instances: Vec<InstanceInfo>,
+}
+
+/// One instance of the server under test, for the report.
+#[derive(Debug, Serialize)]
+struct InstanceInfo {
+    addr: String,
+    pid: Option<u32>,
+    /// Connections the bench opened to it over the whole run.
+    connections: u64,
+    /// `VmRSS` at the end of the run, bytes.
+    vmrss_bytes: Option<u64>,
+    /// `VmHWM` at the end of the run, bytes.
+    vmhwm_bytes: Option<u64>,
+}
+
+impl InstanceInfo {
+    /// The instance at `addr` (pid `pid`), measured now.
+    fn measure(addr: SocketAddr, pid: Option<u32>) -> Self {
+        Self {
+            addr: addr.to_string(),
+            pid,
+            connections: setup::opened(addr),
+            vmrss_bytes: pid.and_then(procstat::rss_bytes),
+            vmhwm_bytes: pid.and_then(procstat::hwm_bytes),
+        }
+    }
 }
 
 /// The JSON line.
@@ -206,10 +249,31 @@ fn main() -> ExitCode {
     }
 }
 
+/// The report's `server` object: the first instance, sums, and every
+/// instance.
+fn server_info(target: &Target) -> ServerInfo {
+    let instances: Vec<InstanceInfo> = target
+        .addrs
+        .iter()
+        .zip(&target.pids)
+        .map(|(addr, pid)| InstanceInfo::measure(*addr, *pid))
+        .collect();
+    let sum = |field: fn(&InstanceInfo) -> Option<u64>| {
+        scenarios::sum_known(&instances.iter().map(field).collect::<Vec<_>>())
+    };
+    ServerInfo {
+        addr: target.addr().to_string(),
+        pid: target.pids.first().copied().flatten(),
+        launched: target.is_launched(),
+        extra_flags: target.extra_flags(),
+        vmrss_bytes: sum(|i| i.vmrss_bytes),
+        vmhwm_bytes: sum(|i| i.vmhwm_bytes),
+        instances,
+    }
+}
+
 fn run(cli: &Cli) -> Result<(Outcome, String)> {
-    if let Some(addr) = cli.addr
-        && !addr.ip().is_loopback()
-    {
+    if let Some(addr) = cli.addr.iter().find(|addr| !addr.ip().is_loopback()) {
         return Err(BenchError::Setup(format!(
             "{addr} is not a loopback address: the bench only drives servers on 127.0.0.1 or ::1"
         )));
@@ -217,7 +281,7 @@ fn run(cli: &Cli) -> Result<(Outcome, String)> {
     cli.scenario.check()?;
     if let Scenario::Fanout(args) = &cli.scenario
         && args.proto == scenarios::fanout::Proto::Irc
-        && cli.addr.is_none()
+        && cli.addr.is_empty()
     {
         return Err(BenchError::Setup(
             "fanout --proto irc drives a running IRC server: give its --addr (and --server-pid)"
@@ -225,8 +289,8 @@ fn run(cli: &Cli) -> Result<(Outcome, String)> {
         ));
     }
     let options = TargetOptions {
-        addr: cli.addr,
-        server_pid: cli.server_pid,
+        addrs: cli.addr.clone(),
+        server_pids: cli.server_pid.clone(),
         admin: cli.admin_user.clone().zip(cli.admin_password.clone()),
         server_bin: cli.server_bin.clone(),
         data_dir: cli.data_dir.clone(),
@@ -291,16 +355,97 @@ fn run(cli: &Cli) -> Result<(Outcome, String)> {
             load_avg_end: procstat::load_average(),
             bench_threads: threads,
         },
-        server: ServerInfo {
-            addr: target.addr.to_string(),
-            pid: target.pid,
-            launched: target.is_launched(),
-            extra_flags: target.extra_flags(),
-            vmrss_bytes: target.pid.and_then(procstat::rss_bytes),
-            vmhwm_bytes: target.pid.and_then(procstat::hwm_bytes),
-        },
+        server: server_info(&target),
     };
     let line = serde_json::to_string(&line)
         .map_err(|e| BenchError::Setup(format!("cannot encode the report: {e}")))?;
     Ok((outcome, line))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(args).expect("valid command line")
+    }
+
+    #[test]
+    fn addr_takes_one_address_as_before() {
+        let cli = parse(&[
+            "coliseum-bench",
+            "--addr",
+            "127.0.0.1:7878",
+            "login",
+            "--clients",
+            "1",
+        ]);
+        assert_eq!(cli.addr, vec![SocketAddr::from(([127, 0, 0, 1], 7878))]);
+        assert!(cli.server_pid.is_empty());
+        assert!(
+            parse(&["coliseum-bench", "login", "--clients", "1"])
+                .addr
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn addr_and_server_pid_take_several_repeated_or_comma_separated() {
+        let cli = parse(&[
+            "coliseum-bench",
+            "--addr",
+            "127.0.0.1:1,127.0.0.1:2",
+            "--server-pid",
+            "10,20",
+            "--addr",
+            "[::1]:3",
+            "--server-pid",
+            "30",
+            "login",
+            "--clients",
+            "1",
+        ]);
+        let ports: Vec<u16> = cli.addr.iter().map(SocketAddr::port).collect();
+        assert_eq!(ports, vec![1, 2, 3]);
+        assert_eq!(cli.server_pid, vec![10, 20, 30]);
+    }
+
+    #[test]
+    fn server_pids_must_match_the_addresses() {
+        let options = |pids: Vec<u32>| TargetOptions {
+            addrs: vec![
+                SocketAddr::from(([127, 0, 0, 1], 1)),
+                SocketAddr::from(([127, 0, 0, 1], 2)),
+            ],
+            server_pids: pids,
+            admin: None,
+            server_bin: None,
+            data_dir: None,
+        };
+        let none = Target::prepare(&options(Vec::new()), 1, false).expect("no pids");
+        assert_eq!(none.pids, vec![None, None]);
+        assert_eq!(none.addr_for(3).port(), 2);
+        let both = Target::prepare(&options(vec![7, 8]), 1, false).expect("two pids");
+        assert_eq!(both.pids, vec![Some(7), Some(8)]);
+        assert!(matches!(
+            Target::prepare(&options(vec![7]), 1, false),
+            Err(BenchError::Setup(m)) if m.contains("one pid per address")
+        ));
+    }
+
+    #[test]
+    fn only_loopback_addresses_are_driven() {
+        let cli = parse(&[
+            "coliseum-bench",
+            "--addr",
+            "127.0.0.1:1,10.0.0.1:2",
+            "login",
+            "--clients",
+            "1",
+        ]);
+        assert!(matches!(
+            run(&cli),
+            Err(BenchError::Setup(m)) if m.contains("10.0.0.1:2 is not a loopback address")
+        ));
+    }
 }

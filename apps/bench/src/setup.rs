@@ -10,6 +10,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use coliseum_client::{Client, Pushes};
@@ -84,11 +85,47 @@ impl Account {
     }
 }
 
+/// The address connection `i` uses among `addrs`: round-robin, so that
+/// clients are spread evenly over the instances (`addrs` is never empty:
+/// the command line has one address or launches a server).
+#[must_use]
+pub fn spread(addrs: &[SocketAddr], i: usize) -> SocketAddr {
+    addrs
+        .get(i % addrs.len().max(1))
+        .copied()
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+/// Connections opened per address during this run, for the per-instance
+/// report (`server.instances[].connections`).
+static OPENED: Mutex<Vec<(SocketAddr, u64)>> = Mutex::new(Vec::new());
+
+/// Counts one connection opened to `addr`.
+pub fn tally(addr: SocketAddr) {
+    let mut opened = OPENED.lock().unwrap_or_else(PoisonError::into_inner);
+    match opened.iter_mut().find(|(a, _)| *a == addr) {
+        Some((_, n)) => *n += 1,
+        None => opened.push((addr, 1)),
+    }
+}
+
+/// How many connections this run opened to `addr` (counted by [`tally`]).
+#[must_use]
+pub fn opened(addr: SocketAddr) -> u64 {
+    OPENED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .find(|(a, _)| *a == addr)
+        .map_or(0, |(_, n)| *n)
+}
+
 /// Opens one connection (TCP + welcome) within [`CONNECT_TIMEOUT`].
 ///
 /// # Errors
 /// [`BenchError::Setup`] on timeout, [`BenchError::Client`] otherwise.
 pub async fn connect(addr: SocketAddr) -> Result<(Client, Pushes)> {
+    tally(addr);
     match tokio::time::timeout(CONNECT_TIMEOUT, Client::connect(addr)).await {
         Ok(Ok(pair)) => Ok(pair),
         Ok(Err(e)) => Err(BenchError::client(format!("connecting to {addr}"), e)),
@@ -120,12 +157,12 @@ where
 
 /// Registers accounts `0..n` of `names` (and logs each in once when
 /// `login`, to get its session token), over `concurrency` temporary
-/// connections that are closed afterwards.
+/// connections spread over `addrs` that are closed afterwards.
 ///
 /// # Errors
 /// The first failed connect, `register` or `login`.
 pub async fn create_accounts(
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     names: &RunNames,
     n: usize,
     concurrency: usize,
@@ -135,6 +172,7 @@ pub async fn create_accounts(
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..workers {
         let names = names.clone();
+        let addr = spread(addrs, worker);
         tasks.spawn(async move {
             let (client, _pushes) = connect(addr).await?;
             let mut made = Vec::new();
@@ -167,15 +205,15 @@ pub async fn create_accounts(
     Ok(all.into_iter().map(|(_, account)| account).collect())
 }
 
-/// Opens `n` connections, connection `i` resumed as account
-/// `(first + i) % accounts.len()`, with at most `concurrency` connecting
-/// at once.
+/// Opens `n` connections, connection `i` to `spread(addrs, first + i)`
+/// and resumed as account `(first + i) % accounts.len()`, with at most
+/// `concurrency` connecting at once.
 ///
 /// # Errors
 /// The first failed connect or `resume`; [`BenchError::Setup`] if an
 /// account has no token or there are no accounts.
 pub async fn connect_resumed(
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     accounts: &[Account],
     first: usize,
     n: usize,
@@ -186,6 +224,7 @@ pub async fn connect_resumed(
     }
     bounded(n, concurrency, |i| {
         let account = &accounts[(first + i) % accounts.len()];
+        let addr = spread(addrs, first + i);
         async move {
             let token = account.token()?;
             let (client, pushes) = connect(addr).await?;
@@ -214,6 +253,15 @@ mod tests {
         assert!(coliseum_protocol::validate::email(&names.email(3)).is_ok());
         assert_ne!(names.username(1), names.username(10));
         assert!(names.username(1).starts_with(names.tag()));
+    }
+
+    #[test]
+    fn connections_are_spread_round_robin() {
+        let a = SocketAddr::from(([127, 0, 0, 1], 1));
+        let b = SocketAddr::from(([127, 0, 0, 1], 2));
+        let picked: Vec<_> = (0..5).map(|i| spread(&[a, b], i)).collect();
+        assert_eq!(picked, vec![a, b, a, b, a]);
+        assert_eq!(spread(&[a], 7), a);
     }
 
     #[tokio::test]

@@ -1,4 +1,5 @@
-//! The server under test: either one already running (`--addr`), or the
+//! The server under test: either one or several instances already running
+//! (`--addr`, repeatable; clients are spread over them round-robin), or the
 //! real `coliseum-server` binary launched as a child process on a free
 //! loopback port with a throw-away data directory.
 //!
@@ -35,10 +36,11 @@ const DB_FILE_NAME: &str = "coliseum.sqlite3";
 /// Where and how to reach the server, as chosen on the command line.
 #[derive(Debug, Clone)]
 pub struct TargetOptions {
-    /// `--addr`: a running server; `None` launches one.
-    pub addr: Option<SocketAddr>,
-    /// `--server-pid`: the running server's pid, for CPU and RSS.
-    pub server_pid: Option<u32>,
+    /// `--addr`: the running server's instances; empty launches one.
+    pub addrs: Vec<SocketAddr>,
+    /// `--server-pid`: the running instances' pids (none, or one per
+    /// address in the same order), for CPU and RSS.
+    pub server_pids: Vec<u32>,
     /// `--admin-user` / `--admin-password` of a running server.
     pub admin: Option<(String, String)>,
     /// `--server-bin`: the binary to launch.
@@ -48,13 +50,16 @@ pub struct TargetOptions {
     pub data_dir: Option<PathBuf>,
 }
 
-/// A server ready for a scenario.
+/// A server ready for a scenario: one instance, or several sharing one
+/// store.
 #[derive(Debug)]
 pub struct Target {
-    /// Its TCP address.
-    pub addr: SocketAddr,
-    /// Its pid, when known (launched, or `--server-pid`).
-    pub pid: Option<u32>,
+    /// Every instance's TCP address (never empty); connection `i` goes to
+    /// `addrs[i % len]` ([`Target::addr_for`]).
+    pub addrs: Vec<SocketAddr>,
+    /// Every instance's pid when known (launched, or `--server-pid`), in
+    /// the order of `addrs`.
+    pub pids: Vec<Option<u32>>,
     /// An admin's username and password, when known.
     pub admin: Option<(String, String)>,
     /// Its data directory, when known.
@@ -88,10 +93,22 @@ impl Target {
         max_connections: u64,
         need_admin: bool,
     ) -> Result<Self> {
-        if let Some(addr) = options.addr {
+        if !options.addrs.is_empty() {
+            let pids = match options.server_pids.len() {
+                0 => vec![None; options.addrs.len()],
+                n if n == options.addrs.len() => {
+                    options.server_pids.iter().copied().map(Some).collect()
+                }
+                n => {
+                    return Err(BenchError::Setup(format!(
+                        "{n} --server-pid for {} --addr: give one pid per address, in the same order",
+                        options.addrs.len()
+                    )));
+                }
+            };
             return Ok(Self {
-                addr,
-                pid: options.server_pid,
+                addrs: options.addrs.clone(),
+                pids,
                 admin: options.admin.clone(),
                 data_dir: options.data_dir.clone(),
                 launched: None,
@@ -104,6 +121,18 @@ impl Target {
                 .with_file_name("coliseum-server"),
         };
         launch(&bin, max_connections, need_admin)
+    }
+
+    /// The first instance: where the admin works and probes go.
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    /// The instance connection `i` goes to (round-robin over `addrs`).
+    #[must_use]
+    pub fn addr_for(&self, i: usize) -> SocketAddr {
+        crate::setup::spread(&self.addrs, i)
     }
 
     /// Flags passed to a launched server beyond the basic ones (for the report).
@@ -184,8 +213,8 @@ impl Target {
             &launched.flags,
             &launched.log,
         )?;
-        self.pid = Some(child.id());
-        self.addr = addr;
+        self.pids = vec![Some(child.id())];
+        self.addrs = vec![addr];
         launched.child = child;
         Ok(())
     }
@@ -299,8 +328,8 @@ fn launch(bin: &Path, max_connections: u64, need_admin: bool) -> Result<Target> 
 
     let (child, addr) = spawn_server(bin, dir.path(), max_connections, &flags, &log)?;
     Ok(Target {
-        addr,
-        pid: Some(child.id()),
+        addrs: vec![addr],
+        pids: vec![Some(child.id())],
         admin,
         data_dir: Some(dir.path().to_path_buf()),
         launched: Some(Launched {

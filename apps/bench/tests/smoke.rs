@@ -1,7 +1,9 @@
 //! CI-sized smoke run of every scenario against the real binaries
 //! (`coliseum-bench` launching `coliseum-server` from the same target
-//! directory). Asserts only correctness — the exit status, the JSON line,
-//! nothing lost, nothing oversold — never speed.
+//! directory), and of one scenario spread over two in-process server
+//! instances sharing one store (`--addr A,B`). Asserts only correctness —
+//! the exit status, the JSON line, nothing lost, nothing oversold — never
+//! speed.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -50,13 +52,18 @@ fn server() -> &'static Path {
     })
 }
 
-/// Runs the bench with `args` (bounded by [`RUN_TIMEOUT`]); returns the
-/// exit code, the parsed JSON line and stderr.
+/// Runs the bench with `args` (bounded by [`RUN_TIMEOUT`]), launching the
+/// server binary; returns the exit code, the parsed JSON line and stderr.
 fn run(args: &[&str]) -> (Option<i32>, Value, String) {
+    run_with(args, &["--server-bin".as_ref(), server().as_os_str()])
+}
+
+/// [`run`] with `extra` arguments instead of `--server-bin` (none when the
+/// bench drives running servers).
+fn run_with(args: &[&str], extra: &[&std::ffi::OsStr]) -> (Option<i32>, Value, String) {
     let mut child = Command::new(bench())
         .args(args)
-        .arg("--server-bin")
-        .arg(server())
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -372,4 +379,94 @@ fn fanout_over_irc_needs_an_address() {
     let (code, _, stderr) = run_raw(&["fanout", "--proto", "irc", "--clients", "2"]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("--addr"), "{stderr}");
+}
+
+/// Two server instances in this process on one embedded store (the store
+/// is what makes them one server; chat between them would need their
+/// bus, bookings do not): `onsale --addr A,B` spreads the buyers over both
+/// and still sells exactly the capacity.
+#[test]
+fn onsale_spread_over_two_instances_sells_exactly_the_capacity() {
+    use std::sync::Arc;
+
+    use coliseum_server::{Server, ServerConfig, TicketKey};
+
+    const ADMIN_PASSWORD: &str = "admin-password-1";
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("data dir");
+    let servers = runtime.block_on(async {
+        let store = coliseum_server::open_embedded_store(dir.path())
+            .await
+            .expect("store");
+        coliseum_server::admin::add_admin(&*store, "admin", ADMIN_PASSWORD, None)
+            .await
+            .expect("admin");
+        let mut servers = Vec::new();
+        for _ in 0..2 {
+            let config = ServerConfig {
+                listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                register_per_hour: 0,
+                ticket_key: TicketKey::load_or_create(dir.path()).expect("ticket key"),
+                ..ServerConfig::default()
+            };
+            let server = Server::bind(config, Arc::clone(&store))
+                .await
+                .expect("bind");
+            servers.push(server.spawn());
+        }
+        servers
+    });
+    let addrs: Vec<String> = servers.iter().map(|s| s.local_addr().to_string()).collect();
+    let (code, json, stderr) = run_with(
+        &[
+            "--addr",
+            &addrs.join(","),
+            "--admin-user",
+            "admin",
+            "--admin-password",
+            ADMIN_PASSWORD,
+            "onsale",
+            "--buyers",
+            "12",
+            "--capacity",
+            "30",
+            "--max-per-user",
+            "3",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(json["ok"], true, "{json}\n{stderr}");
+    assert_eq!(u(&json, "verified_seats_sold"), 30, "{json}");
+    assert_eq!(u(&json, "seats_acknowledged"), 30);
+    assert_eq!(u(&json, "oversold"), 0);
+    assert_eq!(u(&json, "verified_available"), 0);
+    assert_eq!(u(&json, "acknowledged_seats_lost"), 0);
+    // Both instances took buyers: the bench's count, and the servers' own
+    // (each verified passwords: the set-up logins were spread too).
+    let instances = json["server"]["instances"].as_array().expect("instances");
+    assert_eq!(instances.len(), 2, "{json}");
+    for (instance, addr) in instances.iter().zip(&addrs) {
+        assert_eq!(instance["addr"], addr.as_str());
+        assert!(u(instance, "connections") >= 6, "{json}");
+    }
+    assert_eq!(
+        json["server_cpu_secs_per_instance"]
+            .as_array()
+            .map(Vec::len),
+        Some(2),
+        "{json}"
+    );
+    for server in &servers {
+        assert!(server.stats().password_verifications > 0);
+    }
+    runtime.block_on(async {
+        for server in servers {
+            server.shutdown().await.expect("shutdown");
+        }
+    });
 }

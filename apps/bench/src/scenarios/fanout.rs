@@ -226,18 +226,23 @@ pub async fn run(
     let setup_started = Instant::now();
     eprintln!("fanout: creating {accounts_n} accounts, connecting {clients} clients ...");
     let accounts =
-        setup::create_accounts(target.addr, &names, accounts_n, setup_concurrency, true).await?;
+        setup::create_accounts(&target.addrs, &names, accounts_n, setup_concurrency, true).await?;
     // Senders always use the client library; the other clients use it too
     // unless `--receivers lean`.
     let lean = args.receivers == Receivers::Lean;
     let client_count = if lean { senders } else { clients };
-    let conns =
-        setup::connect_resumed(target.addr, &accounts, 0, client_count, connect_concurrency)
-            .await?;
+    let conns = setup::connect_resumed(
+        &target.addrs,
+        &accounts,
+        0,
+        client_count,
+        connect_concurrency,
+    )
+    .await?;
     let lean_conns = if lean {
         setup::bounded(clients - senders, connect_concurrency, |i| {
             let account = &accounts[(senders + i) % accounts.len()];
-            async move { lean::connect_resumed(target.addr, account.token()?).await }
+            async move { lean::connect_resumed(target.addr_for(senders + i), account.token()?).await }
         })
         .await?
     } else {
@@ -275,7 +280,7 @@ pub async fn run(
         "fanout: {clients} clients ready in {setup_secs:.1} s; sending for {} s ...",
         args.secs
     );
-    let watch = Stopwatch::start(target.pid);
+    let watch = Stopwatch::start(&target.pids);
     let start = Instant::now();
     let send_for = Duration::from_secs_f64(args.secs);
     let per_sender_rate = args.rate / senders as f64;
@@ -348,7 +353,7 @@ pub async fn run(
         server_cpu_us_per_delivery: per_delivery,
         deliveries_per_server_cpu_sec: per_cpu_sec,
         setup_secs,
-        cpu,
+        cpu: cpu.clone(),
     };
     let mut violations = delivery_violations(lost, expected, disconnected, sent.ok);
     if sent.errors > 0 {

@@ -90,6 +90,7 @@ async fn connect(addr: std::net::SocketAddr, nick: &str, channel: &str) -> Resul
     let fail = |what: &str, e: &dyn std::fmt::Display| {
         BenchError::Setup(format!("irc client {nick}: {what}: {e}"))
     };
+    setup::tally(addr);
     let handshake = async {
         let stream = TcpStream::connect(addr)
             .await
@@ -296,7 +297,8 @@ struct IrcFanoutReport {
     cpu: CpuReport,
 }
 
-/// Runs the fan-out against the IRC server at `target.addr`.
+/// Runs the fan-out against the IRC server(s) at `target.addrs` (clients
+/// spread round-robin).
 ///
 /// # Errors
 /// Set-up failures (connect, registration, join).
@@ -314,13 +316,14 @@ pub async fn run(
     let prefix = format!("q{:02x}", rand::random::<u8>());
     let setup_started = Instant::now();
     eprintln!(
-        "fanout (irc): connecting {clients} clients to {} ...",
-        target.addr
+        "fanout (irc): connecting {clients} clients to {:?} ...",
+        target.addrs
     );
     let conns = setup::bounded(clients, connect_concurrency, |i| {
         let nick = format!("{prefix}{i}");
         let channel = channel.clone();
-        async move { connect(target.addr, &nick, &channel).await }
+        let addr = target.addr_for(i);
+        async move { connect(addr, &nick, &channel).await }
     })
     .await?;
     let setup_secs = setup_started.elapsed().as_secs_f64();
@@ -353,7 +356,7 @@ pub async fn run(
         "fanout (irc): {clients} clients ready in {setup_secs:.1} s; sending for {} s ...",
         args.secs
     );
-    let watch = Stopwatch::start(target.pid);
+    let watch = Stopwatch::start(&target.pids);
     let start = Instant::now();
     let end = start + Duration::from_secs_f64(args.secs);
     let per_sender_rate = args.rate / senders as f64;
@@ -423,7 +426,7 @@ pub async fn run(
         server_cpu_us_per_delivery: per_delivery,
         deliveries_per_server_cpu_sec: per_cpu_sec,
         setup_secs,
-        cpu,
+        cpu: cpu.clone(),
     };
     let mut violations = delivery_violations(lost, expected, disconnected, sent.ok);
     if sent.errors > 0 {

@@ -84,7 +84,7 @@ pub async fn run(
     let settle = Duration::from_secs_f64(args.settle_secs.max(0.0));
     let setup_started = Instant::now();
     let accounts = setup::create_accounts(
-        target.addr,
+        &target.addrs,
         &names,
         usize::try_from(accounts_n).unwrap_or(usize::MAX),
         setup_concurrency,
@@ -93,27 +93,31 @@ pub async fn run(
     .await?;
     let setup_secs = setup_started.elapsed().as_secs_f64();
     let own_pid = std::process::id();
-    let before = settled_rss(target.pid, settle).await;
+    let before = settled_rss_sum(&target.pids, settle).await;
     let bench_before = rss_bytes(own_pid);
 
     eprintln!("idle: connecting {clients} clients ...");
-    let watch = Stopwatch::start(target.pid);
+    let watch = Stopwatch::start(&target.pids);
     let started = Instant::now();
     let conns =
-        setup::connect_resumed(target.addr, &accounts, 0, clients, connect_concurrency).await?;
+        setup::connect_resumed(&target.addrs, &accounts, 0, clients, connect_concurrency).await?;
     let connect_secs = started.elapsed().as_secs_f64();
     let cpu = watch.stop();
     // Presence pushes are not needed; drop the receivers, keep the clients.
     let clients_kept: Vec<_> = conns.into_iter().map(|(client, _)| client).collect();
-    let after = settled_rss(target.pid, settle).await;
+    let after = settled_rss_sum(&target.pids, settle).await;
     let bench_after = rss_bytes(own_pid);
 
-    // One more connection: its welcome says how many the server counts.
-    let (probe, _) = setup::connect(target.addr).await?;
-    let connected = probe.welcome().online;
-    drop(probe);
+    // One more connection per instance: its welcome says how many that
+    // instance counts.
+    let mut connected = 0;
+    for addr in &target.addrs {
+        let (probe, _) = setup::connect(*addr).await?;
+        connected += probe.welcome().online;
+    }
+    let probes = target.addrs.len() as u64;
 
-    let hold = Stopwatch::start(target.pid);
+    let hold = Stopwatch::start(&target.pids);
     tokio::time::sleep(Duration::from_secs_f64(args.hold_secs.max(0.0))).await;
     let held = hold.stop();
     let closed = clients_kept.iter().filter(|c| c.is_closed()).count();
@@ -135,13 +139,13 @@ pub async fn run(
         hold_secs: held.wall_secs,
         server_cpu_secs_while_idle: held.server_cpu_secs,
         setup_secs,
-        cpu,
+        cpu: cpu.clone(),
     };
     let mut violations = Vec::new();
-    if connected < args.clients + 1 {
+    if connected < args.clients + probes {
         violations.push(format!(
             "the server counts {connected} connections, expected at least {}",
-            args.clients + 1
+            args.clients + probes
         ));
     }
     if closed > 0 {
@@ -149,7 +153,7 @@ pub async fn run(
             "{closed} idle connections were closed by the server"
         ));
     }
-    if target.pid.is_some() && before.is_none() {
+    if target.pids.iter().any(Option::is_some) && before.is_none() {
         return Err(BenchError::Setup("cannot read the server's VmRSS".into()));
     }
     let kib =
@@ -181,6 +185,16 @@ pub async fn run(
     );
     drop(clients_kept);
     Ok(Outcome::new(&report, summary, violations))
+}
+
+/// The RSS of every instance (see [`settled_rss`]), summed; `None` unless
+/// every one is known.
+async fn settled_rss_sum(pids: &[Option<u32>], max: Duration) -> Option<u64> {
+    let mut each = Vec::with_capacity(pids.len());
+    for pid in pids {
+        each.push(settled_rss(*pid, max).await);
+    }
+    super::sum_known(&each)
 }
 
 /// The RSS of `pid` once two readings 250 ms apart agree, or the last

@@ -67,10 +67,10 @@ pub async fn run(
     let names = RunNames::random();
     eprintln!("login: registering {clients} accounts ...");
     let registering = Instant::now();
-    setup::create_accounts(target.addr, &names, clients, setup_concurrency, false).await?;
+    setup::create_accounts(&target.addrs, &names, clients, setup_concurrency, false).await?;
     let register_secs = registering.elapsed().as_secs_f64();
-    let conns = setup::bounded(clients, connect_concurrency, |_| {
-        setup::connect(target.addr)
+    let conns = setup::bounded(clients, connect_concurrency, |i| {
+        setup::connect(target.addr_for(i))
     })
     .await?;
 
@@ -87,7 +87,7 @@ pub async fn run(
             (result.map(drop), t0.elapsed(), client)
         }));
     }
-    let watch = Stopwatch::start(target.pid);
+    let watch = Stopwatch::start(&target.pids);
     barrier.wait().await;
     let started = Instant::now();
     let mut latencies = Latencies::new();
@@ -131,7 +131,7 @@ pub async fn run(
         latency: latencies.summary(),
         password_hash,
         password_hash_source,
-        cpu,
+        cpu: cpu.clone(),
     };
     let mut violations = Vec::new();
     if failed > 0 {

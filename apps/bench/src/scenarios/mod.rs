@@ -35,10 +35,13 @@ impl Outcome {
 
 /// CPU seconds of the server and of the bench over a scenario's measured
 /// phase (`null` when unreadable, e.g. a remote server without `--server-pid`).
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct CpuReport {
-    /// Server user + system CPU seconds.
+    /// Server user + system CPU seconds, summed over its instances (`null`
+    /// unless every instance's is known).
     pub server_cpu_secs: Option<f64>,
+    /// The same per instance, in the order of `--addr`.
+    pub server_cpu_secs_per_instance: Vec<Option<f64>>,
     /// Bench user + system CPU seconds (all its threads).
     pub bench_cpu_secs: Option<f64>,
     /// Wall-clock seconds of the same phase.
@@ -50,8 +53,18 @@ impl CpuReport {
     #[must_use]
     pub fn line(&self) -> String {
         let show = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |s| format!("{s:.2} s"));
+        let per_instance = if self.server_cpu_secs_per_instance.len() > 1 {
+            let each: Vec<String> = self
+                .server_cpu_secs_per_instance
+                .iter()
+                .map(|v| show(*v))
+                .collect();
+            format!(" ({})", each.join(" + "))
+        } else {
+            String::new()
+        };
         format!(
-            "CPU over {:.2} s wall: server {}, bench {}",
+            "CPU over {:.2} s wall: server {}{per_instance}, bench {}",
             self.wall_secs,
             show(self.server_cpu_secs),
             show(self.bench_cpu_secs)
@@ -59,20 +72,29 @@ impl CpuReport {
     }
 }
 
-/// Starts CPU stopwatches on the server and the bench.
-#[derive(Debug, Clone, Copy)]
+/// The sum of per-instance figures, `None` unless every one is known.
+#[must_use]
+pub fn sum_known<T: std::iter::Sum<T> + Copy>(each: &[Option<T>]) -> Option<T> {
+    each.iter().copied().sum()
+}
+
+/// Starts CPU stopwatches on the server's instances and the bench.
+#[derive(Debug, Clone)]
 pub struct Stopwatch {
-    server: crate::procstat::CpuWatch,
+    servers: Vec<crate::procstat::CpuWatch>,
     bench: crate::procstat::CpuWatch,
     wall: std::time::Instant,
 }
 
 impl Stopwatch {
-    /// Starts now.
+    /// Starts now, on every instance of `server_pids` (`None`: unknown).
     #[must_use]
-    pub fn start(server_pid: Option<u32>) -> Self {
+    pub fn start(server_pids: &[Option<u32>]) -> Self {
         Self {
-            server: crate::procstat::CpuWatch::start(server_pid),
+            servers: server_pids
+                .iter()
+                .map(|pid| crate::procstat::CpuWatch::start(*pid))
+                .collect(),
             bench: crate::procstat::CpuWatch::start(Some(std::process::id())),
             wall: std::time::Instant::now(),
         }
@@ -81,8 +103,10 @@ impl Stopwatch {
     /// CPU and wall time since [`Stopwatch::start`].
     #[must_use]
     pub fn stop(&self) -> CpuReport {
+        let each: Vec<Option<f64>> = self.servers.iter().map(|w| w.stop()).collect();
         CpuReport {
-            server_cpu_secs: self.server.stop(),
+            server_cpu_secs: sum_known(&each).map(|s| (s * 1000.0).round() / 1000.0),
+            server_cpu_secs_per_instance: each,
             bench_cpu_secs: self.bench.stop(),
             wall_secs: self.wall.elapsed().as_secs_f64(),
         }

@@ -183,7 +183,7 @@ pub async fn run(
     let names = RunNames::random();
     let setup_started = Instant::now();
 
-    let (admin, _admin_pushes) = setup::connect(target.addr).await?;
+    let (admin, _admin_pushes) = setup::connect(target.addr()).await?;
     admin
         .login(&admin_user, &admin_password)
         .await
@@ -204,9 +204,9 @@ pub async fn run(
         event.id
     );
     let accounts =
-        setup::create_accounts(target.addr, &names, buyers, setup_concurrency, true).await?;
+        setup::create_accounts(&target.addrs, &names, buyers, setup_concurrency, true).await?;
     let conns =
-        setup::connect_resumed(target.addr, &accounts, 0, buyers, connect_concurrency).await?;
+        setup::connect_resumed(&target.addrs, &accounts, 0, buyers, connect_concurrency).await?;
     // Pushes (event_update per booking) are not needed: dropping the
     // receivers keeps them from piling up in memory.
     let clients: Vec<Client> = conns.into_iter().map(|(client, _)| client).collect();
@@ -236,7 +236,7 @@ pub async fn run(
             .await
         }));
     }
-    let watch = Stopwatch::start(target.pid);
+    let watch = Stopwatch::start(&target.pids);
     barrier.wait().await;
     let start = Instant::now();
     if let Some(after) = kill_after {
@@ -311,13 +311,14 @@ pub async fn run(
         tokio::task::block_in_place(|| target.restart())?;
         drop(clients);
         drop(admin);
-        let (admin, _) = setup::connect(target.addr).await?;
+        let (admin, _) = setup::connect(target.addr()).await?;
         admin
             .login(&admin_user, &admin_password)
             .await
             .map_err(|e| BenchError::client("admin login after restart", e))?;
         let conns =
-            setup::connect_resumed(target.addr, &accounts, 0, buyers, connect_concurrency).await?;
+            setup::connect_resumed(&target.addrs, &accounts, 0, buyers, connect_concurrency)
+                .await?;
         (admin, conns.into_iter().map(|(client, _)| client).collect())
     } else {
         if disconnected > 0 {
@@ -436,7 +437,7 @@ pub async fn run(
         killed_after_secs: args.kill_after_secs,
         acknowledged_seats_lost: lost,
         setup_secs,
-        cpu,
+        cpu: cpu.clone(),
     };
     let summary = format!(
         "onsale: {} buyers, {} seats, ≤ {} per buyer (seed {})\n\
