@@ -47,7 +47,7 @@ use mongodb::bson::{Bson, doc};
 use mongodb::options::ReturnDocument;
 
 use crate::error::{duplicate_key_index, map_err};
-use crate::lease::Owned;
+use crate::lease::{FaultPoint, Owned};
 use crate::model::{
     EventDoc, TicketDoc, TicketStatus, holding_id, names, parse_id, request_ref, to_bson_time,
     to_u32,
@@ -292,7 +292,7 @@ impl Inner {
             }
         };
         // The test seam (`lease::Fault`); an injected crash undoes nothing.
-        self.fault_point().await?;
+        self.fault_point(FaultPoint::BookingBeforeCommit).await?;
         // 4. Commit point.
         if let Err(error) = lease.check() {
             self.fail_booking(&ticket, &holding).await;

@@ -12,7 +12,20 @@
 //!    absence, so it happens at most once. If the event is cancelled or
 //!    has started by then, the ticket goes back to `active` (worker
 //!    guard) and the answer is `EventClosed`.
-//! 3. The allowance goes back to the holding, with the same marker guard.
+//! 3. The allowance goes back to the holding, with the same marker guard
+//!    and a release version `rv` (as read, bumped by the update).
+//!
+//! **Fence.** A cancel can have two workers: its owner and, after a
+//! takeover (`recovery.rs`, once the owner's lease ran out), recovery. The
+//! marker guards alone would not stop a stale owner whose write arrives
+//! after the new worker finished and pulled the markers. So steps 2 and 3
+//! read the document, then check that the ticket is still `cancelling`
+//! under their worker token, then write guarded on the version read (`wv`
+//! on the event, `rv` on the holding). The markers are pulled only after
+//! the ticket left that state, hence after any such check that could still
+//! pass; and a return by the other worker after the read bumps the
+//! version. Either way the stale write matches nothing: seats and
+//! allowance go back at most once, whatever the timing.
 //! 4. `cancelling → cancelled` (whole ticket) or `→ active` with the
 //!    remaining seats (part of it); then the markers are pulled.
 //!
@@ -27,9 +40,10 @@ use mongodb::bson::{Bson, Document, doc};
 
 use crate::booking::{Lease, now};
 use crate::error::map_err;
-use crate::model::{TicketDoc, TicketStatus, holding_id, parse_id, to_u32};
+use crate::lease::FaultPoint;
+use crate::model::{MarkersDoc, TicketDoc, TicketStatus, holding_id, parse_id, to_u32};
 use crate::store::Inner;
-use crate::ticketing::{Change, Planned, SETTLE_EVERY, SETTLE_POLLS, offer_round};
+use crate::ticketing::{Change, Fence, Planned, SETTLE_EVERY, SETTLE_POLLS, offer_round};
 
 /// A `releases` marker of cancel operation `op` (`None`: a cancel started
 /// before partial cancels existed, whose markers carry no operation).
@@ -157,8 +171,12 @@ impl Inner {
         let op = ticket.cancel_op;
         let holding = holding_id(ticket.user_id, ticket.event_id);
         lease.check()?;
+        self.fault_point(FaultPoint::CancelBeforeSeats).await?;
         // 2. The seats, with the offer round.
-        let returned = match self.return_seats(ticket, quantity, at, policy).await {
+        let returned = match self
+            .return_seats(ticket, worker, quantity, at, policy)
+            .await
+        {
             Ok(returned) => returned,
             Err(StoreError::EventClosed) => {
                 self.tickets
@@ -180,18 +198,12 @@ impl Inner {
         };
         lease.check()?;
         // 3. The allowance.
-        let mut filter = release_absent(ticket.id, op);
-        filter.insert("_id", &holding);
-        self.holdings
-            .update_one(
-                filter,
-                doc! {
-                    "$inc": { "held": -quantity },
-                    "$push": { "releases": release_marker(ticket.id, quantity, op) },
-                },
-            )
-            .await
-            .map_err(|e| map_err("cancel_ticket", &e))?;
+        let fence = Fence {
+            ticket: ticket.id,
+            worker,
+        };
+        self.release_allowance(&holding, ticket.id, quantity, op, &fence)
+            .await?;
         lease.check()?;
         // 4. Done: cancelled, or active with the seats that remain.
         let remaining = ticket.quantity - quantity;
@@ -237,13 +249,18 @@ impl Inner {
     async fn return_seats(
         &self,
         ticket: &TicketDoc,
+        worker: &str,
         quantity: i64,
         at: DateTime<Utc>,
         policy: OfferPolicy,
     ) -> StoreResult<Returned> {
         let op = ticket.cancel_op;
+        let fence = Fence {
+            ticket: ticket.id,
+            worker,
+        };
         let (before, planned) = self
-            .versioned_update(ticket.event_id, "cancel_ticket", |event| {
+            .fenced_update(ticket.event_id, "cancel_ticket", Some(&fence), |event| {
                 let applied = event.releases.iter().any(|m| m.t == ticket.id && m.c == op);
                 if applied {
                     return Ok(Planned::Done(None));
@@ -286,6 +303,65 @@ impl Inner {
                 offers: Vec::new(),
             },
         })
+    }
+
+    /// Step 3: gives `quantity` seats of allowance back to the holding
+    /// `holding`, pushing the operation's `releases` marker, once: guarded
+    /// by the marker's absence and the release version `rv` as read, after
+    /// checking `fence` (module docs). Nothing when the holding is missing
+    /// or carries the marker already.
+    async fn release_allowance(
+        &self,
+        holding: &str,
+        ticket: ObjectId,
+        quantity: i64,
+        op: Option<ObjectId>,
+        fence: &Fence<'_>,
+    ) -> StoreResult<()> {
+        let err = |e: mongodb::error::Error| map_err("cancel_ticket", &e);
+        let holdings = self.holdings.clone_with_type::<MarkersDoc>();
+        for _ in 0..SETTLE_POLLS {
+            let Some(current) = holdings
+                .find_one(doc! { "_id": holding })
+                .await
+                .map_err(err)?
+            else {
+                return Ok(());
+            };
+            let applied = current
+                .releases
+                .iter()
+                .any(|m| m.t == ticket && (op.is_none() || m.c == op));
+            if applied {
+                return Ok(());
+            }
+            self.check_fence(fence).await?;
+            let mut filter = release_absent(ticket, op);
+            filter.insert("_id", holding);
+            filter.insert(
+                "rv",
+                current
+                    .rv
+                    .map_or(Bson::Document(doc! { "$exists": false }), Bson::Int64),
+            );
+            let released = self
+                .holdings
+                .update_one(
+                    filter,
+                    doc! {
+                        "$inc": { "held": -quantity, "rv": 1_i64 },
+                        "$push": { "releases": release_marker(ticket, quantity, op) },
+                    },
+                )
+                .await
+                .map_err(err)?;
+            if released.matched_count == 1 {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Unavailable(
+            "too much contention on the per-user limit; retry".to_owned(),
+        ))
     }
 
     /// Removes the `releases` markers of a completed cancel from the event

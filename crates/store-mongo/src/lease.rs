@@ -38,7 +38,10 @@
 //! its deadline has that long to reach MongoDB. Even when these bounds are
 //! broken, a booking is never half-done: its commit point and recovery's
 //! claim are both guarded on `status: "pending"` (one wins), and a seat
-//! move that lands late carries its marker, which the next pass undoes.
+//! move that lands late carries its marker, which the next pass undoes;
+//! and a stale cancel worker's seat or allowance return is fenced off
+//! (`cancel.rs`): it checks, between its read and its versioned write,
+//! that the ticket is still cancelling under its worker token.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -87,8 +90,18 @@ impl Default for LeaseTiming {
     }
 }
 
-/// A fault to inject at the one test seam: in a booking, after its seats
-/// are reserved and before its commit point (tests of several instances).
+/// Where a test fault is injected (tests of several instances).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultPoint {
+    /// In a booking, after its seats are reserved, before its commit point.
+    BookingBeforeCommit,
+    /// In a cancel (or a taken-over one), after its commit point and its
+    /// lease check, before the seats go back.
+    CancelBeforeSeats,
+}
+
+/// A fault to inject at a [`FaultPoint`].
 #[doc(hidden)]
 #[derive(Debug)]
 pub enum Fault {
@@ -265,17 +278,25 @@ impl Inner {
         Owned { shared, stop }
     }
 
-    /// The test seam (see [`Fault`]); nothing unless a test armed it.
-    pub(crate) async fn fault_point(&self) -> StoreResult<()> {
+    /// The test seam `point` (see [`Fault`]); nothing unless a test armed
+    /// a fault there.
+    pub(crate) async fn fault_point(&self, point: FaultPoint) -> StoreResult<()> {
         if !self.fault_armed.load(Ordering::Acquire) {
             return Ok(());
         }
-        let fault = self
-            .fault
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        self.fault_armed.store(false, Ordering::Release);
+        let fault = {
+            let mut armed = self.fault.lock().unwrap_or_else(PoisonError::into_inner);
+            match armed.take() {
+                Some((at, fault)) if at == point => {
+                    self.fault_armed.store(false, Ordering::Release);
+                    Some(fault)
+                }
+                other => {
+                    *armed = other;
+                    None
+                }
+            }
+        };
         match fault {
             None => Ok(()),
             Some(Fault::Hold { reached, resume }) => {
@@ -284,9 +305,7 @@ impl Inner {
                 let _ = resume.await;
                 Ok(())
             }
-            Some(Fault::Crash) => Err(StoreError::Internal(
-                "injected crash before the commit point".to_owned(),
-            )),
+            Some(Fault::Crash) => Err(StoreError::Internal(format!("injected crash at {point:?}"))),
         }
     }
 }

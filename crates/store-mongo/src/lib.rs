@@ -78,7 +78,7 @@ use tokio_util::task::TaskTracker;
 
 pub use lease::{CLOCK_SKEW_MARGIN, LEASE_RENEW_EVERY, LEASE_TTL};
 #[doc(hidden)]
-pub use lease::{Fault, LeaseTiming};
+pub use lease::{Fault, FaultPoint, LeaseTiming};
 pub use recovery::{RECONCILE_EVERY, RecoveryReport, STALE_AFTER};
 
 use crate::error::one_line;
@@ -318,15 +318,14 @@ impl MongoStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = timing;
     }
 
-    /// Arms `fault` for the next booking that reaches the test seam (after
-    /// its seats are reserved, before its commit point).
+    /// Arms `fault` for the next call that reaches the test seam `point`.
     #[doc(hidden)]
-    pub fn inject_fault(&self, fault: Fault) {
+    pub fn inject_fault(&self, point: FaultPoint, fault: Fault) {
         *self
             .inner
             .fault
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(fault);
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((point, fault));
         self.inner.fault_armed.store(true, Ordering::Release);
     }
 

@@ -337,6 +337,10 @@ pub(crate) struct MarkersDoc {
     /// Seats given back for a ticket being cancelled.
     #[serde(default)]
     pub releases: Vec<Marker>,
+    /// Holdings only: the release version, bumped by every allowance
+    /// return of a cancel (`cancel.rs`); absent until the first.
+    #[serde(default)]
+    pub rv: Option<i64>,
 }
 
 /// `holdings` document: seats one user holds (or is booking) for one event.

@@ -68,7 +68,7 @@ pub(crate) struct Inner {
     /// Lease timing (`lease.rs`; tests shorten it).
     pub lease_timing: Mutex<crate::lease::LeaseTiming>,
     /// The fault a test armed at the booking seam, if any (`lease.rs`).
-    pub fault: Mutex<Option<crate::lease::Fault>>,
+    pub fault: Mutex<Option<(crate::lease::FaultPoint, crate::lease::Fault)>>,
     /// Whether `fault` holds one (so bookings skip the lock otherwise).
     pub fault_armed: AtomicBool,
 }

@@ -62,6 +62,18 @@ pub(crate) const SETTLE_POLLS: u32 = 200;
 /// See [`SETTLE_POLLS`].
 pub(crate) const SETTLE_EVERY: Duration = Duration::from_millis(10);
 
+/// A cancel's claim on its ticket (`cancel.rs`): the ticket is
+/// `cancelling` under `worker`. Checked after reading a document and before
+/// writing a seat or allowance return to it, so a worker that was taken
+/// over never returns seats the new worker already returned (see
+/// `Inner::finish_cancel`).
+pub(crate) struct Fence<'a> {
+    /// The ticket being cancelled.
+    pub ticket: ObjectId,
+    /// The worker token the claim is for.
+    pub worker: &'a str,
+}
+
 /// What a plan decided for one versioned update.
 pub(crate) enum Planned<T> {
     /// Apply the change; `T` is the caller's result.
@@ -270,6 +282,18 @@ impl Inner {
         &self,
         id: ObjectId,
         what: &str,
+        plan: impl FnMut(&EventDoc) -> StoreResult<Planned<T>>,
+    ) -> StoreResult<(EventDoc, T)> {
+        self.fenced_update(id, what, None, plan).await
+    }
+
+    /// [`Self::versioned_update`] that, when given a `fence`, checks it
+    /// after each read and before the write it planned (`cancel.rs`).
+    pub(crate) async fn fenced_update<T>(
+        &self,
+        id: ObjectId,
+        what: &str,
+        fence: Option<&Fence<'_>>,
         mut plan: impl FnMut(&EventDoc) -> StoreResult<Planned<T>>,
     ) -> StoreResult<(EventDoc, T)> {
         let lease = Lease::start();
@@ -283,6 +307,9 @@ impl Inner {
                 Planned::Done(out) => return Ok((event, out)),
                 Planned::Write(change, out) => (change, out),
             };
+            if let Some(fence) = fence {
+                self.check_fence(fence).await?;
+            }
             let (filter, update) = (*change).into_update(id, event.wv.unwrap_or_default());
             let before = self
                 .events
@@ -298,6 +325,26 @@ impl Inner {
         Err(StoreError::Unavailable(format!(
             "too much contention on the event during {what}; retry"
         )))
+    }
+
+    /// `Ok` while the cancel of `fence.ticket` is still `fence.worker`'s;
+    /// `Unavailable` once another worker took it over or it is finished.
+    pub(crate) async fn check_fence(&self, fence: &Fence<'_>) -> StoreResult<()> {
+        let mine = self
+            .tickets
+            .find_one(doc! {
+                "_id": fence.ticket, "status": "cancelling", "worker": fence.worker,
+            })
+            .await
+            .map_err(|e| map_err("cancel_ticket", &e))?
+            .is_some();
+        if mine {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable(
+                "another server instance took this cancel over; retry".to_owned(),
+            ))
+        }
     }
 
     /// Gives back the seats that a not-completed ticket took from its event

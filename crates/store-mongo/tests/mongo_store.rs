@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use coliseum_protocol::Role;
 use coliseum_store::{BookingRequest, NewEvent, NewUser, Store, StoreError};
 use coliseum_store_mongo::{
-    Fault, LeaseTiming, MongoOptions, MongoStore, Recovery, RecoveryReport, STALE_AFTER,
+    Fault, FaultPoint, LeaseTiming, MongoOptions, MongoStore, Recovery, RecoveryReport, STALE_AFTER,
 };
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{Document, doc};
@@ -699,6 +699,73 @@ const FAST_LEASE: LeaseTiming = LeaseTiming {
     skew_margin: Duration::ZERO,
 };
 
+/// The start of an instance test: a first store (manual recovery) with
+/// `timing`, raw access to its database, a user and a 10-seat event.
+struct Instances {
+    first: Arc<MongoStore>,
+    guard: common::DropDatabase,
+    client: mongodb::Client,
+    raw: Raw,
+    user: coliseum_store::User,
+    event: String,
+    event_oid: ObjectId,
+    holding: String,
+}
+
+impl Instances {
+    /// `None` when no test MongoDB is configured.
+    async fn start(timing: LeaseTiming, username: &str) -> Option<Self> {
+        let (first, guard) = common::fresh_store_with(Recovery::Manual).await?;
+        first.set_lease_timing(timing);
+        let client = common::raw_client(&guard.uri).await;
+        let raw = Raw {
+            db: client.database(&guard.name),
+        };
+        let user = first.create_user(new_user(username)).await.expect("user");
+        let event = first.create_event(new_event(10, 10)).await.expect("event");
+        Some(Self {
+            first: Arc::new(first),
+            guard,
+            client,
+            raw,
+            holding: format!("{}:{}", user.id, event.id),
+            event_oid: ObjectId::parse_str(&event.id).expect("oid"),
+            event: event.id,
+            user,
+        })
+    }
+
+    /// Another instance on the database of `guard`, with manual recovery
+    /// and [`FAST_LEASE`].
+    async fn another_on(guard: &common::DropDatabase) -> MongoStore {
+        let store =
+            common::store_on_with(guard.uri.clone(), guard.name.clone(), Recovery::Manual).await;
+        store.set_lease_timing(FAST_LEASE);
+        store
+    }
+}
+
+/// Arms a [`Fault::Hold`] at `point` of `store`: the first receiver hears
+/// when a call got there, the sender lets it go on.
+fn hold_at(
+    store: &MongoStore,
+    point: FaultPoint,
+) -> (
+    tokio::sync::oneshot::Receiver<()>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let (reached, at_seam) = tokio::sync::oneshot::channel();
+    let (resume, resumed) = tokio::sync::oneshot::channel();
+    store.inject_fault(
+        point,
+        Fault::Hold {
+            reached,
+            resume: resumed,
+        },
+    );
+    (at_seam, resume)
+}
+
 /// Recovery in a second instance on the same database, even with a zero
 /// cut-off, never undoes a booking the first instance is still completing
 /// (held before its commit point for longer than its lease, which it keeps
@@ -706,29 +773,24 @@ const FAST_LEASE: LeaseTiming = LeaseTiming {
 /// instances at once roll it back exactly once.
 #[tokio::test]
 async fn recovery_in_another_instance_never_undoes_a_live_booking() {
-    let Some((first, guard)) = common::fresh_store_with(Recovery::Manual).await else {
+    let Some(Instances {
+        first,
+        guard,
+        client,
+        raw,
+        user,
+        event,
+        event_oid,
+        holding,
+    }) = Instances::start(FAST_LEASE, "owner").await
+    else {
         return;
     };
-    first.set_lease_timing(FAST_LEASE);
-    let first = Arc::new(first);
-    let client = common::raw_client(&guard.uri).await;
-    let raw = Raw {
-        db: client.database(&guard.name),
-    };
-    let user = first.create_user(new_user("owner")).await.expect("user");
-    let event = first.create_event(new_event(10, 10)).await.expect("event");
-    let event_oid = ObjectId::parse_str(&event.id).expect("oid");
-    let holding = format!("{}:{}", user.id, event.id);
 
     // A booking held after its seats are reserved, before its commit point.
-    let (reached, at_seam) = tokio::sync::oneshot::channel();
-    let (resume, resumed) = tokio::sync::oneshot::channel();
-    first.inject_fault(Fault::Hold {
-        reached,
-        resume: resumed,
-    });
+    let (at_seam, resume) = hold_at(&first, FaultPoint::BookingBeforeCommit);
     let held = tokio::spawn({
-        let (first, user, event) = (Arc::clone(&first), user.id.clone(), event.id.clone());
+        let (first, user, event) = (Arc::clone(&first), user.id.clone(), event.clone());
         async move { first.book(booking(&user, &event, 2, Some("held"))).await }
     });
     at_seam.await.expect("the booking reaches the seam");
@@ -775,9 +837,9 @@ async fn recovery_in_another_instance_never_undoes_a_live_booking() {
 
     // A booking whose process dies before its commit point: its lease is
     // no longer renewed, but nothing is taken over before it runs out.
-    first.inject_fault(Fault::Crash);
+    first.inject_fault(FaultPoint::BookingBeforeCommit, Fault::Crash);
     let crashed = first
-        .book(booking(&user.id, &event.id, 3, Some("crashed")))
+        .book(booking(&user.id, &event, 3, Some("crashed")))
         .await;
     assert!(
         matches!(crashed, Err(StoreError::Internal(_))),
@@ -791,9 +853,7 @@ async fn recovery_in_another_instance_never_undoes_a_live_booking() {
     tokio::time::sleep(FAST_LEASE.ttl + Duration::from_millis(500)).await;
 
     // Two instances recover at once: the booking is rolled back once.
-    let third =
-        common::store_on_with(guard.uri.clone(), guard.name.clone(), Recovery::Manual).await;
-    third.set_lease_timing(FAST_LEASE);
+    let third = Instances::another_on(&guard).await;
     let (a, b) = tokio::join!(
         second.reconcile(Duration::ZERO),
         third.reconcile(Duration::ZERO)
@@ -820,7 +880,7 @@ async fn recovery_in_another_instance_never_undoes_a_live_booking() {
     );
     // The crashed booking never happened: its key books afresh.
     let retried = second
-        .book(booking(&user.id, &event.id, 3, Some("crashed")))
+        .book(booking(&user.id, &event, 3, Some("crashed")))
         .await
         .expect("retry");
     assert!(!retried.replayed);
@@ -828,6 +888,95 @@ async fn recovery_in_another_instance_never_undoes_a_live_booking() {
 
     client.shutdown().await;
     for store in [&*first, &second, &third] {
+        assert_eq!(store.close().await, Ok(()));
+    }
+}
+
+/// A cancel whose owner stalls after its last lease check (a process
+/// paused between the check and its next write) and cannot renew its
+/// lease is taken over and finished by another instance; when the stale
+/// owner goes on, the fence stops its seat return: seats and allowance come
+/// back exactly once.
+#[tokio::test]
+async fn a_stale_cancel_owner_never_gives_seats_back_twice() {
+    // A lease it does not renew in time: 1 s, renewals every hour.
+    let timing = LeaseTiming {
+        ttl: Duration::from_secs(1),
+        renew_every: Duration::from_secs(3600),
+        skew_margin: Duration::ZERO,
+    };
+    let Some(Instances {
+        first,
+        guard,
+        client,
+        raw,
+        user,
+        event,
+        event_oid,
+        holding,
+    }) = Instances::start(timing, "stale").await
+    else {
+        return;
+    };
+    let booked = first
+        .book(booking(&user.id, &event, 4, None))
+        .await
+        .expect("book");
+    assert_eq!(raw.available(event_oid).await, 6);
+
+    let (at_seam, resume) = hold_at(&first, FaultPoint::CancelBeforeSeats);
+    let stale = tokio::spawn({
+        let (first, user, ticket) = (
+            Arc::clone(&first),
+            user.id.clone(),
+            booked.ticket.id.clone(),
+        );
+        async move {
+            first
+                .cancel_ticket(
+                    &user,
+                    &ticket,
+                    None,
+                    coliseum_store::now(),
+                    coliseum_store::OfferPolicy::default(),
+                )
+                .await
+        }
+    });
+    at_seam.await.expect("the cancel reaches the seam");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // Another instance takes the cancel over and finishes it.
+    let second = Instances::another_on(&guard).await;
+    let report = second.reconcile(Duration::ZERO).await.expect("recovery");
+    assert_eq!(report.cancels_finished, 1, "{report:?}");
+    assert_eq!(raw.available(event_oid).await, 10);
+    assert_eq!(raw.held(&holding).await, 0);
+
+    // The stale owner goes on: it must not give anything back again.
+    resume.send(()).expect("the cancel waits");
+    let answer = stale.await.expect("cancel task");
+    assert!(
+        matches!(answer, Err(StoreError::Unavailable(_))),
+        "{answer:?}"
+    );
+    assert_eq!(raw.available(event_oid).await, 10);
+    assert_eq!(raw.held(&holding).await, 0);
+    let ticket = raw
+        .doc(
+            "tickets",
+            ObjectId::parse_str(&booked.ticket.id).expect("oid"),
+        )
+        .await
+        .expect("ticket");
+    assert_eq!(ticket.get_str("status"), Ok("cancelled"));
+    assert_eq!(
+        second.reconcile(Duration::ZERO).await,
+        Ok(RecoveryReport::default())
+    );
+
+    client.shutdown().await;
+    for store in [&*first, &second] {
         assert_eq!(store.close().await, Ok(()));
     }
 }
