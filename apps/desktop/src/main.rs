@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use coliseum_desktop::network::{HostRequest, NetCommand};
+use coliseum_desktop::network::{HostRequest, NetCommand, parse_servers};
 use coliseum_desktop::settings::{SecurityChoice, Settings, settings_file};
 use coliseum_desktop::{AppOptions, ColiseumApp, style};
 
@@ -26,8 +26,12 @@ const SMOKE_DEADLINE: Duration = Duration::from_secs(60);
 #[derive(Debug, Parser)]
 #[command(name = "coliseum", version, about)]
 struct Args {
-    /// Server to join (host:port); replaces the remembered address.
-    #[arg(long, value_name = "HOST:PORT")]
+    /// Server to join (host:port); replaces the remembered address. A list
+    /// is accepted too: several host:port separated by commas (e.g.
+    /// "venue.example:7878,10.0.0.2:7878"), or one name with several
+    /// addresses; when one fails the app moves to the next and resumes the
+    /// session there.
+    #[arg(long, value_name = "HOST:PORT[,HOST:PORT...]", value_parser = server_list)]
     server: Option<String>,
 
     /// Connect to the server at start instead of showing the connect screen.
@@ -53,6 +57,13 @@ struct Args {
     /// (the variable accepts 1/0, true/false, yes/no, on/off).
     #[arg(long, env = "COLISEUM_SMOKE_TEST", value_parser = clap::builder::BoolishValueParser::new())]
     smoke_test: bool,
+}
+
+/// Checks `--server`'s address list, keeping the text as given.
+fn server_list(text: &str) -> Result<String, String> {
+    parse_servers(text)
+        .map(|_| text.trim().to_owned())
+        .map_err(|error| error.to_string())
 }
 
 fn main() -> ExitCode {

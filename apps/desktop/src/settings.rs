@@ -105,7 +105,8 @@ impl ThemeChoice {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
-    /// `host:port` of the server to join.
+    /// `host:port` of the server to join, or several separated by commas
+    /// (tried in turn, see [`crate::network::parse_servers`]).
     pub server_address: String,
     /// Join or host, as last chosen.
     pub mode: ConnectMode,

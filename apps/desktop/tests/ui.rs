@@ -17,7 +17,7 @@ use coliseum_desktop::settings::{SecurityChoice, Settings};
 use coliseum_desktop::views::chat::MESSAGE_MENU;
 use coliseum_desktop::{AppOptions, ColiseumApp};
 use coliseum_store::NewMessage;
-use common::{PASSWORD, TestServer};
+use common::{Front, PASSWORD, TestServer};
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
@@ -28,7 +28,12 @@ const WAIT: Duration = Duration::from_secs(15);
 /// The real app, connecting to `addr` at start, light theme, no animations,
 /// nothing persisted.
 fn app(addr: SocketAddr) -> Harness<'static, ColiseumApp> {
-    let addr = addr.to_string();
+    app_at(addr.to_string())
+}
+
+/// As [`app`], with the server address field's text `addr` (one address
+/// or a comma-separated list).
+fn app_at(addr: String) -> Harness<'static, ColiseumApp> {
     harness(move || AppOptions {
         settings: Some(Settings {
             server_address: addr.clone(),
@@ -113,6 +118,14 @@ fn wait_for_label(harness: &mut Harness<'_, ColiseumApp>, label: &str) {
 fn wait_for_text(harness: &mut Harness<'_, ColiseumApp>, text: &str) {
     wait_until(harness, &format!("a widget containing {text:?}"), |h| {
         h.query_all_by_label_contains(text).next().is_some()
+    });
+}
+
+/// Steps until no widget's label contains `text` (e.g. a banner went).
+#[track_caller]
+fn wait_for_no_text(harness: &mut Harness<'_, ColiseumApp>, text: &str) {
+    wait_until(harness, &format!("no widget containing {text:?}"), |h| {
+        h.query_all_by_label_contains(text).next().is_none()
     });
 }
 
@@ -473,6 +486,44 @@ fn after_a_server_restart_the_app_resumes_and_fetches_missed_messages() {
         1,
         "messages already shown are not duplicated"
     );
+}
+
+/// Issue 15: two servers on one store, given as a list. The app logs in on
+/// the first; when it stops, the app moves to the second and resumes the
+/// session there (same user, no login form), and says where it went.
+#[test]
+fn when_one_server_of_a_list_stops_the_app_resumes_on_the_next() {
+    let first = TestServer::start();
+    let second = first.start_sharing();
+    // The first instance as the app reaches it, so that it can go away
+    // while the store it shares stays open.
+    let front = Front::start(&first.runtime, first.addr);
+    drop(first.member("lia"));
+    // Online on the second only: pushes do not cross in-process.
+    let _max = second.member("max");
+    let mut ui = app_at(format!("{}, {}", front.addr, second.addr));
+    log_in(&mut ui, "lia", PASSWORD);
+    wait_for_text(&mut ui, &format!("Connected to {} (1 of 2)", front.addr));
+    wait_for_label(&mut ui, "Concerto Rock");
+    wait_for_text(&mut ui, "1 online");
+
+    front.cut();
+    wait_for_text(&mut ui, &format!("Connected to {} (2 of 2)", second.addr));
+    // Read after the session resumed there: lia and max.
+    wait_for_text(&mut ui, "2 online");
+    assert!(
+        ui.query_by_role_and_label(Role::Button, "Log out")
+            .is_some(),
+        "still logged in"
+    );
+    assert!(
+        ui.query_by_label("Username").is_none(),
+        "no login form: the session was resumed"
+    );
+    assert!(ui.query_by_label("lia (user)").is_some(), "the same user");
+    wait_for_no_text(&mut ui, "Connection lost");
+    say(&mut ui, "hello from the second server");
+    wait_for_label(&mut ui, "hello from the second server");
 }
 
 #[test]
@@ -1183,11 +1234,7 @@ fn a_lost_connection_is_obvious_and_reconnect_now_brings_it_back() {
     server.serve();
     click(&mut ui, Role::Button, "Reconnect now");
     wait_for_text(&mut ui, "Connected to");
-    wait_until(&mut ui, "the banner to go", |h| {
-        h.query_all_by_label_contains("Connection lost")
-            .next()
-            .is_none()
-    });
+    wait_for_no_text(&mut ui, "Connection lost");
     assert!(
         !ui.get_by_role_and_label(Role::Button, "Book Concerto Rock")
             .accesskit_node()

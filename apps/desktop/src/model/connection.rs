@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use coliseum_client::Fingerprint;
 
-use crate::network::{ConnectionStatus, NetCommand, NetEvent, Security};
+use crate::network::{ConnectionStatus, NetCommand, NetEvent, Security, ServerChoice};
 
 /// The "Host on this computer" server, once it runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +50,9 @@ pub struct ConnectionState {
     pub since: Instant,
     /// Address of the server connected to (or being connected to).
     pub server: Option<String>,
+    /// The address of the list tried now, or next (issue 15: several
+    /// addresses); what the status bar names while connecting.
+    pub trying: Option<ServerChoice>,
     /// The hosted server, when this app runs one.
     pub hosting: Option<Hosting>,
     /// Why the last connect (or host) attempt failed.
@@ -69,6 +72,7 @@ impl Default for ConnectionState {
             status: ConnectionStatus::Offline,
             since: Instant::now(),
             server: None,
+            trying: None,
             hosting: None,
             error: None,
             last_connect: None,
@@ -106,6 +110,7 @@ impl ConnectionState {
         self.error = None;
         if let NetCommand::Connect { addr, security } = command {
             self.security_prompt = None;
+            self.trying = None;
             self.server = Some(addr.clone());
             self.last_connect = Some((addr.clone(), security.clone()));
         }
@@ -119,6 +124,7 @@ impl ConnectionState {
                 self.status = *status;
                 self.since = now;
             }
+            NetEvent::Trying(choice) => self.trying = Some(choice.clone()),
             NetEvent::Connected { addr, .. } => {
                 self.busy = false;
                 self.server = Some(addr.clone());
@@ -127,12 +133,14 @@ impl ConnectionState {
             NetEvent::ConnectFailed(message) => {
                 self.busy = false;
                 self.server = None;
+                self.trying = None;
                 self.hosting = None;
                 self.error = Some(message.clone());
             }
             NetEvent::UnknownServer { host, fingerprint } => {
                 self.busy = false;
                 self.server = None;
+                self.trying = None;
                 self.security_prompt = Some(SecurityPrompt::Unknown {
                     host: host.clone(),
                     fingerprint: *fingerprint,

@@ -317,6 +317,30 @@ pub enum ConnectionStatus {
     },
 }
 
+/// One address of the server address list, as the status bar names it
+/// (issue 15: several addresses, tried in turn).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerChoice {
+    /// The address: `host:port` as typed, followed by the socket address
+    /// when a name resolved to it, e.g. `venue.example:7878 (10.0.0.2:7878)`.
+    pub addr: String,
+    /// Its position in the list, from 1.
+    pub position: usize,
+    /// How many addresses the list (names resolved) has.
+    pub total: usize,
+}
+
+impl std::fmt::Display for ServerChoice {
+    /// `10.0.0.2:7878 (2 of 3)`, or just the address when it is the only one.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.total > 1 {
+            write!(f, "{} ({} of {})", self.addr, self.position, self.total)
+        } else {
+            f.write_str(&self.addr)
+        }
+    }
+}
+
 /// A failure to show next to a form: the server's message and, when the
 /// server named it, the request field it concerns (`"username"`, `"date"`, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -416,7 +440,11 @@ pub enum NetEvent {
         /// The server's greeting.
         welcome: Welcome,
     },
-    /// The first connection attempt failed; nothing will be retried.
+    /// The next connection attempt goes to this address of an address list
+    /// (sent before every attempt; `total` is 1 for a single address).
+    Trying(ServerChoice),
+    /// The first connection attempt failed (with a list: on every
+    /// address); nothing will be retried.
     ConnectFailed(String),
     /// Trust on first use: `host` has no pin yet; show `fingerprint` and
     /// ask whether to trust it. Nothing is retried.

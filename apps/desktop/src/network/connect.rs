@@ -1,10 +1,16 @@
 //! How the app connects: the connect screen's "Security" choice resolved to
-//! the client's transport, in one place.
+//! the client's transport, in one place, for an address or one target of an
+//! address list.
 
 use coliseum_client::{
     Client, ClientError, Fingerprint, PinStore, Pushes, TlsError, Transport, Trust,
 };
 use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+
+use super::addresses::Target;
 
 /// How a connection is secured: the connect screen's "Security" choice,
 /// resolved (issue 5, "Client trust").
@@ -42,7 +48,50 @@ pub async fn connect(
     security: &Security,
     pins: Option<&std::path::Path>,
 ) -> Result<(Client, Pushes), ClientError> {
-    let transport = match security {
+    Client::connect_with(addr, &transport(addr, security, pins)?).await
+}
+
+/// Longest wait for a TCP connection to one address: an instance whose
+/// machine is gone would otherwise hold the move to the next address for
+/// the system's SYN timeout (minutes).
+const TCP_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// As [`connect`], to one socket address of an address list (issue 15):
+/// the TCP connection goes to `target.socket`, while the TLS server name
+/// and the trust-on-first-use pin are those of the entry as typed
+/// (`target.entry`), so every address a name resolves to is checked
+/// against the one pin of that name.
+///
+/// # Errors
+/// As [`connect`]; a TCP connection that takes longer than 10 s fails as
+/// timed out.
+pub async fn connect_target(
+    target: &Target,
+    security: &Security,
+    pins: Option<&std::path::Path>,
+) -> Result<(Client, Pushes), ClientError> {
+    let transport = transport(&target.entry.addr, security, pins)?;
+    let stream = tokio::time::timeout(TCP_CONNECT_TIMEOUT, TcpStream::connect(target.socket))
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+    stream.set_nodelay(true)?;
+    match transport {
+        Transport::Plaintext => Client::connect_stream(stream).await,
+        Transport::Tls(trust) => {
+            let tls = coliseum_tls::connect(stream, &target.entry.host, &trust).await?;
+            Client::connect_stream(tls).await
+        }
+    }
+}
+
+/// The client's [`Transport`] for `security`; trust on first use keys its
+/// pin by `addr`.
+fn transport(
+    addr: &str,
+    security: &Security,
+    pins: Option<&std::path::Path>,
+) -> Result<Transport, ClientError> {
+    Ok(match security {
         Security::TrustOnFirstUse => {
             let path = pins.ok_or(TlsError::NoConfigDir)?;
             Transport::Tls(Trust::TrustOnFirstUse {
@@ -54,6 +103,5 @@ pub async fn connect(
         Security::CaFile(path) => Transport::Tls(Trust::CaFile(path.clone())),
         Security::Pinned(fingerprint) => Transport::Tls(Trust::Pinned(*fingerprint)),
         Security::Plaintext => Transport::Plaintext,
-    };
-    Client::connect_with(addr, &transport).await
+    })
 }

@@ -1,6 +1,6 @@
 //! What the supervisor and the request tasks share: the [`Link`] (the
 //! current [`Client`], none while disconnected, the session token, the newest
-//! chat `seq` seen, the ids of known events and the bookings not yet
+//! chat `seq` seen per room, the ids of known events and the bookings not yet
 //! answered) and the [`Sink`] that carries events to the UI.
 
 use std::collections::{HashMap, HashSet};
@@ -8,6 +8,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError, mpsc};
 use std::time::Duration;
 
 use coliseum_client::{Client, ClientError};
+use coliseum_protocol::DEFAULT_ROOM;
 use tokio::sync::Notify;
 
 use super::api::NetEvent;
@@ -54,6 +55,10 @@ impl Sink {
     }
 }
 
+/// A room whose chat gap is to be filled, with the newest `seq` known of
+/// it (`None`: nothing known, fetch its newest page).
+pub type Gap = (String, Option<u64>);
+
 /// A booking sent but not yet answered.
 #[derive(Debug, Clone)]
 pub struct PendingBook {
@@ -72,8 +77,10 @@ pub struct Shared {
     pub client: Option<Client>,
     /// Session token of the logged-in user, for `resume` after a reconnect.
     pub token: Option<String>,
-    /// Newest lobby `seq` received, to fill the gap after a reconnect.
-    pub last_seq: Option<u64>,
+    /// Newest `seq` received per room (the lobby's from the first page on,
+    /// another room's once it was opened or a message of it arrived), to
+    /// fill the gaps after a reconnect or a `resync` push.
+    pub seen: HashMap<String, u64>,
     /// Ids from the last `list_events`; an `event_update` for another id
     /// means a new event, so the list is read again.
     pub known_events: HashSet<String>,
@@ -103,10 +110,47 @@ impl Link {
         self.lock().client.clone().ok_or(ClientError::Closed)
     }
 
-    /// Remembers `seq` as seen when it is the newest.
-    pub fn note_seq(&self, seq: u64) {
+    /// Remembers `seq` as seen in `room` when it is the newest.
+    pub fn note_seq(&self, room: &str, seq: u64) {
         let mut state = self.lock();
-        state.last_seq = Some(state.last_seq.map_or(seq, |s| s.max(seq)));
+        match state.seen.get_mut(room) {
+            Some(newest) => *newest = (*newest).max(seq),
+            None => {
+                state.seen.insert(room.to_owned(), seq);
+            }
+        }
+    }
+
+    /// The chat gaps to fill: with `listed` (a `resync` push's rooms), the
+    /// lobby when listed and each listed room already seen; without (a
+    /// reconnect), the lobby and every room seen. Each with the newest
+    /// `seq` seen there, taken now: pushes arriving later do not move it.
+    pub fn gaps(&self, listed: Option<&[String]>) -> Vec<Gap> {
+        let state = self.lock();
+        let lobby = (
+            DEFAULT_ROOM.to_owned(),
+            state.seen.get(DEFAULT_ROOM).copied(),
+        );
+        let Some(listed) = listed else {
+            let others = state
+                .seen
+                .iter()
+                .filter(|(room, _)| room.as_str() != DEFAULT_ROOM)
+                .map(|(room, &seq)| (room.clone(), Some(seq)));
+            return std::iter::once(lobby).chain(others).collect();
+        };
+        let mut gaps: Vec<Gap> = Vec::new();
+        for room in listed {
+            if gaps.iter().any(|(r, _)| r == room) {
+                continue;
+            }
+            if room == DEFAULT_ROOM {
+                gaps.push(lobby.clone());
+            } else if let Some(&seq) = state.seen.get(room) {
+                gaps.push((room.clone(), Some(seq)));
+            }
+        }
+        gaps
     }
 
     /// Forgets the session: token, chat position and pending bookings (which
@@ -114,7 +158,7 @@ impl Link {
     pub fn end_session(&self) -> Vec<PendingBook> {
         let mut state = self.lock();
         state.token = None;
-        state.last_seq = None;
+        state.seen.clear();
         state.books.drain().map(|(_, book)| book).collect()
     }
 
@@ -125,7 +169,45 @@ impl Link {
         state.client = None;
         state.known_events.clear();
         state.token = None;
-        state.last_seq = None;
+        state.seen.clear();
         state.books.drain().map(|(_, book)| book).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaps_cover_the_rooms_seen_with_their_newest_seq() {
+        let link = Link::default();
+        assert_eq!(
+            link.gaps(None),
+            [(DEFAULT_ROOM.to_owned(), None)],
+            "nothing seen yet: the lobby's newest page"
+        );
+        link.note_seq(DEFAULT_ROOM, 7);
+        link.note_seq(DEFAULT_ROOM, 5);
+        link.note_seq("jazz", 3);
+        let mut all = link.gaps(None);
+        all.sort();
+        assert_eq!(
+            all,
+            [
+                ("jazz".to_owned(), Some(3)),
+                (DEFAULT_ROOM.to_owned(), Some(7)),
+            ]
+        );
+        // A resync lists rooms: only those this app shows, each once.
+        let listed = ["jazz", "dm:a:b", "lobby", "jazz"].map(str::to_owned);
+        assert_eq!(
+            link.gaps(Some(&listed)),
+            [
+                ("jazz".to_owned(), Some(3)),
+                (DEFAULT_ROOM.to_owned(), Some(7)),
+            ]
+        );
+        link.end_session();
+        assert_eq!(link.gaps(None), [(DEFAULT_ROOM.to_owned(), None)]);
     }
 }

@@ -10,12 +10,15 @@
 //! # Layout
 //! - this file: the [`Network`] handle.
 //! - [`api`]: the command and event vocabularies and the types they carry.
+//! - [`addresses`]: the server address list (comma-separated, names with
+//!   several addresses) and the order its targets are tried in.
 //! - `connect`: [`Security`] and the one function that opens a connection.
 //! - `worker`: the command loop, which hands each command to one of:
 //! - `link`: the state shared by the supervisor and the requests (the
 //!   current client, session token, pending bookings) and the event sink.
 //! - `supervisor`: keeps one server connected (reconnect with back-off,
-//!   session resume, chat gap filling, booking retries).
+//!   moving on to the next address of the list, session resume, chat gap
+//!   filling, booking retries, `resync` pushes).
 //! - `requests`: one task per request, so a slow one never holds up the next.
 //! - `host`: "Host on this computer": the server library on the embedded store.
 //! - `files`: export of "My tickets" and import of events through rfd's
@@ -23,6 +26,7 @@
 //! - `ticketing`: waiting list, offers, partial cancels, event management,
 //!   attendees, check-in (typed or from a QR image), saving ticket files.
 
+pub mod addresses;
 pub mod api;
 mod connect;
 mod files;
@@ -38,9 +42,10 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
 
+pub use addresses::{AddressError, Entry, parse_servers};
 pub use api::{
     CheckInRefusal, ConnectionStatus, FormError, HostRequest, ImportOutcome, NetCommand, NetEvent,
-    SaveRequest,
+    SaveRequest, ServerChoice,
 };
 pub use connect::{Security, connect};
 

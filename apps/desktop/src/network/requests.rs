@@ -10,7 +10,7 @@ use coliseum_protocol::validate::HISTORY_LIMIT_MAX;
 use coliseum_protocol::{ChatMessage, DEFAULT_ROOM, ErrorCode, Event};
 
 use super::api::{FormError, NetEvent};
-use super::link::{Link, Sink};
+use super::link::{Gap, Link, Sink};
 use crate::transfer::NewEvent;
 
 /// Messages fetched on login (and the page size of "load older").
@@ -31,13 +31,23 @@ pub fn request_key() -> String {
 }
 
 /// Reads everything a logged-in view shows: events, tickets, waiting-list
-/// places and open offers, who is online, and the chat (the newest page, or everything after `known_seq`).
-pub async fn refill(link: &Arc<Link>, sink: &Sink, client: &Client, known_seq: Option<u64>) {
-    let (events, tickets, online, chat, rooms, waitlist) = tokio::join!(
+/// places and open offers, the rooms, who is online, and the chat of each
+/// room in `gaps` (its newest page, or everything after its known `seq`).
+/// After a login, a reconnect and a `resync` push alike.
+pub async fn refill(link: &Arc<Link>, sink: &Sink, client: &Client, gaps: Vec<Gap>) {
+    tokio::join!(
+        refresh_views(link, sink, client),
+        fill_gaps(link, sink, client, gaps)
+    );
+}
+
+/// Events, tickets, waiting-list places and open offers, the rooms and who
+/// is online, read again.
+async fn refresh_views(link: &Arc<Link>, sink: &Sink, client: &Client) {
+    let (events, tickets, online, rooms, waitlist) = tokio::join!(
         client.list_events(),
         client.my_tickets(),
         client.online(),
-        chat_catch_up(client, known_seq),
         client.rooms(),
         client.my_waitlist(),
     );
@@ -56,30 +66,71 @@ pub async fn refill(link: &Arc<Link>, sink: &Sink, client: &Client, known_seq: O
     if let Ok(online) = online {
         sink.emit(NetEvent::Online(online));
     }
-    match chat {
-        Ok((messages, more)) => {
-            if let Some(last) = messages.last() {
-                link.note_seq(last.seq);
-            }
-            sink.emit(NetEvent::ChatHistory {
-                room: DEFAULT_ROOM.to_owned(),
-                messages,
-                more,
-            });
-        }
-        Err(error) => sink.emit(NetEvent::Error(format!("could not load the chat: {error}"))),
+}
+
+/// What an anonymous connection may read: the events and who is online.
+pub async fn refresh_anonymous(link: &Arc<Link>, sink: &Sink, client: &Client) {
+    let (events, online) = tokio::join!(client.list_events(), client.online());
+    deliver_events(link, sink, events);
+    if let Ok(online) = online {
+        sink.emit(NetEvent::Online(online));
     }
 }
 
-/// The newest lobby page when nothing is known yet; otherwise every message
-/// after `known_seq`, paging backwards (at most [`GAP_PAGES`] pages).
+/// Fills each room's chat gap (see [`chat_catch_up`]) and hands the
+/// messages to the UI, which merges them by `seq`: a message it already has
+/// is not shown twice. A room where nothing was missed sends nothing (an
+/// empty page would tell the log that nothing older exists).
+async fn fill_gaps(link: &Arc<Link>, sink: &Sink, client: &Client, gaps: Vec<Gap>) {
+    for (room, known) in gaps {
+        match chat_catch_up(client, &room, known).await {
+            Ok((messages, more)) => {
+                if let Some(last) = messages.last() {
+                    link.note_seq(&room, last.seq);
+                }
+                if known.is_some() && messages.is_empty() {
+                    continue;
+                }
+                sink.emit(NetEvent::ChatHistory {
+                    room,
+                    messages,
+                    more,
+                });
+            }
+            Err(error) if room == DEFAULT_ROOM => {
+                sink.emit(NetEvent::Error(format!("could not load the chat: {error}")));
+            }
+            // A room left or closed meanwhile; the room list says so.
+            Err(error) => tracing::debug!(%error, %room, "chat gap not filled"),
+        }
+    }
+}
+
+/// After a `resync` push (issue 15: pushes from other server instances
+/// were missed): everything [`refill`] reads, with the chat gaps of the
+/// rooms in `gaps`; only events and who is online when not logged in.
+pub async fn resync(link: Arc<Link>, sink: Sink, gaps: Vec<Gap>) {
+    // Disconnected meanwhile: the reconnect refills everything anyway.
+    let Ok(client) = link.client() else { return };
+    if link.lock().token.is_some() {
+        refill(&link, &sink, &client, gaps).await;
+    } else {
+        refresh_anonymous(&link, &sink, &client).await;
+    }
+}
+
+/// The newest page of `room` when nothing is known yet; otherwise every
+/// message after `known_seq`, paging backwards (at most [`GAP_PAGES`] pages).
 /// Returns the messages oldest first and whether older ones exist.
 pub async fn chat_catch_up(
     client: &Client,
+    room: &str,
     known_seq: Option<u64>,
 ) -> Result<(Vec<ChatMessage>, bool), ClientError> {
     let Some(known) = known_seq else {
-        let page = client.chat_history(None, None, Some(HISTORY_PAGE)).await?;
+        let page = client
+            .chat_history(Some(room), None, Some(HISTORY_PAGE))
+            .await?;
         let more = page.first().is_some_and(|m| m.seq > 1);
         return Ok((page, more));
     };
@@ -87,7 +138,7 @@ pub async fn chat_catch_up(
     let mut before = None;
     for _ in 0..GAP_PAGES {
         let mut page = client
-            .chat_history(None, before, Some(HISTORY_LIMIT_MAX))
+            .chat_history(Some(room), before, Some(HISTORY_LIMIT_MAX))
             .await?;
         let Some(oldest) = page.first().map(|m| m.seq) else {
             break;
@@ -151,7 +202,7 @@ pub async fn login(link: Arc<Link>, sink: Sink, username: String, password: Stri
                 session,
                 resumed: false,
             });
-            refill(&link, &sink, &client, None).await;
+            refill(&link, &sink, &client, vec![(DEFAULT_ROOM.to_owned(), None)]).await;
         }
         Err(error) => sink.emit(NetEvent::LoginFailed(FormError::from(&error))),
     }

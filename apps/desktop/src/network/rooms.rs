@@ -41,6 +41,10 @@ pub async fn open_room(link: Arc<Link>, sink: Sink, room: String) {
     match history {
         Ok(messages) => {
             let more = messages.first().is_some_and(|m| m.seq > 1);
+            // Shown from now on: a reconnect or a `resync` fills its gap.
+            if let Some(last) = messages.last() {
+                link.note_seq(&room, last.seq);
+            }
             sink.emit(NetEvent::ChatHistory {
                 room: room.clone(),
                 messages,

@@ -3,17 +3,19 @@
 //! session, refills what may have been missed and retries unanswered
 //! bookings.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use coliseum_client::{Client, ClientError, Pushes, TlsError};
-use coliseum_protocol::{DEFAULT_ROOM, ErrorCode, Push};
+use coliseum_protocol::{ErrorCode, Push};
 
-use super::api::{ConnectionStatus, NetEvent};
-use super::connect::{Security, connect};
-use super::link::{Link, Sink};
-use super::requests::{attempt_book, deliver_events, refill, refresh_events};
+use super::addresses::{Rotation, parse_servers};
+use super::api::{ConnectionStatus, NetEvent, ServerChoice};
+use super::connect::{Security, connect_target};
+use super::link::{Gap, Link, Sink};
+use super::requests::{attempt_book, refill, refresh_anonymous, refresh_events, resync};
 
 /// First wait after a connection is lost.
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
@@ -42,6 +44,13 @@ fn jitter() -> f64 {
 /// Keeps one server connected: connects, pumps pushes, and after a loss
 /// reconnects with back-off, resumes the session, refills what may have been
 /// missed and retries unanswered bookings.
+///
+/// `addr` is an address list (issue 15): `host:port` entries separated by
+/// commas, each name standing for every address it resolves to. The first
+/// connection tries them in order until one answers; after a loss (or a
+/// failed attempt) the next attempt goes to the next one, round robin,
+/// with the usual back-off between attempts. Sessions live in the shared
+/// store, so the session resumes on whichever instance answers.
 pub async fn supervise(
     link: Arc<Link>,
     sink: Sink,
@@ -49,20 +58,50 @@ pub async fn supervise(
     security: Security,
     pins: Option<PathBuf>,
 ) {
+    let entries = match parse_servers(&addr) {
+        Ok(entries) => entries,
+        Err(error) => {
+            sink.emit(NetEvent::Status(ConnectionStatus::Offline));
+            sink.emit(NetEvent::ConnectFailed(error.to_string()));
+            return;
+        }
+    };
+    let mut rotation = Rotation::new(entries);
     let mut connected_once = false;
     let mut failures = 0;
+    // Failures of the first connection, one per target, to report if all fail.
+    let mut first_errors: Vec<String> = Vec::new();
+    // Targets skipped during reconnects because their certificate is not pinned yet.
+    let mut untrusted: HashSet<String> = HashSet::new();
     sink.emit(NetEvent::Status(ConnectionStatus::Connecting));
     loop {
-        match connect(&addr, &security, pins.as_deref()).await {
+        let (target, position, total) = match rotation.next().await {
+            Ok(next) => next,
+            Err(error) if !connected_once => {
+                sink.emit(NetEvent::Status(ConnectionStatus::Offline));
+                sink.emit(NetEvent::ConnectFailed(error));
+                return;
+            }
+            Err(error) => {
+                tracing::debug!(%error, "no address resolved");
+                wait_before_retry(&link, &sink, &mut failures).await;
+                continue;
+            }
+        };
+        sink.emit(NetEvent::Trying(ServerChoice {
+            addr: target.label(),
+            position,
+            total,
+        }));
+        match connect_target(&target, &security, pins.as_deref()).await {
             Ok((client, pushes)) => {
                 failures = 0;
-                let known_seq = {
-                    let mut state = link.lock();
-                    state.client = Some(client.clone());
-                    state.last_seq
-                };
+                first_errors.clear();
+                link.lock().client = Some(client.clone());
+                // Taken before the pump starts: no push has moved them yet.
+                let gaps = link.gaps(None);
                 sink.emit(NetEvent::Connected {
-                    addr: addr.clone(),
+                    addr: target.label(),
                     welcome: client.welcome().clone(),
                 });
                 sink.emit(NetEvent::Status(ConnectionStatus::Connected));
@@ -70,7 +109,7 @@ pub async fn supervise(
                     Arc::clone(&link),
                     sink.clone(),
                     client.clone(),
-                    known_seq,
+                    gaps,
                 ));
                 connected_once = true;
                 tokio::select! {
@@ -79,11 +118,24 @@ pub async fn supervise(
                 }
                 link.lock().client = None;
             }
-            // The user must decide; retrying cannot help.
-            Err(ClientError::Tls(TlsError::UnknownHost { host, fingerprint })) => {
+            // The user must decide; retrying cannot help. During a
+            // reconnect the question cannot be asked without ending the
+            // session: that address is skipped while others may answer.
+            Err(ClientError::Tls(TlsError::UnknownHost { host, fingerprint }))
+                if !connected_once || total == 1 =>
+            {
                 sink.emit(NetEvent::Status(ConnectionStatus::Offline));
                 sink.emit(NetEvent::UnknownServer { host, fingerprint });
                 return;
+            }
+            Err(ClientError::Tls(TlsError::UnknownHost { host, .. })) => {
+                if untrusted.insert(host.clone()) {
+                    tracing::warn!(%host, "skipped: its certificate is not trusted yet");
+                    sink.emit(NetEvent::Error(format!(
+                        "{host} was skipped: its certificate is not trusted yet \
+                         (connect to it alone once to compare its fingerprint)"
+                    )));
+                }
             }
             Err(ClientError::Tls(TlsError::PinMismatch {
                 host,
@@ -100,23 +152,51 @@ pub async fn supervise(
                 return;
             }
             Err(error) if !connected_once => {
-                sink.emit(NetEvent::Status(ConnectionStatus::Offline));
-                sink.emit(NetEvent::ConnectFailed(error.to_string()));
-                return;
+                first_errors.push(if total == 1 {
+                    error.to_string()
+                } else {
+                    format!("{}: {error}", target.label())
+                });
+                // Every address failed once: nothing answers.
+                if position == total {
+                    sink.emit(NetEvent::Status(ConnectionStatus::Offline));
+                    sink.emit(NetEvent::ConnectFailed(if total == 1 {
+                        first_errors.concat()
+                    } else {
+                        format!("no server address answered: {}", first_errors.join("; "))
+                    }));
+                    return;
+                }
+                // The next address, at once.
+                continue;
             }
-            Err(error) => tracing::debug!(%error, "reconnect failed"),
+            Err(error) => tracing::debug!(%error, target = %target.label(), "reconnect failed"),
         }
-        let delay = backoff(failures, jitter());
-        failures = failures.saturating_add(1);
-        sink.emit(NetEvent::Status(ConnectionStatus::Reconnecting { delay }));
-        // A "Reconnect now" given before this wait began is kept by the
-        // Notify's permit, so it is not lost.
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            () = link.wake.notified() => {}
+        // Say where the next attempt goes before the countdown starts.
+        if let Some((addr, position, total)) = rotation.peek().filter(|(_, _, total)| *total > 1) {
+            sink.emit(NetEvent::Trying(ServerChoice {
+                addr,
+                position,
+                total,
+            }));
         }
-        sink.emit(NetEvent::Status(ConnectionStatus::Connecting));
+        wait_before_retry(&link, &sink, &mut failures).await;
     }
+}
+
+/// Waits the back-off for the `failures` so far (counting this one), or
+/// until "Reconnect now".
+async fn wait_before_retry(link: &Link, sink: &Sink, failures: &mut u32) {
+    let delay = backoff(*failures, jitter());
+    *failures = failures.saturating_add(1);
+    sink.emit(NetEvent::Status(ConnectionStatus::Reconnecting { delay }));
+    // A "Reconnect now" given before this wait began is kept by the
+    // Notify's permit, so it is not lost.
+    tokio::select! {
+        () = tokio::time::sleep(delay) => {}
+        () = link.wake.notified() => {}
+    }
+    sink.emit(NetEvent::Status(ConnectionStatus::Connecting));
 }
 
 /// Sends `online` every [`KEEPALIVE`] so that the server does not close the
@@ -155,9 +235,7 @@ async fn pump(link: &Arc<Link>, sink: &Sink, mut pushes: Pushes) {
 fn forward(link: &Arc<Link>, sink: &Sink, push: Push) {
     match push {
         Push::Chat(message) => {
-            if message.room == DEFAULT_ROOM {
-                link.note_seq(message.seq);
-            }
+            link.note_seq(&message.room, message.seq);
             sink.send(NetEvent::Chat(message));
         }
         Push::ChatUpdate {
@@ -227,20 +305,25 @@ fn forward(link: &Arc<Link>, sink: &Sink, push: Push) {
             link.lock().token = None;
             sink.send(NetEvent::SessionExpired(reason));
         }
-        Push::Welcome { .. } | Push::ServerFull { .. } | Push::Resync { .. } => {}
+        // Pushes from other server instances were missed (issue 15): as
+        // after a reconnect, fill the gaps of the listed rooms this app
+        // shows (known from here on, before later pushes move them) and
+        // read the rest again.
+        Push::Resync { rooms } => {
+            let gaps = link.gaps(Some(&rooms));
+            tokio::spawn(resync(Arc::clone(link), sink.clone(), gaps));
+        }
+        Push::Welcome { .. } | Push::ServerFull { .. } => {}
     }
 }
 
-/// After every successful connect: resume the session when there is one,
-/// otherwise show what an anonymous connection may read.
-async fn after_connect(link: Arc<Link>, sink: Sink, client: Client, known_seq: Option<u64>) {
+/// After every successful connect: resume the session when there is one
+/// (then refill, filling the chat `gaps` taken at connect time), otherwise
+/// show what an anonymous connection may read.
+async fn after_connect(link: Arc<Link>, sink: Sink, client: Client, gaps: Vec<Gap>) {
     let token = link.lock().token.clone();
     let Some(token) = token else {
-        let (events, online) = tokio::join!(client.list_events(), client.online());
-        deliver_events(&link, &sink, events);
-        if let Ok(online) = online {
-            sink.emit(NetEvent::Online(online));
-        }
+        refresh_anonymous(&link, &sink, &client).await;
         return;
     };
     match client.resume(&token).await {
@@ -249,7 +332,7 @@ async fn after_connect(link: Arc<Link>, sink: Sink, client: Client, known_seq: O
                 session,
                 resumed: true,
             });
-            refill(&link, &sink, &client, known_seq).await;
+            refill(&link, &sink, &client, gaps).await;
             let retry: Vec<String> = link
                 .lock()
                 .books

@@ -7,7 +7,7 @@ use egui::{RichText, Ui};
 
 use super::{Action, action_button, error_color, field_error, submitted, text_field};
 use crate::model::{Model, SecurityPrompt};
-use crate::network::{HostRequest, NetCommand, Security};
+use crate::network::{HostRequest, NetCommand, Security, parse_servers};
 use crate::settings::{ConnectMode, SecurityChoice, Settings};
 
 /// Form state of the connect screen, seeded from the persisted settings.
@@ -84,11 +84,14 @@ impl ConnectView {
                     let field = text_field(ui, "Server address", &mut self.address, false);
                     self.focus_first(ConnectMode::Join, &field);
                     submit |= submitted(ui, &field);
-                    field_error(ui, self.address_error());
+                    field_error(ui, self.address_error().as_deref());
                     ui.label(
-                        RichText::new("host:port of a Coliseum server, e.g. 127.0.0.1:7878")
-                            .weak()
-                            .small(),
+                        RichText::new(
+                            "host:port of a Coliseum server, e.g. 127.0.0.1:7878; several \
+                             separated by commas are tried in turn when one fails",
+                        )
+                        .weak()
+                        .small(),
                     );
                     ui.add_space(4.0);
                     self.security_ui(ui, &mut actions);
@@ -333,14 +336,12 @@ impl ConnectView {
         })
     }
 
-    fn address_error(&self) -> Option<&'static str> {
+    /// What is wrong with the address list (one `host:port`, or several
+    /// separated by commas), once there is something to judge.
+    fn address_error(&self) -> Option<String> {
         let address = self.address.trim();
-        let bad = address.is_empty()
-            || !address
-                .rsplit_once(':')
-                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-        (bad && (self.tried || !address.is_empty()))
-            .then_some("enter host:port, e.g. 127.0.0.1:7878")
+        let error = parse_servers(address).err()?;
+        (self.tried || !address.is_empty()).then(|| error.to_string())
     }
 
     fn listen_error(&self) -> Option<&'static str> {
@@ -435,6 +436,18 @@ mod tests {
         assert!(
             matches!(view.command(), Some(NetCommand::Connect { addr, .. }) if addr == "example.org:7878")
         );
+        // Several addresses (issue 15); a bad entry is named.
+        view.address = "example.org:7878, 10.0.0.2:7878".into();
+        assert!(
+            matches!(view.command(), Some(NetCommand::Connect { addr, .. }) if addr == "example.org:7878, 10.0.0.2:7878")
+        );
+        view.address = "example.org:7878, 10.0.0.2".into();
+        assert!(view.command().is_none());
+        assert!(
+            view.address_error()
+                .is_some_and(|e| e.contains("\"10.0.0.2\" has no port"))
+        );
+        view.address = "example.org:7878".into();
         view.security = SecurityChoice::CaFile;
         assert!(view.command().is_none(), "a CA file is needed");
         view.ca_file = "/etc/ca.pem".into();

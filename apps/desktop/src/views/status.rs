@@ -10,21 +10,29 @@ use crate::model::{Model, NoticeLevel};
 use crate::network::{ConnectionStatus, NetCommand};
 use crate::settings::ThemeChoice;
 
-/// The connection state as the status bar words it, e.g. "Reconnecting in 4 s".
+/// The connection state as the status bar words it, e.g. "Reconnecting in
+/// 4 s", or with several server addresses "Trying 10.0.0.2:7878 (2 of 3)…".
 #[must_use]
 pub fn link_text(model: &Model, now: Instant) -> String {
     let connection = &model.connection;
-    match connection.status {
-        ConnectionStatus::Offline => "Offline".to_owned(),
-        ConnectionStatus::Connecting => "Connecting…".to_owned(),
-        ConnectionStatus::Connected => match &connection.server {
+    // With several addresses (issue 15), which one and where in the list.
+    let listed = connection.trying.as_ref().filter(|t| t.total > 1);
+    match (connection.status, listed) {
+        (ConnectionStatus::Offline, _) => "Offline".to_owned(),
+        (ConnectionStatus::Connecting, None) => "Connecting…".to_owned(),
+        (ConnectionStatus::Connecting, Some(choice)) => format!("Trying {choice}…"),
+        (ConnectionStatus::Connected, Some(choice)) => format!("Connected to {choice}"),
+        (ConnectionStatus::Connected, None) => match &connection.server {
             Some(server) => format!("Connected to {server}"),
             None => "Connected".to_owned(),
         },
-        ConnectionStatus::Reconnecting { delay } => {
+        (ConnectionStatus::Reconnecting { delay }, listed) => {
             let at = connection.since + delay;
             let secs = at.saturating_duration_since(now).as_secs_f32().ceil();
-            format!("Reconnecting in {secs:.0} s")
+            match listed {
+                Some(choice) => format!("Reconnecting in {secs:.0} s to {choice}"),
+                None => format!("Reconnecting in {secs:.0} s"),
+            }
         }
     }
 }
@@ -201,5 +209,38 @@ mod tests {
         model.connection.status = ConnectionStatus::Connected;
         model.connection.server = Some("127.0.0.1:7878".into());
         assert_eq!(link_text(&model, now), "Connected to 127.0.0.1:7878");
+    }
+
+    #[test]
+    fn several_addresses_say_which_one_and_where_in_the_list() {
+        let now = Instant::now();
+        let mut model = Model::default();
+        let choice = |position, total| {
+            Some(crate::network::ServerChoice {
+                addr: "10.0.0.2:7878".into(),
+                position,
+                total,
+            })
+        };
+        model.connection.trying = choice(2, 3);
+        model.connection.status = ConnectionStatus::Connecting;
+        assert_eq!(link_text(&model, now), "Trying 10.0.0.2:7878 (2 of 3)…");
+        model.connection.status = ConnectionStatus::Reconnecting {
+            delay: Duration::from_secs(2),
+        };
+        model.connection.since = now;
+        assert_eq!(
+            link_text(&model, now),
+            "Reconnecting in 2 s to 10.0.0.2:7878 (2 of 3)"
+        );
+        model.connection.status = ConnectionStatus::Connected;
+        assert_eq!(
+            link_text(&model, now),
+            "Connected to 10.0.0.2:7878 (2 of 3)"
+        );
+        // A single address reads as before.
+        model.connection.trying = choice(1, 1);
+        model.connection.status = ConnectionStatus::Connecting;
+        assert_eq!(link_text(&model, now), "Connecting…");
     }
 }

@@ -85,6 +85,31 @@ impl TestServer {
         server
     }
 
+    /// A second server on its own port serving the *same* store as `self`,
+    /// as two instances of one deployment share one database (issue 15):
+    /// accounts and sessions made on one are valid on the other. Live
+    /// pushes do not cross between the two (no message bus in-process).
+    /// Stopping either closes the shared store for both (a server closes
+    /// its store on shutdown): to take one away, reach it through a
+    /// [`Front`] and cut that.
+    pub fn start_sharing(&self) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let mut server = Self {
+            runtime,
+            handle: None,
+            store: Some(Arc::clone(self.store.as_ref().expect("store is open"))),
+            addr: "127.0.0.1:0".parse().expect("addr"),
+            dir: tempfile::tempdir().expect("temp dir"),
+            identity: None,
+        };
+        server.serve();
+        server
+    }
+
     /// As [`TestServer::start`], serving TLS with the identity kept in
     /// `tls_dir` (created there on first use).
     pub fn start_tls(tls_dir: &std::path::Path) -> Self {
@@ -165,6 +190,41 @@ impl TestServer {
             client.login(username, PASSWORD).await.expect("login");
             client
         })
+    }
+}
+
+/// A TCP relay on its own port to a server, which can be cut: to the
+/// clients it is a server instance going away (connections closed, the
+/// port refusing), while the server behind it keeps running.
+pub struct Front {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Front {
+    /// Relays `127.0.0.1:<free port>` to `upstream`, on `runtime`.
+    pub fn start(runtime: &tokio::runtime::Runtime, upstream: SocketAddr) -> Self {
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind front");
+        let addr = listener.local_addr().expect("front addr");
+        let task = runtime.spawn(async move {
+            // Dropped with this task: every relay is aborted, its sockets closed.
+            let mut relays = tokio::task::JoinSet::new();
+            while let Ok((mut client, _)) = listener.accept().await {
+                relays.spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        Self { addr, task }
+    }
+
+    /// Stops listening and closes every relayed connection.
+    pub fn cut(&self) {
+        self.task.abort();
     }
 }
 
