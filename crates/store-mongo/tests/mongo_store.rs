@@ -413,6 +413,12 @@ impl Raw {
             .expect("event available")
     }
 
+    /// The ticket with hex id `id`.
+    async fn ticket_doc(&self, id: &str) -> Document {
+        let id = ObjectId::parse_str(id).expect("ticket id");
+        self.doc("tickets", id).await.expect("ticket")
+    }
+
     async fn held(&self, holding: &str) -> i64 {
         self.doc("holdings", holding)
             .await
@@ -825,13 +831,7 @@ async fn recovery_in_another_instance_never_undoes_a_live_booking() {
         .expect("the held booking completes");
     assert!(!booked.replayed);
     assert_eq!(booked.available, 8);
-    let ticket = raw
-        .doc(
-            "tickets",
-            ObjectId::parse_str(&booked.ticket.id).expect("oid"),
-        )
-        .await
-        .expect("ticket");
+    let ticket = raw.ticket_doc(&booked.ticket.id).await;
     assert_eq!(ticket.get_str("status"), Ok("active"));
     assert!(!ticket.contains_key("owner") && !ticket.contains_key("lease_until"));
 
@@ -905,30 +905,21 @@ async fn a_stale_cancel_owner_never_gives_seats_back_twice() {
         renew_every: Duration::from_secs(3600),
         skew_margin: Duration::ZERO,
     };
-    let Some(Instances {
-        first,
-        guard,
-        client,
-        raw,
-        user,
-        event,
-        event_oid,
-        holding,
-    }) = Instances::start(timing, "stale").await
-    else {
+    let Some(t) = Instances::start(timing, "stale").await else {
         return;
     };
+    let (first, raw) = (&t.first, &t.raw);
     let booked = first
-        .book(booking(&user.id, &event, 4, None))
+        .book(booking(&t.user.id, &t.event, 4, None))
         .await
         .expect("book");
-    assert_eq!(raw.available(event_oid).await, 6);
+    assert_eq!(raw.available(t.event_oid).await, 6);
 
-    let (at_seam, resume) = hold_at(&first, FaultPoint::CancelBeforeSeats);
+    let (at_seam, resume) = hold_at(first, FaultPoint::CancelBeforeSeats);
     let stale = tokio::spawn({
         let (first, user, ticket) = (
-            Arc::clone(&first),
-            user.id.clone(),
+            Arc::clone(first),
+            t.user.id.clone(),
             booked.ticket.id.clone(),
         );
         async move {
@@ -947,11 +938,11 @@ async fn a_stale_cancel_owner_never_gives_seats_back_twice() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
     // Another instance takes the cancel over and finishes it.
-    let second = Instances::another_on(&guard).await;
+    let second = Instances::another_on(&t.guard).await;
     let report = second.reconcile(Duration::ZERO).await.expect("recovery");
     assert_eq!(report.cancels_finished, 1, "{report:?}");
-    assert_eq!(raw.available(event_oid).await, 10);
-    assert_eq!(raw.held(&holding).await, 0);
+    assert_eq!(raw.available(t.event_oid).await, 10);
+    assert_eq!(raw.held(&t.holding).await, 0);
 
     // The stale owner goes on: it must not give anything back again.
     resume.send(()).expect("the cancel waits");
@@ -960,23 +951,17 @@ async fn a_stale_cancel_owner_never_gives_seats_back_twice() {
         matches!(answer, Err(StoreError::Unavailable(_))),
         "{answer:?}"
     );
-    assert_eq!(raw.available(event_oid).await, 10);
-    assert_eq!(raw.held(&holding).await, 0);
-    let ticket = raw
-        .doc(
-            "tickets",
-            ObjectId::parse_str(&booked.ticket.id).expect("oid"),
-        )
-        .await
-        .expect("ticket");
+    assert_eq!(raw.available(t.event_oid).await, 10);
+    assert_eq!(raw.held(&t.holding).await, 0);
+    let ticket = raw.ticket_doc(&booked.ticket.id).await;
     assert_eq!(ticket.get_str("status"), Ok("cancelled"));
     assert_eq!(
         second.reconcile(Duration::ZERO).await,
         Ok(RecoveryReport::default())
     );
 
-    client.shutdown().await;
-    for store in [&*first, &second] {
+    t.client.shutdown().await;
+    for store in [&**first, &second] {
         assert_eq!(store.close().await, Ok(()));
     }
 }
