@@ -290,14 +290,7 @@ fn a_booking_answered_unavailable_is_retried_with_the_same_key() {
 /// issue's report). Needs `COLISEUM_TEST_MONGODB_URI` (always set in CI).
 #[test]
 fn a_booking_answered_unavailable_is_retried_with_the_same_key_on_mongodb() {
-    const URI_VAR: &str = "COLISEUM_TEST_MONGODB_URI";
-    let Some(uri) = std::env::var(URI_VAR).ok().filter(|u| !u.trim().is_empty()) else {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "{URI_VAR} is not set but CI=true: this MongoDB test must run in CI"
-        );
-        eprintln!("skipping: set {URI_VAR} to run the desktop retry test on MongoDB");
+    let Some(uri) = common::mongo_uri("the desktop retry test") else {
         return;
     };
     a_booking_answered_unavailable_is_booked_once(&TestServer::start_on_mongo(&uri));

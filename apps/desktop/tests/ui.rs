@@ -489,25 +489,48 @@ fn after_a_server_restart_the_app_resumes_and_fetches_missed_messages() {
 }
 
 /// Issue 15: two servers on one store, given as a list. The app logs in on
-/// the first; when it stops, the app moves to the second and resumes the
-/// session there (same user, no login form), and says where it went.
+/// the first; when it goes away, the app moves to the second and resumes
+/// the session there (same user, no login form), and says where it went.
+/// On the embedded store the first is reached through a [`Front`] that is
+/// cut (stopping it would close the store both serve).
 #[test]
 fn when_one_server_of_a_list_stops_the_app_resumes_on_the_next() {
-    let first = TestServer::start();
-    let second = first.start_sharing();
-    // The first instance as the app reaches it, so that it can go away
-    // while the store it shares stays open.
+    let mut first = TestServer::start();
     let front = Front::start(&first.runtime, first.addr);
+    resumes_on_the_second(&mut first, front.addr, |_| front.cut());
+}
+
+/// As above, with two servers on one MongoDB database, the first stopped
+/// for real. Needs `COLISEUM_TEST_MONGODB_URI` (always set in CI).
+#[test]
+fn when_one_server_of_a_list_stops_the_app_resumes_on_the_next_on_mongodb() {
+    let Some(uri) = common::mongo_uri("the failover test") else {
+        return;
+    };
+    let mut first = TestServer::start_on_mongo(&uri);
+    let addr = first.addr;
+    resumes_on_the_second(&mut first, addr, TestServer::stop);
+}
+
+/// The app is given `first_addr` (where `first` is reached) and a second
+/// server on the same store; `go_away` takes the first away after lia
+/// logged in there.
+fn resumes_on_the_second(
+    first: &mut TestServer,
+    first_addr: SocketAddr,
+    go_away: impl FnOnce(&mut TestServer),
+) {
+    let second = first.start_sharing();
     drop(first.member("lia"));
-    // Online on the second only: pushes do not cross in-process.
+    // Online on the second only: the servers have no bus between them.
     let _max = second.member("max");
-    let mut ui = app_at(format!("{}, {}", front.addr, second.addr));
+    let mut ui = app_at(format!("{first_addr}, {}", second.addr));
     log_in(&mut ui, "lia", PASSWORD);
-    wait_for_text(&mut ui, &format!("Connected to {} (1 of 2)", front.addr));
+    wait_for_text(&mut ui, &format!("Connected to {first_addr} (1 of 2)"));
     wait_for_label(&mut ui, "Concerto Rock");
     wait_for_text(&mut ui, "1 online");
 
-    front.cut();
+    go_away(first);
     wait_for_text(&mut ui, &format!("Connected to {} (2 of 2)", second.addr));
     // Read after the session resumed there: lia and max.
     wait_for_text(&mut ui, "2 online");

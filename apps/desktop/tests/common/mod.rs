@@ -19,6 +19,8 @@ pub struct TestServer {
     store: Option<Arc<dyn Store>>,
     pub addr: SocketAddr,
     dir: tempfile::TempDir,
+    /// The MongoDB URI and database, for a store on MongoDB.
+    mongo: Option<(String, String)>,
     /// TLS identity served with (from the next [`TestServer::serve`]);
     /// `None` = plaintext.
     pub identity: Option<coliseum_tls::ServerIdentity>,
@@ -26,11 +28,7 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start() -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let runtime = server_runtime();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut server = Self {
             runtime,
@@ -38,6 +36,7 @@ impl TestServer {
             store: None,
             addr: "127.0.0.1:0".parse().expect("addr"),
             dir,
+            mongo: None,
             identity: None,
         };
         server.serve();
@@ -48,11 +47,6 @@ impl TestServer {
     /// uniquely named database, seeded with the default events) instead of
     /// the embedded one.
     pub fn start_on_mongo(uri: &str) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
         let database = format!(
             "coliseum_desktop_test_{}_{}",
             std::process::id(),
@@ -60,17 +54,26 @@ impl TestServer {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos())
         );
+        Self::start_on_mongo_database(uri, &database, true)
+    }
+
+    /// A server on the MongoDB store of `database` at `uri`, seeded with
+    /// the default events when `seed`.
+    fn start_on_mongo_database(uri: &str, database: &str, seed: bool) -> Self {
+        let runtime = server_runtime();
         let store: Arc<dyn Store> = runtime.block_on(async {
             let store =
                 coliseum_store_mongo::MongoStore::connect(coliseum_store_mongo::MongoOptions {
                     uri: uri.to_owned(),
-                    database,
+                    database: database.to_owned(),
                     timeout: std::time::Duration::from_secs(30),
                 })
                 .await
                 .expect("connect to the MongoDB test server");
-            let events = coliseum_store::seed::default_events().expect("seed list");
-            store.seed_events(events).await.expect("seed");
+            if seed {
+                let events = coliseum_store::seed::default_events().expect("seed list");
+                store.seed_events(events).await.expect("seed");
+            }
             Arc::new(store) as Arc<dyn Store>
         });
         let mut server = Self {
@@ -79,6 +82,7 @@ impl TestServer {
             store: Some(store),
             addr: "127.0.0.1:0".parse().expect("addr"),
             dir: tempfile::tempdir().expect("temp dir"),
+            mongo: Some((uri.to_owned(), database.to_owned())),
             identity: None,
         };
         server.serve();
@@ -89,21 +93,22 @@ impl TestServer {
     /// as two instances of one deployment share one database (issue 15):
     /// accounts and sessions made on one are valid on the other. Live
     /// pushes do not cross between the two (no message bus in-process).
-    /// Stopping either closes the shared store for both (a server closes
-    /// its store on shutdown): to take one away, reach it through a
-    /// [`Front`] and cut that.
+    /// On MongoDB the second opens the database anew, so either may stop;
+    /// on the embedded store both serve one store object, and stopping
+    /// either closes it for both (a server closes its store on shutdown):
+    /// to take one away, reach it through a [`Front`] and cut that.
     pub fn start_sharing(&self) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
+        if let Some((uri, database)) = &self.mongo {
+            return Self::start_on_mongo_database(uri, database, false);
+        }
+        let runtime = server_runtime();
         let mut server = Self {
             runtime,
             handle: None,
             store: Some(Arc::clone(self.store.as_ref().expect("store is open"))),
             addr: "127.0.0.1:0".parse().expect("addr"),
             dir: tempfile::tempdir().expect("temp dir"),
+            mongo: None,
             identity: None,
         };
         server.serve();
@@ -226,6 +231,32 @@ impl Front {
     pub fn cut(&self) {
         self.task.abort();
     }
+}
+
+/// The MongoDB test server's URI from `COLISEUM_TEST_MONGODB_URI`, or
+/// `None` (the test is skipped, saying so) when it is not set — which CI
+/// (`CI=true`, where it is always set) does not accept.
+pub fn mongo_uri(test: &str) -> Option<String> {
+    const URI_VAR: &str = "COLISEUM_TEST_MONGODB_URI";
+    let uri = std::env::var(URI_VAR).ok().filter(|u| !u.trim().is_empty());
+    if uri.is_none() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "{URI_VAR} is not set but CI=true: this MongoDB test must run in CI"
+        );
+        eprintln!("skipping: set {URI_VAR} to run {test} on MongoDB");
+    }
+    uri
+}
+
+/// The runtime a test server runs on.
+fn server_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
 }
 
 /// The TLS identity kept in `dir` (generated on first use).
