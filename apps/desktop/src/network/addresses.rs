@@ -168,6 +168,12 @@ impl Rotation {
         Ok((target, self.next, self.targets.len()))
     }
 
+    /// Why entries gave no address at the last resolution (one line each).
+    #[must_use]
+    pub fn unresolved(&self) -> &[String] {
+        &self.unresolved
+    }
+
     /// What [`Rotation::next`] will most likely return (a new turn resolves
     /// the names again): the target's label, position and the total.
     #[must_use]

@@ -152,15 +152,17 @@ pub async fn supervise(
                 return;
             }
             Err(error) if !connected_once => {
-                first_errors.push(if total == 1 {
+                first_errors.push(if total == 1 && rotation.unresolved().is_empty() {
                     error.to_string()
                 } else {
                     format!("{}: {error}", target.label())
                 });
                 // Every address failed once: nothing answers.
                 if position == total {
+                    // Names that resolved to nothing are failures too.
+                    first_errors.extend_from_slice(rotation.unresolved());
                     sink.emit(NetEvent::Status(ConnectionStatus::Offline));
-                    sink.emit(NetEvent::ConnectFailed(if total == 1 {
+                    sink.emit(NetEvent::ConnectFailed(if first_errors.len() == 1 {
                         first_errors.concat()
                     } else {
                         format!("no server address answered: {}", first_errors.join("; "))
