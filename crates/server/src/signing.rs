@@ -86,7 +86,10 @@ impl TicketKey {
     /// Loads the key file at `path`, creating it (and its directory) with a
     /// new random key when it does not exist. Several instances of one
     /// deployment must use the same key (`coliseum-server --ticket-key`):
-    /// a ticket booked on one is checked in on another.
+    /// a ticket booked on one is checked in on another. Instances starting
+    /// at once on one new file agree on one key: the file appears whole or
+    /// not at all (written aside, then linked into place), and the
+    /// instance that loses the race reads the winner's key.
     ///
     /// # Errors
     /// As [`TicketKey::load_or_create`].
@@ -97,23 +100,35 @@ impl TicketKey {
             source,
         };
         match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let mut secret = [0_u8; 32];
-                hex::decode_to_slice(text.trim(), &mut secret)
-                    .map_err(|_| TicketKeyError::Damaged(path.clone()))?;
-                Ok(Self::from_secret(secret))
-            }
+            Ok(text) => Self::parse(&text, &path),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir).map_err(io)?;
                 }
                 let key = Self::default();
-                write_private(&path, &hex::encode(key.key.to_bytes())).map_err(io)?;
-                tracing::info!(path = %path.display(), "created a new ticket-signing key");
-                Ok(key)
+                match publish_private(&path, &hex::encode(key.key.to_bytes())) {
+                    Ok(()) => {
+                        tracing::info!(path = %path.display(), "created a new ticket-signing key");
+                        Ok(key)
+                    }
+                    // Another instance created it first: use theirs.
+                    Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                        let text = std::fs::read_to_string(&path).map_err(io)?;
+                        Self::parse(&text, &path)
+                    }
+                    Err(err) => Err(io(err)),
+                }
             }
             Err(err) => Err(io(err)),
         }
+    }
+
+    /// The key in a key file's text (64 hex digits).
+    fn parse(text: &str, path: &Path) -> Result<Self, TicketKeyError> {
+        let mut secret = [0_u8; 32];
+        hex::decode_to_slice(text.trim(), &mut secret)
+            .map_err(|_| TicketKeyError::Damaged(path.to_path_buf()))?;
+        Ok(Self::from_secret(secret))
     }
 
     /// The public key, unpadded base64url of its 32 bytes (`server_info`).
@@ -168,6 +183,24 @@ pub fn verify_with<'a>(
 }
 
 /// Writes a new file readable by its owner only (0600 on Unix).
+/// Writes `contents` to a new private file beside `path`, then links it
+/// to `path`, which therefore never exists half-written; `AlreadyExists`
+/// when `path` exists (another process won).
+fn publish_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(format!(
+        ".{}.{:08x}.tmp",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    let aside = std::path::PathBuf::from(aside);
+    write_private(&aside, contents)?;
+    let linked = std::fs::hard_link(&aside, path);
+    // The name aside goes either way; the linked file stays.
+    let _ = std::fs::remove_file(&aside);
+    linked
+}
+
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write as _;
     let mut options = std::fs::OpenOptions::new();
@@ -245,5 +278,26 @@ mod tests {
             "not hex",
             "left as it was"
         );
+    }
+
+    #[test]
+    fn instances_starting_at_once_agree_on_one_key() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("shared").join("ticket.key");
+        let keys: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| TicketKey::load_or_create_file(&path)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("thread").expect("a key").public_key())
+                .collect()
+        });
+        assert!(keys.windows(2).all(|w| w[0] == w[1]), "{keys:?}");
+        let names: Vec<_> = std::fs::read_dir(path.parent().expect("dir"))
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, ["ticket.key"], "no file left aside");
     }
 }
