@@ -12,8 +12,9 @@ use coliseum_protocol::{
 };
 use coliseum_store::{
     AuditEntry, Booking, BookingRequest, Cancellation, CheckIn, EventCancellation, EventChange,
-    EventUpdate, Membership, NewEvent, NewMessage, NewOffers, NewRoom, NewUser, OfferPolicy,
-    OfferSweep, Room, SessionRecord, SessionUser, Store, StoreError, StoreResult, User, UserUpdate,
+    EventUpdate, LoginFailures, Membership, NewEvent, NewMessage, NewOffers, NewRoom, NewUser,
+    OfferPolicy, OfferSweep, Room, SessionRecord, SessionUser, Store, StoreError, StoreResult,
+    User, UserUpdate,
 };
 
 /// See the module docs.
@@ -86,6 +87,23 @@ impl Store for FaultyStore {
     async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<u64> {
         self.check()?;
         self.inner.delete_user_sessions(user_id).await
+    }
+    async fn record_login_failure(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window: std::time::Duration,
+    ) -> StoreResult<LoginFailures> {
+        self.check()?;
+        self.inner.record_login_failure(key, now, window).await
+    }
+    async fn login_failures(&self, keys: &[String]) -> StoreResult<Vec<(String, LoginFailures)>> {
+        self.check()?;
+        self.inner.login_failures(keys).await
+    }
+    async fn clear_login_failures(&self, key: &str) -> StoreResult<()> {
+        self.check()?;
+        self.inner.clear_login_failures(key).await
     }
     async fn list_events(&self) -> StoreResult<Vec<Event>> {
         self.check()?;

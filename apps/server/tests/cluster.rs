@@ -182,12 +182,17 @@ impl Deployment {
     /// Starts instance `name` (its own data directory, the shared ticket
     /// key) and reads its address from the line it prints.
     async fn instance(&self, name: &str) -> Instance {
+        self.instance_on(name, &self.nats.url()).await
+    }
+
+    /// [`Deployment::instance`] on the NATS server at `nats_url`.
+    async fn instance_on(&self, name: &str, nats_url: &str) -> Instance {
         let data_dir: PathBuf = self.dir.path().join(name);
         let key = self.dir.path().join("ticket-signing.key");
         let mut child = self
             .command(&data_dir)
             .args(["--listen", "127.0.0.1:0", "--insecure-plaintext"])
-            .args(["--nats-url", &self.nats.url(), "--instance-name", name])
+            .args(["--nats-url", nats_url, "--instance-name", name])
             .arg("--ticket-key")
             .arg(&key)
             .args(["--chat-rate", "0", "--register-rate", "0"])
@@ -454,6 +459,10 @@ async fn pushes_presence_and_rules_cross_three_instances() {
     // most 2 per connection (the third would close it). Each instance's
     // messages cross in order, so a later chat from it seen elsewhere
     // means its failures were counted there.
+    // Instance D shares the database but not the bus (its own NATS): it
+    // can only learn the failures from the store.
+    let other_nats = Nats::start(&nats).await;
+    let d = deployment.instance_on("d", &other_nats.url()).await;
     let (dan, mut dan_pushes, _) = c.user("dan").await;
     let mut bob_pushes_for_barrier = bob_pushes;
     for (instance, tries) in [(&a, 2), (&a, 1)] {
@@ -474,12 +483,15 @@ async fn pushes_presence_and_rules_cross_three_instances() {
         )
         .await;
     }
-    // C saw none of the failures and holds the account back.
-    let (fresh, _) = c.connect().await;
-    assert_eq!(
-        code(fresh.login("ana", PASSWORD).await),
-        ErrorCode::RateLimited
-    );
+    // C saw none of the failures and holds the account back; so does D,
+    // which heard of none of them on its bus.
+    for instance in [&c, &d] {
+        let (fresh, _) = instance.connect().await;
+        assert_eq!(
+            code(fresh.login("ana", PASSWORD).await),
+            ErrorCode::RateLimited
+        );
+    }
     drop(dan);
 
     // Check-in on C of the ticket booked on B.

@@ -46,6 +46,9 @@ pub(crate) struct Shared {
     pub room_cache: RoomCache,
     /// Wakes the offer sweeper when a new waiting-list offer is made.
     pub offer_clock: crate::offers::OfferClock,
+    /// Failed logins of every instance, counted in the store
+    /// (`crate::failures`); only with several instances (`config.cluster`).
+    pub failures: Option<Arc<crate::failures::SharedFailures>>,
     /// Per-address registration rate (keyed by `throttle::address_key`).
     pub registrations: RateLimiter,
     /// Counters of the limits ([`ServerStats`]).
@@ -66,6 +69,12 @@ impl Shared {
         let hub = Hub::new();
         let shutdown = CancellationToken::new();
         let news = Arc::new(News::new(Arc::clone(&store), Arc::clone(&hub)));
+        let failures = config.cluster.is_some().then(|| {
+            Arc::new(crate::failures::SharedFailures::new(
+                Arc::clone(&store),
+                config.login_throttle.clone(),
+            ))
+        });
         Self {
             seats: SeatUpdates::new(Arc::clone(&store), Arc::clone(&hub), shutdown.clone()),
             store,
@@ -79,6 +88,7 @@ impl Shared {
             typing: Pacing::default(),
             room_cache: RoomCache::default(),
             offer_clock: crate::offers::OfferClock::default(),
+            failures,
             registrations: RateLimiter::per(
                 config.register_per_hour,
                 std::time::Duration::from_secs(3600),

@@ -28,6 +28,8 @@
 //!   length-prefixed; pushes never wait, responses do; write coalescing).
 //! - `bus`: [`ClusterConfig`]; the message bus (NATS) between several
 //!   instances on one MongoDB: pushes, presence and rules cross it.
+//! - `failures`: failed logins counted by every instance together, in the
+//!   store (with several instances only).
 //! - `hub`: every live connection's outbox, presence (who is online), and
 //!   broadcasting a push serialized once to many clients.
 //! - `seats`: coalesced `event_update` pushes (latest seat count per event,
@@ -72,6 +74,7 @@ mod connection;
 mod context;
 pub mod embedded;
 mod errors;
+mod failures;
 mod handlers;
 mod hashing;
 mod hub;

@@ -12,8 +12,9 @@ mod ticketing;
 
 pub use accounts::{
     duplicate_email_conflicts_case_insensitively, duplicate_username_conflicts_case_insensitively,
-    malformed_and_unknown_ids_are_not_found, sessions_lifecycle_and_expiry,
-    update_user_fields_conflicts_and_not_found, users_create_and_lookup,
+    login_failures_count_start_over_and_clear, malformed_and_unknown_ids_are_not_found,
+    sessions_lifecycle_and_expiry, update_user_fields_conflicts_and_not_found,
+    users_create_and_lookup,
 };
 pub use booking::{
     book_limit_exceeded_reports_held, book_sold_out_reports_available_and_changes_nothing,
@@ -27,6 +28,7 @@ pub use chat::{
 pub use concurrency::{
     concurrent_bookings_never_oversell, concurrent_bookings_respect_user_limit,
     concurrent_cancel_and_book_keep_seats_consistent, concurrent_chat_appends_are_gap_free,
+    concurrent_login_failures_each_count,
 };
 pub use events::{events_create_list_order_and_lookup, seed_events_only_when_empty};
 pub use rooms::{

@@ -48,6 +48,7 @@ mod booking;
 mod cancel;
 mod error;
 mod lease;
+mod logins;
 mod model;
 mod recovery;
 mod rooms;
@@ -67,8 +68,9 @@ use coliseum_protocol::{
 };
 use coliseum_store::{
     AuditEntry, Booking, BookingRequest, Cancellation, CheckIn, EventCancellation, EventChange,
-    EventUpdate, Membership, NewEvent, NewMessage, NewOffers, NewRoom, NewUser, OfferPolicy,
-    OfferSweep, Room, SessionRecord, SessionUser, Store, StoreError, StoreResult, User, UserUpdate,
+    EventUpdate, LoginFailures, Membership, NewEvent, NewMessage, NewOffers, NewRoom, NewUser,
+    OfferPolicy, OfferSweep, Room, SessionRecord, SessionUser, Store, StoreError, StoreResult,
+    User, UserUpdate,
 };
 use futures::TryStreamExt as _;
 use mongodb::Client;
@@ -442,6 +444,35 @@ impl Store for MongoStore {
         let token_hash = token_hash.to_owned();
         self.run("delete_session", |i| async move {
             i.delete_session(&token_hash).await
+        })
+        .await
+    }
+
+    async fn record_login_failure(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window: std::time::Duration,
+    ) -> StoreResult<LoginFailures> {
+        let key = key.to_owned();
+        self.run("record_login_failure", |i| async move {
+            i.record_login_failure(&key, now, window).await
+        })
+        .await
+    }
+
+    async fn login_failures(&self, keys: &[String]) -> StoreResult<Vec<(String, LoginFailures)>> {
+        let keys = keys.to_vec();
+        self.run("login_failures", |i| async move {
+            i.login_failures(&keys).await
+        })
+        .await
+    }
+
+    async fn clear_login_failures(&self, key: &str) -> StoreResult<()> {
+        let key = key.to_owned();
+        self.run("clear_login_failures", |i| async move {
+            i.clear_login_failures(&key).await
         })
         .await
     }

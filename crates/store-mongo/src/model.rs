@@ -53,6 +53,8 @@ pub(crate) mod names {
     pub const MEMBERSHIPS: &str = "memberships";
     /// Room mutes.
     pub const MUTES: &str = "mutes";
+    /// Failed logins per account and address (the login back-off).
+    pub const LOGIN_FAILURES: &str = "login_failures";
 
     /// Unique index on `users.username_lc`; a duplicate → `Conflict("username")`.
     pub const USERNAME_INDEX: &str = "username_lc_unique";

@@ -74,6 +74,20 @@ pub(crate) async fn create_indexes(db: &Database) -> mongodb::error::Result<()> 
     db.collection::<Document>(names::SESSIONS)
         .create_index(index(doc! { "user_id": 1 }, "user_id", false, false))
         .await?;
+    // Counts idle for a day go by themselves (see `logins.rs`).
+    db.collection::<Document>(names::LOGIN_FAILURES)
+        .create_index(
+            IndexModel::builder()
+                .keys(doc! { "last": 1 })
+                .options(
+                    IndexOptions::builder()
+                        .name("last_ttl".to_owned())
+                        .expire_after(crate::logins::KEPT)
+                        .build(),
+                )
+                .build(),
+        )
+        .await?;
     db.collection::<Document>(names::EVENTS)
         .create_indexes([
             index(

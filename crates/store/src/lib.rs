@@ -526,6 +526,17 @@ impl Membership {
     }
 }
 
+/// Failed password checks counted against one key, an account or an
+/// address (the login back-off, shared by every server instance on one
+/// store: issue 15). The back-off rules themselves live in the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginFailures {
+    /// Failures since the count last started over (at least 1).
+    pub failures: u32,
+    /// When the latest of them happened (milliseconds precision).
+    pub last: DateTime<Utc>,
+}
+
 /// The current time truncated to whole milliseconds, the precision every
 /// store keeps (BSON dates are milliseconds), so values round-trip exactly.
 #[must_use]
@@ -820,6 +831,24 @@ pub trait Store: Send + Sync + 'static {
     async fn append_audit(&self, entry: AuditEntry) -> StoreResult<()>;
     /// The newest `limit` audit entries, oldest first.
     async fn recent_audit(&self, limit: u32) -> StoreResult<Vec<AuditEntry>>;
+
+    /// Counts one failed password check against `key` (any string, e.g.
+    /// `account:anna`) at `now`, and returns the count after it (with
+    /// concurrent calls, one that includes at least this failure). A count
+    /// whose latest failure is more than `window` before `now` starts over
+    /// at 1. Atomic: concurrent calls, from any number of processes, each
+    /// count once.
+    async fn record_login_failure(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window: std::time::Duration,
+    ) -> StoreResult<LoginFailures>;
+    /// The counts of those of `keys` that have one, as `(key, count)` in
+    /// `keys`' order, whatever their age (the caller applies its window).
+    async fn login_failures(&self, keys: &[String]) -> StoreResult<Vec<(String, LoginFailures)>>;
+    /// Forgets `key`'s failures (after a successful login); absent is fine.
+    async fn clear_login_failures(&self, key: &str) -> StoreResult<()>;
 
     /// Flushes and closes; later calls may fail with `Unavailable`.
     async fn close(&self) -> StoreResult<()>;

@@ -76,8 +76,9 @@ pub use self::writer::WriteStats;
 use self::writer::{Writer, closed};
 use crate::{
     AuditEntry, Booking, BookingRequest, Cancellation, CheckIn, EventCancellation, EventChange,
-    EventUpdate, Membership, NewEvent, NewMessage, NewOffers, NewRoom, NewUser, OfferPolicy,
-    OfferSweep, Room, SessionRecord, SessionUser, Store, StoreError, StoreResult, User, UserUpdate,
+    EventUpdate, LoginFailures, Membership, NewEvent, NewMessage, NewOffers, NewRoom, NewUser,
+    OfferPolicy, OfferSweep, Room, SessionRecord, SessionUser, Store, StoreError, StoreResult,
+    User, UserUpdate,
 };
 
 /// Read-only connections in the pool (concurrent reads). Small: the machine
@@ -266,6 +267,29 @@ impl Store for SqliteStore {
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
         let token_hash = token_hash.to_owned();
         self.write(move |conn| sql::delete_session(conn, &token_hash))
+            .await
+    }
+
+    async fn record_login_failure(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window: std::time::Duration,
+    ) -> StoreResult<LoginFailures> {
+        let key = key.to_owned();
+        self.write(move |conn| sql::record_login_failure(conn, &key, now, window))
+            .await
+    }
+
+    async fn login_failures(&self, keys: &[String]) -> StoreResult<Vec<(String, LoginFailures)>> {
+        let keys = keys.to_vec();
+        self.read(move |conn| sql::login_failures(conn, &keys))
+            .await
+    }
+
+    async fn clear_login_failures(&self, key: &str) -> StoreResult<()> {
+        let key = key.to_owned();
+        self.write(move |conn| sql::clear_login_failures(conn, &key))
             .await
     }
 

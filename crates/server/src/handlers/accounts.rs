@@ -10,6 +10,7 @@
 //! never evaluated. `register` is limited per address
 //! (`ServerConfig::register_per_hour`) before any hashing.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -95,7 +96,7 @@ pub(super) async fn login(
     let account = validate::username(username)
         .is_ok()
         .then(|| username.to_ascii_lowercase());
-    admit_password_check(shared, conn, account.as_deref())?;
+    admit_password_check(shared, conn, account.as_deref()).await?;
     let user = if account.is_some() {
         shared
             .store
@@ -110,7 +111,7 @@ pub(super) async fn login(
     let matched = shared.passwords.verify(password, phc).await? && password_ok;
     let Some(user) = user.filter(|_| matched) else {
         tracing::info!(target: "audit", action = "login_failed", peer = %conn.peer);
-        password_check_failed(shared, conn, account.as_deref())?;
+        password_check_failed(shared, conn, account.as_deref()).await?;
         return Err(unauthenticated(WRONG_CREDENTIALS));
     };
     if let Some(account) = &account {
@@ -118,6 +119,10 @@ pub(super) async fn login(
         shared.hub.relay(BusMessage::LoginSucceeded {
             account: account.clone(),
         });
+        if let Some(failures) = shared.failures.as_ref() {
+            let (failures, account) = (Arc::clone(failures), account.clone());
+            tokio::spawn(async move { failures.succeeded(&account).await });
+        }
     }
     refuse_banned(&user)?;
     load_rooms(shared, &user).await?;
@@ -212,13 +217,13 @@ pub(super) async fn update_account(
         .map_err(from_store)?
         .ok_or_else(|| unauthenticated("this account no longer exists"))?;
     let account = user.username.to_ascii_lowercase();
-    admit_password_check(shared, conn, Some(&account))?;
+    admit_password_check(shared, conn, Some(&account)).await?;
     if !shared
         .passwords
         .verify(current_password, Some(&user.password_hash))
         .await?
     {
-        password_check_failed(shared, conn, Some(&account))?;
+        password_check_failed(shared, conn, Some(&account)).await?;
         return Err(unauthenticated("wrong current password").with_field("current_password"));
     }
     let password_hash = match new_password {
@@ -323,15 +328,19 @@ fn strike_out(shared: &Shared, conn: &mut ConnState) -> Result<(), ErrorBody> {
 /// after that reply, so this is a safety net); `rate_limited` with
 /// `retry_after_ms` while `account` (lower-cased username, `None` if it
 /// cannot exist) or the peer's address is backing off.
-fn admit_password_check(
+async fn admit_password_check(
     shared: &Shared,
     conn: &mut ConnState,
     account: Option<&str>,
 ) -> Result<(), ErrorBody> {
     strike_out(shared, conn)?;
-    let wait = shared
+    let mut wait = shared
         .throttle
         .wait(conn.peer.ip(), account, Instant::now());
+    // Several instances: the failures every instance counted (bounded wait).
+    if let Some(failures) = shared.failures.as_ref() {
+        wait = wait.max(failures.wait(conn.peer.ip(), account).await);
+    }
     if !wait.is_zero() {
         bump(&shared.counters.logins_rate_limited);
         // Refusals are cheap to provoke: debug only, so they cannot flood
@@ -347,8 +356,9 @@ fn admit_password_check(
 
 /// Counts a failed password check on the connection, the account and the
 /// address; `Err(too_many_attempts)` when it was the connection's last
-/// allowed one ([`strike_out`]).
-fn password_check_failed(
+/// allowed one ([`strike_out`]). With several instances the failure is
+/// also counted in the store before the reply (`crate::failures`).
+async fn password_check_failed(
     shared: &Shared,
     conn: &mut ConnState,
     account: Option<&str>,
@@ -361,6 +371,9 @@ fn password_check_failed(
         address: conn.peer.ip(),
         account: account.map(str::to_owned),
     });
+    if let Some(failures) = shared.failures.as_ref() {
+        failures.failed(conn.peer.ip(), account).await;
+    }
     strike_out(shared, conn)
 }
 

@@ -6,7 +6,7 @@ use coliseum_protocol::Role;
 use coliseum_store::{SessionRecord, SessionUser, StoreError, UserUpdate};
 
 use crate::TestStore;
-use crate::support::{booking, finish, make_event, make_user, new_user, phc, unique};
+use crate::support::{at, booking, finish, make_event, make_user, new_user, phc, unique};
 
 /// Ids that name nothing on any backend: well-formed for one backend but
 /// absent (decimal for SQLite, 24-hex ObjectIds for MongoDB) or malformed
@@ -404,6 +404,74 @@ pub async fn malformed_and_unknown_ids_are_not_found(test: TestStore) {
             .map(|e| e.available),
         Some(5),
         "nothing was booked"
+    );
+    finish(test).await;
+}
+
+/// Failed logins: each `record_login_failure` counts one and returns the
+/// count with the latest time; a failure more than `window` after the last
+/// starts over at 1; `login_failures` returns only known keys, in the order
+/// asked; `clear_login_failures` forgets one key (absent is fine).
+pub async fn login_failures_count_start_over_and_clear(test: TestStore) {
+    let store = test.store.as_ref();
+    let window = Duration::from_secs(60);
+    let (anna, address) = (unique("account:anna"), unique("address:10.0.0."));
+    for n in 1..=3_u32 {
+        let count = store
+            .record_login_failure(&anna, at(i64::from(n) * 1000), window)
+            .await
+            .expect("record_login_failure");
+        assert_eq!(count.failures, n, "each failure counts once");
+        assert_eq!(
+            count.last,
+            at(i64::from(n) * 1000),
+            "latest time kept exactly"
+        );
+    }
+    // An older failure arriving late counts but does not move `last` back.
+    let late = store
+        .record_login_failure(&anna, at(500), window)
+        .await
+        .expect("record_login_failure");
+    assert_eq!((late.failures, late.last), (4, at(3000)));
+    store
+        .record_login_failure(&address, at(0), window)
+        .await
+        .expect("record_login_failure");
+    let unknown = unique("account:nobody");
+    let found = store
+        .login_failures(&[address.clone(), unknown.clone(), anna.clone()])
+        .await
+        .expect("login_failures");
+    let keys: Vec<&str> = found.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [address.as_str(), anna.as_str()],
+        "known keys, in order"
+    );
+    assert_eq!(found[1].1.failures, 4);
+    // Past the window after the latest failure: the count starts over.
+    let again = store
+        .record_login_failure(&anna, at(3000 + 60_001), window)
+        .await
+        .expect("record_login_failure");
+    assert_eq!((again.failures, again.last), (1, at(63_001)), "starts over");
+    // Clearing forgets only that key.
+    store.clear_login_failures(&anna).await.expect("clear");
+    store
+        .clear_login_failures(&unknown)
+        .await
+        .expect("clear absent");
+    let found = store
+        .login_failures(&[anna.clone(), address.clone()])
+        .await
+        .expect("login_failures");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].0, address);
+    assert_eq!(
+        store.login_failures(&[]).await.expect("no keys"),
+        Vec::new(),
+        "no keys, nothing found"
     );
     finish(test).await;
 }

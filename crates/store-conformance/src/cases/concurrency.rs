@@ -282,3 +282,38 @@ pub async fn concurrent_cancel_and_book_keep_seats_consistent(test: TestStore) {
     drop(store);
     finish(test).await;
 }
+
+/// Failed logins counted at once against one new key (as several server
+/// instances do) each count: the final count is the number of calls.
+pub async fn concurrent_login_failures_each_count(test: TestStore) {
+    const FAILURES: u32 = 40;
+    let store = Arc::clone(&test.store);
+    let key = crate::support::unique("account:racing");
+    let barrier = Arc::new(Barrier::new(FAILURES as usize));
+    let mut tasks = JoinSet::new();
+    for _ in 0..FAILURES {
+        let (store, barrier, key) = (Arc::clone(&store), Arc::clone(&barrier), key.clone());
+        tasks.spawn(async move {
+            barrier.wait().await;
+            store
+                .record_login_failure(
+                    &key,
+                    coliseum_store::now(),
+                    std::time::Duration::from_secs(900),
+                )
+                .await
+                .expect("record_login_failure")
+                .failures
+        });
+    }
+    let mut counts: Vec<u32> = join_all(tasks).await;
+    counts.sort_unstable();
+    assert_eq!(
+        counts,
+        (1..=FAILURES).collect::<Vec<_>>(),
+        "each saw its own count"
+    );
+    let found = store.login_failures(std::slice::from_ref(&key)).await.expect("read");
+    assert_eq!(found.first().map(|(_, c)| c.failures), Some(FAILURES));
+    finish(test).await;
+}

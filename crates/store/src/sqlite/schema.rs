@@ -222,9 +222,21 @@ CREATE INDEX waitlist_by_event ON waitlist (event_id, offer_id, id);
 CREATE INDEX waitlist_by_user ON waitlist (user_id);
 ";
 
+/// Version 5: failed logins counted for the login back-off (issue 15),
+/// one row per key (`account:<name>` or `address:<ip>`); `last_ms` is
+/// indexed so that stale rows are cleared cheaply as new ones come.
+const SCHEMA_V5: &str = "
+CREATE TABLE login_failures (
+    key      TEXT    PRIMARY KEY,
+    failures INTEGER NOT NULL CHECK (failures >= 1),
+    last_ms  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX login_failures_by_last ON login_failures (last_ms);
+";
+
 /// Every schema step, oldest first; the database's `user_version` is the
 /// number of steps applied.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5];
 
 /// The schema version this build writes: the number of [`MIGRATIONS`].
 pub(super) const SCHEMA_VERSION: u32 = {

@@ -18,8 +18,8 @@ use super::convert::{
     date_col, id_col, map_err, opt_time_col, parse_id, role_col, time_col, to_millis,
 };
 use crate::{
-    AuditEntry, Booking, BookingRequest, NewEvent, NewMessage, NewUser, SessionRecord, SessionUser,
-    StoreError, StoreResult, User, UserUpdate,
+    AuditEntry, Booking, BookingRequest, LoginFailures, NewEvent, NewMessage, NewUser,
+    SessionRecord, SessionUser, StoreError, StoreResult, User, UserUpdate,
 };
 
 // ----- users -----------------------------------------------------------------
@@ -158,6 +158,77 @@ pub(super) fn session(
 pub(super) fn delete_session(conn: &Connection, token_hash: &str) -> StoreResult<()> {
     conn.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")
         .and_then(|mut stmt| stmt.execute([token_hash]))
+        .map(|_| ())
+        .map_err(map_err)
+}
+
+// ----- login failures --------------------------------------------------------
+
+/// How long an idle count is kept at most, whatever the window asked for:
+/// rows whose latest failure is older go when the next failure is counted.
+const LOGIN_FAILURES_KEPT_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// See [`crate::Store::record_login_failure`]: one upsert (the writer
+/// thread is the only writer, and the statement is atomic anyway).
+pub(super) fn record_login_failure(
+    conn: &Connection,
+    key: &str,
+    now: DateTime<Utc>,
+    window: std::time::Duration,
+) -> StoreResult<LoginFailures> {
+    let now_ms = to_millis(now);
+    let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+    conn.prepare_cached("DELETE FROM login_failures WHERE last_ms < ?1")
+        .and_then(|mut stmt| {
+            stmt.execute([now_ms.saturating_sub(LOGIN_FAILURES_KEPT_MS.max(window_ms))])
+        })
+        .map_err(map_err)?;
+    conn.prepare_cached(
+        "INSERT INTO login_failures (key, failures, last_ms) VALUES (?1, 1, ?2)
+         ON CONFLICT (key) DO UPDATE SET
+             failures = CASE WHEN ?2 - last_ms > ?3 THEN 1 ELSE failures + 1 END,
+             last_ms = max(last_ms, ?2)
+         RETURNING failures, last_ms",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_row(params![key, now_ms, window_ms], |row| {
+            Ok(LoginFailures {
+                failures: row.get(0)?,
+                last: time_col(row, 1)?,
+            })
+        })
+    })
+    .map_err(map_err)
+}
+
+/// See [`crate::Store::login_failures`].
+pub(super) fn login_failures(
+    conn: &Connection,
+    keys: &[String],
+) -> StoreResult<Vec<(String, LoginFailures)>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT failures, last_ms FROM login_failures WHERE key = ?1")
+        .map_err(map_err)?;
+    let mut found = Vec::new();
+    for key in keys {
+        let count = stmt
+            .query_row([key], |row| {
+                Ok(LoginFailures {
+                    failures: row.get(0)?,
+                    last: time_col(row, 1)?,
+                })
+            })
+            .optional()
+            .map_err(map_err)?;
+        found.extend(count.map(|count| (key.clone(), count)));
+    }
+    Ok(found)
+}
+
+/// See [`crate::Store::clear_login_failures`].
+pub(super) fn clear_login_failures(conn: &Connection, key: &str) -> StoreResult<()> {
+    conn.prepare_cached("DELETE FROM login_failures WHERE key = ?1")
+        .and_then(|mut stmt| stmt.execute([key]))
         .map(|_| ())
         .map_err(map_err)
 }
