@@ -313,7 +313,10 @@ pub async fn concurrent_login_failures_each_count(test: TestStore) {
         (1..=FAILURES).collect::<Vec<_>>(),
         "each saw its own count"
     );
-    let found = store.login_failures(std::slice::from_ref(&key)).await.expect("read");
+    let found = store
+        .login_failures(std::slice::from_ref(&key))
+        .await
+        .expect("read");
     assert_eq!(found.first().map(|(_, c)| c.failures), Some(FAILURES));
     finish(test).await;
 }
