@@ -52,24 +52,45 @@ pub fn qr_matrix(code: &str) -> Result<QrMatrix, String> {
 }
 
 /// A PNG of `code`'s QR code, black on white, `scale` pixels per module,
-/// with the quiet zone. `scale` 8 gives ~ 300–450 px, readable by phones and
-/// door scanners from a screen or a print.
+/// with the quiet zone, and `caption` below it: one line each, the first
+/// larger (the event's name), centred, shortened with "…" when wider than
+/// the image. `scale` 8 gives ~ 300–450 px of code, readable by phones and
+/// door scanners from a screen or a print; the image is at least
+/// [`MIN_PNG_WIDTH`] wide so the caption has room.
 ///
 /// # Errors
 /// As [`qr_matrix`], or when the PNG encoder fails.
-pub fn ticket_png(code: &str, scale: u32) -> Result<Vec<u8>, String> {
+pub fn ticket_png(code: &str, caption: &[String], scale: u32) -> Result<Vec<u8>, String> {
     let matrix = qr_matrix(code)?;
     let scale = scale.max(1);
     let modules = u32::try_from(matrix.width + 2 * QUIET_ZONE).map_err(|e| e.to_string())?;
     let side = modules * scale;
-    let image = image::GrayImage::from_fn(side, side, |px, py| {
+    let width = side.max(MIN_PNG_WIDTH);
+    let lines: Vec<(&str, f32)> = caption
+        .iter()
+        .enumerate()
+        .map(|(i, line)| (line.as_str(), if i == 0 { 30.0 } else { 22.0 }))
+        .collect();
+    let caption_height: f32 = lines.iter().map(|(_, size)| size * 1.5).sum::<f32>();
+    // Whole pixels: the caption's height is a few hundred at most.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let height = side + caption_height.ceil() as u32 + if lines.is_empty() { 0 } else { scale * 2 };
+    let left = (width - side) / 2;
+    let mut image = image::GrayImage::from_fn(width, height, |px, py| {
         let module = |p: u32| (p / scale) as usize;
-        let (mx, my) = (module(px), module(py));
-        let dark = mx >= QUIET_ZONE
-            && my >= QUIET_ZONE
-            && matrix.is_dark(mx - QUIET_ZONE, my - QUIET_ZONE);
+        let inside = px >= left && px < left + side && py < side;
+        let dark = inside && {
+            let (mx, my) = (module(px - left), module(py));
+            mx >= QUIET_ZONE && my >= QUIET_ZONE && matrix.is_dark(mx - QUIET_ZONE, my - QUIET_ZONE)
+        };
         image::Luma([if dark { 0 } else { 255 }])
     });
+    #[allow(clippy::cast_precision_loss)]
+    let mut baseline_top = side as f32;
+    for (text, size) in lines {
+        draw_line(&mut image, text, size, baseline_top);
+        baseline_top += size * 1.5;
+    }
     let mut bytes = Vec::new();
     image
         .write_to(
@@ -78,6 +99,102 @@ pub fn ticket_png(code: &str, scale: u32) -> Result<Vec<u8>, String> {
         )
         .map_err(|e| format!("could not encode the PNG: {e}"))?;
     Ok(bytes)
+}
+
+/// The lines under a saved ticket's QR code: the event's name; its start
+/// at the venue's own time and the venue (when the event is loaded); the
+/// seats and the ticket number.
+#[must_use]
+pub fn ticket_caption(ticket: &Ticket, event: Option<&Event>) -> Vec<String> {
+    let mut lines = vec![ticket.event_name.clone()];
+    if let Some(event) = event {
+        let when = event.starts_at.format("%a %d %b %Y, %H:%M").to_string();
+        lines.push(if event.location.is_empty() {
+            when
+        } else {
+            format!("{when} · {}", event.location)
+        });
+    }
+    let seats = if ticket.quantity == 1 {
+        "seat"
+    } else {
+        "seats"
+    };
+    lines.push(format!(
+        "{} {seats} · ticket #{}",
+        ticket.quantity, ticket.id
+    ));
+    lines
+}
+
+/// The narrowest saved ticket image, in pixels (room for its caption).
+pub const MIN_PNG_WIDTH: u32 = 480;
+
+/// Draws `text` at `size` pixels, centred in `image`, in a line whose top
+/// is `top` (egui's default proportional font, Ubuntu Light; characters it
+/// lacks show as its empty box).
+fn draw_line(image: &mut image::GrayImage, text: &str, size: f32, top: f32) {
+    use ab_glyph::{Font as _, FontRef, PxScale, ScaleFont as _, point};
+    let Ok(font) = FontRef::try_from_slice(epaint_default_fonts::UBUNTU_LIGHT) else {
+        return;
+    };
+    let scaled = font.as_scaled(PxScale::from(size));
+    #[allow(clippy::cast_precision_loss)]
+    let room = image.width() as f32 - 2.0 * size;
+    let width_of = |text: &str| -> f32 {
+        let mut caret = 0.0;
+        let mut previous = None;
+        for c in text.chars() {
+            let id = scaled.glyph_id(c);
+            if let Some(previous) = previous {
+                caret += scaled.kern(previous, id);
+            }
+            caret += scaled.h_advance(id);
+            previous = Some(id);
+        }
+        caret
+    };
+    // Shortened a character at a time (captions are a few dozen).
+    let mut shown: String = text.to_owned();
+    let mut kept: Vec<char> = text.chars().collect();
+    while width_of(&shown) > room && !kept.is_empty() {
+        kept.pop();
+        let head: String = kept.iter().collect();
+        shown = format!("{}…", head.trim_end());
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let mut caret = (image.width() as f32 - width_of(&shown)) / 2.0;
+    let baseline = top + size * 0.25 + scaled.ascent();
+    let mut previous = None;
+    for c in shown.chars() {
+        let id = scaled.glyph_id(c);
+        if let Some(previous) = previous {
+            caret += scaled.kern(previous, id);
+        }
+        let glyph = id.with_scale_and_position(size, point(caret, baseline));
+        caret += scaled.h_advance(id);
+        previous = Some(id);
+        let Some(outline) = font.outline_glyph(glyph) else {
+            continue;
+        };
+        let bounds = outline.px_bounds();
+        outline.draw(|x, y, coverage| {
+            // Pixel positions: glyph bounds are within the image or skipped.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let (px, py) = (
+                (bounds.min.x + x as f32) as i64,
+                (bounds.min.y + y as f32) as i64,
+            );
+            let (Ok(px), Ok(py)) = (u32::try_from(px), u32::try_from(py)) else {
+                return;
+            };
+            if let Some(pixel) = image.get_pixel_mut_checked(px, py) {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let ink = (coverage.clamp(0.0, 1.0) * 255.0) as u8;
+                pixel.0[0] = pixel.0[0].saturating_sub(ink);
+            }
+        });
+    }
 }
 
 /// How long a calendar entry lasts: events carry only a start, so the
@@ -259,10 +376,42 @@ mod tests {
     }
 
     #[test]
-    fn a_saved_ticket_png_reads_back_as_its_code() {
-        let png = ticket_png(CODE, 6).expect("png");
+    fn a_saved_ticket_png_reads_back_as_its_code_with_its_caption_below() {
+        let caption = ticket_caption(&ticket(), Some(&event()));
+        assert_eq!(
+            caption,
+            [
+                "Jazz, Night",
+                "Sat 02 Oct 2027, 21:00 · Blue Room",
+                "2 seats · ticket #17"
+            ]
+        );
+        let png = ticket_png(CODE, &caption, 6).expect("png");
         assert_eq!(&png[1..4], b"PNG");
         assert_eq!(decode_qr_image(&png).expect("decoded"), CODE);
+        let image = image::load_from_memory(&png).expect("decode").to_luma8();
+        let bare = image::load_from_memory(&ticket_png(CODE, &[], 6).expect("png"))
+            .expect("decode")
+            .to_luma8();
+        assert!(image.height() > bare.height() + 60, "room for three lines");
+        // Ink below the code: the caption was drawn.
+        let below = (bare.height()..image.height())
+            .flat_map(|y| (0..image.width()).map(move |x| (x, y)))
+            .filter(|&(x, y)| image.get_pixel(x, y).0[0] < 128)
+            .count();
+        assert!(below > 200, "{below} dark pixels in the caption");
+        // A name far wider than the image is shortened, not cut mid-glyph
+        // off the edge, and the code still reads.
+        let long = vec!["A".repeat(400)];
+        let png = ticket_png(CODE, &long, 6).expect("png");
+        assert_eq!(decode_qr_image(&png).expect("decoded"), CODE);
+        let image = image::load_from_memory(&png).expect("decode").to_luma8();
+        let edge_ink = (bare.height()..image.height())
+            .filter(|&y| {
+                image.get_pixel(0, y).0[0] < 128 || image.get_pixel(image.width() - 1, y).0[0] < 128
+            })
+            .count();
+        assert_eq!(edge_ink, 0, "margins stay white");
     }
 
     #[test]

@@ -924,7 +924,12 @@ fn a_member_books_gets_a_qr_and_staff_check_it_in_from_another_instance() {
     let image = dir.path().join("ticket.png");
     std::fs::write(
         &image,
-        coliseum_desktop::ticket_files::ticket_png(&ticket.code, 4).expect("png"),
+        coliseum_desktop::ticket_files::ticket_png(
+            &ticket.code,
+            &coliseum_desktop::ticket_files::ticket_caption(&ticket, None),
+            4,
+        )
+        .expect("png"),
     )
     .expect("write png");
     door.input_mut()

@@ -14,6 +14,10 @@ use super::notices::{NoticeLevel, Notices};
 use super::seats;
 use crate::network::{CheckInRefusal, FormError, NetCommand, NetEvent, SaveRequest};
 
+/// The hint when the QR image dialog closed without a file.
+pub const NO_IMAGE_CHOSEN: &str = "No image was chosen. If no file dialog appeared, this desktop \
+     has no file-dialog service: drop the image on the window instead.";
+
 /// Ticketing requests in flight.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct TicketingBusy {
@@ -237,6 +241,11 @@ impl TicketingState {
                 self.busy.check_in = false;
                 self.check_in = Some((CheckInOutcome::Refused(refusal.clone()), now));
             }
+            NetEvent::CheckInImageNotChosen => {
+                self.busy.check_in = false;
+                // Not a refusal: the door's last answer stays on screen.
+                notices.notify(NoticeLevel::Info, NO_IMAGE_CHOSEN.to_owned(), now);
+            }
             NetEvent::Saved { what, path } => {
                 self.busy.save = false;
                 notices.notify(
@@ -372,6 +381,30 @@ mod tests {
             now,
         );
         assert!(state.offers.is_empty() && state.busy.offers.is_empty());
+    }
+
+    #[test]
+    fn no_image_chosen_is_a_hint_not_a_refusal() {
+        let now = Instant::now();
+        let mut state = TicketingState::default();
+        let mut notices = Notices::default();
+        state.check_in = Some((
+            CheckInOutcome::Refused(CheckInRefusal::NotValid("cancelled".into())),
+            now,
+        ));
+        assert!(state.begin(&NetCommand::CheckInImage));
+        state.apply(&NetEvent::CheckInImageNotChosen, &mut notices, now);
+        assert!(!state.busy.check_in, "the door can try again");
+        assert!(
+            matches!(
+                state.check_in,
+                Some((CheckInOutcome::Refused(CheckInRefusal::NotValid(_)), _))
+            ),
+            "the last answer stays"
+        );
+        assert_eq!(notices.list.len(), 1);
+        assert_eq!(notices.list[0].level, NoticeLevel::Info);
+        assert!(notices.list[0].text.contains("drop the image"));
     }
 
     #[test]

@@ -667,6 +667,9 @@ pub enum NetEvent {
     CheckedIn(CheckInData),
     /// A check-in was refused or a code could not be read.
     CheckInRefused(CheckInRefusal),
+    /// The QR image dialog closed without a file (cancelled, or no
+    /// file-dialog service): nothing was checked in, the last answer stays.
+    CheckInImageNotChosen,
     /// A prepared file was written.
     Saved {
         /// What it was ("Ticket", "Calendar entry", ...).

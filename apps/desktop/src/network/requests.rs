@@ -174,10 +174,7 @@ pub async fn register(
     password: String,
     email: String,
 ) {
-    let result = match link.client() {
-        Ok(client) => client.register(&username, &password, &email).await,
-        Err(error) => Err(error),
-    };
+    let result = async { link.client()?.register(&username, &password, &email).await }.await;
     match result {
         Ok(_) => {
             sink.emit(NetEvent::Registered {
@@ -228,19 +225,13 @@ pub async fn logout(link: Arc<Link>, sink: Sink) {
 
 /// Re-reads the event list.
 pub async fn refresh_events(link: Arc<Link>, sink: Sink) {
-    let events = match link.client() {
-        Ok(client) => client.list_events().await,
-        Err(error) => Err(error),
-    };
+    let events = async { link.client()?.list_events().await }.await;
     deliver_events(&link, &sink, events);
 }
 
 /// Re-reads "My tickets".
 pub async fn refresh_tickets(link: Arc<Link>, sink: Sink) {
-    let tickets = match link.client() {
-        Ok(client) => client.my_tickets().await,
-        Err(error) => Err(error),
-    };
+    let tickets = async { link.client()?.my_tickets().await }.await;
     match tickets {
         Ok(tickets) => sink.emit(NetEvent::Tickets(tickets)),
         Err(error) => sink.emit(NetEvent::Error(format!("could not load tickets: {error}"))),
@@ -373,10 +364,7 @@ fn unavailable_backoff(attempt: u32) -> std::time::Duration {
 
 /// `chat_send` to `room`; a failure hands the text back.
 pub async fn chat_send(link: Arc<Link>, sink: Sink, room: String, text: String) {
-    let result = match link.client() {
-        Ok(client) => client.chat_send(Some(&room), &text).await,
-        Err(error) => Err(error),
-    };
+    let result = async { link.client()?.chat_send(Some(&room), &text).await }.await;
     match result {
         Ok(_) => sink.emit(NetEvent::ChatSent),
         Err(error) => sink.emit(NetEvent::ChatSendFailed {
@@ -419,14 +407,14 @@ pub async fn update_account(link: Arc<Link>, sink: Sink, change: AccountChange) 
         new_password: change.new_password,
         new_email: change.new_email,
     });
-    let result = match link.client() {
-        Ok(client) => client.request(op).await.and_then(|data| {
+    let result = async {
+        link.client()?.request(op).await.and_then(|data| {
             serde_json::from_value::<AccountAnswer>(data).map_err(|e| {
                 ClientError::Protocol(format!("unexpected update_account answer: {e}"))
             })
-        }),
-        Err(error) => Err(error),
-    };
+        })
+    }
+    .await;
     match result {
         Ok(answer) => {
             if let Some(token) = answer.token {

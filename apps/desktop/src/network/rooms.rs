@@ -16,10 +16,7 @@ const PAGE: u32 = 50;
 
 /// `rooms` → [`NetEvent::Rooms`].
 pub async fn refresh_rooms(link: Arc<Link>, sink: Sink) {
-    let result = match link.client() {
-        Ok(client) => client.rooms().await,
-        Err(error) => Err(error),
-    };
+    let result = async { link.client()?.rooms().await }.await;
     match result {
         Ok(rooms) => sink.emit(NetEvent::Rooms(rooms)),
         Err(error) => sink.emit(NetEvent::Error(format!(
@@ -120,10 +117,7 @@ async fn join_room(link: &Arc<Link>, room: &str) -> Result<(), ClientError> {
 
 /// `room_leave`, then the room list again.
 pub async fn leave(link: Arc<Link>, sink: Sink, room: String) {
-    let result = match link.client() {
-        Ok(client) => client.room_leave(&room).await,
-        Err(error) => Err(error),
-    };
+    let result = async { link.client()?.room_leave(&room).await }.await;
     match result {
         Ok(()) => {
             sink.emit(NetEvent::RoomLeft { room, reason: None });
@@ -150,10 +144,7 @@ pub async fn discuss(link: Arc<Link>, sink: Sink, event_id: String) {
 
 /// `dm_send`; a failure hands the text back like a failed chat message.
 pub async fn direct(link: Arc<Link>, sink: Sink, to: String, text: String) {
-    let result = match link.client() {
-        Ok(client) => client.dm_send(&to, &text).await,
-        Err(error) => Err(error),
-    };
+    let result = async { link.client()?.dm_send(&to, &text).await }.await;
     match result {
         Ok(sent) => {
             sink.emit(NetEvent::ChatSent);

@@ -37,10 +37,7 @@ pub async fn cancel(link: Arc<Link>, sink: Sink, ticket_id: String, quantity: Op
 
 /// `waitlist_join`.
 pub async fn join_waitlist(link: Arc<Link>, sink: Sink, event_id: String, quantity: u32) {
-    let result = match link.client() {
-        Ok(client) => client.waitlist_join(&event_id, quantity).await,
-        Err(error) => Err(error),
-    };
+    let result = async { link.client()?.waitlist_join(&event_id, quantity).await }.await;
     sink.emit(match result {
         Ok(position) => NetEvent::WaitlistJoined {
             event_id,
@@ -56,10 +53,7 @@ pub async fn join_waitlist(link: Arc<Link>, sink: Sink, event_id: String, quanti
 
 /// `waitlist_leave`.
 pub async fn leave_waitlist(link: Arc<Link>, sink: Sink, event_id: String) {
-    let result = match link.client() {
-        Ok(client) => client.waitlist_leave(&event_id).await,
-        Err(error) => Err(error),
-    };
+    let result = async { link.client()?.waitlist_leave(&event_id).await }.await;
     sink.emit(match result {
         Ok(()) => NetEvent::WaitlistLeft { event_id },
         Err(error) => NetEvent::WaitlistFailed {
@@ -72,10 +66,7 @@ pub async fn leave_waitlist(link: Arc<Link>, sink: Sink, event_id: String) {
 /// `my_waitlist`: places in line and open offers (after login, after a
 /// reconnect, on request).
 pub async fn refresh_waitlist(link: Arc<Link>, sink: Sink) {
-    let result = match link.client() {
-        Ok(client) => client.my_waitlist().await,
-        Err(error) => Err(error),
-    };
+    let result = async { link.client()?.my_waitlist().await }.await;
     match result {
         Ok(data) => sink.emit(NetEvent::Waitlist(data)),
         Err(error) => sink.emit(NetEvent::Error(format!(
@@ -86,10 +77,7 @@ pub async fn refresh_waitlist(link: Arc<Link>, sink: Sink) {
 
 /// `offer_accept`.
 pub async fn accept_offer(link: Arc<Link>, sink: Sink, offer_id: String) {
-    let result = match link.client() {
-        Ok(client) => client.offer_accept(&offer_id).await,
-        Err(error) => Err(error),
-    };
+    let result = async { link.client()?.offer_accept(&offer_id).await }.await;
     sink.emit(match result {
         Ok(ticket) => NetEvent::OfferAccepted { offer_id, ticket },
         Err(error) => NetEvent::OfferFailed {
@@ -101,10 +89,7 @@ pub async fn accept_offer(link: Arc<Link>, sink: Sink, offer_id: String) {
 
 /// `offer_decline`.
 pub async fn decline_offer(link: Arc<Link>, sink: Sink, offer_id: String) {
-    let result = match link.client() {
-        Ok(client) => client.offer_decline(&offer_id).await,
-        Err(error) => Err(error),
-    };
+    let result = async { link.client()?.offer_decline(&offer_id).await }.await;
     sink.emit(match result {
         Ok(()) => NetEvent::OfferDeclined { offer_id },
         Err(error) => NetEvent::OfferFailed {
@@ -117,10 +102,7 @@ pub async fn decline_offer(link: Arc<Link>, sink: Sink, offer_id: String) {
 /// `update_event` (admins).
 pub async fn update_event(link: Arc<Link>, sink: Sink, update: UpdateEvent) {
     let event_id = update.event_id.clone();
-    let result = match link.client() {
-        Ok(client) => client.update_event(update).await,
-        Err(error) => Err(error),
-    };
+    let result = async { link.client()?.update_event(update).await }.await;
     sink.emit(match result {
         Ok(event) => NetEvent::EventUpdated(event),
         Err(error) => NetEvent::UpdateEventFailed {
@@ -132,10 +114,7 @@ pub async fn update_event(link: Arc<Link>, sink: Sink, update: UpdateEvent) {
 
 /// `cancel_event` (admins).
 pub async fn cancel_event(link: Arc<Link>, sink: Sink, event_id: String, reason: String) {
-    let result = match link.client() {
-        Ok(client) => client.cancel_event(&event_id, &reason).await,
-        Err(error) => Err(error),
-    };
+    let result = async { link.client()?.cancel_event(&event_id, &reason).await }.await;
     sink.emit(match result {
         Ok(refunded) => NetEvent::EventCancelled { event_id, refunded },
         Err(error) => NetEvent::CancelEventFailed {
@@ -147,10 +126,7 @@ pub async fn cancel_event(link: Arc<Link>, sink: Sink, event_id: String, reason:
 
 /// `attendees` (admins and staff).
 pub async fn attendees(link: Arc<Link>, sink: Sink, event_id: String) {
-    let result = match link.client() {
-        Ok(client) => client.attendees(&event_id).await,
-        Err(error) => Err(error),
-    };
+    let result = async { link.client()?.attendees(&event_id).await }.await;
     sink.emit(match result {
         Ok(attendees) => NetEvent::Attendees {
             event_id,
@@ -165,10 +141,7 @@ pub async fn attendees(link: Arc<Link>, sink: Sink, event_id: String) {
 
 /// `check_in` (admins and staff).
 pub async fn check_in(link: Arc<Link>, sink: Sink, code: String) {
-    let result = match link.client() {
-        Ok(client) => client.check_in(code.trim()).await,
-        Err(error) => Err(error),
-    };
+    let result = async { link.client()?.check_in(code.trim()).await }.await;
     sink.emit(match result {
         Ok(data) => NetEvent::CheckedIn(data),
         Err(error) => NetEvent::CheckInRefused(refusal(&error)),
@@ -199,11 +172,7 @@ pub async fn check_in_image(link: Arc<Link>, sink: Sink) {
         .set_title("Ticket QR code image")
         .add_filter("Images (PNG or JPEG)", &["png", "jpg", "jpeg"]);
     let Some(handle) = dialog.pick_file().await else {
-        return sink.emit(NetEvent::CheckInRefused(CheckInRefusal::Unreadable(
-            "no image was chosen (if no file dialog appeared, this desktop has no file-dialog \
-             service: drop the image on the window instead)"
-                .into(),
-        )));
+        return sink.emit(NetEvent::CheckInImageNotChosen);
     };
     check_in_image_file(link, sink, handle.path().to_path_buf()).await;
 }

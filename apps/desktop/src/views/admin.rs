@@ -5,7 +5,7 @@ use chrono::{Datelike as _, Days, Local, NaiveDate};
 use coliseum_protocol::validate::{self, DEFAULT_MAX_PER_USER};
 use egui::{RichText, Ui};
 
-use super::{Action, action_button, error_color, field_error, submitted, text_field};
+use super::{Action, action_button, error_color, field_error, parse_count, submitted, text_field};
 use crate::model::Model;
 use crate::network::{ImportOutcome, NetCommand};
 use crate::transfer::{NewEvent, not_in_the_past};
@@ -155,14 +155,13 @@ impl AdminView {
                 )
                 .as_deref(),
             );
-            let label = ui.label("Description (optional)");
-            ui.add(
-                egui::TextEdit::multiline(&mut self.description)
-                    .id_salt("new-event-description")
-                    .desired_rows(3)
-                    .desired_width(f32::INFINITY),
-            )
-            .labelled_by(label.id);
+            super::text_area(
+                ui,
+                "Description (optional)",
+                "new-event-description",
+                &mut self.description,
+                3,
+            );
             field_error(
                 ui,
                 show(
@@ -275,12 +274,6 @@ impl AdminView {
             limits,
         }
     }
-}
-
-fn parse_count(what: &str, text: &str) -> Result<u32, String> {
-    text.trim()
-        .parse::<u32>()
-        .map_err(|_| format!("{what} must be a whole number"))
 }
 
 fn import_report(ui: &mut Ui, outcome: Option<&ImportOutcome>) {

@@ -634,6 +634,9 @@ fn message_user(model: &Model, user: &str) -> Action {
     }
 }
 
+/// The online list's height in the smallest window (about three names).
+const ONLINE_LIST_MIN: f32 = 84.0;
+
 /// Who is online, each with a "Message" action.
 fn online_ui(ui: &mut Ui, model: &Model, actions: &mut Vec<Action>) {
     let connected = model.connection.is_connected();
@@ -649,9 +652,14 @@ fn online_ui(ui: &mut Ui, model: &Model, actions: &mut Vec<Action>) {
                         .italics(),
                 );
             }
+            // Room for more names in a tall window; a solid scroll bar
+            // (egui's default floating one is invisible until hovered) says
+            // when there are more than fit.
+            let height = (ui.ctx().content_rect().height() * 0.2).clamp(ONLINE_LIST_MIN, 200.0);
+            ui.spacing_mut().scroll = egui::style::ScrollStyle::solid();
             egui::ScrollArea::both()
                 .id_salt("online-list")
-                .max_height(96.0)
+                .max_height(height)
                 .show(ui, |ui| {
                     for user in &model.chat.online.users {
                         let me = model

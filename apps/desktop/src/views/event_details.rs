@@ -559,14 +559,13 @@ impl EditForm {
                     .as_deref()
                     .or_else(|| server_says("location")),
             );
-            let label = ui.label("Description");
-            ui.add(
-                egui::TextEdit::multiline(&mut self.description)
-                    .id_salt("edit-event-description")
-                    .desired_rows(4)
-                    .desired_width(f32::INFINITY),
-            )
-            .labelled_by(label.id);
+            super::text_area(
+                ui,
+                "Description",
+                "edit-event-description",
+                &mut self.description,
+                4,
+            );
             field_error(
                 ui,
                 validate::description(&self.description)
@@ -628,13 +627,8 @@ impl EditForm {
         validate::event_text("venue", &self.location)?;
         validate::description(&self.description)?;
         let starts = self.starts_at()?;
-        let count = |what: &str, text: &str| {
-            text.trim()
-                .parse::<u32>()
-                .map_err(|_| format!("{what} must be a whole number"))
-        };
-        let capacity = count("capacity", &self.capacity)?;
-        let max_per_user = count("max per user", &self.max_per_user)?;
+        let capacity = super::parse_count("capacity", &self.capacity)?;
+        let max_per_user = super::parse_count("max per user", &self.max_per_user)?;
         let taken = event.capacity.saturating_sub(event.available);
         if capacity < taken {
             return Err(format!(

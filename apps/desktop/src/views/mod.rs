@@ -93,6 +93,33 @@ pub fn text_field(ui: &mut Ui, label: &str, value: &mut String, password: bool) 
     .labelled_by(label_response.id)
 }
 
+/// A labelled multi-line text field, `rows` lines tall, full width (event
+/// descriptions).
+pub fn text_area(
+    ui: &mut Ui,
+    label: &str,
+    id_salt: &str,
+    value: &mut String,
+    rows: usize,
+) -> Response {
+    let label_response = ui.label(label);
+    ui.add(
+        egui::TextEdit::multiline(value)
+            .id_salt(id_salt)
+            .desired_rows(rows)
+            .desired_width(f32::INFINITY),
+    )
+    .labelled_by(label_response.id)
+}
+
+/// A whole number typed in a form field; `Err("<what> must be a whole
+/// number")` otherwise.
+pub fn parse_count(what: &str, text: &str) -> Result<u32, String> {
+    text.trim()
+        .parse::<u32>()
+        .map_err(|_| format!("{what} must be a whole number"))
+}
+
 /// An inline error under a field. The line is reserved even when `error`
 /// is `None`, so fields below do not move while the user types.
 pub fn field_error(ui: &mut Ui, error: Option<&str>) {

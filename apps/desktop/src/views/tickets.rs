@@ -352,7 +352,8 @@ impl TicketsView {
                 )
                 .on_hover_text("The QR code as an image, for a phone or a print");
             if png.clicked() {
-                match ticket_files::ticket_png(&ticket.code, 8) {
+                let caption = ticket_files::ticket_caption(ticket, event);
+                match ticket_files::ticket_png(&ticket.code, &caption, 8) {
                     Ok(bytes) => actions.push(Action::Net(NetCommand::SaveFile(SaveRequest {
                         what: "Ticket".into(),
                         file_name: ticket_files::file_name("ticket", &ticket.event_name, "png"),
