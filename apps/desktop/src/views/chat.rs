@@ -657,9 +657,13 @@ fn online_ui(ui: &mut Ui, model: &Model, actions: &mut Vec<Action>) {
             // when there are more than fit.
             let height = (ui.ctx().content_rect().height() * 0.2).clamp(ONLINE_LIST_MIN, 200.0);
             ui.spacing_mut().scroll = egui::style::ScrollStyle::solid();
+            // `min_scrolled_height` too: a top panel offers little height
+            // while it is laid out, and the list would shrink to egui's
+            // default minimum (two names).
             egui::ScrollArea::both()
                 .id_salt("online-list")
                 .max_height(height)
+                .min_scrolled_height(height)
                 .show(ui, |ui| {
                     for user in &model.chat.online.users {
                         let me = model

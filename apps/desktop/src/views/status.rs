@@ -49,10 +49,19 @@ pub fn online_text(model: &Model) -> String {
     }
 }
 
+/// Windows at least this wide (points) show the certificate
+/// fingerprint's ends beside "TLS".
+const WIDE_STATUS: f32 = 1150.0;
+
+/// Windows narrower than this (points) say "Hosting" without the
+/// address.
+const NARROW_STATUS: f32 = 900.0;
+
 /// Draws the status bar contents.
 pub fn status_bar(ui: &mut Ui, model: &Model, theme: ThemeChoice, now: Instant) -> Vec<Action> {
     let mut actions = Vec::new();
     ui.horizontal(|ui| {
+        let width = ui.max_rect().width();
         let color = match model.connection.status {
             ConnectionStatus::Connected => Color32::from_rgb(0x2e, 0xa0, 0x43),
             ConnectionStatus::Connecting | ConnectionStatus::Reconnecting { .. } => {
@@ -64,16 +73,27 @@ pub fn status_bar(ui: &mut Ui, model: &Model, theme: ThemeChoice, now: Instant) 
         ui.painter().circle_filled(rect.center(), 5.0, color);
         ui.label(link_text(model, now));
         if let Some(hosting) = &model.connection.hosting {
+            // The hosting details shorten in narrower windows so the user,
+            // the online count and the theme keep their room on the right
+            // (their full text stays in the hover).
             ui.separator();
-            ui.label(format!("Hosting on {}", hosting.addr))
-                .on_hover_text(format!("Data: {}", hosting.data_dir.display()));
+            let hosting_text = if width >= NARROW_STATUS {
+                format!("Hosting on {}", hosting.addr)
+            } else {
+                "Hosting".to_owned()
+            };
+            ui.label(hosting_text).on_hover_text(format!(
+                "Hosting on {}\nData: {}",
+                hosting.addr,
+                hosting.data_dir.display()
+            ));
             let full = hosting.fingerprint.to_string();
-            ui.label(format!(
-                "🔒 TLS {}…{}",
-                &full[..11],
-                &full[full.len() - 11..]
-            ))
-            .on_hover_text(format!(
+            let tls_text = if width >= WIDE_STATUS {
+                format!("🔒 TLS {}…{}", &full[..11], &full[full.len() - 11..])
+            } else {
+                "🔒 TLS".to_owned()
+            };
+            ui.label(tls_text).on_hover_text(format!(
                 "Certificate fingerprint (SHA-256), for members joining to compare:\n{full}"
             ));
             if ui

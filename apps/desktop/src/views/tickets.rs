@@ -469,7 +469,7 @@ pub fn save_fallback(ui: &mut Ui, model: &Model) -> Vec<Action> {
     ui.horizontal_wrapped(|ui| {
         ui.label(
             RichText::new(format!(
-                "{} not saved: no file was chosen. If no file dialog appeared, this desktop has                  no file-dialog service (xdg-desktop-portal or zenity).",
+                "{} not saved: no file was chosen. If no file dialog appeared, this desktop has no file-dialog service (xdg-desktop-portal or zenity).",
                 request.what
             ))
             .color(error_color(ui)),
