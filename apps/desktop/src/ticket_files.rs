@@ -141,39 +141,37 @@ fn draw_line(image: &mut image::GrayImage, text: &str, size: f32, top: f32) {
     let scaled = font.as_scaled(PxScale::from(size));
     #[allow(clippy::cast_precision_loss)]
     let room = image.width() as f32 - 2.0 * size;
-    let width_of = |text: &str| -> f32 {
+    // Each glyph with its pen position from the line's start (kerning
+    // included), and the line's width.
+    let layout = |text: &str| -> (Vec<(ab_glyph::GlyphId, f32)>, f32) {
         let mut caret = 0.0;
         let mut previous = None;
+        let mut glyphs = Vec::new();
         for c in text.chars() {
             let id = scaled.glyph_id(c);
             if let Some(previous) = previous {
                 caret += scaled.kern(previous, id);
             }
+            glyphs.push((id, caret));
             caret += scaled.h_advance(id);
             previous = Some(id);
         }
-        caret
+        (glyphs, caret)
     };
     // Shortened a character at a time (captions are a few dozen).
-    let mut shown: String = text.to_owned();
+    let mut line = layout(text);
     let mut kept: Vec<char> = text.chars().collect();
-    while width_of(&shown) > room && !kept.is_empty() {
+    while line.1 > room && !kept.is_empty() {
         kept.pop();
         let head: String = kept.iter().collect();
-        shown = format!("{}…", head.trim_end());
+        line = layout(&format!("{}…", head.trim_end()));
     }
+    let (glyphs, width) = line;
     #[allow(clippy::cast_precision_loss)]
-    let mut caret = (image.width() as f32 - width_of(&shown)) / 2.0;
+    let left = (image.width() as f32 - width) / 2.0;
     let baseline = top + size * 0.25 + scaled.ascent();
-    let mut previous = None;
-    for c in shown.chars() {
-        let id = scaled.glyph_id(c);
-        if let Some(previous) = previous {
-            caret += scaled.kern(previous, id);
-        }
-        let glyph = id.with_scale_and_position(size, point(caret, baseline));
-        caret += scaled.h_advance(id);
-        previous = Some(id);
+    for (id, x) in glyphs {
+        let glyph = id.with_scale_and_position(size, point(left + x, baseline));
         let Some(outline) = font.outline_glyph(glyph) else {
             continue;
         };

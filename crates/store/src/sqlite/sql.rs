@@ -168,6 +168,14 @@ pub(super) fn delete_session(conn: &Connection, token_hash: &str) -> StoreResult
 /// rows whose latest failure is older go when the next failure is counted.
 const LOGIN_FAILURES_KEPT_MS: i64 = 24 * 60 * 60 * 1000;
 
+/// Maps a `(failures, last_ms)` row.
+fn login_failures_row(row: &Row<'_>) -> rusqlite::Result<LoginFailures> {
+    Ok(LoginFailures {
+        failures: row.get(0)?,
+        last: time_col(row, 1)?,
+    })
+}
+
 /// See [`crate::Store::record_login_failure`]: one upsert (the writer
 /// thread is the only writer, and the statement is atomic anyway).
 pub(super) fn record_login_failure(
@@ -190,14 +198,7 @@ pub(super) fn record_login_failure(
              last_ms = max(last_ms, ?2)
          RETURNING failures, last_ms",
     )
-    .and_then(|mut stmt| {
-        stmt.query_row(params![key, now_ms, window_ms], |row| {
-            Ok(LoginFailures {
-                failures: row.get(0)?,
-                last: time_col(row, 1)?,
-            })
-        })
-    })
+    .and_then(|mut stmt| stmt.query_row(params![key, now_ms, window_ms], login_failures_row))
     .map_err(map_err)
 }
 
@@ -212,12 +213,7 @@ pub(super) fn login_failures(
     let mut found = Vec::new();
     for key in keys {
         let count = stmt
-            .query_row([key], |row| {
-                Ok(LoginFailures {
-                    failures: row.get(0)?,
-                    last: time_col(row, 1)?,
-                })
-            })
+            .query_row([key], login_failures_row)
             .optional()
             .map_err(map_err)?;
         found.extend(count.map(|count| (key.clone(), count)));
