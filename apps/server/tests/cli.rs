@@ -5,7 +5,6 @@
 
 use std::path::Path;
 use std::process::{Output, Stdio};
-use std::time::Duration;
 
 use coliseum_client::{Client, Transport};
 use coliseum_protocol::{Push, Role};
@@ -13,8 +12,10 @@ use coliseum_tls::{Fingerprint, Trust};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::process::{Child, Command};
 
+mod common;
+use common::WAIT;
+
 const BIN: &str = env!("CARGO_BIN_EXE_coliseum-server");
-const WAIT: Duration = Duration::from_secs(30);
 
 fn command(data_dir: &Path) -> Command {
     let mut command = Command::new(BIN);
@@ -137,16 +138,8 @@ async fn start_logging_to(
         .expect("spawn");
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(WAIT, lines.next_line())
-        .await
-        .expect("the server prints its address")
-        .expect("read")
-        .expect("a line");
-    let addr = line
-        .strip_prefix("coliseum-server listening on ")
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-        .to_owned();
+    let line = common::next_line(&mut lines, "its address").await;
+    let addr = common::listening_addr(&line);
     let expected = if tls {
         "transport: TLS)"
     } else {
@@ -154,12 +147,7 @@ async fn start_logging_to(
     };
     assert!(line.ends_with(expected), "{line}");
     let second = if tls {
-        let second = tokio::time::timeout(WAIT, lines.next_line())
-            .await
-            .expect("the server prints its fingerprint")
-            .expect("read")
-            .expect("a line");
-        Some(second)
+        Some(common::next_line(&mut lines, "its fingerprint").await)
     } else {
         None
     };

@@ -20,9 +20,10 @@ use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::process::{Child, Command};
 
+mod common;
+use common::WAIT;
+
 const BIN: &str = env!("CARGO_BIN_EXE_coliseum-server");
-/// The longest any step waits for something that should happen.
-const WAIT: Duration = Duration::from_secs(30);
 const PASSWORD: &str = "correct horse battery";
 const ADMIN_PASSWORD: &str = "boss-password-1";
 
@@ -202,21 +203,8 @@ impl Deployment {
             .expect("spawn coliseum-server");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(WAIT, lines.next_line())
-            .await
-            .expect("the server prints its address")
-            .expect("read")
-            .expect("a line");
-        let addr = line
-            .strip_prefix("coliseum-server listening on ")
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-            .to_owned();
-        let second = tokio::time::timeout(WAIT, lines.next_line())
-            .await
-            .expect("the instance line")
-            .expect("read")
-            .expect("a line");
+        let addr = common::listening_addr(&common::next_line(&mut lines, "its address").await);
+        let second = common::next_line(&mut lines, "the instance line").await;
         assert!(
             second.starts_with(&format!("instance {name} of several")),
             "{second}"
