@@ -205,7 +205,7 @@ impl InstanceInfo {
             pid,
             connections: setup::opened(addr),
             vmrss_bytes: pid.and_then(procstat::rss_bytes),
-            vmhwm_bytes: pid.and_then(procstat::hwm_bytes),
+            vmhwm_bytes: pid.and_then(procstat::run_peak_bytes),
         }
     }
 }

@@ -3,7 +3,8 @@
 //! file is missing or unreadable (another OS, a process that has exited, a
 //! pid we may not inspect), so a report shows `null` instead of a guess.
 
-use std::sync::OnceLock;
+use std::collections::BTreeMap;
+use std::sync::{Mutex, OnceLock};
 
 /// Clock ticks per second used by `/proc/<pid>/stat` (`sysconf(_SC_CLK_TCK)`,
 /// almost always 100 on Linux; 100 if the call fails).
@@ -77,6 +78,41 @@ pub fn hwm_bytes(pid: u32) -> Option<u64> {
     parse_status_bytes(&status, "VmHWM:")
 }
 
+/// Peaks read just before each [`reset_hwm`], by pid, so that
+/// [`run_peak_bytes`] still knows the whole run's peak.
+static PEAKS_BEFORE_RESET: Mutex<BTreeMap<u32, u64>> = Mutex::new(BTreeMap::new());
+
+/// Resets process `pid`'s `VmHWM` (peak RSS) to its current RSS, so that a
+/// later [`hwm_bytes`] gives the peak of what followed (proc(5):
+/// writing `5` to `/proc/<pid>/clear_refs`, Linux 4.0 and later; only the
+/// process's owner may). The peak before it is kept for
+/// [`run_peak_bytes`]. False when the write was refused or failed.
+#[must_use]
+pub fn reset_hwm(pid: u32) -> bool {
+    if let Some(peak) = hwm_bytes(pid) {
+        let mut kept = PEAKS_BEFORE_RESET
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = kept.entry(pid).or_insert(0);
+        *entry = (*entry).max(peak);
+    }
+    std::fs::write(format!("/proc/{pid}/clear_refs"), b"5").is_ok()
+}
+
+/// Process `pid`'s peak RSS since it started, bytes: its `VmHWM`, or a
+/// higher peak read before one of our [`reset_hwm`]s.
+#[must_use]
+pub fn run_peak_bytes(pid: u32) -> Option<u64> {
+    let now = hwm_bytes(pid)?;
+    let kept = PEAKS_BEFORE_RESET
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&pid)
+        .copied()
+        .unwrap_or(0);
+    Some(now.max(kept))
+}
+
 /// The three load averages of `/proc/loadavg` (1, 5 and 15 minutes).
 #[must_use]
 pub fn load_average() -> Option<[f64; 3]> {
@@ -132,6 +168,33 @@ mod tests {
         assert_eq!(parse_stat_cpu_ticks(stat), Some(325));
         assert_eq!(parse_stat_cpu_ticks("garbage"), None);
         assert_eq!(parse_stat_cpu_ticks("1 (x) S 1 2"), None);
+    }
+
+    #[test]
+    fn a_reset_peak_forgets_memory_given_back_before_it() {
+        const BIG: usize = 96 * 1024 * 1024;
+        let me = std::process::id();
+        // Touched, then freed: glibc maps a block this large on its own and
+        // unmaps it on free, so RSS falls back but the peak stays.
+        let block = vec![1_u8; BIG];
+        assert_eq!(std::hint::black_box(&block)[BIG - 1], 1);
+        drop(block);
+        let before = hwm_bytes(me).expect("VmHWM");
+        let rss = rss_bytes(me).expect("VmRSS");
+        assert!(
+            before >= rss + BIG as u64 / 2,
+            "peak {before} holds the block, RSS {rss} not"
+        );
+        assert!(reset_hwm(me), "clear_refs refused for our own process");
+        let after = hwm_bytes(me).expect("VmHWM");
+        assert!(
+            after + (BIG as u64) / 2 <= before,
+            "peak {before} reset to {after}"
+        );
+        assert!(
+            run_peak_bytes(me).expect("run peak") >= before,
+            "the whole run's peak is kept"
+        );
     }
 
     #[test]

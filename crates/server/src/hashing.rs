@@ -12,10 +12,12 @@
 //! allocates its block once, on its first job, and reuses it for every hash
 //! (argon2's `hash_password_into_with_memory`), so hashing holds at most
 //! `workers × 19 MiB`, whatever the load. A worker that has had nothing to
-//! do for [`IDLE_RELEASE`] gives its block back (the next job allocates it
-//! again, a fraction of a millisecond against the ~20 ms hash), so a server
-//! past a burst of logins does not keep 19 MiB per worker for chat and
-//! bookings. The block is allocated with a capacity of [`MAPPED_BYTES`]
+//! do for [`IDLE_RELEASE`] gives its block back, so a server past a burst
+//! of logins does not keep 19 MiB per worker for chat and bookings. The
+//! next job allocates it again, which is not free: faulting in and zeroing
+//! 19 MiB of fresh pages took 8.9–10.9 ms on our 2-core VM (issue 12,
+//! session 5), paid by the first hash after each idle spell, never within a
+//! burst; hence a release after seconds, not at once. The block is allocated with a capacity of [`MAPPED_BYTES`]
 //! (only the 19 MiB used are ever touched, so only they are resident): above
 //! glibc's largest dynamic mmap threshold (32 MiB), an allocation is always
 //! its own mapping, so freeing it unmaps it and the memory is back with the

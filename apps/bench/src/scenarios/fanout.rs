@@ -67,6 +67,15 @@ pub struct FanoutArgs {
     /// After sending stops, how long to wait for missing deliveries.
     #[arg(long, default_value_t = 10.0)]
     pub drain_secs: f64,
+    /// Seconds to wait between the set-up and the first message, so that
+    /// what the set-up's logins held (the server's hashing workers keep
+    /// their argon2 memory for 2 s after the last hash) is given back
+    /// before the measured phase: its peak RSS is then the fan-out's own.
+    /// Default 0: the measured phase starts at once, as a burst of logins
+    /// followed by chat would; a figure from a run with a pause must say
+    /// so (`settle_secs` in the report).
+    #[arg(long, default_value_t = 0.0)]
+    pub settle_secs: f64,
     /// The protocol spoken: `coliseum` (default; launches or drives a
     /// Coliseum server) or `irc` (drives the IRC server given by `--addr`,
     /// e.g. ngIRCd, with `--server-pid` for its CPU; see
@@ -108,9 +117,10 @@ impl FanoutArgs {
         }
         let rate_ok = self.rate >= 0.0 && self.rate.is_finite();
         let secs_ok = self.secs > 0.0 && self.secs.is_finite();
-        if !(rate_ok && secs_ok) {
+        let settle_ok = (0.0..=3600.0).contains(&self.settle_secs);
+        if !(rate_ok && secs_ok && settle_ok) {
             return Err(BenchError::Setup(
-                "--rate must be ≥ 0 and --secs > 0".into(),
+                "--rate must be ≥ 0, --secs > 0 and --settle-secs between 0 and 3600".into(),
             ));
         }
         Ok(())
@@ -155,6 +165,8 @@ struct FanoutReport {
     /// Deliveries per server CPU-second (compare with `fanout --proto irc`).
     deliveries_per_server_cpu_sec: Option<f64>,
     setup_secs: f64,
+    /// The pause between set-up and sending (`--settle-secs`).
+    settle_secs: f64,
     #[serde(flatten)]
     cpu: CpuReport,
 }
@@ -276,6 +288,13 @@ pub async fn run(
         )));
     }
 
+    if args.settle_secs > 0.0 {
+        eprintln!(
+            "fanout: {clients} clients ready in {setup_secs:.1} s; settling for {} s ...",
+            args.settle_secs
+        );
+        tokio::time::sleep(Duration::from_secs_f64(args.settle_secs)).await;
+    }
     eprintln!(
         "fanout: {clients} clients ready in {setup_secs:.1} s; sending for {} s ...",
         args.secs
@@ -353,6 +372,7 @@ pub async fn run(
         server_cpu_us_per_delivery: per_delivery,
         deliveries_per_server_cpu_sec: per_cpu_sec,
         setup_secs,
+        settle_secs: args.settle_secs,
         cpu: cpu.clone(),
     };
     let mut violations = delivery_violations(lost, expected, disconnected, sent.ok);

@@ -46,6 +46,13 @@ pub struct CpuReport {
     pub bench_cpu_secs: Option<f64>,
     /// Wall-clock seconds of the same phase.
     pub wall_secs: f64,
+    /// The server's peak RSS during this phase alone, bytes, summed over its
+    /// instances: `VmHWM` is reset when the phase starts
+    /// ([`crate::procstat::reset_hwm`]) and read when it ends, so memory
+    /// the set-up used and gave back is not counted (the report's
+    /// `server.vmhwm_bytes` is the whole run's peak, set-up included).
+    /// `null` unless every instance's peak could be reset and read.
+    pub server_phase_vmhwm_bytes: Option<u64>,
 }
 
 impl CpuReport {
@@ -63,8 +70,16 @@ impl CpuReport {
         } else {
             String::new()
         };
+        let peak = self
+            .server_phase_vmhwm_bytes
+            .map_or_else(String::new, |bytes| {
+                format!(
+                    "; server peak RSS in this phase {:.1} MiB",
+                    bytes as f64 / 1048576.0
+                )
+            });
         format!(
-            "CPU over {:.2} s wall: server {}{per_instance}, bench {}",
+            "CPU over {:.2} s wall: server {}{per_instance}, bench {}{peak}",
             self.wall_secs,
             show(self.server_cpu_secs),
             show(self.bench_cpu_secs)
@@ -82,6 +97,9 @@ pub fn sum_known<T: std::iter::Sum<T> + Copy>(each: &[Option<T>]) -> Option<T> {
 #[derive(Debug, Clone)]
 pub struct Stopwatch {
     servers: Vec<crate::procstat::CpuWatch>,
+    /// Each instance's pid when its peak RSS was reset at the start, else
+    /// `None` (then no phase peak is reported).
+    peaks: Vec<Option<u32>>,
     bench: crate::procstat::CpuWatch,
     wall: std::time::Instant,
 }
@@ -94,6 +112,10 @@ impl Stopwatch {
             servers: server_pids
                 .iter()
                 .map(|pid| crate::procstat::CpuWatch::start(*pid))
+                .collect(),
+            peaks: server_pids
+                .iter()
+                .map(|pid| pid.filter(|&pid| crate::procstat::reset_hwm(pid)))
                 .collect(),
             bench: crate::procstat::CpuWatch::start(Some(std::process::id())),
             wall: std::time::Instant::now(),
@@ -109,6 +131,13 @@ impl Stopwatch {
             server_cpu_secs_per_instance: each,
             bench_cpu_secs: self.bench.stop(),
             wall_secs: self.wall.elapsed().as_secs_f64(),
+            server_phase_vmhwm_bytes: sum_known(
+                &self
+                    .peaks
+                    .iter()
+                    .map(|pid| pid.and_then(crate::procstat::hwm_bytes))
+                    .collect::<Vec<_>>(),
+            ),
         }
     }
 }
