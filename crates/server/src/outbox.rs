@@ -67,6 +67,10 @@ struct State {
     urgent: bool,
     /// No more frames will come; the writer finishes what is buffered.
     closed: bool,
+    /// The writer sleeps until its coalescing interval ends and will look
+    /// then: a push into an empty outbox need not wake it (one wake per
+    /// write under a steady flow instead of two).
+    timed: bool,
     /// Frames the length prefix; `max_frame_length` = the protocol's limit.
     codec: LengthDelimitedCodec,
 }
@@ -85,6 +89,9 @@ pub(crate) struct Outbox {
     /// Most bytes buffered at once, length prefixes included
     /// (`ServerConfig::outbound_queue_bytes`).
     limit_bytes: usize,
+    /// Times [`Outbox::next_batch`] went to sleep (tests count wakes).
+    #[cfg(test)]
+    waits: std::sync::atomic::AtomicUsize,
 }
 
 /// One batch taken by the writer, or the end.
@@ -106,12 +113,15 @@ impl Outbox {
                 frames: 0,
                 urgent: false,
                 closed: false,
+                timed: false,
                 codec: frame_codec(),
             }),
             ready: Notify::new(),
             room: Notify::new(),
             limit: limit.max(1),
             limit_bytes,
+            #[cfg(test)]
+            waits: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -149,8 +159,9 @@ impl Outbox {
         if filling {
             state.urgent = true;
         }
+        let wake = (was_empty && !state.timed) || filling;
         drop(state);
-        if was_empty || filling {
+        if wake {
             self.ready.notify_one();
         }
         Offer::Queued
@@ -212,10 +223,11 @@ impl Outbox {
     }
 
     /// Waits for the next batch and swaps it into `out` (which must be
-    /// empty). With data buffered and no urgent frame, waits until
-    /// `coalesce` has passed since `last_write` (if any), so that pushes
-    /// arriving meanwhile go out in the same write. Cancel-safe: dropping
-    /// the future loses nothing.
+    /// empty). With no urgent frame, waits until `coalesce` has passed
+    /// since `last_write` (if any), so that pushes arriving meanwhile go out
+    /// in the same write; within that interval it sleeps on a timer alone,
+    /// and pushes do not wake it (only responses, a half-full outbox and
+    /// closing do). Cancel-safe: dropping the future loses nothing.
     pub(crate) async fn next_batch(
         &self,
         out: &mut BytesMut,
@@ -229,20 +241,27 @@ impl Outbox {
             ready.as_mut().enable();
             let wait_until = {
                 let mut state = self.lock();
+                let pending = due.filter(|&due| Instant::now() < due);
                 if state.frames == 0 {
                     if state.closed {
                         return Batch::Done;
                     }
-                    None
+                    // Nothing to write yet: within the interval, sleep until
+                    // it ends (pushes meanwhile need not wake us), after it
+                    // until the next push.
+                    state.timed = pending.is_some();
+                    pending
                 } else {
-                    match due {
-                        Some(due) if !state.urgent && !state.closed && Instant::now() < due => {
+                    match pending {
+                        Some(due) if !state.urgent && !state.closed => {
+                            state.timed = true;
                             Some(due)
                         }
                         _ => {
                             std::mem::swap(&mut state.buf, out);
                             state.frames = 0;
                             state.urgent = false;
+                            state.timed = false;
                             drop(state);
                             self.room.notify_waiters();
                             return Batch::Write;
@@ -250,6 +269,9 @@ impl Outbox {
                     }
                 }
             };
+            #[cfg(test)]
+            self.waits
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             match wait_until {
                 None => ready.await,
                 Some(due) => {
@@ -379,6 +401,54 @@ mod tests {
         outbox.next_batch(&mut out, coalesce, last).await;
         assert_eq!(started.elapsed(), Duration::ZERO, "a response goes at once");
         assert_eq!(frames(&mut out).len(), 2, "with the push before it");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pushes_within_the_interval_do_not_wake_the_writer() {
+        use std::sync::atomic::Ordering;
+        let outbox = std::sync::Arc::new(Outbox::new(64));
+        let coalesce = Duration::from_millis(20);
+        let written_at = Instant::now();
+        let writer = {
+            let outbox = std::sync::Arc::clone(&outbox);
+            tokio::spawn(async move {
+                let mut out = BytesMut::new();
+                outbox
+                    .next_batch(&mut out, coalesce, Some(written_at))
+                    .await;
+                (written_at.elapsed(), frames(&mut out).len())
+            })
+        };
+        for _ in 0..3 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            assert_eq!(outbox.try_push(b"push"), Offer::Queued);
+        }
+        let (waited, n) = writer.await.expect("writer");
+        assert_eq!(waited, coalesce, "written when the interval ends");
+        assert_eq!(n, 3, "all three in one write");
+        assert_eq!(
+            outbox.waits.load(Ordering::Relaxed),
+            1,
+            "one sleep on the timer, not woken by each push"
+        );
+
+        // After the interval, the first push into the empty outbox wakes it.
+        let writer = {
+            let outbox = std::sync::Arc::clone(&outbox);
+            tokio::spawn(async move {
+                let mut out = BytesMut::new();
+                let started = Instant::now();
+                outbox
+                    .next_batch(&mut out, coalesce, Some(written_at))
+                    .await;
+                (started.elapsed(), frames(&mut out).len())
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(7)).await;
+        assert_eq!(outbox.try_push(b"late"), Offer::Queued);
+        let (waited, n) = writer.await.expect("writer");
+        assert_eq!(waited, Duration::from_millis(7), "written at once");
+        assert_eq!(n, 1);
     }
 
     #[tokio::test(start_paused = true)]
