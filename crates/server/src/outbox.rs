@@ -344,6 +344,23 @@ mod tests {
         out
     }
 
+    /// A writer task taking one batch: how long it waited from when it was
+    /// spawned, and how many frames it got. `last_write`: `None` = now.
+    fn spawn_writer(
+        outbox: &std::sync::Arc<Outbox>,
+        coalesce: Duration,
+        last_write: Option<Instant>,
+    ) -> tokio::task::JoinHandle<(Duration, usize)> {
+        let outbox = std::sync::Arc::clone(outbox);
+        tokio::spawn(async move {
+            let mut out = BytesMut::new();
+            let started = Instant::now();
+            let last = last_write.unwrap_or(started);
+            outbox.next_batch(&mut out, coalesce, Some(last)).await;
+            (started.elapsed(), frames(&mut out).len())
+        })
+    }
+
     #[tokio::test]
     async fn frames_come_out_in_order_with_length_prefixes() {
         let outbox = Outbox::new(8);
@@ -409,16 +426,7 @@ mod tests {
         let outbox = std::sync::Arc::new(Outbox::new(64));
         let coalesce = Duration::from_millis(20);
         let written_at = Instant::now();
-        let writer = {
-            let outbox = std::sync::Arc::clone(&outbox);
-            tokio::spawn(async move {
-                let mut out = BytesMut::new();
-                outbox
-                    .next_batch(&mut out, coalesce, Some(written_at))
-                    .await;
-                (written_at.elapsed(), frames(&mut out).len())
-            })
-        };
+        let writer = spawn_writer(&outbox, coalesce, Some(written_at));
         for _ in 0..3 {
             tokio::time::sleep(Duration::from_millis(5)).await;
             assert_eq!(outbox.try_push(b"push"), Offer::Queued);
@@ -433,17 +441,7 @@ mod tests {
         );
 
         // After the interval, the first push into the empty outbox wakes it.
-        let writer = {
-            let outbox = std::sync::Arc::clone(&outbox);
-            tokio::spawn(async move {
-                let mut out = BytesMut::new();
-                let started = Instant::now();
-                outbox
-                    .next_batch(&mut out, coalesce, Some(written_at))
-                    .await;
-                (started.elapsed(), frames(&mut out).len())
-            })
-        };
+        let writer = spawn_writer(&outbox, coalesce, Some(written_at));
         tokio::time::sleep(Duration::from_millis(7)).await;
         assert_eq!(outbox.try_push(b"late"), Offer::Queued);
         let (waited, n) = writer.await.expect("writer");
@@ -480,17 +478,7 @@ mod tests {
         let outbox = std::sync::Arc::new(Outbox::new(16));
         let coalesce = Duration::from_millis(50);
         outbox.try_push(b"push");
-        let writer = {
-            let outbox = std::sync::Arc::clone(&outbox);
-            tokio::spawn(async move {
-                let mut out = BytesMut::new();
-                let started = Instant::now();
-                outbox
-                    .next_batch(&mut out, coalesce, Some(Instant::now()))
-                    .await;
-                (started.elapsed(), frames(&mut out).len())
-            })
-        };
+        let writer = spawn_writer(&outbox, coalesce, None);
         tokio::time::sleep(Duration::from_millis(10)).await;
         assert!(outbox.send(b"response").await);
         let (waited, n) = writer.await.expect("writer");
