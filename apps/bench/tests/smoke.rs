@@ -137,8 +137,16 @@ fn fanout_delivers_every_message_to_every_client() {
         "50",
         "--secs",
         "1",
+        "--settle-secs",
+        "0.2",
     ]);
     assert_common(&json, "fanout", code, &stderr);
+    assert_eq!(json["settle_secs"].as_f64(), Some(0.2), "{json}");
+    // The sending phase's own peak: reset when it starts, never above the
+    // whole run's.
+    let phase_peak = u(&json, "server_phase_vmhwm_bytes");
+    let run_peak = u(&json["server"], "vmhwm_bytes");
+    assert!(phase_peak > 0 && phase_peak <= run_peak, "{json}");
     let sent = u(&json, "sent");
     assert!(sent > 0, "{json}");
     assert_eq!(u(&json, "expected_deliveries"), sent * 5);
