@@ -49,6 +49,13 @@ fn address_store_key(ip: IpAddr) -> String {
     format!("address:{}", address_key(ip))
 }
 
+/// The keys a check counts under: the address's, then the account's.
+fn keys(ip: IpAddr, account: Option<&str>) -> Vec<String> {
+    let mut keys = vec![address_store_key(ip)];
+    keys.extend(account.map(account_key));
+    keys
+}
+
 impl SharedFailures {
     /// Counts kept in `store` under the rules `cfg`.
     pub(crate) fn new(store: Arc<dyn Store>, cfg: LoginThrottleConfig) -> Self {
@@ -59,9 +66,8 @@ impl SharedFailures {
     /// shared counts (zero when there are none, or when the store does not
     /// answer within [`READ_TIMEOUT`]).
     pub(crate) async fn wait(&self, ip: IpAddr, account: Option<&str>) -> Duration {
-        let address = address_store_key(ip);
-        let mut keys = vec![address.clone()];
-        keys.extend(account.map(account_key));
+        let keys = keys(ip, account);
+        let address = &keys[0];
         let found = match tokio::time::timeout(READ_TIMEOUT, self.store.login_failures(&keys)).await
         {
             Ok(Ok(found)) => found,
@@ -78,7 +84,7 @@ impl SharedFailures {
         found
             .iter()
             .map(|(key, count)| {
-                let threshold = if *key == address {
+                let threshold = if key == address {
                     self.cfg.address_threshold
                 } else {
                     self.cfg.account_threshold
@@ -97,9 +103,7 @@ impl SharedFailures {
     /// Counts a failed check for the address and the account.
     pub(crate) async fn failed(&self, ip: IpAddr, account: Option<&str>) {
         let now = coliseum_store::now();
-        let mut keys = vec![address_store_key(ip)];
-        keys.extend(account.map(account_key));
-        for key in keys {
+        for key in keys(ip, account) {
             let counted = tokio::time::timeout(
                 WRITE_TIMEOUT,
                 self.store.record_login_failure(&key, now, self.cfg.window),
