@@ -137,9 +137,14 @@ fn fill(harness: &mut Harness<'_, ColiseumApp>, label: &str, text: &str) {
     harness.step();
 }
 
-/// Clicks the widget with `role` and `label`, then draws one more frame so
-/// that the tree shows the result of the click.
+/// Waits for the widget with `role` and `label` (labels such as "My tickets
+/// (2)" follow answers that arrive after the frame that asked), clicks it,
+/// then draws one more frame so that the tree shows the result of the click.
+#[track_caller]
 fn click(harness: &mut Harness<'_, ColiseumApp>, role: Role, label: &str) {
+    wait_until(harness, &format!("a {role:?} labelled {label:?}"), |h| {
+        h.query_all_by_role_and_label(role, label).next().is_some()
+    });
     harness.get_by_role_and_label(role, label).click();
     harness.step();
     harness.step();
@@ -177,8 +182,10 @@ fn say(harness: &mut Harness<'_, ColiseumApp>, text: &str) {
 }
 
 /// Clicks the widget labelled exactly `label`, whatever its role (room
-/// list entries are selectable labels).
+/// list entries are selectable labels), once it is there.
+#[track_caller]
 fn click_label(harness: &mut Harness<'_, ColiseumApp>, label: &str) {
+    wait_for_label(harness, label);
     harness.get_by_label(label).click();
     harness.step();
     harness.step();
