@@ -158,3 +158,97 @@ async fn chat_errors() {
         1
     );
 }
+
+/// A client that pipelines: 26 requests written at once, mostly
+/// `chat_send`s (which the server reads together and stores together), with
+/// an invalid text, another op and an unknown room among them, and more
+/// messages than the chat burst allows. Every request is answered in order,
+/// each as it would be on its own; the accepted messages get consecutive
+/// `seq`s in the order sent, and a member sees exactly them, in that order.
+#[tokio::test]
+async fn pipelined_chat_sends_are_answered_in_order_and_stored_in_order() {
+    use coliseum_tests::raw::RawConn;
+    use serde_json::json;
+
+    let server = start_server().await;
+    let (_piper, _piper_pushes, _) = server.user("piper").await;
+    let (watcher, mut watcher_pushes, _) = server.user("watcher").await;
+    let (mut conn, _) = RawConn::connect(server.addr()).await;
+    conn.send_json(
+        &json!({"id": 0, "op": "login", "username": "piper", "password": coliseum_tests::PASSWORD}),
+    )
+    .await;
+    assert_eq!(conn.response().await["ok"], json!(true), "logged in");
+
+    let request = |id: u64| match id {
+        5 => json!({"id": id, "op": "chat_send", "text": "   "}),
+        9 => json!({"id": id, "op": "online"}),
+        12 => json!({"id": id, "op": "chat_send", "room": "nowhere", "text": "hello?"}),
+        _ => json!({"id": id, "op": "chat_send", "text": format!("pipelined {id}")}),
+    };
+    let mut bytes = Vec::new();
+    for id in 1..=26_u64 {
+        let body = request(id).to_string();
+        let len = u32::try_from(body.len()).expect("small frame");
+        bytes.extend_from_slice(&len.to_be_bytes());
+        bytes.extend_from_slice(body.as_bytes());
+    }
+    conn.write_raw(&bytes).await;
+
+    let mut accepted = Vec::new();
+    let mut refused_for_rate = Vec::new();
+    for id in 1..=26_u64 {
+        let response = conn.response().await;
+        assert_eq!(response["id"], json!(id), "answers in order: {response}");
+        let code = response["error"]["code"].as_str();
+        match id {
+            5 => {
+                assert_eq!(code, Some("bad_request"), "{response}");
+                assert_eq!(response["error"]["field"], json!("text"));
+            }
+            9 => assert_eq!(response["data"]["count"], json!(2), "{response}"),
+            12 => assert_eq!(code, Some("not_found"), "{response}"),
+            _ if response["ok"] == json!(true) => {
+                let seq = response["data"]["seq"].as_u64().expect("seq");
+                accepted.push((seq, format!("pipelined {id}")));
+            }
+            _ => {
+                assert_eq!(code, Some("rate_limited"), "{response}");
+                refused_for_rate.push(id);
+            }
+        }
+    }
+    // The burst of 20 (a token or so may refill meanwhile); the refused
+    // ones come after the first 20 accepted.
+    assert!(accepted.len() >= 20, "{accepted:?}");
+    assert_eq!(accepted.len() + refused_for_rate.len(), 23);
+    assert!(
+        refused_for_rate.iter().all(|id| *id > 23),
+        "{refused_for_rate:?}"
+    );
+    let seqs: Vec<u64> = accepted.iter().map(|(seq, _)| *seq).collect();
+    let first = seqs[0];
+    let expected: Vec<u64> = (first..first + seqs.len() as u64).collect();
+    assert_eq!(seqs, expected, "consecutive seqs in the order sent");
+
+    for (seq, text) in &accepted {
+        let Push::Chat(message) = expect_push(&mut watcher_pushes, chat).await else {
+            unreachable!()
+        };
+        assert_eq!((message.seq, &message.text), (*seq, text));
+        assert_eq!(message.from.as_deref(), Some("piper"));
+    }
+    let history = watcher
+        .chat_history(None, None, Some(200))
+        .await
+        .expect("history");
+    let stored: Vec<(u64, String)> = history
+        .into_iter()
+        .filter(|m| m.from.as_deref() == Some("piper"))
+        .map(|m| (m.seq, m.text))
+        .collect();
+    assert_eq!(
+        stored, accepted,
+        "the history holds exactly what was acknowledged"
+    );
+}

@@ -34,16 +34,18 @@
 //!   the connection at once (slow reader, or the grace period ran out).
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use coliseum_protocol::codec::is_frame_too_large;
+use coliseum_protocol::request::ChatSend;
 use coliseum_protocol::{
     ErrorBody, ErrorCode, MAX_FRAME_LEN, Op, PROTOCOL_VERSION, Push, SERVER_NAME, encode_error,
     encode_push, frame_codec, parse_request,
 };
-use futures::StreamExt as _;
+use futures::{FutureExt as _, StreamExt as _};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tokio::io::{AsyncReadExt as _, ReadHalf};
 use tokio::time::Instant;
@@ -51,7 +53,7 @@ use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use crate::context::{ConnState, Shared};
-use crate::handlers;
+use crate::handlers::{self, Sorted};
 use crate::outbox::{Batch, Outbox};
 use crate::server::Slot;
 use crate::stats::bump;
@@ -155,7 +157,31 @@ where
     // in: only `register`, `login` and `resume` restart this clock, so an
     // anonymous connection cannot stay by sending e.g. `online` now and then.
     let mut anonymous_since = Instant::now();
+    // What ended a run of pipelined `chat_send`s (see `gather_pipelined`):
+    // handled next, before anything else is read.
+    let mut held: Option<Option<std::io::Result<BytesMut>>> = None;
     loop {
+        if let Some(next) = held.take() {
+            match handle(
+                next,
+                frames,
+                outbox,
+                killed.as_mut(),
+                shared,
+                state,
+                &mut held,
+            )
+            .await
+            {
+                Handled::Go { signed_in } => {
+                    if signed_in {
+                        anonymous_since = Instant::now();
+                    }
+                    continue;
+                }
+                Handled::End(ending) => return ending,
+            }
+        }
         let (timeout, from) = if state.session.is_some() {
             (shared.config.idle_timeout, Instant::now())
         } else {
@@ -184,48 +210,135 @@ where
                 return Ending::Closed;
             }
         };
-        let response = match next {
-            None => return Ending::Closed,
-            Some(Err(err)) if is_frame_too_large(&err) => {
-                tracing::info!(conn = state.id, "frame too large: closing");
-                let body = ErrorBody::new(
-                    ErrorCode::FrameTooLarge,
-                    format!("frames are limited to {MAX_FRAME_LEN} bytes"),
-                );
-                send(outbox, killed.as_mut(), encode_error(None, &body)).await;
-                return Ending::FrameTooLarge;
-            }
-            Some(Err(err)) => {
-                tracing::debug!(conn = state.id, %err, "read failed");
-                return Ending::Closed;
-            }
-            // Not raced against shutdown: a request once read is answered.
-            Some(Ok(frame)) => match parse_request(&frame) {
-                Ok(request) => {
-                    let was_logged_in = state.session.is_some();
-                    let signs_in =
-                        matches!(request.op, Op::Register(_) | Op::Login(_) | Op::Resume(_));
-                    let response = handlers::dispatch(shared, state, request).await;
-                    if signs_in || (was_logged_in && state.session.is_none()) {
-                        anonymous_since = Instant::now();
-                    }
-                    response
-                }
-                Err(err) => encode_error(err.id, &err.error),
-            },
-        };
-        if let Some(push) = state.push_before_reply.take()
-            && !send(outbox, killed.as_mut(), push).await
+        match handle(
+            next,
+            frames,
+            outbox,
+            killed.as_mut(),
+            shared,
+            state,
+            &mut held,
+        )
+        .await
         {
-            return Ending::Closed;
-        }
-        if !send(outbox, killed.as_mut(), response).await {
-            return Ending::Closed;
-        }
-        if state.close_after_reply {
-            return Ending::LastReply;
+            Handled::Go { signed_in } => {
+                if signed_in {
+                    anonymous_since = Instant::now();
+                }
+            }
+            Handled::End(ending) => return ending,
         }
     }
+}
+
+/// What [`handle`] leaves the read loop to do.
+enum Handled {
+    /// Read on. `signed_in`: the request was `register`, `login` or
+    /// `resume`, or it ended the session (the anonymous clock restarts).
+    Go { signed_in: bool },
+    /// Close the connection this way.
+    End(Ending),
+}
+
+/// Handles what the read loop read: a frame (answered, and with any
+/// `chat_send`s pipelined behind it, see [`gather_pipelined`]), a read
+/// error, or the end of the stream.
+async fn handle<R>(
+    next: Option<std::io::Result<BytesMut>>,
+    frames: &mut FramedRead<R, LengthDelimitedCodec>,
+    outbox: &Outbox,
+    mut killed: Pin<&mut WaitForCancellationFuture<'_>>,
+    shared: &Shared,
+    state: &mut ConnState,
+    held: &mut Option<Option<std::io::Result<BytesMut>>>,
+) -> Handled
+where
+    R: AsyncRead + Unpin,
+{
+    let was_logged_in = state.session.is_some();
+    let mut signs_in = false;
+    let responses = match next {
+        None => return Handled::End(Ending::Closed),
+        Some(Err(err)) if is_frame_too_large(&err) => {
+            tracing::info!(conn = state.id, "frame too large: closing");
+            let body = ErrorBody::new(
+                ErrorCode::FrameTooLarge,
+                format!("frames are limited to {MAX_FRAME_LEN} bytes"),
+            );
+            send(outbox, killed.as_mut(), encode_error(None, &body)).await;
+            return Handled::End(Ending::FrameTooLarge);
+        }
+        Some(Err(err)) => {
+            tracing::debug!(conn = state.id, %err, "read failed");
+            return Handled::End(Ending::Closed);
+        }
+        // Not raced against shutdown: a request once read is answered.
+        Some(Ok(frame)) => match parse_request(&frame).map(handlers::sort) {
+            Ok(Sorted::ChatSend(id, send)) => {
+                let sends = gather_pipelined(frames, (id, send), held);
+                handlers::dispatch_pipelined(shared, state, &sends).await
+            }
+            Ok(Sorted::Other(request)) => {
+                signs_in = matches!(request.op, Op::Register(_) | Op::Login(_) | Op::Resume(_));
+                vec![handlers::dispatch(shared, state, request).await]
+            }
+            Err(err) => vec![encode_error(err.id, &err.error)],
+        },
+    };
+    if let Some(push) = state.push_before_reply.take()
+        && !send(outbox, killed.as_mut(), push).await
+    {
+        return Handled::End(Ending::Closed);
+    }
+    for response in responses {
+        if !send(outbox, killed.as_mut(), response).await {
+            return Handled::End(Ending::Closed);
+        }
+    }
+    if state.close_after_reply {
+        return Handled::End(Ending::LastReply);
+    }
+    Handled::Go {
+        signed_in: signs_in || (was_logged_in && state.session.is_none()),
+    }
+}
+
+/// Most `chat_send`s answered together (see [`gather_pipelined`]).
+const MAX_PIPELINED: usize = 64;
+
+/// `first` and the `chat_send`s already read behind it (in the codec's
+/// buffer or ready on the socket; this never waits), up to
+/// [`MAX_PIPELINED`], so that their messages are stored together. Whatever
+/// ends the run (another op, a bad frame, a read error, the end of the
+/// stream) is left in `held`, to be handled next and in order.
+fn gather_pipelined<R>(
+    frames: &mut FramedRead<R, LengthDelimitedCodec>,
+    first: (u64, ChatSend),
+    held: &mut Option<Option<std::io::Result<BytesMut>>>,
+) -> Vec<(u64, ChatSend)>
+where
+    R: AsyncRead + Unpin,
+{
+    let mut sends = vec![first];
+    while sends.len() < MAX_PIPELINED {
+        let Some(next) = frames.next().now_or_never() else {
+            break;
+        };
+        match next {
+            Some(Ok(frame)) => match parse_request(&frame).map(handlers::sort) {
+                Ok(Sorted::ChatSend(id, send)) => sends.push((id, send)),
+                Ok(Sorted::Other(_)) | Err(_) => {
+                    *held = Some(Some(Ok(frame)));
+                    break;
+                }
+            },
+            other => {
+                *held = Some(other);
+                break;
+            }
+        }
+    }
+    sends
 }
 
 /// Requests refused at shutdown on one connection, at most: a client that
@@ -399,5 +512,84 @@ mod tests {
         assert!(client.next().await.is_none(), "closed after shutdown");
         task.await.expect("connection task");
         assert_eq!(shared.hub.connected(), 0);
+    }
+
+    /// Bytes of one frame holding `body`.
+    fn frame(body: &str) -> Vec<u8> {
+        let len = u32::try_from(body.len()).expect("small frame");
+        let mut bytes = len.to_be_bytes().to_vec();
+        bytes.extend_from_slice(body.as_bytes());
+        bytes
+    }
+
+    /// `gather_pipelined` takes the `chat_send`s already read behind the
+    /// first, stops at the first other frame (kept in `held`, not lost),
+    /// never takes more than `MAX_PIPELINED`, and keeps the end of the
+    /// stream for the read loop.
+    #[tokio::test]
+    async fn pipelined_chat_sends_are_gathered_up_to_the_first_other_frame() {
+        let send = |id: u64| frame(&format!(r#"{{"id":{id},"op":"chat_send","text":"t{id}"}}"#));
+        let first = (
+            1,
+            ChatSend {
+                room: None,
+                text: "t1".to_owned(),
+            },
+        );
+
+        let mut bytes = Vec::new();
+        for id in 2..=4 {
+            bytes.extend(send(id));
+        }
+        bytes.extend(frame(r#"{"id":5,"op":"online"}"#));
+        bytes.extend(send(6));
+        let mut frames = FramedRead::new(&bytes[..], frame_codec());
+        let mut held = None;
+        let sends = gather_pipelined(&mut frames, first.clone(), &mut held);
+        let ids: Vec<u64> = sends.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, [1, 2, 3, 4]);
+        assert_eq!(sends[3].1.text, "t4");
+        let Some(Some(Ok(other))) = held else {
+            panic!("the other frame is held: {held:?}")
+        };
+        assert_eq!(&other[..], br#"{"id":5,"op":"online"}"#);
+        let rest = frames.next().await.expect("a frame").expect("read");
+        assert_eq!(
+            parse_request(&rest).expect("parse").id,
+            6,
+            "nothing skipped"
+        );
+
+        // A bad frame ends the run too, and is held as it was read.
+        let mut bytes = send(2);
+        bytes.extend(frame("{not json"));
+        let mut frames = FramedRead::new(&bytes[..], frame_codec());
+        let mut held = None;
+        assert_eq!(
+            gather_pipelined(&mut frames, first.clone(), &mut held).len(),
+            2
+        );
+        assert!(matches!(&held, Some(Some(Ok(f))) if &f[..] == b"{not json"));
+
+        // At most MAX_PIPELINED; then the end of the stream is held.
+        let mut bytes = Vec::new();
+        for id in 2..=100 {
+            bytes.extend(send(id));
+        }
+        let mut frames = FramedRead::new(&bytes[..], frame_codec());
+        let mut held = None;
+        let sends = gather_pipelined(&mut frames, first.clone(), &mut held);
+        assert_eq!(sends.len(), MAX_PIPELINED);
+        assert!(held.is_none(), "nothing held when the limit stops the run");
+        let mut rest = 0;
+        while let Some(next) = frames.next().await {
+            next.expect("read");
+            rest += 1;
+        }
+        assert_eq!(MAX_PIPELINED + rest, 100, "the rest is left to read");
+        let mut held = None;
+        let mut empty = FramedRead::new(&b""[..], frame_codec());
+        assert_eq!(gather_pipelined(&mut empty, first, &mut held).len(), 1);
+        assert!(matches!(held, Some(None)), "the end of the stream is held");
     }
 }

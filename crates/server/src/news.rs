@@ -196,6 +196,23 @@ pub(crate) async fn store_and_push(
     Ok(message)
 }
 
+/// [`store_and_push`] for several members' messages at once, in order
+/// (pipelined `chat_send`s of one connection): stored with
+/// [`Store::append_messages`], so that the embedded store commits them
+/// together, then each stored one is pushed to its room, in order. One
+/// result per message; a message that could not be stored is not pushed.
+pub(crate) async fn store_and_push_many(
+    store: &dyn Store,
+    hub: &Hub,
+    messages: Vec<NewMessage>,
+) -> Vec<Result<ChatMessage, StoreError>> {
+    let results = store.append_messages(messages).await;
+    for message in results.iter().flatten() {
+        hub.publish_room(&message.room, &Push::Chat(message.clone()));
+    }
+    results
+}
+
 /// Stores a system message in `room` and pushes it (see [`News::post`]).
 async fn post(store: &dyn Store, hub: &Hub, room: &str, text: String) -> Option<ChatMessage> {
     store_and_push(store, hub, room, None, text)

@@ -28,7 +28,7 @@ pub use chat::{
 pub use concurrency::{
     concurrent_bookings_never_oversell, concurrent_bookings_respect_user_limit,
     concurrent_cancel_and_book_keep_seats_consistent, concurrent_chat_appends_are_gap_free,
-    concurrent_login_failures_each_count,
+    concurrent_login_failures_each_count, concurrent_message_batches_keep_their_order,
 };
 pub use events::{events_create_list_order_and_lookup, seed_events_only_when_empty};
 pub use rooms::{

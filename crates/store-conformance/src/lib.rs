@@ -140,6 +140,7 @@ macro_rules! conformance_suite {
             concurrent_bookings_never_oversell,
             concurrent_bookings_respect_user_limit,
             concurrent_chat_appends_are_gap_free,
+            concurrent_message_batches_keep_their_order,
             concurrent_login_failures_each_count,
             concurrent_cancel_and_book_keep_seats_consistent,
             rooms_lobby_and_event_rooms_exist_without_creation,

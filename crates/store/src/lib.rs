@@ -629,6 +629,20 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a chat message with the room's next `seq` (1, 2, 3, ... with no
     /// gaps or duplicates under concurrency).
     async fn append_message(&self, message: NewMessage) -> StoreResult<ChatMessage>;
+    /// Stores several messages as [`Store::append_message`] would one after
+    /// another, and returns one result per message, in the same order: the
+    /// messages of one room get increasing `seq`s in list order, and one
+    /// message's failure does not undo or stop the others. Meant for a
+    /// client that pipelines `chat_send`s (the server reads several before
+    /// answering): a store may then make them durable together, e.g. the
+    /// embedded store in one commit. This default stores them one by one.
+    async fn append_messages(&self, messages: Vec<NewMessage>) -> Vec<StoreResult<ChatMessage>> {
+        let mut results = Vec::with_capacity(messages.len());
+        for message in messages {
+            results.push(self.append_message(message).await);
+        }
+        results
+    }
     /// Up to `limit` messages of `room` with `seq < before_seq` (all when
     /// `None`), the newest such, returned oldest first.
     async fn chat_history(

@@ -353,6 +353,18 @@ impl Store for SqliteStore {
             .await
     }
 
+    /// All queued to the writer before the first answer is awaited, so that
+    /// group commit makes them durable together (usually one commit).
+    async fn append_messages(&self, messages: Vec<NewMessage>) -> Vec<StoreResult<ChatMessage>> {
+        if let Err(error) = self.check_open() {
+            return messages.iter().map(|_| Err(error.clone())).collect();
+        }
+        let ops = messages
+            .into_iter()
+            .map(|message| move |conn: &rusqlite::Connection| sql::append_message(conn, &message));
+        self.writer.run_all(ops).await
+    }
+
     async fn chat_history(
         &self,
         room: &str,

@@ -9,6 +9,7 @@ mod ticketing;
 
 use bytes::Bytes;
 use chrono::Utc;
+use coliseum_protocol::request::ChatSend;
 use coliseum_protocol::{
     ErrorBody, ErrorCode, Op, Push, Request, Role, encode_error, encode_ok, encode_push,
 };
@@ -17,24 +18,9 @@ use serde::Serialize;
 use crate::context::{ConnState, Session, Shared};
 
 /// Runs `request` on behalf of the connection and encodes its response.
-/// A session whose token was revoked elsewhere (`crate::sessions`) is
-/// dropped first, and so is one that has expired (with a `session_expired`
-/// push before the response), so the request runs as anonymous.
+/// The session is checked first ([`check_session`]).
 pub(crate) async fn dispatch(shared: &Shared, conn: &mut ConnState, request: Request) -> Bytes {
-    if conn.session.is_some() && shared.live.take_revoked(conn.id) {
-        tracing::info!(conn = conn.id, "session revoked elsewhere: now anonymous");
-        conn.session = None;
-    }
-    if let Some(session) = &conn.session
-        && session.expires_at <= Utc::now()
-    {
-        tracing::info!(conn = conn.id, user = %session.username, "session expired: now anonymous");
-        conn.session = None;
-        shared.live.detach(&shared.hub, conn.id);
-        conn.push_before_reply = Some(encode_push(&Push::SessionExpired {
-            reason: "your session has expired: log in again".to_owned(),
-        }));
-    }
+    check_session(shared, conn);
     let id = request.id;
     match &request.op {
         Op::Register(r) => reply(id, accounts::register(shared, conn, r).await),
@@ -77,6 +63,57 @@ pub(crate) async fn dispatch(shared: &Shared, conn: &mut ConnState, request: Req
         Op::CheckIn(r) => reply(id, ticketing::check_in(shared, conn, r).await),
         Op::Attendees(r) => reply(id, ticketing::attendees(shared, conn, r).await),
     }
+}
+
+/// Before a request runs: a session whose token was revoked elsewhere
+/// (`crate::sessions`) is dropped, and so is one that has expired (with a
+/// `session_expired` push before the response), so the request runs as
+/// anonymous.
+fn check_session(shared: &Shared, conn: &mut ConnState) {
+    if conn.session.is_some() && shared.live.take_revoked(conn.id) {
+        tracing::info!(conn = conn.id, "session revoked elsewhere: now anonymous");
+        conn.session = None;
+    }
+    if let Some(session) = &conn.session
+        && session.expires_at <= Utc::now()
+    {
+        tracing::info!(conn = conn.id, user = %session.username, "session expired: now anonymous");
+        conn.session = None;
+        shared.live.detach(&shared.hub, conn.id);
+        conn.push_before_reply = Some(encode_push(&Push::SessionExpired {
+            reason: "your session has expired: log in again".to_owned(),
+        }));
+    }
+}
+
+/// A request sorted for the read loop (see [`sort`]).
+pub(crate) enum Sorted {
+    /// A `chat_send` with its id: [`dispatch_pipelined`] takes these.
+    ChatSend(u64, ChatSend),
+    /// Any other op: [`dispatch`] takes it.
+    Other(Request),
+}
+
+/// Sorts `request` into what [`dispatch_pipelined`] takes (a `chat_send`)
+/// and everything else.
+pub(crate) fn sort(request: Request) -> Sorted {
+    match request.op {
+        Op::ChatSend(send) => Sorted::ChatSend(request.id, send),
+        op => Sorted::Other(Request { op, ..request }),
+    }
+}
+
+/// Runs `chat_send`s read together from one connection (a client that
+/// pipelines; see [`sort`]) and encodes one response per request, in
+/// order: the answers [`dispatch`] would give one after another, but their
+/// messages are stored together (see `chat::send_pipelined`).
+pub(crate) async fn dispatch_pipelined(
+    shared: &Shared,
+    conn: &mut ConnState,
+    sends: &[(u64, ChatSend)],
+) -> Vec<Bytes> {
+    check_session(shared, conn);
+    chat::send_pipelined(shared, conn, sends).await
 }
 
 fn reply<T: Serialize>(id: u64, result: Result<T, ErrorBody>) -> Bytes {

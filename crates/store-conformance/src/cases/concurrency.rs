@@ -192,6 +192,99 @@ pub async fn concurrent_chat_appends_are_gap_free(test: TestStore) {
     finish(test).await;
 }
 
+/// `append_messages` (what the server uses for pipelined `chat_send`s):
+/// batches spanning two rooms, raced against each other and against single
+/// appends. Each batch answers in its own order (a room's messages get
+/// increasing `seq`s in list order), every room stays gap-free, and the
+/// history holds exactly what was acknowledged. An empty batch is a no-op.
+pub async fn concurrent_message_batches_keep_their_order(test: TestStore) {
+    const BATCHES: usize = 4;
+    const PER_BATCH: usize = 24;
+    const SINGLES: usize = 20;
+    let store = Arc::clone(&test.store);
+    let rooms = [
+        crate::support::unique("batch-a-"),
+        crate::support::unique("batch-b-"),
+    ];
+    assert_eq!(store.append_messages(Vec::new()).await, Vec::new());
+    let barrier = Arc::new(Barrier::new(BATCHES + SINGLES));
+    let mut batches = JoinSet::new();
+    for b in 0..BATCHES {
+        let (store, barrier, rooms) = (Arc::clone(&store), Arc::clone(&barrier), rooms.clone());
+        batches.spawn(async move {
+            let messages: Vec<_> = (0..PER_BATCH)
+                .map(|n| coliseum_store::NewMessage {
+                    room: rooms[n % 2].clone(),
+                    from: Some(format!("batcher{b}")),
+                    text: format!("batch {b} message {n}"),
+                    sent_at: coliseum_store::now(),
+                })
+                .collect();
+            barrier.wait().await;
+            let results = store.append_messages(messages.clone()).await;
+            assert_eq!(results.len(), PER_BATCH, "one result per message");
+            let stored: Vec<ChatMessage> = results
+                .into_iter()
+                .map(|r| r.expect("append_messages"))
+                .collect();
+            for (message, input) in stored.iter().zip(&messages) {
+                assert_eq!(
+                    (&message.room, &message.text),
+                    (&input.room, &input.text),
+                    "answers in list order"
+                );
+            }
+            for room in &rooms {
+                let seqs: Vec<u64> = stored
+                    .iter()
+                    .filter(|m| &m.room == room)
+                    .map(|m| m.seq)
+                    .collect();
+                assert!(
+                    seqs.windows(2).all(|w| w[0] < w[1]),
+                    "a batch's messages keep their order in {room}: {seqs:?}"
+                );
+            }
+            stored
+        });
+    }
+    let mut singles = JoinSet::new();
+    for n in 0..SINGLES {
+        let (store, barrier, room) = (
+            Arc::clone(&store),
+            Arc::clone(&barrier),
+            rooms[n % 2].clone(),
+        );
+        singles.spawn(async move {
+            barrier.wait().await;
+            store
+                .append_message(coliseum_store::NewMessage {
+                    room,
+                    from: Some(format!("single{n}")),
+                    text: format!("single message {n}"),
+                    sent_at: coliseum_store::now(),
+                })
+                .await
+                .expect("append_message")
+        });
+    }
+    let mut stored: Vec<ChatMessage> = join_all(batches).await.into_iter().flatten().collect();
+    stored.extend(join_all(singles).await);
+    let per_room = (BATCHES * PER_BATCH + SINGLES) / 2;
+    for room in &rooms {
+        let mut mine: Vec<ChatMessage> =
+            stored.iter().filter(|m| &m.room == room).cloned().collect();
+        mine.sort_by_key(|m| m.seq);
+        let seqs: Vec<u64> = mine.iter().map(|m| m.seq).collect();
+        let expected: Vec<u64> = (1..=per_room as u64).collect();
+        assert_eq!(seqs, expected, "no gaps, no duplicates in {room}");
+        let history = store.chat_history(room, None, 200).await.expect("history");
+        assert_eq!(history, mine, "history holds exactly what was acknowledged");
+    }
+    drop(store);
+    finish(test).await;
+}
+
 /// Users book and cancel one-seat tickets concurrently on a small event:
 /// `available` stays within `0..=capacity` throughout, and at the end
 /// `capacity - available` equals the seats of the active tickets.

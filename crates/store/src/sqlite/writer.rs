@@ -250,6 +250,38 @@ impl Writer {
         self.submit(job, answer).await
     }
 
+    /// Queues every op of `ops`, in order, before awaiting any answer (so
+    /// that they usually share one batch and its commit), then waits for
+    /// each as [`Writer::run`] does. One result per op, in order.
+    pub(super) async fn run_all<T, F>(
+        &self,
+        ops: impl IntoIterator<Item = F>,
+    ) -> Vec<StoreResult<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let mut answers = Vec::new();
+        for op in ops {
+            let (reply, answer) = oneshot::channel();
+            let job = Box::new(Pending {
+                op: Some(op),
+                result: None,
+                reply,
+            });
+            let queued = self.queue.send(Command::Write(job)).await;
+            answers.push(queued.map(|()| answer).map_err(|_| closed()));
+        }
+        let mut results = Vec::with_capacity(answers.len());
+        for answer in answers {
+            results.push(match answer {
+                Ok(answer) => answer.await.unwrap_or_else(|_| Err(dropped())),
+                Err(error) => Err(error),
+            });
+        }
+        results
+    }
+
     /// Queues a booking ([`sql::book`]: checked one after another on this
     /// thread, seat counts kept per batch) and waits until its batch is
     /// durably committed.
@@ -276,9 +308,7 @@ impl Writer {
             .send(Command::Write(job))
             .await
             .map_err(|_| closed())?;
-        answer.await.map_err(|_| {
-            StoreError::Internal("the sqlite writer dropped a request unanswered".to_owned())
-        })?
+        answer.await.map_err(|_| dropped())?
     }
 
     /// Asks the writer to finish every queued command, checkpoint the WAL
@@ -300,6 +330,12 @@ impl Writer {
 /// The error of calls made after shutdown.
 pub(super) fn closed() -> StoreError {
     StoreError::Unavailable("the sqlite store is closed".to_owned())
+}
+
+/// The error of a call whose job the writer dropped without answering
+/// (only when the writer thread itself went away).
+fn dropped() -> StoreError {
+    StoreError::Internal("the sqlite writer dropped a request unanswered".to_owned())
 }
 
 /// The writer thread's loop.
