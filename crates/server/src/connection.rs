@@ -33,6 +33,7 @@
 //!   responses) and closes. The kill token drops
 //!   the connection at once (slow reader, or the grace period ran out).
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -54,7 +55,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use crate::context::{ConnState, Shared};
 use crate::handlers::{self, Sorted};
-use crate::outbox::{Batch, Outbox};
+use crate::outbox::{Batch, Outbox, write_frames};
 use crate::server::Slot;
 use crate::stats::bump;
 
@@ -407,7 +408,7 @@ async fn send(
     tokio::select! {
         biased;
         () = &mut killed => false,
-        sent = outbox.send(&frame) => sent,
+        sent = outbox.send(frame) => sent,
     }
 }
 
@@ -425,13 +426,14 @@ async fn write_loop<W>(
     // One registration for the connection's lifetime, not one per batch.
     let killed = kill.cancelled();
     tokio::pin!(killed);
-    let mut buf = BytesMut::new();
+    let mut frames = VecDeque::new();
+    let mut scratch = BytesMut::new();
     let mut last_write = None;
     loop {
         let batch = tokio::select! {
             biased;
             () = &mut killed => return,
-            batch = outbox.next_batch(&mut buf, coalesce, last_write) => batch,
+            batch = outbox.next_batch(&mut frames, coalesce, last_write) => batch,
         };
         if let Batch::Done = batch {
             break;
@@ -439,10 +441,7 @@ async fn write_loop<W>(
         let written = tokio::select! {
             biased;
             () = &mut killed => return,
-            written = async {
-                writer.write_all(&buf).await?;
-                writer.flush().await
-            } => written,
+            written = write_frames(&mut writer, &mut frames, &mut scratch) => written,
         };
         if let Err(err) = written {
             tracing::debug!(%err, "write failed");
@@ -450,7 +449,7 @@ async fn write_loop<W>(
             kill.cancel();
             return;
         }
-        Outbox::recycle(&mut buf);
+        Outbox::recycle(&mut frames);
         last_write = Some(Instant::now());
     }
     tokio::select! {

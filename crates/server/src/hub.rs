@@ -1,7 +1,7 @@
 //! The hub: every live connection's outbound queue, who is logged in where
 //! (presence), and broadcasting.
 //!
-//! A push is serialized once ([`encode_push`]) and its bytes appended to
+//! A push is serialized once ([`Frame::push`]) and its bytes appended to
 //! each recipient's outbox (`crate::outbox`): no per-recipient JSON work,
 //! no per-recipient allocation. Delivery never waits: a full outbox means
 //! that client reads too slowly, and it is disconnected (its kill token
@@ -37,12 +37,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use coliseum_protocol::response::OnlineData;
-use coliseum_protocol::{DEFAULT_ROOM, Push, encode_push};
+use coliseum_protocol::{DEFAULT_ROOM, Push};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::{BusMessage, Outbound, PresentUser};
-use crate::outbox::{Offer, Outbox};
+use crate::outbox::{Frame, Offer, Outbox};
 
 /// After a presence flush, changes are held at least this long.
 pub(crate) const PRESENCE_WINDOW: Duration = Duration::from_millis(100);
@@ -218,7 +218,7 @@ impl Hub {
         let connected = u64::try_from(state.peers.len() + 1).unwrap_or(u64::MAX);
         // Under the write lock no broadcast can slip in before the welcome;
         // the outbox is new, so there is room.
-        if outbox.try_push(&welcome(connected)) != Offer::Queued {
+        if outbox.try_push(&Frame::new(&welcome(connected))) != Offer::Queued {
             kill.cancel();
         }
         state.peers.insert(
@@ -308,7 +308,7 @@ impl Hub {
             state.changed.clear();
             let count = u64::try_from(online).unwrap_or(u64::MAX);
             tracing::info!(changes, count, "presence (count only)");
-            let frame = encode_push(&Push::PresenceCount { count });
+            let frame = Frame::push(&Push::PresenceCount { count });
             let pushed = deliver_to_members(&state, &frame);
             self.presence_pushes.fetch_add(pushed, Ordering::Relaxed);
             return false;
@@ -398,7 +398,7 @@ impl Hub {
 
     /// Pushes to every connected client.
     pub(crate) fn broadcast_all(&self, push: &Push) {
-        let frame = encode_push(push);
+        let frame = Frame::push(push);
         let state = self.read();
         for peer in state.peers.values() {
             deliver(peer, &frame);
@@ -454,7 +454,7 @@ impl Hub {
     /// [`Hub::set_rooms`] / [`Hub::add_room`] recorded). The frame is
     /// encoded once. Returns how many clients it was offered to.
     pub(crate) fn broadcast_room(&self, room: &str, push: &Push) -> u64 {
-        let frame = encode_push(push);
+        let frame = Frame::push(push);
         let state = self.read();
         if room == DEFAULT_ROOM {
             return deliver_to_members(&state, &frame);
@@ -476,7 +476,7 @@ impl Hub {
 
     /// Pushes to every client logged in as `user_id`, but `except`.
     pub(crate) fn send_to_user(&self, user_id: &str, push: &Push, except: Option<ConnId>) {
-        let frame = encode_push(push);
+        let frame = Frame::push(push);
         let state = self.read();
         for (id, peer) in &state.peers {
             if Some(*id) != except && peer.member.as_ref().is_some_and(|m| m.user_id == user_id) {
@@ -652,7 +652,7 @@ impl Hub {
                 theirs.sort_unstable();
                 rooms.extend(theirs);
             }
-            deliver(peer, &encode_push(&Push::Resync { rooms }));
+            deliver(peer, &Frame::push(&Push::Resync { rooms }));
             told += 1;
         }
         told
@@ -750,7 +750,7 @@ async fn presence_flusher(hub: Weak<Hub>, wake: Arc<Notify>) {
 /// Pushes one presence change to every logged-in client; returns how many
 /// frames were offered.
 fn announce(state: &State, user: String, online: bool, count: u64) -> u64 {
-    let frame = encode_push(&Push::Presence {
+    let frame = Frame::push(&Push::Presence {
         user,
         online,
         count,
@@ -759,7 +759,7 @@ fn announce(state: &State, user: String, online: bool, count: u64) -> u64 {
 }
 
 /// Offers `frame` to every logged-in client; returns how many.
-fn deliver_to_members(state: &State, frame: &Bytes) -> u64 {
+fn deliver_to_members(state: &State, frame: &Frame) -> u64 {
     let mut offered = 0;
     for peer in state.peers.values().filter(|p| p.member.is_some()) {
         deliver(peer, frame);
@@ -768,7 +768,7 @@ fn deliver_to_members(state: &State, frame: &Bytes) -> u64 {
     offered
 }
 
-fn deliver(peer: &Peer, frame: &Bytes) {
+fn deliver(peer: &Peer, frame: &Frame) {
     match peer.outbox.try_push(frame) {
         // Too large: logged by the outbox (pushes are far below the limit).
         Offer::Queued | Offer::Closed | Offer::TooLarge => {}
@@ -786,6 +786,7 @@ fn deliver(peer: &Peer, frame: &Bytes) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use coliseum_protocol::encode_push;
     use coliseum_protocol::decode_server_message;
     use coliseum_protocol::response::ServerMessage;
 

@@ -1,15 +1,20 @@
-//! A connection's outbound buffer: frames are appended (already framed by
-//! the protocol's length-delimited codec) into one contiguous `BytesMut`,
-//! and the connection's writer takes everything buffered at once and
-//! writes it with one `write` call.
+//! A connection's outbound queue: frames waiting to be written, each a
+//! length prefix and a shared payload, and the connection's writer takes
+//! everything waiting at once and writes it with as few `writev` calls as
+//! it can.
 //!
-//! Why not a channel of frames: in a broadcast to 1,000 clients, a queue
-//! per connection cost a queue push, a semaphore permit, a shared
-//! reference count (contended between threads) and, in the writer, a copy
-//! through the codec — per recipient (profiled: ~40 % of the server's CPU
-//! in a 1,000-client fan-out). Appending under an uncontended lock is one
-//! copy of ~150 bytes, and the writer is woken only when the outbox goes
-//! from empty to non-empty (or a response arrives).
+//! Why shared payloads: a push is serialized once and the same bytes go to
+//! every recipient ([`bytes::Bytes`], reference-counted), so a broadcast to
+//! N clients costs N reference increments and N queue slots, not N copies.
+//! Copying each ~200-byte payload into each recipient's own buffer was the
+//! largest single cost of a fan-out (profiled: `try_push` 26 % of the
+//! server's CPU in the 100-client closed loop, nearly all of it waiting for
+//! the stores of the copy to reach buffers another core had written out
+//! last); the kernel now copies straight from the shared payloads, which
+//! stay in cache. (Before that, a channel of frames per connection — queue
+//! push, semaphore permit, a copy through the codec in the writer — cost
+//! ~40 % in a 1,000-client fan-out; the queue here is a `VecDeque` under an
+//! uncontended lock.)
 //!
 //! Rules:
 //! - Pushes ([`Outbox::try_push`]) never wait: when `limit` frames, or
@@ -17,36 +22,75 @@
 //!   waiting, the client reads too slowly and the caller disconnects it
 //!   (see `hub`), after [`Outbox::discard`] has freed what it held. The byte
 //!   bound is what keeps memory small (issue 12: 300 clients that stopped
-//!   reading 8 KB chat messages held 2.3 GB under a frame-only bound).
+//!   reading 8 KB chat messages held 2.3 GB under a frame-only bound); it
+//!   counts every frame's bytes in full, shared or not.
 //! - Responses ([`Outbox::send`]) wait for room (back-pressure on this
 //!   connection only) and are *urgent*: the writer sends them without the
 //!   coalescing delay.
 //! - Coalescing: the writer writes at most once per `coalesce` interval
 //!   while pushes keep arriving (see [`Outbox::next_batch`]), so a busy
-//!   room costs each connection one write syscall per interval instead of
-//!   one per message. A connection that has been quiet for `coalesce`
-//!   writes at once, and so does one whose outbox is half full (so that
-//!   only a client that really does not read can reach the limit).
+//!   room costs each connection one write per interval instead of one per
+//!   message. A connection that has been quiet for `coalesce` writes at
+//!   once, and so does one whose outbox is half full (so that only a client
+//!   that really does not read can reach the limit).
 
+use std::collections::VecDeque;
+use std::io::IoSlice;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use bytes::BytesMut;
-use coliseum_protocol::frame_codec;
+use bytes::{BufMut as _, Bytes, BytesMut};
+use coliseum_protocol::{MAX_FRAME_LEN, Push, encode_push};
+use tokio::io::{AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::Notify;
 use tokio::time::Instant;
-use tokio_util::codec::{Encoder as _, LengthDelimitedCodec};
 
-/// Buffers larger than this are not kept for reuse after a write, so a
-/// burst does not pin memory on an otherwise idle connection.
-const KEEP_CAPACITY: usize = 64 * 1024;
-/// Bytes of the length prefix before each frame (`frame_codec`).
+/// Queues with room for more frames than this are not kept for reuse after
+/// a write, so a burst does not pin memory on an otherwise idle connection.
+const KEEP_FRAMES: usize = 1024;
+/// Bytes of the length prefix before each frame (`frame_codec`: a
+/// big-endian `u32`).
 const PREFIX_LEN: usize = 4;
+/// Most slices handed to one `writev` (Linux refuses more than 1,024).
+const MAX_SLICES: usize = 1024;
+
+/// One frame ready for the wire: the length prefix and the payload (the
+/// JSON) in one buffer, shared by every recipient of the same push (one
+/// slice per frame in a `writev`).
+#[derive(Clone)]
+pub(crate) struct Frame(Bytes);
+
+impl Frame {
+    /// `payload` with its length prefix (`frame_codec`: a big-endian
+    /// `u32`). A payload over the protocol's limit is refused when queued.
+    pub(crate) fn new(payload: &[u8]) -> Self {
+        let mut buf = BytesMut::with_capacity(PREFIX_LEN + payload.len());
+        buf.put_u32(u32::try_from(payload.len()).unwrap_or(u32::MAX));
+        buf.put_slice(payload);
+        Self(buf.freeze())
+    }
+
+    /// The frame of `push`.
+    pub(crate) fn push(push: &Push) -> Self {
+        Self::new(&encode_push(push))
+    }
+
+    /// Bytes on the wire, prefix included.
+    fn wire_len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The payload, without the prefix.
+    #[cfg(test)]
+    pub(crate) fn payload(&self) -> Bytes {
+        self.0.slice(PREFIX_LEN..)
+    }
+}
 
 /// Outcome of [`Outbox::try_push`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Offer {
-    /// Appended.
+    /// Queued.
     Queued,
     /// `limit` frames or `limit_bytes` bytes are already waiting: the
     /// client reads too slowly.
@@ -59,10 +103,10 @@ pub(crate) enum Offer {
 
 /// What is waiting to be written.
 struct State {
-    /// Length-prefixed frames, in order.
-    buf: BytesMut,
-    /// Frames in `buf`.
-    frames: usize,
+    /// The frames, in order.
+    frames: VecDeque<Frame>,
+    /// Their bytes on the wire, prefixes included.
+    bytes: usize,
     /// A response is in `buf`: write without the coalescing delay.
     urgent: bool,
     /// No more frames will come; the writer finishes what is buffered.
@@ -71,8 +115,6 @@ struct State {
     /// then: a push into an empty outbox need not wake it (one wake per
     /// write under a steady flow instead of two).
     timed: bool,
-    /// Frames the length prefix; `max_frame_length` = the protocol's limit.
-    codec: LengthDelimitedCodec,
 }
 
 /// See the module docs. Shared (`Arc`) by the connection's reader, its
@@ -96,7 +138,8 @@ pub(crate) struct Outbox {
 
 /// One batch taken by the writer, or the end.
 pub(crate) enum Batch {
-    /// Write these bytes (every frame buffered when it was taken).
+    /// Write the frames taken ([`write_frames`]: every frame waiting when
+    /// they were taken).
     Write,
     /// Closed and drained: shut the connection's write side down.
     Done,
@@ -109,12 +152,11 @@ impl Outbox {
     pub(crate) fn with_byte_limit(limit: usize, limit_bytes: usize) -> Self {
         Self {
             state: Mutex::new(State {
-                buf: BytesMut::new(),
-                frames: 0,
+                frames: VecDeque::new(),
+                bytes: 0,
                 urgent: false,
                 closed: false,
                 timed: false,
-                codec: frame_codec(),
             }),
             ready: Notify::new(),
             room: Notify::new(),
@@ -135,21 +177,19 @@ impl Outbox {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Appends a push frame (`payload` is the JSON; the length prefix is
-    /// added here) unless `limit` frames are already waiting or it would
-    /// take the buffer past `limit_bytes`. Never waits.
-    pub(crate) fn try_push(&self, payload: &[u8]) -> Offer {
+    /// Queues a push (shared with its other recipients) unless `limit`
+    /// frames are already waiting or it would take the queue past
+    /// `limit_bytes`. Never waits.
+    pub(crate) fn try_push(&self, frame: &Frame) -> Offer {
         let mut state = self.lock();
         if state.closed {
             return Offer::Closed;
         }
-        if state.frames >= self.limit
-            || state.buf.len() + PREFIX_LEN + payload.len() > self.limit_bytes
-        {
+        if state.frames.len() >= self.limit || state.bytes + frame.wire_len() > self.limit_bytes {
             return Offer::Full;
         }
-        let was_empty = state.frames == 0;
-        if !append(&mut state, payload) {
+        let was_empty = state.frames.is_empty();
+        if !append(&mut state, frame.clone()) {
             return Offer::TooLarge;
         }
         // Half full: write now rather than wait out the coalescing delay,
@@ -167,11 +207,11 @@ impl Outbox {
         Offer::Queued
     }
 
-    /// Appends a response frame, waiting while `limit` frames are already
+    /// Queues a response frame, waiting while `limit` frames are already
     /// waiting; the writer sends it without the coalescing delay. False
     /// when the connection is closing (or the frame exceeds the protocol's
     /// limit: then it is logged and dropped).
-    pub(crate) async fn send(&self, payload: &[u8]) -> bool {
+    pub(crate) async fn send(&self, payload: Bytes) -> bool {
         loop {
             let room = self.room.notified();
             tokio::pin!(room);
@@ -183,8 +223,8 @@ impl Outbox {
                 if state.closed {
                     return false;
                 }
-                if state.frames < self.limit && state.buf.len() < self.limit_bytes {
-                    if !append(&mut state, payload) {
+                if state.frames.len() < self.limit && state.bytes < self.limit_bytes {
+                    if !append(&mut state, Frame::new(&payload)) {
                         return false;
                     }
                     state.urgent = true;
@@ -199,15 +239,15 @@ impl Outbox {
 
     /// At least half of either bound is used.
     fn half_full(&self, state: &State) -> bool {
-        state.frames * 2 >= self.limit || state.buf.len() * 2 >= self.limit_bytes
+        state.frames.len() * 2 >= self.limit || state.bytes * 2 >= self.limit_bytes
     }
 
     /// The client is being dropped (it stopped reading): frees the buffered
     /// frames at once and refuses everything from now on.
     pub(crate) fn discard(&self) {
         let mut state = self.lock();
-        state.buf = BytesMut::new();
-        state.frames = 0;
+        state.frames = VecDeque::new();
+        state.bytes = 0;
         state.closed = true;
         drop(state);
         self.ready.notify_one();
@@ -222,15 +262,15 @@ impl Outbox {
         self.room.notify_waiters();
     }
 
-    /// Waits for the next batch and swaps it into `out` (which must be
-    /// empty). With no urgent frame, waits until `coalesce` has passed
+    /// Waits for the next batch and swaps its frames into `out` (which
+    /// must be empty). With no urgent frame, waits until `coalesce` has passed
     /// since `last_write` (if any), so that pushes arriving meanwhile go out
     /// in the same write; within that interval it sleeps on a timer alone,
     /// and pushes do not wake it (only responses, a half-full outbox and
     /// closing do). Cancel-safe: dropping the future loses nothing.
     pub(crate) async fn next_batch(
         &self,
-        out: &mut BytesMut,
+        out: &mut VecDeque<Frame>,
         coalesce: Duration,
         last_write: Option<Instant>,
     ) -> Batch {
@@ -242,7 +282,7 @@ impl Outbox {
             let wait_until = {
                 let mut state = self.lock();
                 let pending = due.filter(|&due| Instant::now() < due);
-                if state.frames == 0 {
+                if state.frames.is_empty() {
                     if state.closed {
                         return Batch::Done;
                     }
@@ -258,8 +298,8 @@ impl Outbox {
                             Some(due)
                         }
                         _ => {
-                            std::mem::swap(&mut state.buf, out);
-                            state.frames = 0;
+                            std::mem::swap(&mut state.frames, out);
+                            state.bytes = 0;
                             state.urgent = false;
                             state.timed = false;
                             drop(state);
@@ -284,10 +324,10 @@ impl Outbox {
         }
     }
 
-    /// Gives a written buffer back for reuse (cleared; dropped when large).
-    pub(crate) fn recycle(out: &mut BytesMut) {
-        if out.capacity() > KEEP_CAPACITY {
-            *out = BytesMut::new();
+    /// Gives a written queue back for reuse (cleared; dropped when large).
+    pub(crate) fn recycle(out: &mut VecDeque<Frame>) {
+        if out.capacity() > KEEP_FRAMES {
+            *out = VecDeque::new();
         } else {
             out.clear();
         }
@@ -296,51 +336,105 @@ impl Outbox {
 
 #[cfg(test)]
 impl Outbox {
-    /// Takes every buffered frame (without its length prefix), as the
-    /// client would read them. For tests of the hub and the sessions.
-    pub(crate) fn take_frames(&self) -> Vec<bytes::Bytes> {
-        use tokio_util::codec::Decoder as _;
+    /// Takes every queued frame's payload, as the client would read them.
+    /// For tests of the hub and the sessions.
+    pub(crate) fn take_frames(&self) -> Vec<Bytes> {
         let mut state = self.lock();
-        let mut buf = std::mem::take(&mut state.buf);
-        state.frames = 0;
+        state.bytes = 0;
         state.urgent = false;
-        let mut codec = frame_codec();
-        let mut frames = Vec::new();
-        while let Ok(Some(frame)) = codec.decode(&mut buf) {
-            frames.push(frame.freeze());
-        }
-        frames
+        state
+            .frames
+            .drain(..)
+            .map(|frame| frame.payload())
+            .collect()
     }
 }
 
-/// Appends `payload` with its length prefix. False (nothing appended) when
-/// it exceeds the protocol's frame limit.
-fn append(state: &mut State, payload: &[u8]) -> bool {
-    let State { buf, codec, .. } = state;
-    match codec.encode(payload, buf) {
-        Ok(()) => {
-            state.frames += 1;
-            true
+/// Queues `frame`. False (nothing queued) when it exceeds the protocol's
+/// frame limit.
+fn append(state: &mut State, frame: Frame) -> bool {
+    let len = frame.wire_len() - PREFIX_LEN;
+    if len > MAX_FRAME_LEN {
+        tracing::error!(len, "outbound frame too large: dropped");
+        return false;
+    }
+    state.bytes += frame.wire_len();
+    state.frames.push_back(frame);
+    true
+}
+
+/// Writes every frame of `frames` (leaving it empty) and flushes: with
+/// `writev` straight from the shared payloads when `writer` supports
+/// vectored writes (TCP, TLS), else copied into `scratch` and written in
+/// one piece.
+///
+/// # Errors
+/// The first failed write (`WriteZero` when the peer takes nothing).
+pub(crate) async fn write_frames<W>(
+    writer: &mut W,
+    frames: &mut VecDeque<Frame>,
+    scratch: &mut BytesMut,
+) -> std::io::Result<()>
+where
+    W: AsyncWrite + Unpin,
+{
+    if !writer.is_write_vectored() {
+        for frame in frames.drain(..) {
+            scratch.put_slice(&frame.0);
         }
-        Err(err) => {
-            tracing::error!(%err, len = payload.len(), "outbound frame too large: dropped");
-            false
+        let written = writer.write_all(scratch).await;
+        scratch.clear();
+        written?;
+        return writer.flush().await;
+    }
+    // Bytes of the first frame already written by an earlier, partial write.
+    let mut done = 0;
+    while !frames.is_empty() {
+        let written = {
+            let slices: Vec<IoSlice<'_>> = frames
+                .iter()
+                .take(MAX_SLICES)
+                .enumerate()
+                .map(|(i, frame)| IoSlice::new(&frame.0[if i == 0 { done } else { 0 }..]))
+                .collect();
+            writer.write_vectored(&slices).await?
+        };
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        let mut left = written;
+        while let Some(front) = frames.front() {
+            let rest = front.wire_len() - done;
+            if left < rest {
+                done += left;
+                break;
+            }
+            left -= rest;
+            done = 0;
+            frames.pop_front();
         }
     }
+    writer.flush().await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use coliseum_protocol::frame_codec;
     use tokio_util::codec::Decoder as _;
 
-    fn frames(buf: &mut BytesMut) -> Vec<Vec<u8>> {
+    /// The frames of a batch as the client decodes them from the wire.
+    fn frames(batch: &mut VecDeque<Frame>) -> Vec<Vec<u8>> {
+        let mut wire = BytesMut::new();
+        for frame in batch.drain(..) {
+            wire.put_slice(&frame.0);
+        }
         let mut codec = frame_codec();
         let mut out = Vec::new();
-        while let Some(frame) = codec.decode(buf).expect("decode") {
+        while let Some(frame) = codec.decode(&mut wire).expect("decode") {
             out.push(frame.to_vec());
         }
-        assert!(buf.is_empty(), "only whole frames");
+        assert!(wire.is_empty(), "only whole frames");
         out
     }
 
@@ -353,7 +447,7 @@ mod tests {
     ) -> tokio::task::JoinHandle<(Duration, usize)> {
         let outbox = std::sync::Arc::clone(outbox);
         tokio::spawn(async move {
-            let mut out = BytesMut::new();
+            let mut out = VecDeque::new();
             let started = Instant::now();
             let last = last_write.unwrap_or(started);
             outbox.next_batch(&mut out, coalesce, Some(last)).await;
@@ -364,10 +458,10 @@ mod tests {
     #[tokio::test]
     async fn frames_come_out_in_order_with_length_prefixes() {
         let outbox = Outbox::new(8);
-        assert_eq!(outbox.try_push(b"{\"a\":1}"), Offer::Queued);
-        assert!(outbox.send(b"{\"b\":2}").await);
-        assert_eq!(outbox.try_push(b"{\"c\":3}"), Offer::Queued);
-        let mut out = BytesMut::new();
+        assert_eq!(outbox.try_push(&Frame::new(b"{\"a\":1}")), Offer::Queued);
+        assert!(outbox.send(Bytes::from_static(b"{\"b\":2}")).await);
+        assert_eq!(outbox.try_push(&Frame::new(b"{\"c\":3}")), Offer::Queued);
+        let mut out = VecDeque::new();
         assert!(matches!(
             outbox.next_batch(&mut out, Duration::ZERO, None).await,
             Batch::Write
@@ -381,16 +475,16 @@ mod tests {
     #[tokio::test]
     async fn a_full_outbox_refuses_pushes_and_makes_responses_wait() {
         let outbox = std::sync::Arc::new(Outbox::new(2));
-        assert_eq!(outbox.try_push(b"1"), Offer::Queued);
-        assert_eq!(outbox.try_push(b"2"), Offer::Queued);
-        assert_eq!(outbox.try_push(b"3"), Offer::Full);
+        assert_eq!(outbox.try_push(&Frame::new(b"1")), Offer::Queued);
+        assert_eq!(outbox.try_push(&Frame::new(b"2")), Offer::Queued);
+        assert_eq!(outbox.try_push(&Frame::new(b"3")), Offer::Full);
         let responder = {
             let outbox = std::sync::Arc::clone(&outbox);
-            tokio::spawn(async move { outbox.send(b"response").await })
+            tokio::spawn(async move { outbox.send(Bytes::from_static(b"response")).await })
         };
         tokio::task::yield_now().await;
         assert!(!responder.is_finished(), "waits for room");
-        let mut out = BytesMut::new();
+        let mut out = VecDeque::new();
         outbox.next_batch(&mut out, Duration::ZERO, None).await;
         assert_eq!(frames(&mut out).len(), 2);
         assert!(responder.await.expect("responder"), "queued once drained");
@@ -404,16 +498,16 @@ mod tests {
         let outbox = Outbox::new(16);
         let coalesce = Duration::from_millis(5);
         let last = Some(Instant::now());
-        outbox.try_push(b"push");
-        let mut out = BytesMut::new();
+        outbox.try_push(&Frame::new(b"push"));
+        let mut out = VecDeque::new();
         let started = Instant::now();
         outbox.next_batch(&mut out, coalesce, last).await;
         assert_eq!(started.elapsed(), coalesce, "push held until the interval");
         Outbox::recycle(&mut out);
 
         let last = Some(Instant::now());
-        outbox.try_push(b"push");
-        assert!(outbox.send(b"response").await);
+        outbox.try_push(&Frame::new(b"push"));
+        assert!(outbox.send(Bytes::from_static(b"response")).await);
         let started = Instant::now();
         outbox.next_batch(&mut out, coalesce, last).await;
         assert_eq!(started.elapsed(), Duration::ZERO, "a response goes at once");
@@ -429,7 +523,7 @@ mod tests {
         let writer = spawn_writer(&outbox, coalesce, Some(written_at));
         for _ in 0..3 {
             tokio::time::sleep(Duration::from_millis(5)).await;
-            assert_eq!(outbox.try_push(b"push"), Offer::Queued);
+            assert_eq!(outbox.try_push(&Frame::new(b"push")), Offer::Queued);
         }
         let (waited, n) = writer.await.expect("writer");
         assert_eq!(waited, coalesce, "written when the interval ends");
@@ -443,7 +537,7 @@ mod tests {
         // After the interval, the first push into the empty outbox wakes it.
         let writer = spawn_writer(&outbox, coalesce, Some(written_at));
         tokio::time::sleep(Duration::from_millis(7)).await;
-        assert_eq!(outbox.try_push(b"late"), Offer::Queued);
+        assert_eq!(outbox.try_push(&Frame::new(b"late")), Offer::Queued);
         let (waited, n) = writer.await.expect("writer");
         assert_eq!(waited, Duration::from_millis(7), "written at once");
         assert_eq!(n, 1);
@@ -454,9 +548,9 @@ mod tests {
         let outbox = Outbox::new(8);
         let coalesce = Duration::from_millis(50);
         for _ in 0..4 {
-            assert_eq!(outbox.try_push(b"push"), Offer::Queued);
+            assert_eq!(outbox.try_push(&Frame::new(b"push")), Offer::Queued);
         }
-        let mut out = BytesMut::new();
+        let mut out = VecDeque::new();
         let started = Instant::now();
         outbox
             .next_batch(&mut out, coalesce, Some(Instant::now()))
@@ -465,7 +559,7 @@ mod tests {
         assert_eq!(frames(&mut out).len(), 4);
         Outbox::recycle(&mut out);
         // Below half: held for the interval.
-        outbox.try_push(b"push");
+        outbox.try_push(&Frame::new(b"push"));
         let started = Instant::now();
         outbox
             .next_batch(&mut out, coalesce, Some(Instant::now()))
@@ -477,10 +571,10 @@ mod tests {
     async fn a_response_arriving_during_the_delay_cuts_it_short() {
         let outbox = std::sync::Arc::new(Outbox::new(16));
         let coalesce = Duration::from_millis(50);
-        outbox.try_push(b"push");
+        outbox.try_push(&Frame::new(b"push"));
         let writer = spawn_writer(&outbox, coalesce, None);
         tokio::time::sleep(Duration::from_millis(10)).await;
-        assert!(outbox.send(b"response").await);
+        assert!(outbox.send(Bytes::from_static(b"response")).await);
         let (waited, n) = writer.await.expect("writer");
         assert_eq!(waited, Duration::from_millis(10));
         assert_eq!(n, 2);
@@ -489,11 +583,11 @@ mod tests {
     #[tokio::test]
     async fn close_drains_then_ends_and_refuses_more() {
         let outbox = Outbox::new(4);
-        outbox.try_push(b"last");
+        outbox.try_push(&Frame::new(b"last"));
         outbox.close();
-        assert_eq!(outbox.try_push(b"late"), Offer::Closed);
-        assert!(!outbox.send(b"late").await);
-        let mut out = BytesMut::new();
+        assert_eq!(outbox.try_push(&Frame::new(b"late")), Offer::Closed);
+        assert!(!outbox.send(Bytes::from_static(b"late")).await);
+        let mut out = VecDeque::new();
         assert!(matches!(
             outbox
                 .next_batch(&mut out, Duration::from_secs(1), Some(Instant::now()))
@@ -511,22 +605,24 @@ mod tests {
     #[tokio::test]
     async fn the_byte_bound_refuses_pushes_and_discard_frees_the_buffer() {
         let outbox = Outbox::with_byte_limit(1024, 3 * 1024);
-        let chat = vec![b'x'; 1000];
+        let chat = Frame::new(&[b'x'; 1000]);
         for _ in 0..3 {
             assert_eq!(outbox.try_push(&chat), Offer::Queued);
         }
         assert_eq!(outbox.try_push(&chat), Offer::Full, "3,012 + 1,004 > 3,072");
         assert_eq!(
-            outbox.try_push(b"small"),
+            outbox.try_push(&Frame::new(b"small")),
             Offer::Queued,
             "60 bytes still fit"
         );
-        assert!(outbox.lock().buf.capacity() >= 3_000);
+        assert_eq!(outbox.lock().bytes, 3 * 1004 + 9);
+        let shared = chat;
         outbox.discard();
-        assert_eq!(outbox.lock().buf.capacity(), 0, "memory given back");
-        assert_eq!(outbox.try_push(b"late"), Offer::Closed);
-        assert!(!outbox.send(b"late").await);
-        let mut out = BytesMut::new();
+        assert_eq!(outbox.lock().frames.capacity(), 0, "queue given back");
+        assert!(shared.0.is_unique(), "and every reference to the frame");
+        assert_eq!(outbox.try_push(&Frame::new(b"late")), Offer::Closed);
+        assert!(!outbox.send(Bytes::from_static(b"late")).await);
+        let mut out = VecDeque::new();
         assert!(matches!(
             outbox.next_batch(&mut out, Duration::ZERO, None).await,
             Batch::Done
@@ -537,8 +633,112 @@ mod tests {
     fn oversize_frames_are_refused_whole() {
         let outbox = Outbox::new(4);
         let big = vec![b' '; coliseum_protocol::MAX_FRAME_LEN + 1];
-        assert_eq!(outbox.try_push(&big), Offer::TooLarge);
-        assert_eq!(outbox.lock().frames, 0);
-        assert!(outbox.lock().buf.is_empty());
+        assert_eq!(outbox.try_push(&Frame::new(&big)), Offer::TooLarge);
+        assert!(outbox.lock().frames.is_empty());
+        assert_eq!(outbox.lock().bytes, 0);
+    }
+
+    /// A writer that takes at most `max` bytes per call, vectored or not.
+    struct Trickle {
+        wire: Vec<u8>,
+        max: usize,
+        vectored: bool,
+        calls: usize,
+    }
+
+    impl AsyncWrite for Trickle {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            let n = buf.len().min(self.max);
+            self.wire.extend_from_slice(&buf[..n]);
+            self.calls += 1;
+            std::task::Poll::Ready(Ok(n))
+        }
+
+        fn poll_write_vectored(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            let mut n = 0;
+            for buf in bufs {
+                let take = buf.len().min(self.max - n);
+                self.wire.extend_from_slice(&buf[..take]);
+                n += take;
+                if n == self.max {
+                    break;
+                }
+            }
+            self.calls += 1;
+            std::task::Poll::Ready(Ok(n))
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            self.vectored
+        }
+
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Whatever each write call takes (down to 1 byte, splitting prefixes
+    /// and payloads), vectored or not, the frames reach the wire whole and
+    /// in order, and the queue ends empty. More frames than one `writev`
+    /// may carry take several calls.
+    #[tokio::test]
+    async fn write_frames_survives_partial_writes() {
+        let payloads: Vec<Bytes> = (0..1500_usize)
+            .map(|n| Bytes::from(vec![b'a' + u8::try_from(n % 26).expect("letter"); n % 7]))
+            .collect();
+        for (max, vectored) in [
+            (1, true),
+            (3, true),
+            (5, false),
+            (4096, true),
+            (usize::MAX, true),
+        ] {
+            let outbox = Outbox::new(2000);
+            for payload in &payloads {
+                assert_eq!(outbox.try_push(&Frame::new(payload)), Offer::Queued);
+            }
+            let mut batch = VecDeque::new();
+            outbox.next_batch(&mut batch, Duration::ZERO, None).await;
+            let mut writer = Trickle {
+                wire: Vec::new(),
+                max,
+                vectored,
+                calls: 0,
+            };
+            let mut scratch = BytesMut::new();
+            write_frames(&mut writer, &mut batch, &mut scratch)
+                .await
+                .expect("written");
+            assert!(batch.is_empty(), "all taken");
+            if max == usize::MAX {
+                assert_eq!(writer.calls, 2, "1,500 frames: 1,024 slices per writev");
+            }
+            let mut wire = BytesMut::from(&writer.wire[..]);
+            let mut codec = frame_codec();
+            let mut got = Vec::new();
+            while let Some(frame) = codec.decode(&mut wire).expect("decode") {
+                got.push(frame.freeze());
+            }
+            assert!(wire.is_empty(), "only whole frames (max {max})");
+            assert_eq!(got, payloads, "in order (max {max}, vectored {vectored})");
+        }
     }
 }
