@@ -786,8 +786,8 @@ fn deliver(peer: &Peer, frame: &Frame) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use coliseum_protocol::encode_push;
     use coliseum_protocol::decode_server_message;
+    use coliseum_protocol::encode_push;
     use coliseum_protocol::response::ServerMessage;
 
     fn member(id: &str, name: &str) -> Option<Member> {

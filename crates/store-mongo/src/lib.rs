@@ -575,6 +575,19 @@ impl Store for MongoStore {
         .await
     }
 
+    async fn append_messages(&self, messages: Vec<NewMessage>) -> Vec<StoreResult<ChatMessage>> {
+        let count = messages.len();
+        match self
+            .run("append_messages", |i| async move {
+                Ok(i.append_messages(messages).await)
+            })
+            .await
+        {
+            Ok(results) => results,
+            Err(error) => (0..count).map(|_| Err(error.clone())).collect(),
+        }
+    }
+
     async fn chat_history(
         &self,
         room: &str,

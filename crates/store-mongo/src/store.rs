@@ -417,22 +417,103 @@ impl Inner {
         let counter_id = format!("room:{}", message.room);
         let filter = doc! { "_id": &counter_id };
         let seq = loop_upsert_counter(&self.counters, filter).await?;
-        let doc = MessageDoc {
-            id: ObjectId::new(),
-            room: message.room,
-            seq,
-            system: message.from.is_none(),
-            from: message.from,
-            text: message.text,
-            sent_at: to_bson_time(message.sent_at),
-            edited_at: None,
-            deleted: false,
-        };
+        let doc = message_doc(message, seq);
         self.messages
             .insert_one(&doc)
             .await
             .map_err(|e| map_err("append_message", &e))?;
         Ok(doc.into_message())
+    }
+
+    /// See [`coliseum_store::Store::append_messages`]: each room's counter
+    /// is incremented once by its number of messages, which reserves their
+    /// `seq`s in list order, then one ordered `insertMany` stores them all.
+    /// If it fails at message *i*, the messages before *i* are stored and
+    /// answered, *i* gets the error, and the ones after it are stored one by
+    /// one with new numbers (the reserved ones stay unused, as after a crash
+    /// in [`Inner::append_message`]). When the driver cannot say where it
+    /// failed (e.g. the connection was lost), every message of the insert
+    /// is answered with the error, as `append_message` would answer.
+    pub async fn append_messages(
+        &self,
+        messages: Vec<NewMessage>,
+    ) -> Vec<StoreResult<ChatMessage>> {
+        let mut counts: Vec<(&str, i64)> = Vec::new();
+        for message in &messages {
+            match counts.iter_mut().find(|(room, _)| *room == message.room) {
+                Some((_, count)) => *count += 1,
+                None => counts.push((&message.room, 1)),
+            }
+        }
+        // The next number of each room, or why none could be reserved.
+        let mut next: Vec<(String, StoreResult<i64>)> = Vec::with_capacity(counts.len());
+        for (room, count) in counts {
+            let filter = doc! { "_id": format!("room:{room}") };
+            let first = reserve_counter(&self.counters, filter, count).await;
+            next.push((room.to_owned(), first));
+        }
+        let mut docs = Vec::with_capacity(messages.len());
+        let mut results: Vec<StoreResult<usize>> = Vec::with_capacity(messages.len());
+        for message in messages {
+            let Some((_, reserved)) = next.iter_mut().find(|(room, _)| *room == message.room)
+            else {
+                results.push(Err(StoreError::Internal("room not counted".to_owned())));
+                continue;
+            };
+            match reserved {
+                Ok(seq) => {
+                    results.push(Ok(docs.len()));
+                    docs.push(message_doc(message, *seq));
+                    *seq += 1;
+                }
+                Err(error) => results.push(Err(error.clone())),
+            }
+        }
+        // Documents stored: all, or those before the first failure; and
+        // the failure, with whether the driver said where it happened.
+        let (stored, failure) = if docs.is_empty() {
+            (0, None)
+        } else {
+            match self.messages.insert_many(&docs).ordered(true).await {
+                Ok(_) => (docs.len(), None),
+                Err(error) => {
+                    let at = first_failed_insert(&error);
+                    (
+                        at.unwrap_or(0),
+                        Some((at.is_some(), map_err("append_messages", &error))),
+                    )
+                }
+            }
+        };
+        let mut docs: Vec<Option<MessageDoc>> = docs.into_iter().map(Some).collect();
+        let mut answers = Vec::with_capacity(results.len());
+        for result in results {
+            let answer = match result {
+                Err(error) => Err(error),
+                Ok(index) => {
+                    let doc = docs.get_mut(index).and_then(Option::take);
+                    match (doc, &failure) {
+                        (None, _) => Err(StoreError::Internal("message answered twice".to_owned())),
+                        (Some(doc), _) if index < stored => Ok(doc.into_message()),
+                        (Some(doc), None) => Ok(doc.into_message()),
+                        // After the failed one: not attempted, so stored now
+                        // one by one (with new numbers, still in order).
+                        (Some(doc), Some((true, _))) if index > stored => {
+                            self.append_message(NewMessage {
+                                room: doc.room,
+                                from: doc.from,
+                                text: doc.text,
+                                sent_at: from_bson_time(doc.sent_at),
+                            })
+                            .await
+                        }
+                        (Some(_), Some((_, error))) => Err(error.clone()),
+                    }
+                }
+            };
+            answers.push(answer);
+        }
+        answers
     }
 
     /// See [`coliseum_store::Store::chat_history`].
@@ -582,6 +663,33 @@ pub(crate) const UPSERT_ATTEMPTS: usize = 8;
 /// gets a duplicate-key error and simply tries again (the document exists
 /// by then).
 ///
+/// The document of a new message numbered `seq`.
+fn message_doc(message: NewMessage, seq: i64) -> MessageDoc {
+    MessageDoc {
+        id: ObjectId::new(),
+        room: message.room,
+        seq,
+        system: message.from.is_none(),
+        from: message.from,
+        text: message.text,
+        sent_at: to_bson_time(message.sent_at),
+        edited_at: None,
+        deleted: false,
+    }
+}
+
+/// Where an ordered `insertMany` stopped: the index of its first failed
+/// document (those before it were stored), if the error says.
+fn first_failed_insert(error: &mongodb::error::Error) -> Option<usize> {
+    match error.kind.as_ref() {
+        mongodb::error::ErrorKind::InsertMany(failure) => failure
+            .write_errors
+            .as_ref()
+            .and_then(|errors| errors.iter().map(|e| e.index).min()),
+        _ => None,
+    }
+}
+
 /// The new value is computed from the document *before* the update
 /// (`ReturnDocument::Before`; `None` when the upsert created it): the same
 /// on every server, and it sidesteps a mongo-java-server (1.47.0) race
@@ -592,10 +700,20 @@ async fn loop_upsert_counter(
     counters: &Collection<CounterDoc>,
     filter: Document,
 ) -> StoreResult<i64> {
+    reserve_counter(counters, filter, 1).await
+}
+
+/// [`loop_upsert_counter`] for `count` (≥ 1) numbers at once: adds `count`
+/// and returns the first of the numbers reserved (`first..first + count`).
+async fn reserve_counter(
+    counters: &Collection<CounterDoc>,
+    filter: Document,
+    count: i64,
+) -> StoreResult<i64> {
     let mut last = None;
     for _ in 0..UPSERT_ATTEMPTS {
         match counters
-            .find_one_and_update(filter.clone(), doc! { "$inc": { "seq": 1_i64 } })
+            .find_one_and_update(filter.clone(), doc! { "$inc": { "seq": count } })
             .upsert(true)
             .return_document(ReturnDocument::Before)
             .await

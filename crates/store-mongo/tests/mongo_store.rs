@@ -334,6 +334,83 @@ async fn documents_use_object_ids_dates_and_i64_counters() {
     );
 }
 
+// ----- message batches -----------------------------------------------------------
+
+/// `append_messages` stores a batch with one ordered `insertMany`: when a
+/// document fails (here a `seq` already taken behind the store's back),
+/// the messages before it are stored and answered, it gets the error, and
+/// the ones after it are stored one by one with new numbers, still in
+/// order; the numbers reserved for them are never given out again.
+#[tokio::test]
+async fn a_failed_batch_insert_fails_only_its_message() {
+    let Some((store, guard)) = common::fresh_store().await else {
+        return;
+    };
+    let message = |room: &str, text: &str| coliseum_store::NewMessage {
+        room: room.to_owned(),
+        from: Some("batcher".to_owned()),
+        text: text.to_owned(),
+        sent_at: coliseum_store::now(),
+    };
+    for text in ["one", "two"] {
+        store
+            .append_message(message("r", text))
+            .await
+            .expect("append");
+    }
+    let client = common::raw_client(&guard.uri).await;
+    let messages = client
+        .database(&guard.name)
+        .collection::<Document>("messages");
+    messages
+        .insert_one(doc! {
+            "room": "r",
+            "seq": 4_i64,
+            "system": false,
+            "from": "planter",
+            "text": "planted",
+            "sent_at": mongodb::bson::DateTime::now(),
+            "deleted": false,
+        })
+        .await
+        .expect("plant seq 4");
+
+    let results = store
+        .append_messages(vec![
+            message("r", "three"),
+            message("r", "four"),
+            message("r", "five"),
+            message("s", "other room"),
+        ])
+        .await;
+    let answers: Vec<_> = results
+        .iter()
+        .map(|r| {
+            r.as_ref()
+                .map(|m| (m.room.as_str(), m.seq, m.text.as_str()))
+        })
+        .collect();
+    assert_eq!(answers.len(), 4);
+    assert_eq!(answers[0], Ok(("r", 3, "three")), "before the failure");
+    assert!(
+        matches!(results[1], Err(StoreError::Internal(_))),
+        "the failed one: {:?}",
+        results[1]
+    );
+    assert_eq!(answers[2], Ok(("r", 6, "five")), "after it, a new number");
+    assert_eq!(answers[3], Ok(("s", 2, "other room")), "1 was reserved");
+    let history = store.chat_history("r", None, 50).await.expect("history");
+    let seqs: Vec<u64> = history.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 6], "\"four\" is not stored");
+    let next = store
+        .append_message(message("r", "seven"))
+        .await
+        .expect("append");
+    assert_eq!(next.seq, 7, "reserved numbers are not given out again");
+    client.shutdown().await;
+    assert_eq!(store.close().await, Ok(()));
+}
+
 // ----- request keys under races -------------------------------------------------
 
 /// Twelve identical requests (same user, same key) at once: one booking,

@@ -632,10 +632,13 @@ pub trait Store: Send + Sync + 'static {
     /// Stores several messages as [`Store::append_message`] would one after
     /// another, and returns one result per message, in the same order: the
     /// messages of one room get increasing `seq`s in list order, and one
-    /// message's failure does not undo or stop the others. Meant for a
-    /// client that pipelines `chat_send`s (the server reads several before
-    /// answering): a store may then make them durable together, e.g. the
-    /// embedded store in one commit. This default stores them one by one.
+    /// message's failure does not undo or stop the others. Where the store
+    /// cannot tell whether messages were stored (its database unreachable
+    /// mid-call), each is answered with the error, as `append_message`
+    /// would be. Meant for a client that pipelines `chat_send`s (the server
+    /// reads several before answering): a store may then write them
+    /// together — the embedded store in one commit, MongoDB with one
+    /// `insertMany`. This default stores them one by one.
     async fn append_messages(&self, messages: Vec<NewMessage>) -> Vec<StoreResult<ChatMessage>> {
         let mut results = Vec::with_capacity(messages.len());
         for message in messages {
