@@ -87,7 +87,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (reader, writer) = tokio::io::split(stream);
-    let mut frames = FramedRead::new(reader, frame_codec());
+    let mut frames = FramedRead::with_capacity(reader, frame_codec(), READ_BUFFER);
     let outbox = Arc::new(Outbox::with_byte_limit(
         shared.config.outbound_queue,
         shared.config.outbound_queue_bytes,
@@ -232,6 +232,12 @@ where
     }
 }
 
+/// Initial capacity of a connection's read buffer, bytes. Requests are a
+/// few hundred bytes; the buffer grows for a larger frame (up to the
+/// protocol's limit) when one comes. tokio-util's default, 8 KiB, was about
+/// half of an idle connection's memory.
+const READ_BUFFER: usize = 1024;
+
 /// What [`handle`] leaves the read loop to do.
 enum Handled {
     /// Read on. `signed_in`: the request was `register`, `login` or
@@ -277,11 +283,13 @@ where
         Some(Ok(frame)) => match parse_request(&frame).map(handlers::sort) {
             Ok(Sorted::ChatSend(id, send)) => {
                 let sends = gather_pipelined(frames, (id, send), held);
-                handlers::dispatch_pipelined(shared, state, &sends).await
+                Box::pin(handlers::dispatch_pipelined(shared, state, &sends)).await
             }
             Ok(Sorted::Other(request)) => {
                 signs_in = matches!(request.op, Op::Register(_) | Op::Login(_) | Op::Resume(_));
-                vec![handlers::dispatch(shared, state, request).await]
+                // Boxed: the state of the largest op (~1.7 KiB) would
+                // otherwise be part of every connection's task, idle or not.
+                vec![Box::pin(handlers::dispatch(shared, state, request)).await]
             }
             Err(err) => vec![encode_error(err.id, &err.error)],
         },
