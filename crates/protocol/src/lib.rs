@@ -24,6 +24,7 @@ pub mod model;
 pub mod push;
 pub mod request;
 pub mod response;
+mod time;
 pub mod validate;
 
 pub use codec::{MAX_FRAME_LEN, frame_codec};

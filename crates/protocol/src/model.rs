@@ -111,6 +111,7 @@ pub struct Event {
     pub description: String,
     /// When doors open / the show starts: RFC 3339 with time and offset,
     /// e.g. `2027-06-12T20:00:00+02:00` (ticketing issue).
+    #[serde(deserialize_with = "crate::time::fixed")]
     pub starts_at: DateTime<FixedOffset>,
     /// On sale, sold out, cancelled or past.
     #[serde(default)]
@@ -138,6 +139,7 @@ pub struct Ticket {
     /// Seats held, ≥ 1.
     pub quantity: u32,
     /// When the booking was made, RFC 3339 UTC (millisecond precision).
+    #[serde(deserialize_with = "crate::time::utc")]
     pub booked_at: DateTime<Utc>,
     /// The signed ticket code a door app scans (ticketing issue):
     /// `C1.<ticket_id>.<event_id>.<signature>`, the signature being
@@ -147,7 +149,11 @@ pub struct Ticket {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub code: String,
     /// When the ticket was checked in at the door, if it was.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::time::utc_option"
+    )]
     pub checked_in_at: Option<DateTime<Utc>>,
 }
 
@@ -178,6 +184,7 @@ pub struct Offer {
     pub quantity: u32,
     /// When the hold lapses and the seats go to the next in line
     /// (RFC 3339 UTC).
+    #[serde(deserialize_with = "crate::time::utc")]
     pub expires_at: DateTime<Utc>,
 }
 
@@ -191,6 +198,7 @@ pub struct Attendee {
     /// Seats on the ticket.
     pub quantity: u32,
     /// When it was checked in; `null` while not yet.
+    #[serde(default, deserialize_with = "crate::time::utc_option")]
     pub checked_in_at: Option<DateTime<Utc>>,
 }
 
@@ -213,12 +221,17 @@ pub struct ChatMessage {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub text: String,
     /// When the server stored it, RFC 3339 UTC (millisecond precision).
+    #[serde(deserialize_with = "crate::time::utc")]
     pub sent_at: DateTime<Utc>,
     /// Written by the server (event news, moderation), not by a member.
     #[serde(default, skip_serializing_if = "is_false")]
     pub system: bool,
     /// When the author last edited it, if ever.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::time::utc_option"
+    )]
     pub edited_at: Option<DateTime<Utc>>,
     /// Deleted by its author or a moderator: `text` is gone.
     #[serde(default, skip_serializing_if = "is_false")]

@@ -38,6 +38,7 @@ pub enum Push {
         #[serde(default, skip_serializing_if = "String::is_empty")]
         text: String,
         /// When it was edited or deleted.
+        #[serde(deserialize_with = "crate::time::utc")]
         edited_at: chrono::DateTime<chrono::Utc>,
         /// The message was deleted.
         deleted: bool,

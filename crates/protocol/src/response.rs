@@ -181,6 +181,7 @@ pub struct CheckInData {
     /// Its holder's username.
     pub holder: String,
     /// When it was checked in (now).
+    #[serde(deserialize_with = "crate::time::utc")]
     pub checked_in_at: chrono::DateTime<chrono::Utc>,
 }
 
