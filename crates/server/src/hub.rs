@@ -309,7 +309,7 @@ impl Hub {
             let count = u64::try_from(online).unwrap_or(u64::MAX);
             tracing::info!(changes, count, "presence (count only)");
             let frame = Frame::push(&Push::PresenceCount { count });
-            let pushed = deliver_to_members(&state, &frame);
+            let pushed = deliver_to_members(&state, std::slice::from_ref(&frame));
             self.presence_pushes.fetch_add(pushed, Ordering::Relaxed);
             return false;
         }
@@ -401,7 +401,7 @@ impl Hub {
         let frame = Frame::push(push);
         let state = self.read();
         for peer in state.peers.values() {
-            deliver(peer, &frame);
+            deliver(peer, std::slice::from_ref(&frame));
         }
     }
 
@@ -454,10 +454,18 @@ impl Hub {
     /// [`Hub::set_rooms`] / [`Hub::add_room`] recorded). The frame is
     /// encoded once. Returns how many clients it was offered to.
     pub(crate) fn broadcast_room(&self, room: &str, push: &Push) -> u64 {
-        let frame = Frame::push(push);
+        self.broadcast_room_all(room, std::slice::from_ref(push))
+    }
+
+    /// [`Hub::broadcast_room`] for several pushes to one room, in order:
+    /// each recipient is looked up once and its outbox locked once for
+    /// the lot ([`Outbox::try_push_all`]). Returns how many clients they
+    /// were offered to.
+    pub(crate) fn broadcast_room_all(&self, room: &str, pushes: &[Push]) -> u64 {
+        let frames: Vec<Frame> = pushes.iter().map(Frame::push).collect();
         let state = self.read();
         if room == DEFAULT_ROOM {
-            return deliver_to_members(&state, &frame);
+            return deliver_to_members(&state, &frames);
         }
         let mut offered = 0;
         for peer in state.peers.values() {
@@ -467,7 +475,7 @@ impl Hub {
                     .get(&member.user_id)
                     .is_some_and(|rooms| rooms.contains(room))
             {
-                deliver(peer, &frame);
+                deliver(peer, &frames);
                 offered += 1;
             }
         }
@@ -480,7 +488,7 @@ impl Hub {
         let state = self.read();
         for (id, peer) in &state.peers {
             if Some(*id) != except && peer.member.as_ref().is_some_and(|m| m.user_id == user_id) {
-                deliver(peer, &frame);
+                deliver(peer, std::slice::from_ref(&frame));
             }
         }
     }
@@ -524,11 +532,20 @@ impl Hub {
 
     /// [`Hub::broadcast_room`] here and on every other instance.
     pub(crate) fn publish_room(&self, room: &str, push: &Push) {
-        self.broadcast_room(room, push);
-        self.relay(BusMessage::Room {
-            room: room.to_owned(),
-            push: push.clone(),
-        });
+        self.publish_room_all(room, std::slice::from_ref(push));
+    }
+
+    /// [`Hub::publish_room`] for several pushes to one room, in order
+    /// (here: [`Hub::broadcast_room_all`]; to the other instances: one bus
+    /// message each, as before).
+    pub(crate) fn publish_room_all(&self, room: &str, pushes: &[Push]) {
+        self.broadcast_room_all(room, pushes);
+        for push in pushes {
+            self.relay(BusMessage::Room {
+                room: room.to_owned(),
+                push: push.clone(),
+            });
+        }
     }
 
     /// [`Hub::send_to_user`] here (but `except`) and to every connection of
@@ -652,7 +669,7 @@ impl Hub {
                 theirs.sort_unstable();
                 rooms.extend(theirs);
             }
-            deliver(peer, &Frame::push(&Push::Resync { rooms }));
+            deliver(peer, &[Frame::push(&Push::Resync { rooms })]);
             told += 1;
         }
         told
@@ -755,21 +772,23 @@ fn announce(state: &State, user: String, online: bool, count: u64) -> u64 {
         online,
         count,
     });
-    deliver_to_members(state, &frame)
+    deliver_to_members(state, std::slice::from_ref(&frame))
 }
 
 /// Offers `frame` to every logged-in client; returns how many.
-fn deliver_to_members(state: &State, frame: &Frame) -> u64 {
+fn deliver_to_members(state: &State, frames: &[Frame]) -> u64 {
     let mut offered = 0;
     for peer in state.peers.values().filter(|p| p.member.is_some()) {
-        deliver(peer, frame);
+        deliver(peer, frames);
         offered += 1;
     }
     offered
 }
 
-fn deliver(peer: &Peer, frame: &Frame) {
-    match peer.outbox.try_push(frame) {
+/// Queues `frames` for `peer`, in order; a peer whose outbox is full is
+/// dropped as a slow reader.
+fn deliver(peer: &Peer, frames: &[Frame]) {
+    match peer.outbox.try_push_all(frames) {
         // Too large: logged by the outbox (pushes are far below the limit).
         Offer::Queued | Offer::Closed | Offer::TooLarge => {}
         Offer::Full => {
@@ -1053,6 +1072,35 @@ mod tests {
         );
         assert!(!reader_kill.is_cancelled());
         assert!(stalled.take_frames().is_empty(), "its queue was freed");
+    }
+
+    /// Pipelined `chat_send`s: a run of pushes to one room reaches its
+    /// members (and only them) in order, and lobby runs reach every
+    /// logged-in client.
+    #[test]
+    fn a_run_of_room_pushes_arrives_in_order_at_members_only() {
+        let hub = Hub::default();
+        let (a, ra, _) = join(&hub, 16);
+        let (b, rb, _) = join(&hub, 16);
+        hub.set_rooms("1", ["jazz".to_owned()]);
+        hub.set_member(a, member("1", "ada"));
+        hub.set_rooms("2", []);
+        hub.set_member(b, member("2", "bob"));
+        drain(&ra);
+        drain(&rb);
+        let run: Vec<Push> = ["one", "two", "three"]
+            .into_iter()
+            .map(|user| Push::Typing {
+                room: "jazz".into(),
+                user: user.into(),
+            })
+            .collect();
+        assert_eq!(hub.broadcast_room_all("jazz", &run), 1);
+        assert_eq!(drain(&ra), run);
+        assert!(drain(&rb).is_empty(), "not a member");
+        assert_eq!(hub.broadcast_room_all("lobby", &run), 2);
+        assert_eq!(drain(&ra), run);
+        assert_eq!(drain(&rb), run);
     }
 
     /// Rooms issue: a room's pushes reach its members' clients only (all

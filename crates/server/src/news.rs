@@ -207,8 +207,20 @@ pub(crate) async fn store_and_push_many(
     messages: Vec<NewMessage>,
 ) -> Vec<Result<ChatMessage, StoreError>> {
     let results = store.append_messages(messages).await;
+    // Runs of stored messages to one room go out together (one lock per
+    // recipient per run); runs are published in store order.
+    let mut run: Vec<Push> = Vec::new();
+    let mut room = "";
     for message in results.iter().flatten() {
-        hub.publish_room(&message.room, &Push::Chat(message.clone()));
+        if !run.is_empty() && room != message.room {
+            hub.publish_room_all(room, &run);
+            run.clear();
+        }
+        room = &message.room;
+        run.push(Push::Chat(message.clone()));
+    }
+    if !run.is_empty() {
+        hub.publish_room_all(room, &run);
     }
     results
 }

@@ -181,16 +181,38 @@ impl Outbox {
     /// frames are already waiting or it would take the queue past
     /// `limit_bytes`. Never waits.
     pub(crate) fn try_push(&self, frame: &Frame) -> Offer {
+        self.try_push_all(std::slice::from_ref(frame))
+    }
+
+    /// Queues `frames` in order under one lock, each as [`Outbox::try_push`]
+    /// would (one lock and one wake decision per run of pushes instead of
+    /// per push: pipelined `chat_send`s are broadcast this way). Stops at
+    /// the first frame refused as `Full` or `Closed` and returns that (the
+    /// frames before it stay queued); a frame over the protocol's limit is
+    /// skipped (`TooLarge` when it was the only one). Never waits.
+    pub(crate) fn try_push_all(&self, frames: &[Frame]) -> Offer {
         let mut state = self.lock();
-        if state.closed {
-            return Offer::Closed;
-        }
-        if state.frames.len() >= self.limit || state.bytes + frame.wire_len() > self.limit_bytes {
-            return Offer::Full;
-        }
         let was_empty = state.frames.is_empty();
-        if !append(&mut state, frame.clone()) {
-            return Offer::TooLarge;
+        let mut outcome = Offer::Queued;
+        let mut queued = false;
+        for frame in frames {
+            if state.closed {
+                outcome = Offer::Closed;
+                break;
+            }
+            if state.frames.len() >= self.limit || state.bytes + frame.wire_len() > self.limit_bytes
+            {
+                outcome = Offer::Full;
+                break;
+            }
+            if append(&mut state, frame.clone()) {
+                queued = true;
+            } else if frames.len() == 1 {
+                outcome = Offer::TooLarge;
+            }
+        }
+        if !queued {
+            return outcome;
         }
         // Half full: write now rather than wait out the coalescing delay,
         // or a fast reader in a busy room would fill up during the delay
@@ -204,7 +226,7 @@ impl Outbox {
         if wake {
             self.ready.notify_one();
         }
-        Offer::Queued
+        outcome
     }
 
     /// Queues a response frame, waiting while `limit` frames are already
@@ -469,6 +491,48 @@ mod tests {
         assert_eq!(
             frames(&mut out),
             [&b"{\"a\":1}"[..], b"{\"b\":2}", b"{\"c\":3}"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_run_of_pushes_is_queued_in_order_up_to_the_bound() {
+        let outbox = Outbox::new(4);
+        assert_eq!(outbox.try_push(&Frame::new(b"0")), Offer::Queued);
+        let run: Vec<Frame> = [&b"1"[..], b"2", b"3", b"4", b"5"]
+            .into_iter()
+            .map(Frame::new)
+            .collect();
+        assert_eq!(outbox.try_push_all(&run), Offer::Full, "4 frames at most");
+        assert_eq!(
+            outbox.lock().bytes,
+            4 * 5,
+            "the frames before the refusal stay"
+        );
+        assert!(outbox.lock().urgent, "full: written without the delay");
+        let mut out = VecDeque::new();
+        outbox.next_batch(&mut out, Duration::ZERO, None).await;
+        assert_eq!(frames(&mut out), [&b"0"[..], b"1", b"2", b"3"]);
+        Outbox::recycle(&mut out);
+        assert_eq!(outbox.try_push_all(&run[..2]), Offer::Queued);
+        outbox.close();
+        assert_eq!(outbox.try_push_all(&run[2..]), Offer::Closed);
+        outbox.next_batch(&mut out, Duration::ZERO, None).await;
+        assert_eq!(frames(&mut out), [&b"1"[..], b"2"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_of_pushes_wakes_the_writer_once() {
+        let outbox = std::sync::Arc::new(Outbox::new(64));
+        let writer = spawn_writer(&outbox, Duration::ZERO, None);
+        tokio::task::yield_now().await;
+        let run: Vec<Frame> = (0..5u8).map(|i| Frame::new(&[b'0' + i])).collect();
+        assert_eq!(outbox.try_push_all(&run), Offer::Queued);
+        let (_, n) = writer.await.expect("writer");
+        assert_eq!(n, 5, "the whole run in one batch");
+        assert_eq!(
+            outbox.waits.load(std::sync::atomic::Ordering::Relaxed),
+            1,
+            "one sleep, one wake"
         );
     }
 
