@@ -162,53 +162,37 @@ where
     // handled next, before anything else is read.
     let mut held: Option<Option<std::io::Result<BytesMut>>> = None;
     loop {
-        if let Some(next) = held.take() {
-            match handle(
-                next,
-                frames,
-                outbox,
-                killed.as_mut(),
-                shared,
-                state,
-                &mut held,
-            )
-            .await
-            {
-                Handled::Go { signed_in } => {
-                    if signed_in {
-                        anonymous_since = Instant::now();
-                    }
-                    continue;
+        let next = match held.take() {
+            Some(next) => next,
+            None => {
+                let (timeout, from) = if state.session.is_some() {
+                    (shared.config.idle_timeout, Instant::now())
+                } else {
+                    (shared.config.handshake_timeout, anonymous_since)
+                };
+                let armed = !timeout.is_zero();
+                if armed {
+                    timer.as_mut().reset(from + timeout);
                 }
-                Handled::End(ending) => return ending,
-            }
-        }
-        let (timeout, from) = if state.session.is_some() {
-            (shared.config.idle_timeout, Instant::now())
-        } else {
-            (shared.config.handshake_timeout, anonymous_since)
-        };
-        let armed = !timeout.is_zero();
-        if armed {
-            timer.as_mut().reset(from + timeout);
-        }
-        let next = tokio::select! {
-            biased;
-            () = &mut killed => return Ending::Closed,
-            () = &mut stopping => {
-                refuse_read_requests(frames, outbox, killed.as_mut(), state.id).await;
-                return Ending::Stopped;
-            }
-            next = frames.next() => next,
-            () = &mut timer, if armed => {
-                tracing::info!(
-                    conn = state.id,
-                    logged_in = state.session.is_some(),
-                    ?timeout,
-                    "no complete request in time: closing"
-                );
-                bump(&shared.counters.connections_timed_out);
-                return Ending::Closed;
+                tokio::select! {
+                    biased;
+                    () = &mut killed => return Ending::Closed,
+                    () = &mut stopping => {
+                        refuse_read_requests(frames, outbox, killed.as_mut(), state.id).await;
+                        return Ending::Stopped;
+                    }
+                    next = frames.next() => next,
+                    () = &mut timer, if armed => {
+                        tracing::info!(
+                            conn = state.id,
+                            logged_in = state.session.is_some(),
+                            ?timeout,
+                            "no complete request in time: closing"
+                        );
+                        bump(&shared.counters.connections_timed_out);
+                        return Ending::Closed;
+                    }
+                }
             }
         };
         match handle(
