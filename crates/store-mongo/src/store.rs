@@ -658,11 +658,6 @@ impl Inner {
 /// How often an upsert that lost a race on a new `_id` is tried again.
 pub(crate) const UPSERT_ATTEMPTS: usize = 8;
 
-/// `$inc` the counter `filter` names by one (creating it at 1) and return
-/// the new value. Two first upserts of the same `_id` can race; the loser
-/// gets a duplicate-key error and simply tries again (the document exists
-/// by then).
-///
 /// The document of a new message numbered `seq`.
 fn message_doc(message: NewMessage, seq: i64) -> MessageDoc {
     MessageDoc {
@@ -690,6 +685,11 @@ fn first_failed_insert(error: &mongodb::error::Error) -> Option<usize> {
     }
 }
 
+/// `$inc` the counter `filter` names by one (creating it at 1) and return
+/// the new value. Two first upserts of the same `_id` can race; the loser
+/// gets a duplicate-key error and simply tries again (the document exists
+/// by then).
+///
 /// The new value is computed from the document *before* the update
 /// (`ReturnDocument::Before`; `None` when the upsert created it): the same
 /// on every server, and it sidesteps a mongo-java-server (1.47.0) race

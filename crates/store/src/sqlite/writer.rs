@@ -241,12 +241,7 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
-        let (reply, answer) = oneshot::channel();
-        let job = Box::new(Pending {
-            op: Some(op),
-            result: None,
-            reply,
-        });
+        let (job, answer) = pending(op);
         self.submit(job, answer).await
     }
 
@@ -263,19 +258,13 @@ impl Writer {
     {
         let mut answers = Vec::new();
         for op in ops {
-            let (reply, answer) = oneshot::channel();
-            let job = Box::new(Pending {
-                op: Some(op),
-                result: None,
-                reply,
-            });
-            let queued = self.queue.send(Command::Write(job)).await;
-            answers.push(queued.map(|()| answer).map_err(|_| closed()));
+            let (job, answer) = pending(op);
+            answers.push(self.enqueue(job).await.map(|()| answer));
         }
         let mut results = Vec::with_capacity(answers.len());
         for answer in answers {
             results.push(match answer {
-                Ok(answer) => answer.await.unwrap_or_else(|_| Err(dropped())),
+                Ok(answer) => answered(answer).await,
                 Err(error) => Err(error),
             });
         }
@@ -304,11 +293,16 @@ impl Writer {
         job: Box<dyn Job>,
         answer: oneshot::Receiver<StoreResult<T>>,
     ) -> StoreResult<T> {
+        self.enqueue(job).await?;
+        answered(answer).await
+    }
+
+    /// Queues `job`; `Unavailable` once the writer is shut down.
+    async fn enqueue(&self, job: Box<dyn Job>) -> StoreResult<()> {
         self.queue
             .send(Command::Write(job))
             .await
-            .map_err(|_| closed())?;
-        answer.await.map_err(|_| dropped())?
+            .map_err(|_| closed())
     }
 
     /// Asks the writer to finish every queued command, checkpoint the WAL
@@ -332,10 +326,27 @@ pub(super) fn closed() -> StoreError {
     StoreError::Unavailable("the sqlite store is closed".to_owned())
 }
 
-/// The error of a call whose job the writer dropped without answering
-/// (only when the writer thread itself went away).
-fn dropped() -> StoreError {
-    StoreError::Internal("the sqlite writer dropped a request unanswered".to_owned())
+/// A job running `op` in its own savepoint, and where its answer comes.
+fn pending<T, F>(op: F) -> (Box<dyn Job>, oneshot::Receiver<StoreResult<T>>)
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+{
+    let (reply, answer) = oneshot::channel();
+    let job = Box::new(Pending {
+        op: Some(op),
+        result: None,
+        reply,
+    });
+    (job, answer)
+}
+
+/// The answer of a queued job; `Internal` when the writer dropped it
+/// unanswered (only when the writer thread itself went away).
+async fn answered<T>(answer: oneshot::Receiver<StoreResult<T>>) -> StoreResult<T> {
+    answer.await.map_err(|_| {
+        StoreError::Internal("the sqlite writer dropped a request unanswered".to_owned())
+    })?
 }
 
 /// The writer thread's loop.
